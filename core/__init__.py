@@ -1,0 +1,1 @@
+"""Recon Workbench engine: import, store, match, review, export. Never imports streamlit."""

@@ -1,0 +1,455 @@
+"""Import: the cells of a source file become the canonical transaction table.
+
+One pipeline, read top to bottom: find the header -> map columns -> leave out title, total
+and skipped rows -> parse every cell -> derive ids. Validation is lazy: every bad cell of the
+whole file is reported (file, row, column, value, reason), and a file with any error yields
+no table at all, so an import lands whole or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections import Counter
+from decimal import Decimal
+from typing import NamedTuple
+
+import pyarrow as pa
+
+from connectors.files.table import Cell, RawRow, RawTable
+from core.dates import choose_date_format, date_from_serial, describe_format, parse_date
+from core.money import AmountError, infer_decimal_separator, parse_amount, scale_of
+from core.profiles import Profile
+from core.records import DATE_COLUMNS, TRANSACTION_COLUMNS, RowError, is_currency_code
+
+__all__ = ["ALIASES", "CanonicalImport", "normalise_table", "transaction_schema"]
+
+# Source titles recognised without a profile, best first: a source column serves one
+# canonical column, and ``date`` picks value/settlement dates before booking dates.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "date": ("value date", "valuedate", "valuta", "settlement date", "settle date", "date", "posting date",
+             "posted date", "post date", "booking date", "book date", "transaction date", "txn date",
+             "trans date", "tran date", "buchungstag", "datum"),
+    "trade_date": ("trade date", "tradedate", "transaction date", "txn date"),
+    "entry_date": ("entry date", "booking date", "book date", "posting date", "posted date"),
+    "amount": ("amount", "amt", "net amount", "transaction amount", "amount ccy", "betrag", "value"),
+    "debit": ("debit", "debits", "debit amount", "withdrawal", "withdrawals", "paid out", "money out", "soll"),
+    "credit": ("credit", "credits", "credit amount", "deposit", "deposits", "paid in", "money in", "haben"),
+    "indicator": ("dr cr", "cr dr", "debit credit", "credit debit", "d c", "c d", "dc", "cd",
+                  "debit credit indicator", "credit debit indicator"),
+    "account": ("account", "account number", "account no", "account id", "acct", "acct no", "iban",
+                "account iban", "konto"),
+    "currency": ("currency", "ccy", "cur", "curr", "currency code", "waehrung", "währung"),
+    "id": ("id", "transaction id", "txn id", "trans id", "entry id", "unique id", "fitid"),
+    "reference": ("reference", "ref", "ref no", "reference no", "reference number", "cheque no", "check no",
+                  "check number", "cheque number", "customer reference", "end to end id", "bank reference"),
+    "description": ("description", "narrative", "narration", "details", "memo", "particulars", "remarks",
+                    "text", "transaction details", "verwendungszweck", "buchungstext"),
+    "counterparty": ("counterparty", "counterparty name", "payee", "payer", "beneficiary", "payee name", "name"),
+    "type": ("type", "transaction type", "txn type", "trans type", "entry type"),
+}
+_AMOUNT_SOURCES = ("amount", "debit", "credit")
+_HEADER_SEARCH_ROWS = 50
+_SUMMARY_ROW = re.compile(
+    r"^\s*(?:grand\s+|sub\s*-?\s*)?(?:totals?|summe|gesamt\w*|totaal|totale|somme)\b"
+    r"|^\s*(?:anfangs|end|schluss)?saldo\b|^\s*solde\b|^\s*(?:opening|closing|ending|beginning)\s+(?:ledger\s+|available\s+|book\s+)?balance\b"
+    r"|^\s*(?:balance\s+)?(?:brought|carried)\s+forward\b|^\s*(?:record|row|transaction|line)s?\s+count\b"
+    r"|^\s*number of (?:records|rows|transactions|entries)\b|^\s*end of (?:report|statement|file|data)\b"
+    r"|^\s*(?:generated|printed|report run|run) (?:on|at|by)\b|^\s*\*+\s*end\b",
+    re.IGNORECASE,
+)
+
+
+class CanonicalImport(NamedTuple):
+    """A source turned into canonical rows, with what was noticed on the way."""
+
+    table: pa.Table
+    warnings: list[str]
+    header_row: int
+    column_map: dict[str, str]
+    format: str
+
+
+def transaction_schema(scale: int, extra: list[str]) -> pa.Schema:
+    """The Arrow schema of a canonical table; amounts are DECIMAL(18, scale)."""
+    types = {"amount": pa.decimal128(18, scale)} | {c: pa.date32() for c in DATE_COLUMNS}
+    return pa.schema([(c, types.get(c, pa.string())) for c in TRANSACTION_COLUMNS] + [(c, pa.string()) for c in extra])
+
+
+def _norm(title: object) -> str:
+    text = str(title or "").replace("&", " and ").casefold()
+    return " ".join(re.sub(r"[^0-9a-zà-ÿ]+", " ", text).split())
+
+
+def _text(cell: Cell) -> str:
+    if cell is None:
+        return ""
+    if isinstance(cell, dt.date):
+        return cell.isoformat()
+    return str(cell).strip()
+
+
+def normalise_table(raw: RawTable, profile: Profile, file: str) -> tuple[CanonicalImport | None, list[RowError]]:
+    """Turn a raw table into canonical transactions.
+
+    Args:
+        raw: cells from a reader in ``connectors``.
+        profile: how the columns map; ``Profile()`` for automatic mapping.
+        file: the file name used in every finding.
+
+    Returns:
+        ``(result, errors)``; result is ``None`` whenever errors is not empty.
+    """
+    warnings = list(raw.warnings)
+    rows = [r for r in raw.rows if r.number > profile.read.skip_rows]
+    header_at, errors = _find_header(rows, profile, file)
+    if errors:
+        return None, errors
+    header = [_text(c) for c in rows[header_at].cells]
+    header_row = rows[header_at].number
+    while header and not header[-1]:
+        header.pop()
+    header = _unique_titles(header)
+    mapping, errors = _map_columns(header, profile, file, header_row)
+    if errors:
+        return None, errors
+    titles = _title_values(rows[:header_at])
+    body = rows[header_at + 1:]
+    if profile.read.skip_footer:
+        body = body[:-profile.read.skip_footer]
+    body, notes = _leave_out_rows(body, header, mapping, profile, raw.format)
+    warnings += notes
+    if not body:
+        return None, [RowError(file, None, None, None, f"no data rows below the header on row {header_row}")]
+
+    errors = _check_widths(body, len(header), file, raw.format)
+    cells = {name: [_cell(r, i) for r in body] for name, i in mapping.items()}
+    numbers = [r.number for r in body]
+    out: dict[str, list] = {}
+    choice_warnings, date_errors = _parse_dates(cells, numbers, header, mapping, profile, raw, file, out)
+    warnings += choice_warnings
+    errors += date_errors
+    amount_warnings, amount_errors = _parse_amounts(cells, numbers, header, mapping, profile, raw, file, out)
+    warnings += amount_warnings
+    errors += amount_errors
+    for name in ("account", "currency"):
+        fallback = titles.get(name) or getattr(profile.defaults, name) or ""
+        if name not in mapping and not fallback:
+            warnings.append(f"no {name} column and no default {name} in the profile: {name} left empty")
+        out[name] = [(_text(c) or fallback) for c in cells[name]] if name in mapping else [fallback] * len(body)
+    out["currency"] = [c.upper() for c in out["currency"]]
+    for number, code, cell in zip(numbers, out["currency"], cells.get("currency", [None] * len(body))):
+        if code and not is_currency_code(code):
+            errors.append(RowError(file, number, header[mapping["currency"]] if "currency" in mapping else "currency",
+                                   _text(cell) or code, f"{code!r} is not an ISO 4217 currency code"))
+    for name in ("reference", "description", "counterparty", "type"):
+        out[name] = [_text(c) for c in cells[name]] if name in mapping else [""] * len(body)
+    ids, id_errors = _row_ids(body, cells.get("id"), numbers, header[mapping["id"]] if "id" in mapping else None, file)
+    out["id"] = ids
+    errors += id_errors
+    if errors:
+        return None, sorted(errors, key=lambda e: (e.row or 0, e.column or ""))
+
+    scale = max([2] + [scale_of(a) for a in out["amount"]])
+    quantum = Decimal(1).scaleb(-scale)
+    out["amount"] = [a.quantize(quantum) for a in out["amount"]]
+    extra = _extra_columns(header, mapping)
+    for title, index in extra.items():
+        out[title] = [_text(_cell(r, index)) for r in body]
+    table = pa.table(out, schema=transaction_schema(scale, list(extra)))
+    return CanonicalImport(table, warnings, header_row, {k: header[v] for k, v in mapping.items()}, raw.format), []
+
+
+def _cell(row: RawRow, index: int) -> Cell:
+    return row.cells[index] if index < len(row.cells) else None
+
+
+def _find_header(rows: list[RawRow], profile: Profile, file: str) -> tuple[int, list[RowError]]:
+    if profile.read.header_row:
+        for i, row in enumerate(rows):
+            if row.number == profile.read.header_row:
+                return i, []
+        return 0, [RowError(file, profile.read.header_row, None, None, "the profile's header_row is blank or past the end of the file")]
+    wanted = {_norm(t) for t in profile.columns.values()}
+    best, best_score = None, 0
+    for i, row in enumerate(rows[:_HEADER_SEARCH_ROWS]):
+        titles = {_norm(c) for c in row.cells if isinstance(c, str) and c.strip()}
+        if wanted:
+            if wanted <= titles:
+                return i, []
+            continue
+        roles = {role for role, names in ALIASES.items() if titles & set(names)}
+        if "date" in roles and roles & set(_AMOUNT_SOURCES) and len(roles) > best_score:
+            best, best_score = i, len(roles)
+    if best is not None:
+        return best, []
+    if wanted:
+        missing = sorted(profile.columns.values())
+        return 0, [RowError(file, None, None, None, f"no header row with the profile's columns {missing} in the first {_HEADER_SEARCH_ROWS} rows")]
+    return 0, [RowError(file, None, None, None,
+                        "no header row found: need a date column and an amount (or debit/credit) column "
+                        f"with recognised titles in the first {_HEADER_SEARCH_ROWS} rows; use a profile to name them")]
+
+
+def _map_columns(header: list[str], profile: Profile, file: str, header_row: int) -> tuple[dict[str, int], list[RowError]]:
+    normalised = [_norm(t) for t in header]
+    mapping: dict[str, int] = {}
+    errors = []
+    for name, title in profile.columns.items():
+        if _norm(title) not in normalised:
+            errors.append(RowError(file, header_row, title, None, f"column {title!r} (for {name}) is not in the header {header}"))
+        else:
+            mapping[name] = normalised.index(_norm(title))
+    if errors:
+        return mapping, errors
+    profile_sets_amount = bool(set(_AMOUNT_SOURCES) & set(profile.columns))
+    taken = set(mapping.values())
+    for name, aliases in ALIASES.items():
+        if name in mapping or (profile_sets_amount and name in _AMOUNT_SOURCES):
+            continue
+        for alias in aliases:
+            if alias in normalised and normalised.index(alias) not in taken:
+                mapping[name] = normalised.index(alias)
+                taken.add(mapping[name])
+                break
+    if "amount" in mapping and not profile_sets_amount:
+        mapping.pop("debit", None)
+        mapping.pop("credit", None)
+    if "indicator" in mapping and "amount" not in mapping:
+        mapping.pop("indicator")
+    if "date" not in mapping:
+        errors.append(RowError(file, header_row, None, None, f"no date column in the header {header}"))
+    if not set(_AMOUNT_SOURCES) & set(mapping):
+        errors.append(RowError(file, header_row, None, None, f"no amount (or debit/credit) column in the header {header}"))
+    return mapping, errors
+
+
+def _title_values(rows: list[RawRow]) -> dict[str, str]:
+    """Account and currency written above the header (``Account: 1234``, ``Currency,EUR``)."""
+    found: dict[str, str] = {}
+    for row in rows:
+        cells = [_text(c) for c in row.cells if _text(c)]
+        if len(cells) == 1 and ":" in cells[0]:
+            cells = [part.strip() for part in cells[0].split(":", 1)]
+        if len(cells) < 2:
+            continue
+        key, value = _norm(cells[0]), cells[1]
+        if key in ALIASES["account"] and "account" not in found:
+            found["account"] = value
+        elif key in ALIASES["currency"] and is_currency_code(value.upper()):
+            found.setdefault("currency", value.upper())
+    return found
+
+
+def _is_summary_row(row: RawRow, date_index: int) -> bool:
+    date_cell = _cell(row, date_index)
+    texts = [c for c in row.cells if isinstance(c, str) and c.strip()]
+    if not any(_SUMMARY_ROW.search(t) for t in texts):
+        return False
+    first = texts[0] if texts else ""
+    has_date = isinstance(date_cell, dt.date) or bool(re.search(r"\d", _text(date_cell)))
+    return not has_date or bool(_SUMMARY_ROW.search(first) and first is not date_cell)
+
+
+def _leave_out_rows(body: list[RawRow], header: list[str], mapping: dict[str, int], profile: Profile, fmt: str) -> tuple[list[RawRow], list[str]]:
+    notes = []
+    date_index = mapping["date"]
+    start, end = 0, len(body)
+    while start < end and _is_summary_row(body[start], date_index):
+        start += 1
+    while end > start and _is_summary_row(body[end - 1], date_index):
+        end -= 1
+    for row in body[:start] + body[end:]:
+        shown = " | ".join(_text(c) for c in row.cells if _text(c))
+        notes.append(f"row {row.number} looks like a total or balance line ({shown[:80]}) and was left out")
+    body = body[start:end]
+    if profile.skip:
+        normalised = [_norm(t) for t in header]
+        kept = []
+        skipped = 0
+        for row in body:
+            if any(_skip_matches(rule, row, normalised) for rule in profile.skip):
+                skipped += 1
+            else:
+                kept.append(row)
+        if skipped:
+            notes.append(f"{skipped} row(s) left out by the profile's skip rules")
+        body = kept
+    return body, notes
+
+
+def _skip_matches(rule, row: RawRow, normalised: list[str]) -> bool:
+    if _norm(rule.column) not in normalised:
+        return False
+    value = _text(_cell(row, normalised.index(_norm(rule.column))))
+    if rule.equals and value.casefold() in {v.casefold() for v in rule.equals}:
+        return True
+    return bool(rule.matches and re.search(rule.matches, value))
+
+
+def _check_widths(body: list[RawRow], width: int, file: str, fmt: str) -> list[RowError]:
+    errors = []
+    for row in body:
+        beyond = [c for c in row.cells[width:] if _text(c)]
+        if beyond:
+            errors.append(RowError(file, row.number, f"field {width + 1}", _text(beyond[0]),
+                                   f"the row has {len(row.cells)} fields but the header has {width}: is a delimiter inside an unquoted value?"))
+    last = body[-1]
+    full = sum(len(r.cells) >= width for r in body[:-1])
+    if fmt == "csv" and len(last.cells) < width and full == len(body) - 1 and len(body) > 1:
+        errors.append(RowError(file, last.number, f"field {len(last.cells)}", _text(last.cells[-1]),
+                               f"the last row has {len(last.cells)} of {width} fields: the file looks cut short"))
+    return errors
+
+
+def _parse_dates(cells, numbers, header, mapping, profile, raw, file, out) -> tuple[list[str], list[RowError]]:
+    warnings, errors = [], []
+    for name in DATE_COLUMNS:
+        if name not in mapping:
+            out[name] = [None] * len(numbers)
+            continue
+        title = header[mapping[name]]
+        fmt = getattr(profile.parse, f"{name}_format" if name != "date" else "date_format")
+        texts = [c for c in cells[name] if isinstance(c, str)]
+        if fmt is None and texts:
+            choice = choose_date_format(texts)
+            fmt = choice.format
+            if choice.ambiguous:
+                warnings.append(f"column {title!r}: dates read as {describe_format(fmt)}; they also read as month-first. "
+                                "Set parse.date_format in a profile if that is wrong")
+        values, cache = [], {}
+        for number, cell in zip(numbers, cells[name]):
+            try:
+                values.append(_date_value(cell, fmt, raw.excel_epoch, cache))
+            except ValueError as exc:
+                values.append(None)
+                errors.append(RowError(file, number, title, _text(cell), str(exc)))
+            if values[-1] is None and name == "date" and not _text(cell):
+                errors.append(RowError(file, number, title, "", "the date is missing"))
+        out[name] = values
+    return warnings, errors
+
+
+def _date_value(cell: Cell, fmt: str | None, epoch, cache: dict) -> dt.date | None:
+    if cell is None or isinstance(cell, dt.date):
+        return cell
+    if isinstance(cell, Decimal):
+        return date_from_serial(cell, epoch)
+    text = cell.strip()
+    if not text:
+        return None
+    if text not in cache:
+        if fmt is None:
+            raise ValueError(f"{text!r} is not a date")
+        try:
+            cache[text] = parse_date(text, fmt)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a date in the form {describe_format(fmt)}") from None
+    return cache[text]
+
+
+def _parse_amounts(cells, numbers, header, mapping, profile, raw, file, out) -> tuple[list[str], list[RowError]]:
+    warnings, errors = [], []
+    sources = [n for n in _AMOUNT_SOURCES if n in mapping]
+    decimal = profile.read.decimal
+    if decimal is None:
+        texts = [c for n in sources for c in cells[n] if isinstance(c, str) and c.strip()]
+        hint = "," if raw.delimiter == ";" else "."
+        decimal, ambiguous = infer_decimal_separator(texts, hint)
+        if ambiguous and texts and any(("," in t or "." in t) for t in texts):
+            warnings.append(f"amounts read with {decimal!r} as the decimal separator (the values do not show which); "
+                            "set read.decimal in a profile if that is wrong")
+    parsed: dict[str, list[Decimal | None]] = {}
+    for name in sources:
+        title = header[mapping[name]]
+        values = []
+        for number, cell in zip(numbers, cells[name]):
+            try:
+                values.append(cell if isinstance(cell, Decimal) else parse_amount(_text(cell), decimal))
+            except AmountError as exc:
+                values.append(None)
+                errors.append(RowError(file, number, title, _text(cell), str(exc)))
+        parsed[name] = values
+    amounts: list[Decimal | None] = []
+    bad_rows = {e.row for e in errors}
+    for i, number in enumerate(numbers):
+        if number in bad_rows:
+            amounts.append(Decimal(0))
+            continue
+        if "amount" in parsed:
+            amount = parsed["amount"][i]
+            if amount is None:
+                errors.append(RowError(file, number, header[mapping["amount"]], "", "the amount is missing"))
+                amount = Decimal(0)
+            elif "indicator" in mapping:
+                amount, error = _apply_indicator(amount, cells["indicator"][i], profile)
+                if error:
+                    errors.append(RowError(file, number, header[mapping["indicator"]], _text(cells["indicator"][i]), error))
+        else:
+            debit = parsed.get("debit", [None] * len(numbers))[i]
+            credit = parsed.get("credit", [None] * len(numbers))[i]
+            if debit is None and credit is None:
+                titles = " or ".join(repr(header[mapping[n]]) for n in ("debit", "credit") if n in mapping)
+                errors.append(RowError(file, number, titles, "", "neither a debit nor a credit amount is given"))
+            elif debit and credit:
+                errors.append(RowError(file, number, header[mapping["debit"]], f"{debit} / {credit}",
+                                       "the row has both a debit and a credit amount"))
+            amount = (credit or Decimal(0)) - abs(debit or Decimal(0))
+        amounts.append(-amount if profile.amount.flip_sign else amount)
+    out["amount"] = amounts
+    return warnings, errors
+
+
+def _apply_indicator(amount: Decimal, cell: Cell, profile: Profile) -> tuple[Decimal, str | None]:
+    marker = _text(cell).upper()
+    if marker in {m.upper() for m in profile.amount.debit_markers}:
+        return -abs(amount), None
+    if marker in {m.upper() for m in profile.amount.credit_markers}:
+        return abs(amount), None
+    known = list(profile.amount.debit_markers) + list(profile.amount.credit_markers)
+    return amount, f"{marker!r} is not a debit/credit marker (expected one of {known})"
+
+
+def _row_ids(body: list[RawRow], id_cells, numbers, title, file) -> tuple[list[str], list[RowError]]:
+    errors = []
+    if id_cells is not None:
+        ids = [_text(c) for c in id_cells]
+        first_seen: dict[str, int] = {}
+        for number, value in zip(numbers, ids):
+            if not value:
+                errors.append(RowError(file, number, title, "", "the id is empty"))
+            elif value in first_seen:
+                errors.append(RowError(file, number, title, value, f"id {value!r} is already used on row {first_seen[value]}"))
+            else:
+                first_seen[value] = number
+        return ids, errors
+    ids, seen = [], Counter()
+    for row in body:
+        content = "\x1f".join(_text(c) for c in row.cells)
+        seen[content] += 1
+        digest = hashlib.sha256(f"{content}\x1e{seen[content]}".encode()).hexdigest()
+        ids.append(digest[:20])
+    return ids, errors
+
+
+def _unique_titles(header: list[str]) -> list[str]:
+    """Repeated titles get `` (2)``, `` (3)``... so a profile can name each one."""
+    seen: Counter = Counter()
+    unique = []
+    for index, title in enumerate(header):
+        title = title or f"column_{index + 1}"
+        seen[_norm(title)] += 1
+        unique.append(title if seen[_norm(title)] == 1 else f"{title} ({seen[_norm(title)]})")
+    return unique
+
+
+def _extra_columns(header: list[str], mapping: dict[str, int]) -> dict[str, int]:
+    """Source columns that map to nothing, kept under their own (unique) titles."""
+    used = set(mapping.values())
+    extra: dict[str, int] = {}
+    for index, title in enumerate(header):
+        if index in used:
+            continue
+        extra[f"source_{title}" if title in TRANSACTION_COLUMNS else title] = index
+    return extra

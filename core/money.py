@@ -1,0 +1,169 @@
+"""Exact money: every amount is a ``Decimal`` built from text by one helper.
+
+Statements write amounts in many ways: ``1,234.56``, ``1.234,56``, ``(1 234,56)``,
+``1'234.56-``, ``$ 12.00``, ``12.00 CR``. :func:`parse_amount` turns any of them into a
+``Decimal`` given the decimal separator, and :func:`infer_decimal_separator` decides that
+separator for a whole column from the evidence in its values. A float never holds money:
+spreadsheet cells that arrive as binary doubles go through :func:`decimal_from_spreadsheet`,
+which keeps the 15 significant digits a spreadsheet shows and no more.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Context, Decimal, InvalidOperation
+
+__all__ = [
+    "AmountError",
+    "MAX_SCALE",
+    "decimal_from_spreadsheet",
+    "format_amount",
+    "infer_decimal_separator",
+    "parse_amount",
+    "scale_of",
+]
+
+# Amounts are stored as DECIMAL(18, scale): 18 digits fit a 64-bit integer in DuckDB and
+# Parquet, which keeps matching fast; six decimals cover FX rates and unit prices.
+MAX_DIGITS = 18
+MAX_SCALE = 6
+
+_SPACES = "\u00a0\u202f\u2007 \t"
+_CURRENCY_AFFIX = re.compile(r"^(?:[A-Z]{3}|[$€£¥₹₩₪₫฿]|US\$|R\$|S/\.?)\s*|\s*(?:[A-Z]{3}|[$€£¥₹₩₪₫฿])$")
+_DIGITS = re.compile(r"^(?:\d+(?:\.\d+)?|\.\d+)$")
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
+_SPREADSHEET = Context(prec=15)
+
+
+class AmountError(ValueError):
+    """A text is not an amount; the message says why in words an analyst understands."""
+
+
+def parse_amount(text: str, decimal: str = ".") -> Decimal | None:
+    """Build an exact ``Decimal`` from an amount as statements print it.
+
+    Args:
+        text: the cell text. Blank means no amount.
+        decimal: the decimal separator, ``"."`` or ``","``. The other one, spaces,
+            apostrophes and thin spaces are taken as thousands separators.
+
+    Returns:
+        The signed amount, or ``None`` for a blank cell. Parentheses, a leading or trailing
+        minus and a trailing ``DR`` make it negative; ``CR`` keeps it positive.
+
+    Raises:
+        AmountError: the text is not a number.
+    """
+    s = text.strip(_SPACES)
+    if not s:
+        return None
+    negative = False
+    upper = s.upper()
+    if upper.endswith(("CR", "DR")) and not upper.endswith(("CR.", "DR.")):
+        negative = upper.endswith("DR")
+        s = s[:-2].strip(_SPACES)
+    if s.startswith("(") and s.endswith(")"):
+        negative = not negative
+        s = s[1:-1].strip(_SPACES)
+    s = _strip_currency(s)
+    if s.startswith(("-", "+")):
+        negative ^= s[0] == "-"
+        s = s[1:].strip(_SPACES)
+    elif s.endswith(("-", "+")):
+        negative ^= s[-1] == "-"
+        s = s[:-1].strip(_SPACES)
+    s = _strip_currency(s)
+    if _SCIENTIFIC.match(s):
+        raise AmountError(f"{text!r} is in scientific notation, which has lost digits; export the column as a number")
+    thousands = "," if decimal == "." else "."
+    s = s.replace(thousands, "").replace("'", "").replace("’", "")
+    for space in _SPACES:
+        s = s.replace(space, "")
+    if decimal == ",":
+        s = s.replace(",", ".")
+    if not _DIGITS.match(s):
+        raise AmountError(f"{text!r} is not a number")
+    value = Decimal(s)
+    _check_size(value, text)
+    return -value if negative else value
+
+
+def _strip_currency(s: str) -> str:
+    return _CURRENCY_AFFIX.sub("", s).strip(_SPACES)
+
+
+def _check_size(value: Decimal, text: object) -> None:
+    if scale_of(value) > MAX_SCALE:
+        raise AmountError(f"{text!r} has more than {MAX_SCALE} decimal places")
+    digits = len(value.as_tuple().digits)
+    whole = digits - scale_of(value)
+    if whole > MAX_DIGITS - MAX_SCALE:
+        raise AmountError(f"{text!r} is too large (at most {MAX_DIGITS - MAX_SCALE} digits before the point)")
+
+
+def scale_of(value: Decimal) -> int:
+    """Number of decimal places a ``Decimal`` carries (``Decimal("1.50")`` has 2)."""
+    exponent = value.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def decimal_from_spreadsheet(number: int | float, where: str = "") -> Decimal:
+    """Turn a spreadsheet's stored number into the ``Decimal`` the spreadsheet displays.
+
+    XLSX keeps numbers as binary doubles, so ``0.1 + 0.2`` computed in a cell is stored as
+    ``0.30000000000000004``. Spreadsheets show 15 significant digits; so do we.
+    """
+    if isinstance(number, bool):
+        raise AmountError(f"{number!r} is a TRUE/FALSE cell, not a number")
+    if isinstance(number, int):
+        value = Decimal(number)
+    else:
+        if not math.isfinite(number):
+            raise AmountError(f"{number!r} is not a number")
+        value = _SPREADSHEET.create_decimal(repr(number)).normalize()
+        if value == value.to_integral_value() and scale_of(value) == 0:
+            value = value.quantize(Decimal(1))
+    _check_size(value, where or number)
+    return value
+
+
+def infer_decimal_separator(values: list[str], hint: str | None = None) -> tuple[str, bool]:
+    """Decide whether a column writes decimals with ``.`` or ``,``.
+
+    A separator followed by other than three digits, or the last of two different
+    separators, is decimal; one that repeats is a thousands separator. ``1,234`` alone
+    proves nothing.
+
+    Args:
+        values: the column's texts.
+        hint: the separator to assume when the values prove nothing (a file delimited
+            with ``;`` usually writes decimal commas).
+
+    Returns:
+        ``(separator, ambiguous)``: ambiguous is true when no value decided it.
+    """
+    votes = {".": 0, ",": 0}
+    for raw in values:
+        s = raw.strip(_SPACES).strip("()+-").rstrip("CRDcrd ").strip(_SPACES)
+        dot, comma = s.rfind("."), s.rfind(",")
+        if dot >= 0 and comma >= 0:
+            votes["." if dot > comma else ","] += 1
+            continue
+        for sep in (".", ","):
+            other = "," if sep == "." else "."
+            position = dot if sep == "." else comma
+            if position < 0:
+                continue
+            if s.count(sep) > 1:
+                votes[other] += 1
+            elif len(s) - position - 1 != 3:
+                votes[sep] += 1
+    if votes["."] == votes[","]:
+        return (hint or "."), True
+    return ("." if votes["."] > votes[","] else ","), False
+
+
+def format_amount(value: Decimal, places: int = 2) -> str:
+    """Display text with thousands separators; stored precision is not touched."""
+    return f"{value:,.{max(places, scale_of(value))}f}"

@@ -1,0 +1,207 @@
+"""Mapping profiles: how one source's columns become canonical columns.
+
+A profile is a TOML file in the profiles folder; its file name (without ``.toml``) is its
+name. Every key is checked on load, so a misspelt key is an error, not silently ignored::
+
+    description = "Example Bank business account, CSV download"
+
+    [read]              # all optional: detected from the content when left out
+    format = "csv"      # csv | xlsx
+    encoding = "cp1252"
+    delimiter = ";"
+    decimal = ","       # decimal separator of amounts
+    sheet = "Transactions"
+    header_row = 4      # 1-based row of the column titles; rows above are title rows
+    skip_rows = 0       # leading rows to ignore before looking for the header
+    skip_footer = 1     # trailing rows to leave out
+
+    [columns]           # canonical name = source column title
+    date = "Value Date"
+    debit = "Withdrawals"
+    credit = "Deposits"
+    reference = "Cheque/Ref"
+
+    [parse]
+    date_format = "%d.%m.%Y"
+
+    [amount]
+    flip_sign = false   # true when the source writes money out as positive
+
+    [defaults]          # used when the source has no such column
+    account = "DE89370400440532013000"
+    currency = "EUR"
+
+    [[skip]]            # leave out rows whose cell equals / matches
+    column = "Type"
+    equals = ["OPENING BALANCE", "CLOSING BALANCE"]
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from core.records import TRANSACTION_COLUMNS
+
+__all__ = [
+    "Profile",
+    "ProfileError",
+    "ProfileInfo",
+    "list_profiles",
+    "load_profile",
+    "parse_profile",
+    "profiles_dir",
+    "save_profile_text",
+]
+
+SOURCE_ONLY_COLUMNS = ("debit", "credit", "indicator")
+MAPPABLE_COLUMNS = TRANSACTION_COLUMNS + SOURCE_ONLY_COLUMNS
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class ProfileError(ValueError):
+    """A profile is missing or not valid; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReadSection(_Strict):
+    format: Literal["csv", "xlsx"] | None = None
+    encoding: str | None = None
+    delimiter: str | None = Field(default=None, min_length=1, max_length=2)
+    quotechar: str = Field(default='"', min_length=1, max_length=1)
+    decimal: Literal[".", ","] | None = None
+    sheet: str | None = None
+    header_row: int | None = Field(default=None, ge=1)
+    skip_rows: int = Field(default=0, ge=0)
+    skip_footer: int = Field(default=0, ge=0)
+
+
+class ParseSection(_Strict):
+    date_format: str | None = None
+    trade_date_format: str | None = None
+    entry_date_format: str | None = None
+
+
+class AmountSection(_Strict):
+    flip_sign: bool = False
+    debit_markers: tuple[str, ...] = ("D", "DR", "DB", "DEBIT", "-")
+    credit_markers: tuple[str, ...] = ("C", "CR", "CREDIT", "+")
+
+
+class DefaultsSection(_Strict):
+    account: str | None = None
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+
+
+class SkipRule(_Strict):
+    column: str
+    equals: tuple[str, ...] = ()
+    matches: str | None = None
+
+    @field_validator("matches")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression ({exc})") from None
+        return pattern
+
+
+class Profile(_Strict):
+    """A validated mapping profile. ``columns`` maps canonical names to source titles."""
+
+    name: str = "auto"
+    description: str = ""
+    read: ReadSection = ReadSection()
+    columns: dict[str, str] = {}
+    parse: ParseSection = ParseSection()
+    amount: AmountSection = AmountSection()
+    defaults: DefaultsSection = DefaultsSection()
+    skip: tuple[SkipRule, ...] = ()
+
+    @field_validator("columns")
+    @classmethod
+    def _known_columns(cls, columns: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(columns) - set(MAPPABLE_COLUMNS))
+        if unknown:
+            raise ValueError(f"unknown canonical column(s) {unknown}; known: {list(MAPPABLE_COLUMNS)}")
+        if "amount" in columns and {"debit", "credit"} & set(columns):
+            raise ValueError("map either 'amount' or 'debit'/'credit', not both")
+        return columns
+
+
+class ProfileInfo(NamedTuple):
+    name: str
+    description: str
+    path: Path
+
+
+def profiles_dir() -> Path:
+    """The profiles folder: ``RECON_PROFILES_DIR``, else ``profiles/`` beside the code."""
+    return Path(os.environ.get("RECON_PROFILES_DIR") or Path(__file__).resolve().parents[1] / "profiles")
+
+
+def parse_profile(text: str, name: str, source: str = "<text>") -> Profile:
+    """Validate profile TOML text.
+
+    Raises:
+        ProfileError: the TOML does not parse or a key or value is wrong.
+    """
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{source}: not valid TOML ({exc})") from None
+    raw.setdefault("name", name)
+    try:
+        return Profile.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'profile'}: {e['msg']}" for e in exc.errors())
+        raise ProfileError(f"{source}: {problems}") from None
+
+
+def load_profile(name_or_path: str, folder: Path | None = None) -> Profile:
+    """Load a profile by name from the profiles folder, or from a path to a TOML file."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml" or not path.exists():
+        path = (folder or profiles_dir()) / f"{name_or_path}.toml"
+    if not path.is_file():
+        known = ", ".join(p.name for p in list_profiles(folder)) or "none"
+        raise ProfileError(f"no profile named {name_or_path!r} (known profiles: {known})")
+    return parse_profile(path.read_text(encoding="utf-8"), path.stem, str(path))
+
+
+def list_profiles(folder: Path | None = None) -> list[ProfileInfo]:
+    """Every valid profile in the folder, by name. Invalid files are left out of the list."""
+    folder = folder or profiles_dir()
+    found = []
+    for path in sorted(folder.glob("*.toml")):
+        try:
+            profile = parse_profile(path.read_text(encoding="utf-8"), path.stem, str(path))
+        except (ProfileError, OSError, UnicodeDecodeError):
+            continue
+        found.append(ProfileInfo(path.stem, profile.description, path))
+    return found
+
+
+def save_profile_text(name: str, text: str, folder: Path | None = None) -> Profile:
+    """Validate and save a profile's TOML under its name; nothing is written if invalid."""
+    if not _NAME.match(name):
+        raise ProfileError(f"profile name {name!r}: use letters, digits, '.', '_' or '-'")
+    profile = parse_profile(text, name)
+    folder = folder or profiles_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}.toml"
+    temporary = target.with_suffix(".toml.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, target)
+    return profile

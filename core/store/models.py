@@ -1,0 +1,149 @@
+"""The store's tables, as SQLAlchemy 2 typed models.
+
+Datasets point at Parquet files; a reconciliation run pairs two datasets and produces match
+groups (with their items) and breaks. Decisions and the audit log are append-only: the
+migration adds database triggers that refuse UPDATE and DELETE on them, and a later state
+is a new row that points at the one it follows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from core.store.types import ExactDecimal
+
+__all__ = ["AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "MatchGroup", "MatchItem", "Run", "utc_now"]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {Decimal: ExactDecimal(28, 6), dt.datetime: DateTime(timezone=True), dict: JSON, list: JSON}
+
+
+class DatasetRecord(Base):
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, comment="SHA-256 of the file's bytes")
+    name: Mapped[str] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(32))
+    profile: Mapped[str | None] = mapped_column(String(128))
+    row_count: Mapped[int] = mapped_column(Integer)
+    account_count: Mapped[int] = mapped_column(Integer)
+    date_from: Mapped[dt.date | None] = mapped_column(Date)
+    date_to: Mapped[dt.date | None] = mapped_column(Date)
+    amount_scale: Mapped[int] = mapped_column(Integer)
+    columns: Mapped[list] = mapped_column(JSON)
+    warnings: Mapped[list] = mapped_column(JSON)
+    parquet_path: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    internal_dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
+    external_dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
+    rules_name: Mapped[str] = mapped_column(String(128))
+    rules_sha256: Mapped[str] = mapped_column(String(64))
+    rules_text: Mapped[str] = mapped_column(Text)
+    accounts: Mapped[list] = mapped_column(JSON, default=list)
+    period_from: Mapped[dt.date | None] = mapped_column(Date)
+    period_to: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), comment="running | completed | failed")
+    summary: Mapped[dict] = mapped_column(JSON, default=dict)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+    finished_at: Mapped[dt.datetime | None]
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class MatchGroup(Base):
+    __tablename__ = "match_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    rule: Mapped[str] = mapped_column(String(128), comment="the pass that made the group")
+    status: Mapped[str] = mapped_column(String(16), comment="confirmed | proposed")
+    amount_diff: Mapped[Decimal]
+    days_diff: Mapped[int] = mapped_column(Integer)
+    explanation: Mapped[str] = mapped_column(Text, default="")
+
+
+class MatchItem(Base):
+    __tablename__ = "match_items"
+    __table_args__ = (Index("ix_match_items_record", "run_id", "side", "record_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("match_groups.id"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    side: Mapped[str] = mapped_column(String(8), comment="internal | external")
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
+    record_id: Mapped[str] = mapped_column(String(128))
+    account: Mapped[str] = mapped_column(String(128))
+    date: Mapped[dt.date] = mapped_column(Date)
+    amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class Break(Base):
+    __tablename__ = "breaks"
+    __table_args__ = (Index("ix_breaks_run_status", "run_id", "status"), Index("ix_breaks_account", "account"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    side: Mapped[str] = mapped_column(String(8), comment="internal | external")
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
+    record_id: Mapped[str] = mapped_column(String(128))
+    account: Mapped[str] = mapped_column(String(128))
+    date: Mapped[dt.date] = mapped_column(Date)
+    amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+    reference: Mapped[str] = mapped_column(String(512), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(String(64), comment="why the record is open")
+    status: Mapped[str] = mapped_column(String(16), default="open", comment="open | resolved | matched")
+    first_seen_on: Mapped[dt.date] = mapped_column(Date, comment="the day the break first appeared; ages from here")
+    carried_from_id: Mapped[int | None] = mapped_column(ForeignKey("breaks.id"))
+
+
+class Decision(Base):
+    """A person's decision. Append-only: an approval or reversal is a new row with ``parent_id``."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
+    target_type: Mapped[str] = mapped_column(String(16), comment="group | break | record")
+    target_id: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    reason_code: Mapped[str | None] = mapped_column(String(32))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    amount: Mapped[Decimal | None]
+    status: Mapped[str] = mapped_column(String(16), comment="applied | pending | approved | refused")
+    made_by: Mapped[str] = mapped_column(String(128))
+    made_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+
+
+class AuditEntry(Base):
+    """Who did what, when, with the state before and after. Append-only."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_entity", "entity_type", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utc_now, index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    entity_type: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(128))
+    before: Mapped[dict | None] = mapped_column(JSON)
+    after: Mapped[dict | None] = mapped_column(JSON)
