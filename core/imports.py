@@ -39,11 +39,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "indicator": ("dr cr", "cr dr", "debit credit", "credit debit", "d c", "c d", "dc", "cd",
                   "debit credit indicator", "credit debit indicator"),
     "account": ("account", "account number", "account no", "account id", "acct", "acct no", "iban",
-                "account iban", "konto"),
+                "account iban", "konto", "portfolio", "portfolio no", "portfolio number"),
     "currency": ("currency", "ccy", "cur", "curr", "currency code", "waehrung", "währung"),
     "id": ("id", "transaction id", "txn id", "trans id", "entry id", "unique id", "fitid"),
     "reference": ("reference", "ref", "ref no", "reference no", "reference number", "cheque no", "check no",
-                  "check number", "cheque number", "customer reference", "end to end id", "bank reference"),
+                  "check number", "cheque number", "customer reference", "end to end id", "bank reference", "referenz"),
     "description": ("description", "narrative", "narration", "details", "memo", "particulars", "remarks",
                     "text", "transaction details", "verwendungszweck", "buchungstext"),
     "counterparty": ("counterparty", "counterparty name", "payee", "payer", "beneficiary", "payee name", "name"),
@@ -60,6 +60,9 @@ _SUMMARY_ROW = re.compile(
     re.IGNORECASE,
 )
 
+_DATE_LIKE = re.compile(
+    r"^\s*(?:\d{1,4}[-/. ]\d{1,2}[-/. ]\d{2,4}|\d{8}|\d{1,2}[- ][A-Za-z]{3,9}[- ,]+\d{2,4}|[A-Za-z]{3,9} \d{1,2},? \d{4})(?:[ T][\d:.]+.*)?\s*$"
+)
 
 class CanonicalImport(NamedTuple):
     """A source turned into canonical rows, with what was noticed on the way."""
@@ -149,7 +152,7 @@ def normalise_table(raw: RawTable, profile: Profile, file: str) -> tuple[Canonic
     out["id"] = ids
     errors += id_errors
     if errors:
-        return None, sorted(errors, key=lambda e: (e.row or 0, e.column or ""))
+        return None, sorted(errors, key=lambda e: e.row or 0)
 
     scale = max([2] + [scale_of(a) for a in out["amount"]])
     quantum = Decimal(1).scaleb(-scale)
@@ -173,6 +176,7 @@ def _find_header(rows: list[RawRow], profile: Profile, file: str) -> tuple[int, 
         return 0, [RowError(file, profile.read.header_row, None, None, "the profile's header_row is blank or past the end of the file")]
     wanted = {_norm(t) for t in profile.columns.values()}
     best, best_score = None, 0
+    nearest, nearest_roles = None, set()
     for i, row in enumerate(rows[:_HEADER_SEARCH_ROWS]):
         titles = {_norm(c) for c in row.cells if isinstance(c, str) and c.strip()}
         if wanted:
@@ -182,8 +186,17 @@ def _find_header(rows: list[RawRow], profile: Profile, file: str) -> tuple[int, 
         roles = {role for role, names in ALIASES.items() if titles & set(names)}
         if "date" in roles and roles & set(_AMOUNT_SOURCES) and len(roles) > best_score:
             best, best_score = i, len(roles)
+        if len(roles) > len(nearest_roles):
+            nearest, nearest_roles = i, roles
     if best is not None:
         return best, []
+    if nearest is not None and len(nearest_roles) >= 2:
+        row = rows[nearest]
+        lacking = "a date column" if "date" not in nearest_roles else "an amount (or debit/credit) column"
+        return 0, [RowError(file, row.number, None, None,
+                            f"this looks like the header ({', '.join(_text(c) for c in row.cells if _text(c))}) but it has no amount"
+                            if "date" in nearest_roles else
+                            f"this looks like the header ({', '.join(_text(c) for c in row.cells if _text(c))}) but it has no date column")]
     if wanted:
         missing = sorted(profile.columns.values())
         return 0, [RowError(file, None, None, None, f"no header row with the profile's columns {missing} in the first {_HEADER_SEARCH_ROWS} rows")]
@@ -248,7 +261,7 @@ def _is_summary_row(row: RawRow, date_index: int) -> bool:
     if not any(_SUMMARY_ROW.search(t) for t in texts):
         return False
     first = texts[0] if texts else ""
-    has_date = isinstance(date_cell, dt.date) or bool(re.search(r"\d", _text(date_cell)))
+    has_date = isinstance(date_cell, dt.date | Decimal) or bool(_DATE_LIKE.match(_text(date_cell)))
     return not has_date or bool(_SUMMARY_ROW.search(first) and first is not date_cell)
 
 

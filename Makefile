@@ -1,0 +1,41 @@
+# make run  : install the app, seed the demo month on first run, serve http://localhost:8501
+# make test : install everything the tests need (Debian packages too) and run the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= localhost
+PORT   ?= 8501
+
+.PHONY: run test demo bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || { $(MAKE) --no-print-directory venv-package && $(PYTHON) -m venv $(VENV); }
+
+.PHONY: venv-package
+venv-package:
+	@[ "$$(id -u)" -eq 0 ] && apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null || true
+
+$(VENV)/.app-installed: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.app-installed
+
+run: $(VENV)/.app-installed
+	$(BIN)/python -m core demo --if-empty
+	$(BIN)/python -m streamlit run Home.py --server.address $(HOST) --server.port $(PORT)
+
+demo: $(VENV)/.app-installed
+	$(BIN)/python -m core demo
+
+# pytest exits 5 when it collects no test; make treats that, like any non-zero code, as a failure.
+test: $(VENV)/.dev-installed
+	./scripts/install-system-packages.sh
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis test-output

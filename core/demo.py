@@ -1,0 +1,281 @@
+"""The demo month: books and outside statements for several bank and broker accounts.
+
+Everything is generated from a fixed seed, so the files are byte-identical on every machine
+and seeding twice finds the datasets already there. The statements carry the breaks an
+analyst meets every month: settlement lag, references rewritten by the bank, outstanding
+cheques, bank fees and interest missing from the books, fees deducted from incoming wires,
+batch deposits, split payments, a duplicate statement line and a wrong amount keyed in the
+books. Each statement is written in its source's own layout and read through a profile.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import random
+from decimal import Decimal
+from pathlib import Path
+from typing import NamedTuple
+
+from core.datasets import import_file, list_datasets
+from core.store import Store
+
+__all__ = ["DEMO_ACCOUNTS", "demo_files", "seed_demo"]
+
+MONTH_START = dt.date(2026, 10, 1)
+MONTH_END = dt.date(2026, 10, 31)
+CENT = Decimal("0.01")
+
+
+class DemoAccount(NamedTuple):
+    account: str
+    currency: str
+    institution: str
+    profile: str
+    file_name: str
+
+
+DEMO_ACCOUNTS = (
+    DemoAccount("4471-0092-18", "USD", "First National Bank", "first_national_usd", "first_national_4471_2026-10.csv"),
+    DemoAccount("DE89370400440532013000", "EUR", "Hanse Bank", "hanse_bank_eur", "hanse_bank_umsaetze_2026-10.csv"),
+    DemoAccount("CS-00192-CASH", "USD", "Clear Street", "clear_street_cash_activity", "clear_street_cash_activity_2026-10.xlsx"),
+    DemoAccount("RC-7781-SAR", "SAR", "Riyad Capital", "riyad_capital_cash", "riyad_capital_cash_2026-10.csv"),
+)
+
+
+class Line(NamedTuple):
+    date: dt.date
+    amount: Decimal
+    reference: str
+    description: str
+    counterparty: str = ""
+
+
+def _business_days_after(day: dt.date, days: int) -> dt.date:
+    while days > 0:
+        day += dt.timedelta(days=1)
+        if day.weekday() < 5:
+            days -= 1
+    return day
+
+
+def _business_days() -> list[dt.date]:
+    day, found = MONTH_START, []
+    while day <= MONTH_END:
+        if day.weekday() < 5:
+            found.append(day)
+        day += dt.timedelta(days=1)
+    return found
+
+
+def _money(rng: random.Random, low: int, high: int) -> Decimal:
+    return (Decimal(rng.randint(low * 100, high * 100)) * CENT).quantize(CENT)
+
+
+_CUSTOMERS = ("Northwind Traders", "Contoso Ltd", "Fabrikam Inc", "Tailspin Toys", "Adventure Works", "Litware Inc",
+              "Proseware", "Wide World Importers", "Alpine Ski House", "Coho Winery", "Fourth Coffee", "Lucerne Publishing")
+_SUPPLIERS = ("Acme Office Supply", "Globex Logistics", "Initech Payroll", "Umbrella Facilities", "Stark Utilities",
+              "Wayne Telecom", "Hooli Cloud", "Vandelay Industries")
+
+
+def _account_month(rng: random.Random, account: DemoAccount, scale: int) -> tuple[list[Line], list[Line]]:
+    """Books and statement lines of one account for the month, with the usual breaks."""
+    books: list[Line] = []
+    bank: list[Line] = []
+    days = _business_days()[:-2]
+    prefix = account.account[:2]
+    for n in range(40):
+        day = rng.choice(days)
+        incoming = rng.random() < 0.55
+        amount = _money(rng, 150 * scale, 25000 * scale) * (1 if incoming else -1)
+        party = rng.choice(_CUSTOMERS if incoming else _SUPPLIERS)
+        reference = f"{'INV' if incoming else 'PAY'}-{2600000 + rng.randint(1000, 99999)}"
+        books.append(Line(day, amount, reference, f"{'Receipt from' if incoming else 'Payment to'} {party}", party))
+        bank_reference = rng.choice([reference, reference.replace("-", ""), f"{prefix}{reference.replace('-', '/')}X",
+                                     reference.lower(), f"REF {reference.split('-')[1].lstrip('0')}"])
+        lag = rng.choice([0, 0, 1, 1, 2, 3])
+        bank.append(Line(_business_days_after(day, lag), amount, bank_reference, f"{party.upper()} {bank_reference}", party))
+    # Incoming wire with the bank's fee deducted.
+    wire = _money(rng, 4000 * scale, 9000 * scale)
+    fee = Decimal(15 * scale).quantize(CENT)
+    books.append(Line(days[6], wire, "INV-2611801", "Receipt from Alpine Ski House (wire)", "Alpine Ski House"))
+    bank.append(Line(days[7], wire - fee, "FT2611801", "INCOMING WIRE ALPINE SKI HOUSE LESS CHARGES", "Alpine Ski House"))
+    # Batch deposit: four receipts in the books, one line at the bank.
+    receipts = [_money(rng, 80 * scale, 900 * scale) for _ in range(4)]
+    for i, amount in enumerate(receipts):
+        books.append(Line(days[10], amount, f"RCPT-7{i}31", f"Cash receipt counter {i + 1}", "Retail counter"))
+    bank.append(Line(days[11], sum(receipts), "DEP 0000431", "BRANCH DEPOSIT 4 ITEMS", ""))
+    # Split payment: one payment in the books, two lines at the bank.
+    split = _money(rng, 3000 * scale, 6000 * scale)
+    first = (split * Decimal("0.6")).quantize(CENT)
+    books.append(Line(days[13], -split, "PAY-2619920", "Payment to Globex Logistics (2 instalments)", "Globex Logistics"))
+    bank.append(Line(days[14], -first, "PAY2619920/1", "GLOBEX LOGISTICS PART 1", "Globex Logistics"))
+    bank.append(Line(days[14], -(split - first), "PAY2619920/2", "GLOBEX LOGISTICS PART 2", "Globex Logistics"))
+    # Outstanding cheques: in the books, not yet at the bank.
+    for i in range(2):
+        books.append(Line(days[-1 - i], -_money(rng, 200 * scale, 2500 * scale), f"CHQ-{1041 + i}", f"Cheque {1041 + i} issued", rng.choice(_SUPPLIERS)))
+    # Bank charges and interest: at the bank, not yet in the books.
+    bank.append(Line(MONTH_END if MONTH_END.weekday() < 5 else days[-1], -Decimal(35 * scale).quantize(CENT), "", "ACCOUNT MAINTENANCE FEE"))
+    bank.append(Line(days[-1], _money(rng, 5 * scale, 60 * scale), "", "CREDIT INTEREST"))
+    # A payment the bank booked twice.
+    twice = bank[3]
+    bank.append(twice)
+    # An amount keyed wrongly in the books (transposed digits).
+    keyed = books[5]
+    cents = str(abs(keyed.amount))
+    transposed = Decimal(cents[:-5] + cents[-4] + cents[-5] + cents[-3:]) if len(cents) > 6 else keyed.amount + 9
+    books[5] = keyed._replace(amount=transposed.copy_sign(keyed.amount))
+    books.sort(key=lambda line: (line.date, line.reference))
+    bank.sort(key=lambda line: (line.date, line.reference))
+    return books, bank
+
+
+def _write_books(path: Path, months: dict[DemoAccount, tuple[list[Line], list[Line]]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["Journal ID", "Account", "Value Date", "Amount", "Currency", "Reference", "Description", "Counterparty"])
+        number = 0
+        for account, (books, _) in months.items():
+            for line in books:
+                number += 1
+                writer.writerow([f"JE-2610-{number:05d}", account.account, line.date.isoformat(), str(line.amount),
+                                 account.currency, line.reference, line.description, line.counterparty])
+
+
+def _us_money(amount: Decimal) -> str:
+    return f"{abs(amount):,.2f}"
+
+
+def _write_first_national(path: Path, account: DemoAccount, lines: list[Line]) -> None:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([account.institution])
+    writer.writerow(["Account Number:", account.account])
+    writer.writerow(["Statement Period:", f"{MONTH_START:%m/%d/%Y} - {MONTH_END:%m/%d/%Y}"])
+    writer.writerow([])
+    writer.writerow(["Posting Date", "Description", "Check or Slip #", "Debit", "Credit"])
+    debits = credits = Decimal(0)
+    for line in lines:
+        debit = _us_money(line.amount) if line.amount < 0 else ""
+        credit = _us_money(line.amount) if line.amount >= 0 else ""
+        debits += min(line.amount, Decimal(0))
+        credits += max(line.amount, Decimal(0))
+        writer.writerow([f"{line.date:%m/%d/%Y}", line.description, line.reference, debit, credit])
+    writer.writerow(["Total", "", "", _us_money(debits), _us_money(credits)])
+    path.write_text(out.getvalue(), encoding="utf-8", newline="")
+
+
+def _write_hanse(path: Path, account: DemoAccount, lines: list[Line]) -> None:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(["Buchungstag", "Valuta", "Verwendungszweck", "Referenz", "Betrag", "Währung"])
+    for line in lines:
+        amount = f"{line.amount:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".")
+        booked = line.date - dt.timedelta(days=1 if line.date.weekday() > 0 else 3)
+        writer.writerow([f"{booked:%d.%m.%Y}", f"{line.date:%d.%m.%Y}", line.description.replace("UE", "Ü"), line.reference, amount, "EUR"])
+    path.write_bytes(out.getvalue().encode("cp1252"))
+
+
+def _write_clear_street(path: Path, account: DemoAccount, lines: list[Line]) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "Cash Activity"
+    sheet["A1"] = "Clear Street LLC - Cash Activity Report"
+    sheet.merge_cells("A1:H1")
+    sheet["A2"] = f"Period: {MONTH_START:%Y-%m-%d} to {MONTH_END:%Y-%m-%d}"
+    sheet.merge_cells("A2:H2")
+    sheet.append([])
+    sheet.append(["Account", "Settle Date", "Trade Date", "Activity", "Description", "Reference", "Net Amount", "Currency"])
+    for i, line in enumerate(lines):
+        activity = "JOURNAL" if not line.reference else ("RECEIPT" if line.amount > 0 else "DISBURSEMENT")
+        trade_date = line.date - dt.timedelta(days=1)
+        amount: object = str(line.amount) if i % 9 == 4 else line.amount
+        sheet.append([account.account, line.date, trade_date, activity, line.description, line.reference, amount, account.currency])
+    for row in sheet.iter_rows(min_row=5, min_col=2, max_col=3):
+        for cell in row:
+            cell.number_format = "yyyy-mm-dd"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    path.write_bytes(_zip_deterministic(buffer.getvalue()))
+
+
+def _zip_deterministic(data: bytes) -> bytes:
+    """Rewrite a workbook's ZIP with fixed timestamps so the demo file hashes the same every time."""
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == "docProps/core.xml":
+                import re
+
+                content = re.sub(rb"<dcterms:(created|modified)([^>]*)>[^<]*<", rb"<dcterms:\1\2>2026-11-01T00:00:00Z<", content)
+            info = zipfile.ZipInfo(item.filename, date_time=(2026, 11, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(info, content)
+    return out.getvalue()
+
+
+def _write_riyad(path: Path, account: DemoAccount, lines: list[Line]) -> None:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["Riyad Capital - Cash Statement"])
+    writer.writerow(["Portfolio", account.account])
+    writer.writerow(["Currency", account.currency])
+    writer.writerow(["Txn Date", "Transaction Type", "Details", "Reference No", "Amount", "Dr/Cr"])
+    for line in lines:
+        kind = "Transfer In" if line.amount > 0 else "Transfer Out"
+        writer.writerow([f"{line.date:%d/%m/%Y}", kind, line.description, line.reference, f"{abs(line.amount):,.2f}", "CR" if line.amount > 0 else "DR"])
+    writer.writerow(["Closing Balance", "", "", "", "", ""])
+    path.write_text(out.getvalue(), encoding="utf-8")
+
+
+_WRITERS = {
+    "first_national_usd": _write_first_national,
+    "hanse_bank_eur": _write_hanse,
+    "clear_street_cash_activity": _write_clear_street,
+    "riyad_capital_cash": _write_riyad,
+}
+
+
+def demo_files(folder: Path) -> list[tuple[Path, str | None]]:
+    """Write the demo month's files into ``folder``.
+
+    Returns:
+        ``(path, profile name)`` pairs, the books first; the books need no profile.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(202610)
+    scales = {"USD": 1, "EUR": 1, "SAR": 4}
+    months = {account: _account_month(rng, account, scales[account.currency]) for account in DEMO_ACCOUNTS}
+    books_path = folder / "general_ledger_cash_2026-10.csv"
+    _write_books(books_path, months)
+    files: list[tuple[Path, str | None]] = [(books_path, None)]
+    for account, (_, bank) in months.items():
+        path = folder / account.file_name
+        _WRITERS[account.profile](path, account, bank)
+        files.append((path, account.profile))
+    return files
+
+
+def seed_demo(store: Store, only_if_empty: bool = False) -> str:
+    """Write the demo files under ``data/demo`` and import them; safe to run again.
+
+    Returns:
+        A line per file saying what was done.
+    """
+    if only_if_empty and list_datasets(store):
+        return "the store already has datasets; demo not seeded"
+    lines = []
+    for path, profile in demo_files(store.data_dir / "demo"):
+        outcome, errors = import_file(store, path, profile, user="demo")
+        if errors:
+            raise RuntimeError(f"demo file {path.name} did not import: {errors[0]}")
+        state = "imported" if outcome.created else "already there"
+        lines.append(f"{path.name}: {state} ({outcome.dataset.row_count} rows)")
+    return "\n".join(lines)

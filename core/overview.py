@@ -1,0 +1,68 @@
+"""The first screen's figures: datasets, recent runs and open breaks per account."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+from typing import NamedTuple
+
+from sqlalchemy import func, select
+
+from core.store import Store
+from core.store.models import Break, DatasetRecord, Run
+
+__all__ = ["AccountBreaks", "Overview", "workbench_overview"]
+
+
+class AccountBreaks(NamedTuple):
+    account: str
+    currency: str
+    internal_open: int
+    external_open: int
+    open_amount: Decimal
+    oldest_days: int
+
+
+class Overview(NamedTuple):
+    datasets: list[DatasetRecord]
+    runs: list[Run]
+    open_breaks: list[AccountBreaks]
+    total_rows: int
+    run_count: int
+
+
+def workbench_overview(store: Store, today: dt.date | None = None, recent_runs: int = 10) -> Overview:
+    """Everything the Home page shows, read in one short transaction.
+
+    Open breaks are those of each account's latest completed run, so a break carried
+    forward into a newer run is counted once.
+    """
+    today = today or dt.date.today()
+    with store.session() as session:
+        datasets = list(session.scalars(select(DatasetRecord).order_by(DatasetRecord.created_at.desc())))
+        runs = list(session.scalars(select(Run).order_by(Run.started_at.desc(), Run.id.desc()).limit(recent_runs)))
+        run_count = session.scalar(select(func.count(Run.id))) or 0
+        latest = (
+            select(Break.account, func.max(Break.run_id).label("run_id"))
+            .join(Run, Run.id == Break.run_id)
+            .where(Run.status == "completed")
+            .group_by(Break.account)
+            .subquery()
+        )
+        rows = session.execute(
+            select(Break.account, Break.currency, Break.side, Break.amount, Break.first_seen_on)
+            .join(latest, (latest.c.account == Break.account) & (latest.c.run_id == Break.run_id))
+            .where(Break.status == "open")
+        ).all()
+    grouped: dict[tuple[str, str], dict] = defaultdict(lambda: {"internal": 0, "external": 0, "amount": Decimal(0), "oldest": today})
+    for account, currency, side, amount, first_seen in rows:
+        entry = grouped[(account, currency)]
+        entry[side] += 1
+        entry["amount"] += amount
+        entry["oldest"] = min(entry["oldest"], first_seen)
+    open_breaks = [
+        AccountBreaks(account, currency, e["internal"], e["external"], e["amount"], (today - e["oldest"]).days)
+        for (account, currency), e in sorted(grouped.items())
+    ]
+    return Overview(datasets, runs, open_breaks, sum(d.row_count for d in datasets), run_count)

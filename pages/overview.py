@@ -1,0 +1,80 @@
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from core.money import format_amount
+from core.overview import workbench_overview
+from ui import get_store
+
+store = get_store()
+overview = workbench_overview(store)
+
+st.title("Recon Workbench")
+st.caption(f"Store: {store.engine.url.render_as_string(hide_password=True)} · data folder: {store.data_dir}")
+
+datasets, rows, runs, breaks = st.columns(4)
+datasets.metric("Datasets", len(overview.datasets))
+rows.metric("Rows imported", f"{overview.total_rows:,}")
+runs.metric("Reconciliation runs", overview.run_count)
+breaks.metric("Open breaks", sum(a.internal_open + a.external_open for a in overview.open_breaks))
+
+st.subheader("Open breaks per account")
+if overview.open_breaks:
+    table = pd.DataFrame(
+        {
+            "Account": [a.account for a in overview.open_breaks],
+            "Currency": [a.currency for a in overview.open_breaks],
+            "Open in books": [a.internal_open for a in overview.open_breaks],
+            "Open at bank/broker": [a.external_open for a in overview.open_breaks],
+            "Net open amount": [format_amount(a.open_amount) for a in overview.open_breaks],
+            "Oldest (days)": [a.oldest_days for a in overview.open_breaks],
+        }
+    )
+    chart = px.bar(
+        table.melt(id_vars=["Account"], value_vars=["Open in books", "Open at bank/broker"], var_name="Side", value_name="Breaks"),
+        x="Account", y="Breaks", color="Side", barmode="group", height=320,
+    )
+    st.plotly_chart(chart, width="stretch", key="overview_breaks_chart")
+    st.dataframe(table, hide_index=True, width="stretch", key="overview_breaks_table")
+else:
+    st.info("No open breaks: no reconciliation has been run yet, or every item is matched.")
+
+st.subheader("Recent runs")
+if overview.runs:
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Run": [r.id for r in overview.runs],
+                "Started": [r.started_at for r in overview.runs],
+                "Rules": [r.rules_name for r in overview.runs],
+                "Status": [r.status for r in overview.runs],
+                "By": [r.created_by for r in overview.runs],
+            }
+        ),
+        hide_index=True, width="stretch", key="overview_runs_table",
+    )
+else:
+    st.info("No reconciliation runs yet.")
+
+st.subheader("Datasets")
+if overview.datasets:
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Name": [d.name for d in overview.datasets],
+                "Format": [d.format for d in overview.datasets],
+                "Profile": [d.profile or "automatic" for d in overview.datasets],
+                "Rows": [d.row_count for d in overview.datasets],
+                "Accounts": [d.account_count for d in overview.datasets],
+                "From": [d.date_from for d in overview.datasets],
+                "To": [d.date_to for d in overview.datasets],
+                "Warnings": [len(d.warnings) for d in overview.datasets],
+                "Imported": [d.created_at for d in overview.datasets],
+                "By": [d.created_by for d in overview.datasets],
+                "SHA-256": [d.id[:12] for d in overview.datasets],
+            }
+        ),
+        hide_index=True, width="stretch", key="overview_datasets_table",
+    )
+else:
+    st.info("No datasets yet. Import a file with `python -m core import FILE`, or seed the demo with `python -m core demo`.")

@@ -1,0 +1,104 @@
+"""``python -m core`` as scripts call it: exit codes, messages, canonical output."""
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, data_dir: Path, cwd: Path | None = None):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "RECON_DEBUG")}
+    env["RECON_DATA_DIR"] = str(data_dir)
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, env=env, cwd=cwd or ROOT, timeout=120)
+
+
+def test_import_bom_semicolon_decimal_comma_writes_exact_canonical_columns(tmp_path):
+    source = tmp_path / "kontoauszug.csv"
+    source.write_bytes("\ufeffBuchungstag;Konto;Betrag;Währung;Referenz;Verwendungszweck\n"
+                       "02.01.2025;DE01;1.234,56;EUR;RF18 5390 0754 7034;Miete\n"
+                       "03.01.2025;DE01;-1.000.000,01;EUR;;Kauf\n"
+                       "04.01.2025;DE01;0,10;EUR;;Zins\n".encode())
+    out = tmp_path / "out" / "normalized.csv"
+    result = run_cli("import", str(source), "--out", str(out), data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert "imported" in result.stdout and "3 rows" in result.stdout
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert list(rows[0])[:7] == ["id", "account", "date", "amount", "currency", "reference", "description"]
+    assert [(r["date"], r["amount"], r["currency"]) for r in rows] == [
+        ("2025-01-02", "1234.56", "EUR"), ("2025-01-03", "-1000000.01", "EUR"), ("2025-01-04", "0.10", "EUR")]
+    assert sum(Decimal(r["amount"]) for r in rows) == Decimal("-998765.35")
+    assert rows[0]["reference"] == "RF18 5390 0754 7034"
+
+    again = run_cli("import", str(source), data_dir=tmp_path / "data")
+    assert again.returncode == 0
+    assert "already imported" in again.stderr
+    assert list(csv.DictReader(io.StringIO(again.stdout)))[1]["amount"] == "-1000000.01"
+
+
+def test_import_with_a_profile_by_name(tmp_path):
+    source = tmp_path / "fnb.csv"
+    source.write_text("First National Bank\nAccount Number:,4471\n\nPosting Date,Description,Check or Slip #,Debit,Credit\n"
+                      '10/02/2026,Fee,,"1,035.00",\n10/13/2026,Deposit,DEP1,,200.00\n')
+    result = run_cli("import", str(source), "--profile", "first_national_usd", data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["account"], r["date"], r["amount"], r["currency"]) for r in rows] == [
+        ("4471", "2026-10-02", "-1035.00", "USD"), ("4471", "2026-10-13", "200.00", "USD")]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"Date,Amount,Currency\n2024-01-01,1.00,USD\n2024-01-02,abc,USD\n", "bad.csv, row 3, column 'Amount': 'abc' is not a number"),
+        (b"", "bad.csv: the file is empty"),
+        (b"Date,Amount,Currency\n2024-01-01,1.00,USD\n2024-01-02,2", "bad.csv, row 3, column 'field 2'"),
+    ],
+)
+def test_bad_input_exits_2_with_file_row_column_and_no_traceback(tmp_path, content, expected):
+    source = tmp_path / "bad.csv"
+    source.write_bytes(content)
+    result = run_cli("import", str(source), data_dir=tmp_path / "data")
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not list((tmp_path / "data").glob("datasets/*.parquet"))
+
+
+def test_missing_file_and_unknown_profile_exit_2(tmp_path):
+    result = run_cli("import", str(tmp_path / "nope.csv"), data_dir=tmp_path / "data")
+    assert result.returncode == 2 and "nope.csv: cannot read the file" in result.stderr
+    (tmp_path / "ok.csv").write_text("Date,Amount,Currency\n2024-01-01,1.00,USD\n")
+    result = run_cli("import", str(tmp_path / "ok.csv"), "--profile", "nosuch", data_dir=tmp_path / "data")
+    assert result.returncode == 2 and "no profile named 'nosuch'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_format_is_detected_from_content_not_the_name(tmp_path):
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    workbook.active.append(["Date", "Amount", "Currency"])
+    workbook.active.append(["2024-01-01", 5, "USD"])
+    disguised = tmp_path / "registrar_report.xls"
+    workbook.save(disguised)
+    result = run_cli("import", str(disguised), data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert list(csv.DictReader(io.StringIO(result.stdout)))[0]["amount"] == "5.00"
+
+
+def test_demo_command_seeds_and_is_idempotent(tmp_path):
+    first = run_cli("demo", data_dir=tmp_path / "data")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("imported") == 5
+    second = run_cli("demo", data_dir=tmp_path / "data")
+    assert second.stdout.count("already there") == 5
+    third = run_cli("demo", "--if-empty", data_dir=tmp_path / "data")
+    assert "not seeded" in third.stdout

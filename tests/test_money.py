@@ -1,0 +1,94 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.money import AmountError, decimal_from_spreadsheet, infer_decimal_separator, parse_amount
+
+
+@pytest.mark.parametrize(
+    ("text", "decimal", "expected"),
+    [
+        ("1234.56", ".", "1234.56"),
+        ("1,234.56", ".", "1234.56"),
+        ("1.234,56", ",", "1234.56"),
+        ("1 234,56", ",", "1234.56"),
+        ("1\u00a0234,56", ",", "1234.56"),
+        ("1'234.56", ".", "1234.56"),
+        ("(1,234.56)", ".", "-1234.56"),
+        ("( 12.00 )", ".", "-12.00"),
+        ("-12.30", ".", "-12.30"),
+        ("12.30-", ".", "-12.30"),
+        ("+5", ".", "5"),
+        ("$1,000.00", ".", "1000.00"),
+        ("-$1,000.00", ".", "-1000.00"),
+        ("€ 12,50", ",", "12.50"),
+        ("USD 99.99", ".", "99.99"),
+        ("99.99 EUR", ".", "99.99"),
+        ("250.00 CR", ".", "250.00"),
+        ("250.00 DR", ".", "-250.00"),
+        ("1,23,456.78", ".", "123456.78"),
+        (".50", ".", "0.50"),
+    ],
+)
+def test_parse_amount_reads_the_ways_statements_print_amounts(text, decimal, expected):
+    value = parse_amount(text, decimal)
+    assert value == Decimal(expected)
+    assert str(value) == expected
+
+
+@pytest.mark.parametrize("text", ["abc", "12.3.4x", "1,5e3x", "--5", "12..5", "N/A", "#VALUE!"])
+def test_parse_amount_refuses_text_that_is_not_a_number(text):
+    with pytest.raises(AmountError):
+        parse_amount(text, ".")
+
+
+def test_scientific_notation_is_refused_because_digits_were_lost():
+    with pytest.raises(AmountError, match="scientific"):
+        parse_amount("1.23457E+11", ".")
+
+
+def test_huge_numbers_and_too_many_decimals_are_refused():
+    with pytest.raises(AmountError, match="too large"):
+        parse_amount("12345678901234567890", ".")
+    with pytest.raises(AmountError, match="decimal places"):
+        parse_amount("1.1234567", ".")
+
+
+def test_blank_is_no_amount():
+    assert parse_amount("  ", ".") is None
+
+
+@given(st.decimals(min_value=Decimal("-999999999999"), max_value=Decimal("999999999999"), places=2, allow_nan=False, allow_infinity=False),
+       st.sampled_from([".", ","]), st.booleans(), st.booleans())
+def test_formatted_amounts_parse_back_exactly(value, decimal, grouped, parentheses):
+    text = f"{abs(value):,.2f}" if grouped else f"{abs(value):.2f}"
+    if decimal == ",":
+        text = text.replace(",", "X").replace(".", ",").replace("X", ".")
+    if value < 0:
+        text = f"({text})" if parentheses else f"-{text}"
+    assert parse_amount(text, decimal) == value
+
+
+@pytest.mark.parametrize(
+    ("values", "hint", "expected"),
+    [
+        (["1.234,56", "12,00"], ".", (",", False)),
+        (["1,234.56", "12.00"], ",", (".", False)),
+        (["12,5", "3"], ".", (",", False)),
+        (["1,234,567", "12"], ".", (".", False)),
+        (["1,234"], ",", (",", True)),
+        (["1,234"], ".", (".", True)),
+    ],
+)
+def test_decimal_separator_is_decided_from_the_whole_column(values, hint, expected):
+    assert infer_decimal_separator(values, hint) == expected
+
+
+def test_spreadsheet_numbers_keep_the_digits_the_spreadsheet_shows():
+    assert decimal_from_spreadsheet(0.1 + 0.2) == Decimal("0.3")
+    assert str(decimal_from_spreadsheet(1234.5)) == "1234.5"
+    assert str(decimal_from_spreadsheet(100.0)) == "100"
+    assert decimal_from_spreadsheet(-98765.43) == Decimal("-98765.43")
+    assert decimal_from_spreadsheet(7) == Decimal(7)

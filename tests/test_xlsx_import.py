@@ -1,0 +1,104 @@
+"""XLSX quirks: header below title rows, merged cells, serial and text dates, numbers as text."""
+
+import datetime as dt
+import io
+from decimal import Decimal
+
+from openpyxl import Workbook
+
+from core.datasets import parse_source
+from core.profiles import parse_profile
+
+
+def workbook_bytes(build) -> bytes:
+    workbook = Workbook()
+    build(workbook.active)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def test_header_is_found_below_title_rows_and_merged_title_cells():
+    def build(sheet):
+        sheet["A1"] = "Broker Cash Activity"
+        sheet.merge_cells("A1:E1")
+        sheet["A2"] = "Account: BRK-001"
+        sheet.append([])
+        sheet.append(["Settle Date", "Description", "Amount", "Currency", "Reference"])
+        sheet.append([dt.datetime(2024, 5, 2), "Dividend", 120.5, "USD", "D1"])
+        sheet.append([dt.datetime(2024, 5, 3), "Fee", -3.25, "USD", "F1"])
+
+    result, errors = parse_source(workbook_bytes(build), "broker.xlsx")
+    assert errors == []
+    assert result.header_row == 4
+    rows = result.table.to_pylist()
+    assert [(r["account"], r["date"], r["amount"]) for r in rows] == [
+        ("BRK-001", dt.date(2024, 5, 2), Decimal("120.50")),
+        ("BRK-001", dt.date(2024, 5, 3), Decimal("-3.25")),
+    ]
+
+
+def test_merged_cells_in_the_data_fill_every_row_they_cover():
+    def build(sheet):
+        sheet.append(["Date", "Account", "Amount", "Currency"])
+        sheet.append([dt.date(2024, 5, 2), "ACC-1", 10, "EUR"])
+        sheet.append([dt.date(2024, 5, 2), None, 20, "EUR"])
+        sheet.append([dt.date(2024, 5, 2), None, 30, "EUR"])
+        sheet.merge_cells("B2:B4")
+        sheet.merge_cells("A2:A4")
+
+    result, errors = parse_source(workbook_bytes(build), "merged.xlsx")
+    assert errors == []
+    assert [(r["account"], r["date"]) for r in result.table.to_pylist()] == [("ACC-1", dt.date(2024, 5, 2))] * 3
+
+
+def test_dates_stored_as_serial_numbers_or_text():
+    def build(sheet):
+        sheet.append(["Value Date", "Trade Date", "Amount", "Currency"])
+        sheet.append([45413, "30/04/2024", 1, "USD"])
+        sheet.append([45414, "01/05/2024", 2, "USD"])
+
+    result, errors = parse_source(workbook_bytes(build), "serial.xlsx")
+    assert errors == []
+    rows = result.table.to_pylist()
+    assert [r["date"] for r in rows] == [dt.date(2024, 5, 1), dt.date(2024, 5, 2)]
+    assert [r["trade_date"] for r in rows] == [dt.date(2024, 4, 30), dt.date(2024, 5, 1)]
+
+
+def test_numbers_stored_as_text_and_float_cells_are_exact():
+    def build(sheet):
+        sheet.append(["Date", "Amount", "Currency"])
+        sheet.append(["2024-05-01", "1,234.56", "USD"])
+        sheet.append(["2024-05-02", 0.1 + 0.2, "USD"])
+        sheet.append(["2024-05-03", "(99.90)", "USD"])
+        sheet.append(["2024-05-04", 1e-2, "USD"])
+
+    result, errors = parse_source(workbook_bytes(build), "text-numbers.xlsx")
+    assert errors == []
+    assert [r["amount"] for r in result.table.to_pylist()] == [Decimal("1234.56"), Decimal("0.30"), Decimal("-99.90"), Decimal("0.01")]
+
+
+def test_sheet_is_chosen_by_profile_and_a_missing_sheet_is_named():
+    def build(sheet):
+        sheet.title = "Summary"
+        other = sheet.parent.create_sheet("Lines")
+        other.append(["Date", "Amount", "Currency"])
+        other.append(["2024-05-01", 5, "USD"])
+
+    data = workbook_bytes(build)
+    profile = parse_profile('[read]\nsheet = "Lines"\n', "lines")
+    result, errors = parse_source(data, "book.xlsx", profile)
+    assert errors == [] and result.table.num_rows == 1
+    result, errors = parse_source(data, "book.xlsx", parse_profile('[read]\nsheet = "Nope"\n', "nope"))
+    assert result is None and "Nope" in errors[0].message and "Lines" in errors[0].message
+
+
+def test_bad_cells_in_a_workbook_name_the_sheet_row_and_column():
+    def build(sheet):
+        sheet.append(["Date", "Amount", "Currency"])
+        sheet.append(["2024-05-01", "twelve", "USD"])
+        sheet.append(["not a date", 3, "USD"])
+
+    result, errors = parse_source(workbook_bytes(build), "bad.xlsx")
+    assert result is None
+    assert [(e.row, e.column, e.value) for e in errors] == [(2, "Amount", "twelve"), (3, "Date", "not a date")]
