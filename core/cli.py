@@ -22,7 +22,7 @@ class BadInput(Exception):
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from core.datasets import import_file
+    from core.datasets import import_file, load_dataset_table
     from core.exports import write_canonical_csv
     from core.records import format_errors
     from core.store import open_store
@@ -39,13 +39,49 @@ def _cmd_import(args: argparse.Namespace) -> int:
           f"{record.account_count} account(s), {span})", file=report)
     for warning in outcome.warnings:
         print(f"warning: {warning}", file=report)
+    table = load_dataset_table(store, record)
     if args.out is None:
-        write_canonical_csv(outcome.table, sys.stdout)
+        write_canonical_csv(table, sys.stdout)
     else:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         with open(args.out, "w", newline="", encoding="utf-8") as handle:
-            write_canonical_csv(outcome.table, handle)
+            write_canonical_csv(table, handle)
         print(f"wrote {args.out}", file=report)
+    return 0
+
+
+def _cmd_match(args: argparse.Namespace) -> int:
+    from core.datasets import import_file
+    from core.matching.rules import RuleSetError, default_rules_path, parse_rules
+    from core.reconcile import reconcile_datasets, write_match_outputs
+    from core.records import format_errors
+    from core.store import open_store
+
+    rules_path = Path(args.rules) if args.rules else default_rules_path()
+    try:
+        rules_text = rules_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"{rules_path}: cannot read the rule set ({exc.strerror or exc})") from None
+    try:
+        rules = parse_rules(rules_text, str(rules_path))
+    except RuleSetError as exc:
+        raise BadInput(str(exc)) from None
+    store = open_store()
+    user = os.environ.get("RECON_USER", "cli")
+    datasets, problems = {}, []
+    for side, path in (("internal", args.internal), ("external", args.external)):
+        outcome, errors = import_file(store, path, user=user)
+        problems += errors
+        if outcome is not None:
+            datasets[side] = outcome.dataset
+    if problems:
+        raise BadInput(format_errors(problems, limit=200))
+    outcome = reconcile_datasets(store, datasets["internal"], datasets["external"], rules, rules_text, user=user)
+    write_match_outputs(outcome.result, Path(args.out))
+    groups = outcome.result.summary["groups"]
+    sides = outcome.result.summary["sides"]
+    print(f"run {outcome.run.id}: {groups['total']} groups ({groups['confirmed']} confirmed, {groups['proposed']} proposed); "
+          f"open: {sides['internal']['open']} internal, {sides['external']['open']} external; results in {args.out}")
     return 0
 
 
@@ -68,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--profile", help="mapping profile name (see profiles/) or path to a .toml file")
     imp.add_argument("--out", help="write the canonical rows to this CSV (default: standard output)")
     imp.set_defaults(run=_cmd_import)
+
+    match = commands.add_parser("match", help="reconcile books against a statement and write the results")
+    match.add_argument("--internal", required=True, help="the books: any supported file")
+    match.add_argument("--external", required=True, help="the statement: any supported file")
+    match.add_argument("--rules", help="rule set TOML (default: rules/default.toml)")
+    match.add_argument("--out", required=True, help="folder for matches.csv, breaks.csv and summary.json")
+    match.set_defaults(run=_cmd_match)
 
     demo = commands.add_parser("demo", help="seed the demo month: books, bank and broker statements")
     demo.add_argument("--if-empty", action="store_true", help="do nothing when the store already has datasets")

@@ -31,8 +31,9 @@ __all__ = ["ImportOutcome", "content_sha256", "import_bytes", "import_file", "li
 
 
 class ImportOutcome(NamedTuple):
+    """A stored dataset; ``load_dataset_table`` gives its rows."""
+
     dataset: DatasetRecord
-    table: pa.Table
     warnings: list[str]
     created: bool
 
@@ -65,7 +66,39 @@ def import_file(store: Store, path: str | Path, profile: str | Profile | None = 
         data = path.read_bytes()
     except OSError as exc:
         return None, [RowError(path.name, None, None, None, f"cannot read the file ({exc.strerror or exc})")]
+    if profile is None and len(data) <= config.max_import_bytes():
+        digest = content_sha256(data)
+        existing = _find(store, digest)
+        if existing is not None:
+            return _already(existing), []
+        fast = _import_canonical_csv(store, path, digest, user)
+        if fast is not None:
+            return fast, []
     return import_bytes(store, data, path.name, profile, user=user)
+
+
+def _already(existing: DatasetRecord) -> ImportOutcome:
+    return ImportOutcome(existing, [f"this file was already imported as dataset {existing.name!r} on {existing.created_at:%Y-%m-%d %H:%M}"], False)
+
+
+def _import_canonical_csv(store: Store, path: Path, digest: str, user: str) -> ImportOutcome | None:
+    from core.canonical_csv import write_canonical_parquet
+
+    folder = store.data_dir / "datasets"
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = folder / f".{digest}.{os.getpid()}.tmp"
+    try:
+        stats = write_canonical_parquet(path, temporary)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    if stats is None:
+        temporary.unlink(missing_ok=True)
+        return None
+    record = _record(store, digest, path.name, "csv", None, user, stats.rows, stats.accounts, stats.date_from,
+                     stats.date_to, stats.scale, stats.columns, [])
+    _commit(store, record, temporary)
+    return ImportOutcome(record, [], True)
 
 
 def import_bytes(store: Store, data: bytes, name: str, profile: str | Profile | None = None, *, user: str = "system"):
@@ -89,12 +122,12 @@ def import_bytes(store: Store, data: bytes, name: str, profile: str | Profile | 
     digest = content_sha256(data)
     existing = _find(store, digest)
     if existing is not None:
-        return ImportOutcome(existing, load_dataset_table(store, existing), [f"this file was already imported as dataset {existing.name!r} on {existing.created_at:%Y-%m-%d %H:%M}"], False), []
+        return _already(existing), []
     result, errors = parse_source(data, name, profile)
     if result is None:
         return None, errors
     record = _persist(store, digest, name, result, profile, user)
-    return ImportOutcome(record, result.table, result.warnings, True), []
+    return ImportOutcome(record, result.warnings, True), []
 
 
 def _find(store: Store, digest: str) -> DatasetRecord | None:
@@ -103,43 +136,43 @@ def _find(store: Store, digest: str) -> DatasetRecord | None:
 
 
 def _persist(store: Store, digest: str, name: str, result, profile: Profile | None, user: str) -> DatasetRecord:
-    from core.store.db import record_audit
-
     folder = store.data_dir / "datasets"
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{digest}.parquet"
     temporary = folder / f".{digest}.{os.getpid()}.tmp"
     table = result.table
     pq.write_table(table, temporary)
     dates = table.column("date")
-    record = DatasetRecord(
-        id=digest,
-        name=name,
-        format=result.format,
-        profile=profile.name if profile and profile.name != "auto" else None,
-        row_count=table.num_rows,
-        account_count=len(pc.unique(table.column("account"))),
-        date_from=pc.min(dates).as_py(),
-        date_to=pc.max(dates).as_py(),
-        amount_scale=table.schema.field("amount").type.scale,
-        columns=table.column_names,
-        warnings=result.warnings,
-        parquet_path=str(target.relative_to(store.data_dir)),
-        created_at=dt.datetime.now(dt.UTC),
-        created_by=user,
-    )
+    record = _record(store, digest, name, result.format, profile.name if profile and profile.name != "auto" else None, user,
+                     table.num_rows, len(pc.unique(table.column("account"))), pc.min(dates).as_py(), pc.max(dates).as_py(),
+                     table.schema.field("amount").type.scale, table.column_names, result.warnings)
+    _commit(store, record, temporary)
+    return record
+
+
+def _record(store: Store, digest: str, name: str, fmt: str, profile: str | None, user: str, rows: int, accounts: int,
+            date_from, date_to, scale: int, columns: list[str], warnings: list[str]) -> DatasetRecord:
+    target = store.data_dir / "datasets" / f"{digest}.parquet"
+    return DatasetRecord(id=digest, name=name, format=fmt, profile=profile, row_count=rows, account_count=accounts,
+                         date_from=date_from, date_to=date_to, amount_scale=scale, columns=columns, warnings=warnings,
+                         parquet_path=str(target.relative_to(store.data_dir)), created_at=dt.datetime.now(dt.UTC), created_by=user)
+
+
+def _commit(store: Store, record: DatasetRecord, temporary: Path) -> None:
+    """Move the Parquet file into place and commit its metadata row; undo the move on failure."""
+    from core.store.db import record_audit
+
+    target = store.data_dir / record.parquet_path
     try:
         os.replace(temporary, target)
         with store.session() as session:
             session.add(record)
-            record_audit(session, user, "import", "dataset", digest, None,
-                         {"name": name, "rows": table.num_rows, "profile": record.profile})
+            record_audit(session, record.created_by, "import", "dataset", record.id, None,
+                         {"name": record.name, "rows": record.row_count, "profile": record.profile})
     except BaseException:
         temporary.unlink(missing_ok=True)
-        if _find(store, digest) is None:
+        if _find(store, record.id) is None:
             target.unlink(missing_ok=True)
         raise
-    return record
 
 
 def load_dataset_table(store: Store, dataset: DatasetRecord | str) -> pa.Table:

@@ -35,7 +35,7 @@ def test_migrated_schema_matches_the_models(store):
 def test_migration_is_idempotent_and_reaches_head(store):
     migrate(store.engine)
     with store.engine.connect() as connection:
-        assert connection.execute(text("select version_num from alembic_version")).scalar() == "0001"
+        assert connection.execute(text("select version_num from alembic_version")).scalar() == "0002"
 
 
 def test_money_round_trips_exactly(store):

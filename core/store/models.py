@@ -66,10 +66,18 @@ class Run(Base):
 
 
 class MatchGroup(Base):
+    """A group a person acts on: proposed by the engine, or made by hand.
+
+    The engine's full output (every confirmed group too) is kept per run as Parquet; this
+    table holds the groups whose state people change.
+    """
+
     __tablename__ = "match_groups"
+    __table_args__ = (Index("ix_match_groups_run_match", "run_id", "match_id", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    match_id: Mapped[int] = mapped_column(Integer, server_default="0", comment="the engine's group number in its run")
     rule: Mapped[str] = mapped_column(String(128), comment="the pass that made the group")
     status: Mapped[str] = mapped_column(String(16), comment="confirmed | proposed")
     amount_diff: Mapped[Decimal]

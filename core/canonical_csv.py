@@ -1,0 +1,126 @@
+"""Canonical CSV at full speed: files already in the canonical shape, read by DuckDB.
+
+Scripts and other systems often hand over exactly what ``import --out`` writes: a header of
+canonical names, ISO dates and plain decimal amounts. Such a file is read and written to
+Parquet by DuckDB without a Python loop. The fast path only accepts a file it reads exactly
+as the general import would (same columns, ids, scale and values, which a test checks); any
+doubt, such as a bad cell, a padded value or a title row, sends the file to the general
+import, which finds and reports the problems row by row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import duckdb
+
+from core.imports import ALIASES
+from core.money import MAX_DIGITS, MAX_SCALE
+from core.records import DATE_COLUMNS, TRANSACTION_COLUMNS, is_currency_code
+
+__all__ = ["CanonicalStats", "write_canonical_parquet"]
+
+_ALIAS_NAMES = {name for names in ALIASES.values() for name in names}
+_AMOUNT = rf"-?[0-9]{{1,{MAX_DIGITS - MAX_SCALE}}}(\.[0-9]{{1,{MAX_SCALE}}})?"
+_PADDED = r"^[\s\p{Z}]|[\s\p{Z}]$"
+
+
+class CanonicalStats(NamedTuple):
+    rows: int
+    accounts: int
+    date_from: object
+    date_to: object
+    scale: int
+    columns: list[str]
+
+
+def _header(path: Path) -> list[str] | None:
+    with path.open("rb") as handle:
+        first = handle.readline(65536)
+    try:
+        text = first.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        return None
+    if not text or '"' in text or text.startswith("\ufeff"):
+        return None
+    names = text.split(",")
+    canonical = set(TRANSACTION_COLUMNS)
+    if len(set(names)) != len(names) or not {"date", "amount", "account", "currency"} <= set(names):
+        return None
+    # A title the general import would map elsewhere (``value date``, ``ref``) could be read
+    # differently there; only canonical names and titles it keeps as they are qualify.
+    if any(n not in canonical and " ".join(n.replace("_", " ").lower().split()) in _ALIAS_NAMES for n in names):
+        return None
+    if any(not n or n != n.strip() or n.startswith("source_") for n in names):
+        return None
+    return names
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def write_canonical_parquet(path: Path, target: Path) -> CanonicalStats | None:
+    """Read a canonical CSV and write its canonical table to ``target`` as Parquet.
+
+    Returns:
+        The table's figures, or ``None`` when the file is not plainly canonical (nothing is
+        written then, and the caller uses the general import).
+    """
+    names = _header(path)
+    if names is None:
+        return None
+    con = duckdb.connect()
+    columns = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in names) + "}"
+    try:
+        con.execute(f"""
+            CREATE TEMP VIEW src AS SELECT * FROM read_csv('{str(path).replace("'", "''")}', header = true, delim = ',',
+                quote = '"', escape = '"', columns = {columns}, strict_mode = true, null_padding = false,
+                auto_detect = false, encoding = 'utf-8')
+        """)
+        checks = [
+            f"count(*) FILTER (WHERE {_q(n)} IS NOT NULL AND regexp_matches({_q(n)}, '{_PADDED}'))" for n in names
+        ] + [
+            f"count(*) FILTER (WHERE date IS NULL OR NOT regexp_full_match(date, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') OR try_cast(date AS DATE) IS NULL)",
+            f"count(*) FILTER (WHERE amount IS NULL OR NOT regexp_full_match(amount, '{_AMOUNT}'))",
+        ] + [
+            f"count(*) FILTER (WHERE {c} IS NOT NULL AND (NOT regexp_full_match({c}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') OR try_cast({c} AS DATE) IS NULL))"
+            for c in DATE_COLUMNS[1:] if c in names
+        ]
+        if "id" in names:
+            checks.append("count(*) FILTER (WHERE id IS NULL) + count(*) - count(DISTINCT id)")
+        bad = con.execute(f"SELECT {' + '.join(checks)} FROM src").fetchone()[0]
+        if bad:
+            return None
+        rows, scale, currencies, accounts, first, last = con.execute("""
+            SELECT count(*), coalesce(max(length(split_part(amount, '.', 2))), 0), list(DISTINCT upper(coalesce(currency, ''))),
+                   count(DISTINCT coalesce(account, '')), min(CAST(date AS DATE)), max(CAST(date AS DATE))
+            FROM src
+        """).fetchone()
+    except duckdb.Error:
+        return None
+    if rows == 0 or any(c and not is_currency_code(c) for c in currencies):
+        return None
+    scale = max(2, scale)
+    extra = [n for n in names if n not in TRANSACTION_COLUMNS]
+    content = " || chr(31) || ".join(f"coalesce({_q(n)}, '')" for n in names)
+    select = []
+    for column in TRANSACTION_COLUMNS:
+        if column == "id":
+            select.append(_q("id") if "id" in names else
+                          f"substr(sha256(({content}) || chr(30) || CAST(row_number() OVER (PARTITION BY {content}) AS VARCHAR)), 1, 20) AS id")
+        elif column in DATE_COLUMNS:
+            select.append(f"CAST({column} AS DATE) AS {column}" if column in names else f"CAST(NULL AS DATE) AS {column}")
+        elif column == "amount":
+            select.append(f"CAST(amount AS DECIMAL(18, {scale})) AS amount")
+        elif column == "currency":
+            select.append("upper(coalesce(currency, '')) AS currency")
+        else:
+            select.append(f"coalesce({_q(column)}, '') AS {_q(column)}" if column in names else f"'' AS {_q(column)}")
+    select += [f"coalesce({_q(n)}, '') AS {_q(n)}" for n in extra]
+    # Derived ids number identical rows by a window; the file's row order is restored after it.
+    source = "(SELECT row_number() OVER () AS _row, * FROM src)"
+    order = "" if "id" in names else " ORDER BY _row"
+    con.execute(f"COPY (SELECT {', '.join(select)} FROM {source}{order}) TO '{str(target).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)")
+    return CanonicalStats(rows, accounts, first, last, scale, list(TRANSACTION_COLUMNS) + extra)

@@ -1,0 +1,77 @@
+"""The canonical-CSV fast path reads a file exactly as the general import does, or declines."""
+
+import datetime as dt
+import string
+from decimal import Decimal
+
+import pyarrow.parquet as pq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.canonical_csv import write_canonical_parquet
+from core.datasets import parse_source
+
+texts = st.text(alphabet=string.ascii_letters + string.digits + " ,.-\"é=", max_size=12).map(str.strip)
+rows = st.lists(
+    st.tuples(
+        st.sampled_from(["ACC-1", "ACC-2", ""]),
+        st.dates(min_value=dt.date(2020, 1, 1), max_value=dt.date(2030, 12, 31)),
+        st.decimals(min_value=Decimal("-99999999"), max_value=Decimal("99999999"), places=2, allow_nan=False, allow_infinity=False),
+        st.sampled_from(["USD", "eur", "GBP"]),
+        texts,
+        texts,
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+def csv_text(header: list[str], records: list[list[str]]) -> str:
+    def cell(value: str) -> str:
+        return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\n') else value
+
+    return "\n".join([",".join(header)] + [",".join(cell(v) for v in r) for r in records]) + "\n"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows, st.booleans(), st.booleans())
+def test_fast_path_equals_the_general_import(tmp_path, generated, with_ids, duplicate_first):
+    header = (["id"] if with_ids else []) + ["account", "date", "amount", "currency", "reference", "description", "Branch"]
+    records = []
+    for n, (account, day, amount, currency, reference, description) in enumerate(generated):
+        records.append(([f"T{n}"] if with_ids else []) + [account, day.isoformat(), str(amount), currency, reference, description, "main"])
+    if duplicate_first and not with_ids:
+        records.append(list(records[0]))
+    path = tmp_path / "canonical.csv"
+    path.write_text(csv_text(header, records), encoding="utf-8")
+    target = tmp_path / "out.parquet"
+    stats = write_canonical_parquet(path, target)
+    general, errors = parse_source(path.read_bytes(), path.name)
+    assert errors == []
+    assert stats is not None, "a plainly canonical file takes the fast path"
+    fast = pq.read_table(target)
+    assert [(f.name, f.type) for f in fast.schema] == [(f.name, f.type) for f in general.table.schema]
+    assert fast.to_pylist() == general.table.to_pylist()
+    assert stats.rows == general.table.num_rows
+
+
+def test_fast_path_declines_files_it_might_read_differently(tmp_path):
+    cases = {
+        "bad amount": "account,date,amount,currency\nA,2024-01-01,1.2.3,USD\n",
+        "rounding scale": "account,date,amount,currency\nA,2024-01-01,1.1234567,USD\n",
+        "scientific": "account,date,amount,currency\nA,2024-01-01,1e3,USD\n",
+        "footer": "account,date,amount,currency\nA,2024-01-01,1.00,USD\nTotal,,1.00,\n",
+        "padded": "account,date,amount,currency\nA , 2024-01-01,1.00,USD\n",
+        "alias title": "account,date,amount,currency,value date\nA,2024-01-01,1.00,USD,2024-01-02\n",
+        "bad currency": "account,date,amount,currency\nA,2024-01-01,1.00,XXY\n",
+        "duplicate id": "id,account,date,amount,currency\n1,A,2024-01-01,1.00,USD\n1,A,2024-01-01,1.00,USD\n",
+        "ragged": "account,date,amount,currency\nA,2024-01-01,1.00\n",
+        "bom": "\ufeffaccount,date,amount,currency\nA,2024-01-01,1.00,USD\n",
+        "other dates": "account,date,amount,currency\nA,01/02/2024,1.00,USD\n",
+    }
+    for name, text in cases.items():
+        path = tmp_path / f"{name}.csv"
+        path.write_text(text, encoding="utf-8")
+        target = tmp_path / f"{name}.parquet"
+        assert write_canonical_parquet(path, target) is None, name
+        assert not target.exists(), name

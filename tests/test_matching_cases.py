@@ -1,0 +1,163 @@
+"""Each kind of noise real books and statements carry, pinned with a small hand-written case."""
+
+import pytest
+
+from core.matching.rules import RuleSetError, parse_rules
+from tests.matching_helpers import groups_by_record, links, open_ids, run
+
+
+def test_settlement_lag_of_business_days_over_a_weekend_is_confirmed():
+    result = run([("b1", "A", "2026-10-02", "-250.00")],  # a Friday
+                 [("s1", "A", "2026-10-07", "-250.00")])  # the Wednesday after: 3 business days
+    group = groups_by_record(result)["b1"]
+    assert (group["rule"], group["status"], group["external"]) == ("amount_and_date", "confirmed", {"s1"})
+    assert group["days_diff"] == 5
+
+
+def test_lag_beyond_the_window_is_only_proposed():
+    result = run([("b1", "A", "2026-10-01", "-250.00")], [("s1", "A", "2026-10-09", "-250.00")])
+    group = groups_by_record(result)["b1"]
+    assert (group["rule"], group["status"]) == ("amount_late_settlement", "proposed")
+
+
+@pytest.mark.parametrize(
+    ("book_ref", "bank_ref", "rule"),
+    [
+        ("INV-0042", "inv 42", "reference_and_amount"),
+        ("INV-0042", "INV/00042", "reference_and_amount"),
+        ("INV-2611801", "FT2611801X", "reference_number_and_amount"),
+        ("PAY-2619920", "REF 2619920", "reference_number_and_amount"),
+    ],
+)
+def test_references_rewritten_by_the_bank_still_match(book_ref, bank_ref, rule):
+    result = run([("b1", "A", "2026-10-01", "100.00", book_ref), ("b2", "A", "2026-10-01", "100.00", "OTHER-1")],
+                 [("s1", "A", "2026-10-05", "100.00", bank_ref)])
+    group = groups_by_record(result)["s1"]
+    assert (group["internal"], group["rule"], group["status"]) == ({"b1"}, rule, "confirmed")
+
+
+def test_missing_reference_matches_on_amount_and_date():
+    result = run([("b1", "A", "2026-10-01", "75.10", "INV-9")], [("s1", "A", "2026-10-02", "75.10", "")])
+    assert links(result) == {("b1", "s1")}
+
+
+def test_small_bank_fee_is_proposed_never_confirmed():
+    result = run([("b1", "A", "2026-10-05", "5000.00", "INV-77")], [("s1", "A", "2026-10-06", "4985.00", "")])
+    group = groups_by_record(result)["b1"]
+    assert (group["rule"], group["status"], str(group["amount_diff"])) == ("fee_deducted", "proposed", "-15.00")
+
+
+def test_a_larger_difference_is_not_a_fee():
+    result = run([("b1", "A", "2026-10-05", "5000.00")], [("s1", "A", "2026-10-06", "4900.00")])
+    assert links(result) == set() and open_ids(result) == {"b1", "s1"}
+
+
+def test_batch_deposit_matches_sum_of_receipts():
+    receipts = [("r1", "A", "2026-10-05", "120.50"), ("r2", "A", "2026-10-05", "310.00"), ("r3", "A", "2026-10-06", "69.50"),
+                ("r4", "A", "2026-10-06", "1000.01")]
+    result = run(receipts, [("d1", "A", "2026-10-07", "500.00", "DEP 431")])
+    group = groups_by_record(result)["d1"]
+    assert (group["rule"], group["status"], group["internal"]) == ("batch_deposit", "confirmed", {"r1", "r2", "r3"})
+    assert open_ids(result) == {"r4"}
+
+
+def test_split_payment_matches_its_statement_lines():
+    result = run([("p1", "A", "2026-10-05", "-3000.00", "PAY-1")],
+                 [("s1", "A", "2026-10-06", "-1800.00"), ("s2", "A", "2026-10-06", "-1200.00"), ("s3", "A", "2026-10-06", "-999.00")])
+    group = groups_by_record(result)["p1"]
+    assert (group["rule"], group["status"], group["external"]) == ("split_payment", "confirmed", {"s1", "s2"})
+
+
+def test_twins_on_one_day_are_told_apart_by_references():
+    books = [("b1", "A", "2026-10-05", "500.00", "INV-1001"), ("b2", "A", "2026-10-05", "500.00", "INV-1002")]
+    bank = [("s2", "A", "2026-10-06", "500.00", "1002"), ("s1", "A", "2026-10-06", "500.00", "INV/1001")]
+    result = run(books, bank)
+    assert links(result) == {("b1", "s1"), ("b2", "s2")}
+    assert all(g["status"] == "confirmed" for g in result.groups.to_pylist())
+
+
+def test_twins_without_references_are_ambiguous_and_only_proposed():
+    books = [("b1", "A", "2026-10-05", "500.00"), ("b2", "A", "2026-10-05", "500.00")]
+    bank = [("s1", "A", "2026-10-06", "500.00"), ("s2", "A", "2026-10-06", "500.00")]
+    result = run(books, bank)
+    assert len(result.groups) == 2
+    assert {g["status"] for g in result.groups.to_pylist()} == {"proposed"}
+
+
+def test_one_book_entry_with_two_equal_candidates_is_proposed_and_the_other_stays_open():
+    result = run([("b1", "A", "2026-10-05", "80.00")], [("s1", "A", "2026-10-06", "80.00"), ("s2", "A", "2026-10-06", "80.00")])
+    assert [g["status"] for g in result.groups.to_pylist()] == ["proposed"]
+    assert len(open_ids(result)) == 1
+
+
+def test_a_clear_pair_is_taken_first_so_a_tie_it_removes_is_no_tie():
+    books = [("b1", "A", "2026-10-05", "80.00", "X-1"), ("b2", "A", "2026-10-05", "80.00", "")]
+    bank = [("s1", "A", "2026-10-05", "80.00", "X-1"), ("s2", "A", "2026-10-05", "80.00", "")]
+    result = run(books, bank, "[[passes]]\nname = 'amount'\ndate_window = 2\n")
+    assert links(result) == {("b1", "s1"), ("b2", "s2")}
+    assert {g["status"] for g in result.groups.to_pylist()} == {"confirmed"}
+
+
+def test_decoys_on_other_accounts_and_weeks_apart_are_never_matched():
+    books = [("b1", "A", "2026-10-01", "999.99"), ("b2", "B", "2026-10-01", "450.00")]
+    bank = [("s1", "B", "2026-10-01", "999.99"), ("s2", "B", "2026-10-28", "450.00")]
+    result = run(books, bank)
+    assert links(result) == set()
+    assert open_ids(result) == {"b1", "b2", "s1", "s2"}
+
+
+def test_never_across_currencies_unless_a_pass_says_so():
+    books = [("b1", "A", "2026-10-01", "10.00", "", "USD")]
+    bank = [("s1", "A", "2026-10-01", "10.00", "", "EUR")]
+    assert links(run(books, bank)) == set()
+    crossing = "[[passes]]\nname = 'any_currency'\ncross_currency = true\n"
+    assert links(run(books, bank, crossing)) == {("b1", "s1")}
+
+
+def test_ambiguous_subsets_are_proposed_not_confirmed():
+    receipts = [("r1", "A", "2026-10-05", "100.00"), ("r2", "A", "2026-10-05", "200.00"), ("r3", "A", "2026-10-05", "150.00"),
+                ("r4", "A", "2026-10-05", "150.00")]
+    result = run(receipts, [("d1", "A", "2026-10-05", "300.00")])
+    group = groups_by_record(result)["d1"]
+    assert group["status"] == "proposed"
+
+
+def test_many_to_many_by_a_shared_key():
+    rules = "[[passes]]\nname = 'batch_ref'\ncardinality = 'n:m'\ngroup_by = ['reference']\ndate_window = 3\n"
+    books = [("b1", "A", "2026-10-01", "10.00", "B7"), ("b2", "A", "2026-10-01", "20.00", "B7"), ("b3", "A", "2026-10-01", "5.00", "B8")]
+    bank = [("s1", "A", "2026-10-02", "12.00", "B7"), ("s2", "A", "2026-10-02", "18.00", "B7"), ("s3", "A", "2026-10-02", "6.00", "B8")]
+    result = run(books, bank, rules)
+    assert links(result) == {(b, s) for b in ("b1", "b2") for s in ("s1", "s2")}
+    assert open_ids(result) == {"b3", "s3"}
+
+
+def test_percent_tolerance_without_an_absolute_one():
+    rules = "[[passes]]\nname = 'pct'\namount_tolerance_pct = '1'\ndate_window = 1\n"
+    result = run([("b1", "A", "2026-10-01", "1000.00"), ("b2", "A", "2026-10-01", "-2000.00")],
+                 [("s1", "A", "2026-10-01", "995.00"), ("s2", "A", "2026-10-01", "-1900.00")], rules)
+    assert links(result) == {("b1", "s1")}
+
+
+def test_groups_explain_what_differed():
+    result = run([("b1", "A", "2026-10-05", "5000.00", "INV-77")], [("s1", "A", "2026-10-07", "4985.00", "FT77X")])
+    explanation = result.groups.to_pylist()[0]["explanation"]
+    assert "-15.00" in explanation and "2026-10-05" in explanation and "2026-10-07" in explanation and "INV-77" in explanation
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[[passes]]\nname = 'a'\nwindow = 3\n", "pass 1 (a).window"),
+        ("[[passes]]\nname = 'a'\namount_tolerance = 0.5\n", "write tolerances as strings"),
+        ("[[passes]]\nname = 'a'\ncardinality = 'n:m'\n", "needs group_by"),
+        ("[[passes]]\nname = 'a'\ncardinality = '2:2'\n", "cardinality"),
+        ("[[passes]]\nname = 'a'\n[[passes]]\nname = 'a'\n", "unique"),
+        ("[[passes]]\nname = 'a'\nkeys = ['colour']\n", "colour"),
+        ("passes = []\n", "passes"),
+        ("[[passes]]\nname = 'a'\namount_tolerance_pct = '150'\n", "amount_tolerance_pct"),
+    ],
+)
+def test_rule_set_errors_name_the_pass_and_key(text, fragment):
+    with pytest.raises(RuleSetError) as caught:
+        parse_rules(text, "rules.toml")
+    assert "rules.toml" in str(caught.value) and fragment in str(caught.value)
