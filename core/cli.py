@@ -51,9 +51,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_match(args: argparse.Namespace) -> int:
-    from core.datasets import import_file
     from core.matching.rules import RuleSetError, default_rules_path, parse_rules
-    from core.reconcile import reconcile_datasets, write_match_outputs
+    from core.reconcile import reconcile_files
     from core.records import format_errors
     from core.store import open_store
 
@@ -68,16 +67,9 @@ def _cmd_match(args: argparse.Namespace) -> int:
         raise BadInput(str(exc)) from None
     store = open_store()
     user = os.environ.get("RECON_USER", "cli")
-    datasets, problems = {}, []
-    for side, path in (("internal", args.internal), ("external", args.external)):
-        outcome, errors = import_file(store, path, user=user)
-        problems += errors
-        if outcome is not None:
-            datasets[side] = outcome.dataset
+    outcome, problems = reconcile_files(store, Path(args.internal), Path(args.external), rules, rules_text, user=user, out=Path(args.out))
     if problems:
         raise BadInput(format_errors(problems, limit=200))
-    outcome = reconcile_datasets(store, datasets["internal"], datasets["external"], rules, rules_text, user=user)
-    write_match_outputs(outcome.result, Path(args.out))
     groups = outcome.result.summary["groups"]
     sides = outcome.result.summary["sides"]
     print(f"run {outcome.run.id}: {groups['total']} groups ({groups['confirmed']} confirmed, {groups['proposed']} proposed); "

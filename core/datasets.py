@@ -27,7 +27,7 @@ from core.records import RowError
 from core.store import Store
 from core.store.models import DatasetRecord
 
-__all__ = ["ImportOutcome", "content_sha256", "import_bytes", "import_file", "list_datasets", "load_dataset_table", "parse_source"]
+__all__ = ["ImportOutcome", "StagedDataset", "content_sha256", "stage_file", "import_bytes", "import_file", "list_datasets", "load_dataset_table", "parse_source"]
 
 
 class ImportOutcome(NamedTuple):
@@ -75,6 +75,57 @@ def import_file(store: Store, path: str | Path, profile: str | Profile | None = 
         if fast is not None:
             return fast, []
     return import_bytes(store, data, path.name, profile, user=user)
+
+
+class StagedDataset(NamedTuple):
+    """A dataset loaded into a DuckDB table, whose storing may still be under way."""
+
+    dataset: DatasetRecord
+    table: str
+    pending: object  # a concurrent.futures.Future, or None once stored
+
+
+def stage_file(store: Store, path: Path, digest: str, con, table: str, pool, *, user: str = "system"):
+    """Load a file into the DuckDB table ``table`` of ``con`` and store it as a dataset.
+
+    A canonical CSV is read once by DuckDB and its Parquet file and metadata row are
+    written on ``pool`` while the caller goes on; any other file goes through the general
+    import first. A dataset already stored is read from its Parquet file.
+
+    Returns:
+        ``(StagedDataset | None, errors)``.
+    """
+    from core.canonical_csv import copy_to_parquet, load_canonical_csv
+
+    existing = _find(store, digest)
+    if existing is None and path.stat().st_size <= config.max_import_bytes():
+        stats = load_canonical_csv(con, path, table)
+        if stats is not None:
+            record = _record(store, digest, path.name, "csv", None, user, stats.rows, stats.accounts, stats.date_from,
+                             stats.date_to, stats.scale, stats.columns, [])
+
+            def store_dataset(cursor=con.cursor()) -> None:
+                folder = store.data_dir / "datasets"
+                folder.mkdir(parents=True, exist_ok=True)
+                temporary = folder / f".{digest}.{os.getpid()}.{table}.tmp"
+                try:
+                    copy_to_parquet(cursor, table, temporary)
+                finally:
+                    cursor.close()
+                if _find(store, digest) is None:
+                    _commit(store, record, temporary)
+                else:
+                    temporary.unlink(missing_ok=True)
+
+            return StagedDataset(record, table, pool.submit(store_dataset)), []
+    if existing is None:
+        outcome, errors = import_file(store, path, user=user)
+        if outcome is None:
+            return None, errors
+        existing = outcome.dataset
+    location = str(store.data_dir / existing.parquet_path).replace("'", "''")
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet('{location}')")
+    return StagedDataset(existing, table, None), []
 
 
 def _already(existing: DatasetRecord) -> ImportOutcome:

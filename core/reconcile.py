@@ -8,22 +8,25 @@ itself, its breaks, and its proposed groups. All of it lands together or not at 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
 import duckdb
-import pyarrow.parquet as pq
 from sqlalchemy import select
 
+from core.datasets import stage_file
 from core.matching.engine import MatchResult, match_tables
 from core.matching.rules import RuleSet
-from core.store import Store, bulk_insert, record_audit
+from core.store import Store, bulk_insert, bulk_insert_text, record_audit
+from core.records import RowError
 from core.store.models import Break, DatasetRecord, MatchGroup, MatchItem, Run
 
-__all__ = ["RunOutcome", "reconcile_datasets", "write_match_outputs"]
+__all__ = ["RunOutcome", "reconcile_datasets", "reconcile_files", "write_match_outputs"]
 
 
 class RunOutcome(NamedTuple):
@@ -44,6 +47,57 @@ def _source(store: Store, dataset: DatasetRecord, accounts: list[str] | None, da
     return f"(SELECT * FROM read_parquet('{path}'){where})"
 
 
+def reconcile_files(store: Store, internal: Path, external: Path, rules: RuleSet, rules_text: str, *,
+                    user: str = "system", out: Path | None = None) -> tuple[RunOutcome | None, list[RowError]]:
+    """Import two files (or find them already imported), match them and save the run.
+
+    This is the command line's path: both files are read once into one DuckDB database,
+    the engine works on those tables, and the datasets' Parquet files are written
+    alongside. Nothing of the run is saved unless both files import cleanly.
+
+    Args:
+        out: a folder for ``matches.csv``, ``breaks.csv`` and ``summary.json``, written
+            alongside the saving and moved into place once the run is committed.
+
+    Returns:
+        ``(RunOutcome | None, errors)``: the errors of both files, together.
+    """
+    started = dt.datetime.now(dt.UTC)
+    con = duckdb.connect()
+    errors: list[RowError] = []
+    staged = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        digests = dict(zip(("internal", "external"), pool.map(_file_sha256, (internal, external))))
+        for side, path in (("internal", internal), ("external", external)):
+            if isinstance(digests[side], RowError):
+                errors.append(digests[side])
+                continue
+            found, problems = stage_file(store, path, digests[side], con, f"source_{side}", pool, user=user)
+            errors += problems
+            if found is not None:
+                staged[side] = found
+        if errors:
+            for found in staged.values():
+                if found.pending is not None:
+                    found.pending.result()
+            return None, errors
+        result = match_tables("source_internal", "source_external", rules, con)
+        for found in staged.values():
+            if found.pending is not None:
+                found.pending.result()
+    run = _save_run(store, staged["internal"].dataset, staged["external"].dataset, rules, rules_text, result,
+                    accounts=None, date_from=None, date_to=None, user=user, started=started, out=out)
+    return RunOutcome(run, result), []
+
+
+def _file_sha256(path: Path) -> str | RowError:
+    try:
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError as exc:
+        return RowError(path.name, None, None, None, f"cannot read the file ({exc.strerror or exc})")
+
+
 def reconcile_datasets(store: Store, internal: DatasetRecord, external: DatasetRecord, rules: RuleSet, rules_text: str, *,
                        accounts: list[str] | None = None, date_from: dt.date | None = None, date_to: dt.date | None = None,
                        user: str = "system") -> RunOutcome:
@@ -57,58 +111,87 @@ def reconcile_datasets(store: Store, internal: DatasetRecord, external: DatasetR
     Returns:
         The saved run and the engine's result.
     """
-    con = duckdb.connect()
-    con.execute(f"SET threads = {os.cpu_count() or 1}")
     started = dt.datetime.now(dt.UTC)
     result = match_tables(_source(store, internal, accounts, date_from, date_to),
-                          _source(store, external, accounts, date_from, date_to), rules, con)
+                          _source(store, external, accounts, date_from, date_to), rules)
+    run = _save_run(store, internal, external, rules, rules_text, result, accounts=accounts, date_from=date_from,
+                    date_to=date_to, user=user, started=started)
+    return RunOutcome(run, result)
+
+
+def _save_run(store: Store, internal: DatasetRecord, external: DatasetRecord, rules: RuleSet, rules_text: str,
+              result: MatchResult, *, accounts, date_from, date_to, user: str, started: dt.datetime, out: Path | None = None) -> Run:
+    """Save the run, its breaks and proposed groups, and its Parquet files; all or nothing.
+
+    DuckDB writes the Parquet files (and the command line's CSV files, when ``out`` is
+    given) on background cursors while the rows go into the database; the CSV files are
+    moved into place only once the run is committed.
+    """
     run = Run(internal_dataset_id=internal.id, external_dataset_id=external.id, rules_name=rules.name, rules_sha256=rules.sha256(),
               rules_text=rules_text, accounts=sorted(accounts or []), period_from=date_from, period_to=date_to, status="completed",
               summary=result.summary, started_at=started, finished_at=dt.datetime.now(dt.UTC), created_by=user)
     folder = None
+    outputs: list[tuple[Path, Path]] = []
     try:
-        with store.session() as session:
+        with store.session() as session, ThreadPoolExecutor(max_workers=2) as pool:
             session.add(run)
             session.flush()
             folder = store.data_dir / "runs" / str(run.id)
-            _write_artifacts(result, folder)
+            writes = [pool.submit(_write_artifacts, result, folder)]
+            if out is not None:
+                writes.append(pool.submit(_write_outputs, result, out, outputs))
             _save_breaks(session, run, internal, external, result)
             _save_proposed(session, run, internal, external, result)
             record_audit(session, user, "reconcile", "run", str(run.id), None,
                          {"internal": internal.id, "external": external.id, "rules": rules.name, "groups": result.summary["groups"]})
+            for write in writes:
+                write.result()
+        for temporary, target in outputs:
+            os.replace(temporary, target)
     except BaseException:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
         raise
-    return RunOutcome(run, result)
+    finally:
+        for temporary, _ in outputs:
+            temporary.unlink(missing_ok=True)
+    return run
+
+
+def _copy(con, query: str, target: Path, options: str) -> None:
+    con.execute(f"COPY ({query}) TO '{str(target).replace(chr(39), chr(39) * 2)}' ({options})")
 
 
 def _write_artifacts(result: MatchResult, folder: Path) -> None:
     temporary = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
-    pq.write_table(result.groups, temporary / "groups.parquet")
-    pq.write_table(result.items, temporary / "items.parquet")
-    pq.write_table(result.breaks, temporary / "breaks.parquet")
+    cursor = result.con.cursor()
+    try:
+        _copy(cursor, "SELECT * FROM result_groups ORDER BY match_id", temporary / "groups.parquet", "FORMAT parquet")
+        _copy(cursor, "SELECT * EXCLUDE (k) FROM result_items", temporary / "items.parquet", "FORMAT parquet")
+        _copy(cursor, "SELECT * EXCLUDE (k) FROM result_breaks", temporary / "breaks.parquet", "FORMAT parquet")
+    finally:
+        cursor.close()
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(temporary, folder)
 
 
 def _save_breaks(session, run: Run, internal: DatasetRecord, external: DatasetRecord, result: MatchResult) -> None:
-    datasets = {"internal": internal.id, "external": external.id}
-    columns = result.breaks.to_pydict()
-    rows = (
-        dict(run_id=run.id, side=side, dataset_id=datasets[side], record_id=record_id, account=account, date=date, amount=amount,
-             currency=currency, reference=reference[:512], description=description, reason=reason, status="open", first_seen_on=date)
-        for side, record_id, account, date, amount, currency, reference, description, reason in zip(
-            columns["side"], columns["record_id"], columns["account"], columns["date"], columns["amount"], columns["currency"],
-            columns["reference"], columns["description"], columns["reason"])
-    )
-    bulk_insert(session, Break, rows)
+    names = ["run_id", "side", "dataset_id", "record_id", "account", "date", "amount", "currency", "reference", "description",
+             "reason", "status", "first_seen_on"]
+    reader = result.con.sql(f"""
+        SELECT {run.id}, side, CASE side WHEN 'internal' THEN '{internal.id}' ELSE '{external.id}' END, record_id, account,
+               strftime(date, '%Y-%m-%d'), CAST(amount AS VARCHAR), currency, left(reference, 512), description, reason, 'open',
+               strftime(date, '%Y-%m-%d')
+        FROM result_breaks
+    """).to_arrow_reader(50_000)
+    for batch in reader:
+        bulk_insert_text(session, Break, names, zip(*(column.to_pylist() for column in batch.columns)))
 
 
 def _save_proposed(session, run: Run, internal: DatasetRecord, external: DatasetRecord, result: MatchResult) -> None:
-    groups = [g for g in result.groups.to_pylist() if g["status"] == "proposed"]
+    groups = result.explained_groups("g.status = 'proposed'").to_pylist()
     if not groups:
         return
     bulk_insert(session, MatchGroup, (dict(run_id=run.id, match_id=g["match_id"], rule=g["rule"], status="proposed",
@@ -116,17 +199,36 @@ def _save_proposed(session, run: Run, internal: DatasetRecord, external: Dataset
                                       for g in groups))
     ids = dict(session.execute(select(MatchGroup.match_id, MatchGroup.id).where(MatchGroup.run_id == run.id)).all())
     datasets = {"internal": internal.id, "external": external.id}
-    items = result.items.filter(_in(result.items.column("match_id"), list(ids))).to_pylist()
+    items = result.con.sql("SELECT i.* EXCLUDE (reference) FROM result_items i JOIN result_groups g USING (match_id) "
+                           "WHERE g.status = 'proposed' ORDER BY i.match_id, i.side, i.record_id").to_arrow_table().to_pylist()
     bulk_insert(session, MatchItem, (dict(group_id=ids[i["match_id"]], run_id=run.id, side=i["side"], dataset_id=datasets[i["side"]],
                                           record_id=i["record_id"], account=i["account"], date=i["date"], amount=i["amount"],
                                           currency=i["currency"]) for i in items))
 
 
-def _in(column, values):
-    import pyarrow as pa
-    import pyarrow.compute as pc
+_OUTPUTS = {
+    "matches.csv": """SELECT i.match_id, i.side, i.record_id, g.rule, g.status, g.amount_diff, g.days_diff
+                      FROM result_items i JOIN result_groups g USING (match_id)
+                      ORDER BY i.match_id, i.side = 'external', i.k""",
+    "breaks.csv": """SELECT side, record_id, account, strftime(date, '%Y-%m-%d') AS date, amount, reason
+                     FROM result_breaks ORDER BY side = 'external', account, date, k""",
+}
 
-    return pc.is_in(column, value_set=pa.array(values, type=column.type))
+
+def _write_outputs(result: MatchResult, folder: Path, written: list[tuple[Path, Path]]) -> None:
+    """Write the command line's files under temporary names, listing them in ``written``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cursor = result.con.cursor()
+    try:
+        for name, query in _OUTPUTS.items():
+            temporary = folder / f".{name}.tmp"
+            written.append((temporary, folder / name))
+            _copy(cursor, query, temporary, "FORMAT csv, HEADER true")
+    finally:
+        cursor.close()
+    temporary = folder / ".summary.json.tmp"
+    written.append((temporary, folder / "summary.json"))
+    temporary.write_text(json.dumps(result.summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def write_match_outputs(result: MatchResult, folder: Path) -> None:
@@ -135,27 +237,9 @@ def write_match_outputs(result: MatchResult, folder: Path) -> None:
     Files are written under temporary names and renamed, so a folder never holds half a
     result. Identical inputs and rules give byte-identical files.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
-    con.register("groups", result.groups)
-    con.register("items", result.items)
-    con.register("breaks", result.breaks)
-    outputs = {
-        "matches.csv": """SELECT i.match_id, i.side, i.record_id, g.rule, g.status, g.amount_diff, g.days_diff
-                          FROM items i JOIN groups g USING (match_id)
-                          ORDER BY i.match_id, i.side = 'external', i.record_id""",
-        "breaks.csv": """SELECT side, record_id, account, strftime(date, '%Y-%m-%d') AS date, amount, reason
-                         FROM breaks ORDER BY side = 'external', account, date, record_id""",
-    }
-    written = []
+    written: list[tuple[Path, Path]] = []
     try:
-        for name, query in outputs.items():
-            temporary = folder / f".{name}.tmp"
-            con.execute(f"COPY ({query}) TO '{str(temporary).replace(chr(39), chr(39) * 2)}' (FORMAT csv, HEADER true)")
-            written.append((temporary, folder / name))
-        temporary = folder / ".summary.json.tmp"
-        temporary.write_text(json.dumps(result.summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        written.append((temporary, folder / "summary.json"))
+        _write_outputs(result, folder, written)
         for temporary, target in written:
             os.replace(temporary, target)
     finally:

@@ -69,7 +69,7 @@ class Pass(BaseModel):
     business_days: bool = False
     group_by: tuple[str, ...] = ()
     max_group_size: int = Field(default=6, ge=2, le=8)
-    max_candidates: int = Field(default=16, ge=2, le=32)
+    max_candidates: int = Field(default=16, ge=2, le=16)
     status: Literal["confirmed", "proposed"] = "confirmed"
 
     @field_validator("amount_tolerance", "amount_tolerance_pct", mode="before")

@@ -2,76 +2,72 @@
 
 Used for batch deposits (several receipts in the books, one line at the bank) and split
 payments (one payment, two or three statement lines). Amounts are integers of micro-units,
-so sums are exact. The search is bounded three ways: the candidates per target, the group
-size, and a node budget; a target whose search runs out of budget is left open, never guessed.
+so every sum is exact (at most 8 members of at most 10**18 fit a 64-bit integer).
+
+Each target has at most ``MAX_CANDIDATES`` candidates, so every subset of 2..max_size of
+them can be listed: targets with the same number of candidates are checked together, one
+matrix product of their amounts by the 0/1 membership of every subset. The cost is fixed by
+the number of candidates, so the search cannot run away, and it is complete: it finds every
+solution or proves there is none.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import defaultdict
+from functools import lru_cache
 
-__all__ = ["Candidate", "find_subsets"]
+import numpy as np
+
+__all__ = ["MAX_CANDIDATES", "find_subsets"]
+
+MAX_CANDIDATES = 16
+_CHUNK = 512
 
 
-class Candidate(NamedTuple):
-    key: int
-    amount: int
+@lru_cache(maxsize=64)
+def _memberships(count: int, max_size: int) -> np.ndarray:
+    """0/1 matrix: one row per subset of ``count`` items with 2..max_size members."""
+    every = np.arange(1 << count, dtype=np.int64)
+    bits = (every[:, None] >> np.arange(count, dtype=np.int64)) & 1
+    sizes = bits.sum(axis=1)
+    return bits[(sizes >= 2) & (sizes <= max_size)]
 
 
-def find_subsets(target: int, candidates: list[Candidate], tolerance: int, max_size: int,
-                 limit: int = 2, budget: int = 20_000) -> tuple[list[tuple[int, ...]], bool]:
-    """Subsets of 2..max_size candidates whose sum is within ``tolerance`` of ``target``.
+def find_subsets(targets: np.ndarray, allowed: np.ndarray, offsets: np.ndarray, keys: np.ndarray, amounts: np.ndarray,
+                 max_size: int, limit: int = 2) -> dict[int, list[tuple[int, ...]]]:
+    """For each target, up to ``limit`` subsets of its candidates that reach its amount.
 
-    All candidates must have the target's sign and a smaller magnitude (the caller filters),
-    which makes partial sums grow monotonically and lets the search prune.
+    Candidates are given in compressed rows: target ``t`` has ``keys[offsets[t]:offsets[t+1]]``
+    with ``amounts`` alongside, at most ``MAX_CANDIDATES`` of them.
 
     Args:
-        target: the amount to reach, in micro-units.
-        candidates: records to choose from, in the caller's preference order.
-        tolerance: largest allowed |sum - target|, in micro-units.
-        max_size: largest subset.
-        limit: stop after this many solutions (2 is enough to know a choice is ambiguous).
-        budget: most search nodes to visit.
+        targets: the amounts to reach (micro-units).
+        allowed: per target, the largest allowed |sum - target|.
+        offsets, keys, amounts: the candidates.
+        max_size: the largest subset.
+        limit: solutions to report per target (2 tells a unique answer from an ambiguous one).
 
     Returns:
-        ``(solutions, complete)``: each solution is a tuple of candidate keys in the order
-        given; complete is false when the budget ran out before the search finished.
+        Target row -> its solutions as sorted key tuples, in ascending order; targets
+        without a solution are left out.
     """
-    sign = 1 if target >= 0 else -1
-    goal = target * sign
-    items = sorted(((c.amount * sign, c.key) for c in candidates), key=lambda t: t[0])
-    amounts = [a for a, _ in items]
-    solutions: list[tuple[int, ...]] = []
-    visited = 0
-    chosen: list[int] = []
-
-    def search(start: int, total: int) -> bool:
-        nonlocal visited
-        for index in range(start, len(items)):
-            visited += 1
-            if visited > budget:
-                return False
-            amount = amounts[index]
-            new_total = total + amount
-            if new_total > goal + tolerance:
-                break
-            chosen.append(index)
-            if len(chosen) >= 2 and abs(new_total - goal) <= tolerance:
-                solutions.append(tuple(items[i][1] for i in chosen))
-                if len(solutions) >= limit:
-                    chosen.pop()
-                    return True
-            if len(chosen) < max_size:
-                remaining = max_size - len(chosen)
-                largest = sum(amounts[-remaining:]) if remaining <= len(amounts) else sum(amounts)
-                if new_total + largest >= goal - tolerance and not search(index + 1, new_total):
-                    chosen.pop()
-                    return False
-                if len(solutions) >= limit:
-                    chosen.pop()
-                    return True
-            chosen.pop()
-        return True
-
-    complete = search(0, 0)
-    return solutions, complete and visited <= budget
+    counts = np.diff(offsets)
+    if counts.size and counts.max() > MAX_CANDIDATES:
+        raise ValueError(f"at most {MAX_CANDIDATES} candidates a target, got {counts.max()}")
+    found: dict[int, list[tuple[int, ...]]] = {}
+    for count in np.unique(counts[counts >= 2]).tolist():
+        members = _memberships(count, max_size)
+        rows_of_count = np.flatnonzero(counts == count)
+        for start in range(0, len(rows_of_count), _CHUNK):
+            rows = rows_of_count[start:start + _CHUNK]
+            positions = offsets[rows][:, None] + np.arange(count)
+            sums = amounts[positions] @ members.T
+            hit_rows, hit_subsets = np.nonzero(np.abs(sums - targets[rows][:, None]) <= allowed[rows][:, None])
+            by_row = defaultdict(list)
+            for row, subset in zip(hit_rows.tolist(), hit_subsets.tolist()):
+                by_row[row].append(subset)
+            for row, subsets in by_row.items():
+                candidate_keys = keys[positions[row]]
+                solutions = sorted(tuple(sorted(candidate_keys[members[subset] == 1].tolist())) for subset in subsets)
+                found[int(rows[row])] = solutions[:limit]
+    return found

@@ -6,24 +6,25 @@ scheduler can share one file. Any other SQLAlchemy URL is used as given.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, insert
+from sqlalchemy import Date, Engine, create_engine, event, insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import config
 from core.store.models import AuditEntry
+from core.store.types import ExactDecimal
 
-__all__ = ["Store", "bulk_insert", "open_store", "record_audit"]
+__all__ = ["Store", "bulk_insert", "bulk_insert_text", "open_store", "record_audit"]
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-_BULK_CHUNK = 5000
+_BULK_CHUNK = 20_000
 
 
 class Store(NamedTuple):
@@ -65,14 +66,30 @@ def open_store(url: str | None = None, data_dir: Path | None = None) -> Store:
     return Store(engine, folder, sessionmaker(engine, expire_on_commit=False))
 
 
-def alembic_config() -> Config:
+def alembic_config():
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     return cfg
 
 
+def head_revision() -> str:
+    """The newest migration; revision ids are the ``NNNN`` that starts each file's name."""
+    return max(path.name.split("_", 1)[0] for path in (_MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision`` inside one transaction."""
+    """Upgrade the schema to ``revision`` inside one transaction (nothing to do when current)."""
+    if revision == "head":
+        try:
+            with engine.connect() as connection:
+                if connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision():
+                    return
+        except Exception:  # no version table yet: a new store
+            pass
+    from alembic import command
+
     cfg = alembic_config()
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
@@ -80,19 +97,108 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 def bulk_insert(session: Session, model: type, rows: Iterable[dict[str, Any]]) -> int:
-    """Insert many rows with executemany-style statements, never one ORM object per row."""
+    """Insert many rows in the session's transaction, never one ORM object per row.
+
+    SQLite gets the driver's ``executemany`` and PostgreSQL gets ``COPY``; values pass
+    through each column's own type processing first, so money stays exact. Every row must
+    carry the same keys; columns left out take their database default.
+    """
+    iterator = iter(rows)
+    first = next(iterator, None)
+    if first is None:
+        return 0
+    table = model.__table__
+    names = list(first)
+    connection = session.connection()
+    dialect = connection.dialect
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+    if dialect.name not in ("sqlite", "postgresql"):
+        batch = [first, *iterator]
+        session.execute(insert(model), batch)
+        return len(batch)
+
+    def converted(row: dict[str, Any]) -> tuple:
+        if row.keys() != first.keys():
+            raise ValueError(f"bulk rows for {table.name} must all have the keys {names}")
+        return tuple(value if process is None or value is None else process(value)
+                     for value, process in zip(row.values(), processors))
+
+    driver = connection.connection.driver_connection
     count = 0
-    chunk: list[dict[str, Any]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= _BULK_CHUNK:
-            session.execute(insert(model), chunk)
+    chunk: list[tuple] = []
+    columns = ", ".join(f'"{name}"' for name in names)
+    if dialect.name == "sqlite":
+        statement = f'INSERT INTO "{table.name}" ({columns}) VALUES ({", ".join("?" for _ in names)})'
+        cursor = driver.cursor()
+        for row in _chain(first, iterator):
+            chunk.append(converted(row))
+            if len(chunk) >= _BULK_CHUNK:
+                cursor.executemany(statement, chunk)
+                count += len(chunk)
+                chunk = []
+        if chunk:
+            cursor.executemany(statement, chunk)
             count += len(chunk)
-            chunk = []
-    if chunk:
-        session.execute(insert(model), chunk)
-        count += len(chunk)
+        cursor.close()
+        return count
+    with driver.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+        for row in _chain(first, iterator):
+            copy.write_row(converted(row))
+            count += 1
     return count
+
+
+def bulk_insert_text(session: Session, model: type, names: list[str], rows: Iterable[tuple]) -> int:
+    """Insert rows whose values are already in the database's text form.
+
+    For row data produced by the engine: amounts as exact decimal text (``-12.50``), dates
+    as ISO text. SQLite stores exactly that text (as ``ExactDecimal`` and ``Date`` do);
+    PostgreSQL's ``COPY`` parses it into NUMERIC and DATE. Other databases go through
+    :func:`bulk_insert`.
+    """
+    table = model.__table__
+    connection = session.connection()
+    dialect = connection.dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        decimal_columns = {n for n in names if isinstance(table.c[n].type, ExactDecimal)}
+        date_columns = {n for n in names if isinstance(table.c[n].type, Date)}
+
+        def typed(name, value):
+            if value is None:
+                return None
+            if name in decimal_columns:
+                return Decimal(value)
+            return dt.date.fromisoformat(value) if name in date_columns else value
+
+        return bulk_insert(session, model, ({n: typed(n, v) for n, v in zip(names, row)} for row in rows))
+    driver = connection.connection.driver_connection
+    columns = ", ".join(f'"{name}"' for name in names)
+    count = 0
+    if dialect == "sqlite":
+        cursor = driver.cursor()
+        statement = f'INSERT INTO "{table.name}" ({columns}) VALUES ({", ".join("?" for _ in names)})'
+        chunk: list[tuple] = []
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= _BULK_CHUNK:
+                cursor.executemany(statement, chunk)
+                count += len(chunk)
+                chunk = []
+        if chunk:
+            cursor.executemany(statement, chunk)
+            count += len(chunk)
+        cursor.close()
+        return count
+    with driver.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
 
 
 def record_audit(session: Session, actor: str, action: str, entity_type: str, entity_id: str,
