@@ -34,6 +34,10 @@ run: $(VENV)/.app-installed
 demo: $(VENV)/.app-installed
 	$(BIN)/python -m core demo
 
+ROWS ?= 1000000
+bench: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/match_bench.py --rows $(ROWS)
+
 # pytest exits 5 when it collects no test; make treats that, like any non-zero code, as a failure.
 test: $(VENV)/.dev-installed
 	./scripts/install-system-packages.sh

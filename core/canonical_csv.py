@@ -22,6 +22,8 @@ from core.records import DATE_COLUMNS, TRANSACTION_COLUMNS, is_currency_code
 
 __all__ = ["CanonicalStats", "copy_to_parquet", "load_canonical_csv", "write_canonical_parquet"]
 
+# A field starting or ending with white space, in fields joined by the unit separator (0x1f).
+_PADDED_FIELD = r"(^|\x1f)[\s\p{Z}]|[\s\p{Z}]($|\x1f)"
 _ALIAS_NAMES = {name for names in ALIASES.values() for name in names}
 _AMOUNT = rf"-?[0-9]{{1,{MAX_DIGITS - MAX_SCALE}}}(\.[0-9]{{1,{MAX_SCALE}}})?"
 
@@ -88,7 +90,7 @@ def load_canonical_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -
         texts = [n for n in names if n not in ("date", "amount", "currency", *DATE_COLUMNS)]
         joined = " || chr(31) || ".join(f"coalesce({_q(n)}, '')" for n in texts)
         checks = [
-            f"count(*) FILTER (WHERE regexp_matches({joined}, '(^|\x1f)[\s\p{{Z}}]|[\s\p{{Z}}]($|\x1f)'))" if texts else "0"
+            f"count(*) FILTER (WHERE regexp_matches({joined}, '{_PADDED_FIELD}'))" if texts else "0"
         ] + [
             "count(*) FILTER (WHERE date IS NULL OR NOT regexp_full_match(date, '[0-9]{4}-[0-9]{2}-[0-9]{2}') OR try_cast(date AS DATE) IS NULL)",
             f"count(*) FILTER (WHERE amount IS NULL OR NOT regexp_full_match(amount, '{_AMOUNT}'))",

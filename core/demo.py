@@ -264,18 +264,42 @@ def demo_files(folder: Path) -> list[tuple[Path, str | None]]:
 
 
 def seed_demo(store: Store, only_if_empty: bool = False) -> str:
-    """Write the demo files under ``data/demo`` and import them; safe to run again.
+    """Write the demo files under ``data/demo``, import them and reconcile each account.
+
+    Safe to run again: files already imported and runs already made are left as they are.
 
     Returns:
-        A line per file saying what was done.
+        A line per file and per run saying what was done.
     """
+    from sqlalchemy import select
+
+    from core.matching.rules import default_rules_path, parse_rules
+    from core.reconcile import reconcile_datasets
+    from core.store.models import Run
+
     if only_if_empty and list_datasets(store):
         return "the store already has datasets; demo not seeded"
     lines = []
+    datasets = {}
     for path, profile in demo_files(store.data_dir / "demo"):
         outcome, errors = import_file(store, path, profile, user="demo")
         if errors:
             raise RuntimeError(f"demo file {path.name} did not import: {errors[0]}")
+        datasets[path.name] = outcome.dataset
         state = "imported" if outcome.created else "already there"
         lines.append(f"{path.name}: {state} ({outcome.dataset.row_count} rows)")
+    rules_text = default_rules_path().read_text(encoding="utf-8")
+    rules = parse_rules(rules_text, str(default_rules_path()))
+    books = datasets["general_ledger_cash_2026-10.csv"]
+    for account in DEMO_ACCOUNTS:
+        statement = datasets[account.file_name]
+        with store.session() as session:
+            done = session.scalar(select(Run.id).where(Run.internal_dataset_id == books.id, Run.external_dataset_id == statement.id))
+        if done:
+            lines.append(f"run for {account.account}: already there (run {done})")
+            continue
+        outcome = reconcile_datasets(store, books, statement, rules, rules_text, accounts=[account.account], user="demo")
+        groups, sides = outcome.result.summary["groups"], outcome.result.summary["sides"]
+        lines.append(f"run {outcome.run.id} for {account.account}: {groups['total']} groups ({groups['proposed']} proposed), "
+                     f"{sides['internal']['open'] + sides['external']['open']} open")
     return "\n".join(lines)

@@ -20,7 +20,8 @@ class AccountBreaks(NamedTuple):
     currency: str
     internal_open: int
     external_open: int
-    open_amount: Decimal
+    internal_amount: Decimal
+    external_amount: Decimal
     oldest_days: int
 
 
@@ -55,14 +56,16 @@ def workbench_overview(store: Store, today: dt.date | None = None, recent_runs: 
             .join(latest, (latest.c.account == Break.account) & (latest.c.run_id == Break.run_id))
             .where(Break.status == "open")
         ).all()
-    grouped: dict[tuple[str, str], dict] = defaultdict(lambda: {"internal": 0, "external": 0, "amount": Decimal(0), "oldest": today})
+    grouped: dict[tuple[str, str], dict] = defaultdict(
+        lambda: {"internal": 0, "external": 0, "internal_amount": Decimal(0), "external_amount": Decimal(0), "oldest": today})
     for account, currency, side, amount, first_seen in rows:
         entry = grouped[(account, currency)]
         entry[side] += 1
-        entry["amount"] += amount
+        entry[f"{side}_amount"] += amount
         entry["oldest"] = min(entry["oldest"], first_seen)
     open_breaks = [
-        AccountBreaks(account, currency, e["internal"], e["external"], e["amount"], (today - e["oldest"]).days)
+        AccountBreaks(account, currency, e["internal"], e["external"], e["internal_amount"], e["external_amount"],
+                      (today - e["oldest"]).days)
         for (account, currency), e in sorted(grouped.items())
     ]
     return Overview(datasets, runs, open_breaks, sum(d.row_count for d in datasets), run_count)

@@ -26,7 +26,8 @@ if overview.open_breaks:
             "Currency": [a.currency for a in overview.open_breaks],
             "Open in books": [a.internal_open for a in overview.open_breaks],
             "Open at bank/broker": [a.external_open for a in overview.open_breaks],
-            "Net open amount": [format_amount(a.open_amount) for a in overview.open_breaks],
+            "Open amount in books": [format_amount(a.internal_amount) for a in overview.open_breaks],
+            "Open amount at bank/broker": [format_amount(a.external_amount) for a in overview.open_breaks],
             "Oldest (days)": [a.oldest_days for a in overview.open_breaks],
         }
     )
@@ -46,7 +47,11 @@ if overview.runs:
             {
                 "Run": [r.id for r in overview.runs],
                 "Started": [r.started_at for r in overview.runs],
+                "Accounts": [", ".join(r.accounts) or "all" for r in overview.runs],
                 "Rules": [r.rules_name for r in overview.runs],
+                "Groups": [r.summary.get("groups", {}).get("total", 0) for r in overview.runs],
+                "Proposed": [r.summary.get("groups", {}).get("proposed", 0) for r in overview.runs],
+                "Open": [sum(side.get("open", 0) for side in r.summary.get("sides", {}).values()) for r in overview.runs],
                 "Status": [r.status for r in overview.runs],
                 "By": [r.created_by for r in overview.runs],
             }

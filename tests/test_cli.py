@@ -98,7 +98,80 @@ def test_demo_command_seeds_and_is_idempotent(tmp_path):
     first = run_cli("demo", data_dir=tmp_path / "data")
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("imported") == 5
+    assert first.stdout.count("run ") == 4
     second = run_cli("demo", data_dir=tmp_path / "data")
-    assert second.stdout.count("already there") == 5
+    assert second.stdout.count("already there") == 9
     third = run_cli("demo", "--if-empty", data_dir=tmp_path / "data")
     assert "not seeded" in third.stdout
+
+
+BOOKS = "id,account,date,amount,currency,reference\nb1,A,2026-10-01,100.00,USD,INV-1\nb2,A,2026-10-02,-5.00,USD,\nb3,A,2026-10-02,9.99,USD,\n"
+BANK = "id,account,date,amount,currency,reference\ns1,A,2026-10-02,100.00,USD,inv 1\ns2,A,2026-10-03,-5.00,USD,\ns3,A,2026-10-03,-35.00,USD,FEE\n"
+
+
+def test_match_writes_the_contract_files(tmp_path):
+    import json
+
+    (tmp_path / "books.csv").write_text(BOOKS)
+    (tmp_path / "bank.csv").write_text(BANK)
+    result = run_cli("match", "--internal", str(tmp_path / "books.csv"), "--external", str(tmp_path / "bank.csv"),
+                     "--out", str(tmp_path / "out"), data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    matches = (tmp_path / "out" / "matches.csv").read_text().splitlines()
+    assert matches == [
+        "match_id,side,record_id,rule,status,amount_diff,days_diff",
+        "1,internal,b1,reference_and_amount,confirmed,0.00,1",
+        "1,external,s1,reference_and_amount,confirmed,0.00,1",
+        "2,internal,b2,amount_and_date,confirmed,0.00,1",
+        "2,external,s2,amount_and_date,confirmed,0.00,1",
+    ]
+    assert (tmp_path / "out" / "breaks.csv").read_text().splitlines() == [
+        "side,record_id,account,date,amount,reason",
+        "internal,b3,A,2026-10-02,9.99,unmatched",
+        "external,s3,A,2026-10-03,-35.00,unmatched",
+    ]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["groups"] == {"total": 2, "confirmed": 2, "proposed": 0}
+    assert summary["passes"]["reference_and_amount"]["internal_amount"] == "100.00"
+    assert summary["sides"]["external"] == {"records": 3, "matched": 2, "open": 1, "amount": "60.00", "open_amount": "-35.00"}
+    first = {name: (tmp_path / "out" / name).read_bytes() for name in ("matches.csv", "breaks.csv", "summary.json")}
+    again = run_cli("match", "--internal", str(tmp_path / "books.csv"), "--external", str(tmp_path / "bank.csv"),
+                    "--out", str(tmp_path / "out2"), data_dir=tmp_path / "data")
+    assert again.returncode == 0
+    assert {name: (tmp_path / "out2" / name).read_bytes() for name in first} == first
+
+
+def test_match_reads_any_supported_file_and_custom_rules(tmp_path):
+    (tmp_path / "books.csv").write_text(BOOKS)
+    (tmp_path / "bank.csv").write_bytes("Datum;Konto;Betrag;Währung\n02.10.2026;A;100,00;USD\n".encode("cp1252"))
+    (tmp_path / "rules.toml").write_text("name = 'tight'\n[[passes]]\nname = 'same_day_only'\n")
+    result = run_cli("match", "--internal", str(tmp_path / "books.csv"), "--external", str(tmp_path / "bank.csv"),
+                     "--rules", str(tmp_path / "rules.toml"), "--out", str(tmp_path / "out"), data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "matches.csv").read_text().count("same_day_only") == 0
+    assert "internal,b1" in (tmp_path / "out" / "breaks.csv").read_text()
+
+
+def test_match_bad_input_exits_2_and_saves_no_run(tmp_path):
+    (tmp_path / "books.csv").write_text(BOOKS.replace("9.99", "9.9x"))
+    (tmp_path / "bank.csv").write_text(BANK)
+    result = run_cli("match", "--internal", str(tmp_path / "books.csv"), "--external", str(tmp_path / "bank.csv"),
+                     "--out", str(tmp_path / "out"), data_dir=tmp_path / "data")
+    assert result.returncode == 2
+    assert "books.csv, row 4, column 'amount': '9.9x' is not a number" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "matches.csv").exists()
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "data" / "recon.db") as db:
+        assert db.execute("select count(*) from runs").fetchone()[0] == 0
+
+
+def test_match_with_a_bad_rule_set_exits_2_naming_the_pass(tmp_path):
+    (tmp_path / "books.csv").write_text(BOOKS)
+    (tmp_path / "bank.csv").write_text(BANK)
+    (tmp_path / "rules.toml").write_text("[[passes]]\nname = 'x'\ndate_windw = 3\n")
+    result = run_cli("match", "--internal", str(tmp_path / "books.csv"), "--external", str(tmp_path / "bank.csv"),
+                     "--rules", str(tmp_path / "rules.toml"), "--out", str(tmp_path / "out"), data_dir=tmp_path / "data")
+    assert result.returncode == 2
+    assert "rules.toml: pass 1 (x).date_windw" in result.stderr

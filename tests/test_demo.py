@@ -38,5 +38,25 @@ def test_seeding_twice_adds_nothing(store):
     seed_demo(store)
     before = [(d.id, d.row_count) for d in list_datasets(store)]
     summary = seed_demo(store)
-    assert summary.count("already there") == len(before)
+    assert summary.count("already there") == len(before) + len(DEMO_ACCOUNTS)
     assert [(d.id, d.row_count) for d in list_datasets(store)] == before
+
+
+def test_demo_runs_leave_the_usual_breaks_open_per_account(store):
+    from sqlalchemy import select
+
+    from core.store.models import Break, MatchGroup, Run
+
+    seed_demo(store)
+    with store.session() as session:
+        runs = session.scalars(select(Run)).all()
+        assert len(runs) == len(DEMO_ACCOUNTS)
+        for run in runs:
+            breaks = session.scalars(select(Break).where(Break.run_id == run.id)).all()
+            assert {b.account for b in breaks} == set(run.accounts)
+            descriptions = " ".join(b.description for b in breaks).upper()
+            assert "MAINTENANCE FEE" in descriptions and "INTEREST" in descriptions, "bank charges are not in the books"
+            assert sum(b.reference.startswith("CHQ-") for b in breaks) == 2, "outstanding cheques"
+            assert any(b.reason == "possible_duplicate" for b in breaks), "the line the bank booked twice"
+        proposed = session.scalars(select(MatchGroup.rule)).all()
+        assert "fee_deducted" in proposed

@@ -32,6 +32,10 @@ def test_home_shows_the_demo_datasets(app_data):
     frames = [d.value for d in at.dataframe if "Name" in d.value.columns]
     names = frames[0]["Name"].tolist()
     assert "general_ledger_cash_2026-10.csv" in names and "clear_street_cash_activity_2026-10.xlsx" in names
+    assert metrics["Reconciliation runs"] == "4"
+    assert int(metrics["Open breaks"]) > 0
+    per_account = [d.value for d in at.dataframe if "Account" in d.value.columns][0]
+    assert set(per_account["Account"]) == {"4471-0092-18", "DE89370400440532013000", "CS-00192-CASH", "RC-7781-SAR"}
 
 
 def test_home_on_an_empty_store_says_how_to_start(app_data):

@@ -33,6 +33,25 @@ def _memberships(count: int, max_size: int) -> np.ndarray:
     return bits[(sizes >= 2) & (sizes <= max_size)]
 
 
+_EXACT_IN_DOUBLE = 2**53
+
+
+def _hits(amounts: np.ndarray, members: np.ndarray, targets: np.ndarray, allowed: np.ndarray, max_size: int):
+    """(row, subset) pairs whose sum is within ``allowed`` of the row's target.
+
+    Every integer below 2**53 is exact in a double, and so is every sum of such integers that
+    stays below it. When all amounts, sums and targets here do, the product runs on doubles
+    (BLAS, many times faster) and its integer results are exactly those of integer
+    arithmetic; otherwise it runs on 64-bit integers.
+    """
+    bound = (int(np.abs(amounts).max(initial=0)) * max_size + int(np.abs(targets).max(initial=0)) + int(allowed.max(initial=0)))
+    if bound < _EXACT_IN_DOUBLE:
+        sums = amounts.astype(np.float64) @ members.astype(np.float64).T
+        return np.nonzero(np.abs(sums - targets.astype(np.float64)[:, None]) <= allowed.astype(np.float64)[:, None])
+    sums = amounts @ members.T
+    return np.nonzero(np.abs(sums - targets[:, None]) <= allowed[:, None])
+
+
 def find_subsets(targets: np.ndarray, allowed: np.ndarray, offsets: np.ndarray, keys: np.ndarray, amounts: np.ndarray,
                  max_size: int, limit: int = 2) -> dict[int, list[tuple[int, ...]]]:
     """For each target, up to ``limit`` subsets of its candidates that reach its amount.
@@ -61,8 +80,7 @@ def find_subsets(targets: np.ndarray, allowed: np.ndarray, offsets: np.ndarray, 
         for start in range(0, len(rows_of_count), _CHUNK):
             rows = rows_of_count[start:start + _CHUNK]
             positions = offsets[rows][:, None] + np.arange(count)
-            sums = amounts[positions] @ members.T
-            hit_rows, hit_subsets = np.nonzero(np.abs(sums - targets[rows][:, None]) <= allowed[rows][:, None])
+            hit_rows, hit_subsets = _hits(amounts[positions], members, targets[rows], allowed[rows], max_size)
             by_row = defaultdict(list)
             for row, subset in zip(hit_rows.tolist(), hit_subsets.tolist()):
                 by_row[row].append(subset)

@@ -1,0 +1,83 @@
+"""Runs saved to the store on SQLite and PostgreSQL: breaks, proposed groups, Parquet files, audit."""
+
+from decimal import Decimal
+
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import func, select
+
+import core.reconcile as reconcile
+from core.datasets import import_bytes
+from core.matching.rules import default_rules_path, load_rules
+from core.reconcile import reconcile_datasets
+from core.store.models import AuditEntry, Break, MatchGroup, MatchItem, Run
+
+BOOKS = b"""id,account,date,amount,currency,reference
+b1,A,2026-10-01,100.00,USD,INV-1
+b2,A,2026-10-02,-250.10,USD,PAY-7
+b3,A,2026-10-05,5000.00,USD,INV-9
+b4,A,2026-10-06,-0.05,USD,
+b5,B,2026-10-06,77.77,EUR,
+"""
+BANK = b"""id,account,date,amount,currency,reference
+s1,A,2026-10-02,100.00,USD,inv1
+s2,A,2026-10-05,-250.10,USD,
+s3,A,2026-10-06,4985.00,USD,
+s4,A,2026-10-07,-12.345,USD,FEE
+"""
+
+
+def datasets(store):
+    books, _ = import_bytes(store, BOOKS, "books.csv")
+    bank, _ = import_bytes(store, BANK, "bank.csv")
+    return books.dataset, bank.dataset
+
+
+def test_run_saves_breaks_proposed_groups_parquet_and_audit(store):
+    books, bank = datasets(store)
+    text = default_rules_path().read_text()
+    outcome = reconcile_datasets(store, books, bank, load_rules(), text, user="ana")
+    with store.session() as session:
+        run = session.get(Run, outcome.run.id)
+        assert (run.status, run.created_by, run.rules_name, run.rules_text) == ("completed", "ana", "default", text)
+        breaks = session.scalars(select(Break).where(Break.run_id == run.id).order_by(Break.side, Break.record_id)).all()
+        assert [(b.side, b.record_id, b.amount, b.reason, b.status) for b in breaks] == [
+            ("external", "s4", Decimal("-12.345"), "unmatched", "open"),
+            ("internal", "b4", Decimal("-0.050"), "unmatched", "open"),
+            ("internal", "b5", Decimal("77.770"), "unmatched", "open"),
+        ]
+        proposed = session.scalars(select(MatchGroup).where(MatchGroup.run_id == run.id)).all()
+        assert [(g.rule, g.status, g.amount_diff) for g in proposed] == [("fee_deducted", "proposed", Decimal("-15.000"))]
+        items = session.scalars(select(MatchItem).where(MatchItem.group_id == proposed[0].id).order_by(MatchItem.side)).all()
+        assert [(i.side, i.record_id, i.amount) for i in items] == [("external", "s3", Decimal("4985.000")), ("internal", "b3", Decimal("5000.000"))]
+        assert session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "reconcile")) == 1
+    folder = store.data_dir / "runs" / str(outcome.run.id)
+    groups = pq.read_table(folder / "groups.parquet").to_pylist()
+    assert [(g["rule"], g["status"]) for g in groups] == [("reference_and_amount", "confirmed"), ("amount_and_date", "confirmed"),
+                                                           ("fee_deducted", "proposed")]
+    assert pq.read_table(folder / "items.parquet").num_rows == 6
+    assert pq.read_table(folder / "breaks.parquet").num_rows == 3
+
+
+def test_accounts_and_period_limit_a_run(store):
+    books, bank = datasets(store)
+    import datetime as dt
+
+    outcome = reconcile_datasets(store, books, bank, load_rules(), "", accounts=["B"], date_to=dt.date(2026, 10, 31))
+    assert outcome.result.summary["sides"]["internal"]["records"] == 1
+    assert outcome.result.summary["sides"]["external"]["records"] == 0
+
+
+def test_a_failed_save_leaves_the_store_as_it_was(store, monkeypatch):
+    books, bank = datasets(store)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(reconcile, "_save_proposed", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        reconcile_datasets(store, books, bank, load_rules(), "")
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(Run)) == 0
+        assert session.scalar(select(func.count()).select_from(Break)) == 0
+    assert not list((store.data_dir / "runs").glob("*")) if (store.data_dir / "runs").exists() else True

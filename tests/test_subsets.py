@@ -1,0 +1,44 @@
+"""The subset search against brute force: same solutions, for any candidates."""
+
+import itertools
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.matching.subsets import find_subsets
+
+
+def brute_force(target, tolerance, candidates, max_size, limit=2):
+    found = sorted(tuple(sorted(k for k, _ in combo)) for size in range(2, max_size + 1)
+                   for combo in itertools.combinations(candidates, size) if abs(sum(a for _, a in combo) - target) <= tolerance)
+    return found[:limit]
+
+
+def run(target, tolerance, candidates, max_size):
+    offsets = np.array([0, len(candidates)], dtype=np.int64)
+    keys = np.array([k for k, _ in candidates], dtype=np.int64)
+    amounts = np.array([a for _, a in candidates], dtype=np.int64)
+    result = find_subsets(np.array([target], dtype=np.int64), np.array([tolerance], dtype=np.int64), offsets, keys, amounts, max_size)
+    return result.get(0, [])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=60), min_size=2, max_size=12), st.integers(min_value=2, max_value=200),
+       st.sampled_from([0, 0, 1, 3]), st.integers(min_value=2, max_value=6))
+def test_finds_exactly_what_brute_force_finds(amounts, target, tolerance, max_size):
+    candidates = list(enumerate(amounts, start=100))
+    assert run(target, tolerance, candidates, max_size) == brute_force(target, tolerance, candidates, max_size)
+
+
+def test_amounts_too_large_for_doubles_are_summed_as_integers():
+    big = 2**60
+    candidates = [(1, big + 1), (2, big + 2), (3, 5)]
+    assert run(2 * big + 3, 0, candidates, 3) == [(1, 2)]
+    assert run(2 * big + 4, 0, candidates, 3) == []
+
+
+def test_doubles_never_round_a_sum_near_their_limit():
+    # 2**52 + 1 is exact in a double; the search must not confuse it with 2**52.
+    candidates = [(1, 2**51), (2, 2**51 + 1), (3, 2**51)]
+    assert run(2**52 + 1, 0, candidates, 2) == [(1, 2), (2, 3)]
