@@ -111,7 +111,7 @@ def match_tables(internal: str, external: str, rules: RuleSet, con: duckdb.DuckD
     for base, working, _ in _SIDES:
         source = internal if base == "i" else external
         con.execute(f"""
-            CREATE OR REPLACE TABLE {base} AS
+            CREATE OR REPLACE TEMP TABLE {base} AS
             SELECT CAST(row_number() OVER (ORDER BY id) AS INTEGER) AS k, id, account, currency, date,
                    CAST(amount AS DECIMAL(18, 6)) AS amount,
                    CAST(CAST(amount AS DECIMAL(18, 6)) * {MICRO} AS BIGINT) AS micro,
@@ -119,11 +119,11 @@ def match_tables(internal: str, external: str, rules: RuleSet, con: duckdb.DuckD
                    {_BIDX.format(d='date')} AS bidx
             FROM {source}
         """)
-        con.execute(f"CREATE OR REPLACE TABLE {working} AS SELECT k, account, currency, date, micro, reference, bidx FROM {base}")
-    con.execute("""CREATE OR REPLACE TABLE grp_meta (gid INTEGER, pass_no INTEGER, status VARCHAR, note VARCHAR,
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {working} AS SELECT k, account, currency, date, micro, reference, bidx FROM {base}")
+    con.execute("""CREATE OR REPLACE TEMP TABLE grp_meta (gid INTEGER, pass_no INTEGER, status VARCHAR, note VARCHAR,
                    diff_micro BIGINT, days_diff INTEGER, n_internal INTEGER, n_external INTEGER, first_internal INTEGER)""")
-    con.execute("CREATE OR REPLACE TABLE members (gid INTEGER, side VARCHAR, k INTEGER)")
-    con.execute("CREATE OR REPLACE TABLE new_groups (gid INTEGER, pass_no INTEGER, status VARCHAR, note VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE members (gid INTEGER, side VARCHAR, k INTEGER)")
+    con.execute("CREATE OR REPLACE TEMP TABLE new_groups (gid INTEGER, pass_no INTEGER, status VARCHAR, note VARCHAR)")
     next_group = 1
     runners = {"1:1": _one_to_one, "1:n": _subset_pass, "n:1": _subset_pass, "n:m": _many_to_many}
     for number, p in enumerate(rules.passes):
@@ -147,7 +147,7 @@ def _close_pass(con, first_group: int) -> None:
     """Drop the records a pass grouped from the open tables."""
     for _, working, side in _SIDES:
         con.execute(f"""
-            CREATE OR REPLACE TABLE {working} AS
+            CREATE OR REPLACE TEMP TABLE {working} AS
             SELECT o.* FROM {working} o ANTI JOIN (SELECT k FROM members WHERE side = '{side}' AND gid >= {first_group}) m ON o.k = m.k
         """)
 
@@ -218,20 +218,20 @@ def _one_to_one(con, p: Pass, pass_no: int, next_group: int) -> int:
             "THEN 0 ELSE 1 END") if need_scores else "0"
     where = [f"{days} <= {p.date_window}"] + _tolerance_filters(p)
     con.execute(f"""
-        CREATE OR REPLACE TABLE cand AS
+        CREATE OR REPLACE TEMP TABLE cand AS
         SELECT i.k AS ik, e.k AS ek, abs(e.micro - i.micro) AS adiff,
                CAST({rmis} AS TINYINT) AS rmis, CAST(abs(date_diff('day', i.date, e.date)) AS INTEGER) AS ddiff,
                e.micro - i.micro AS diff_micro, CAST(date_diff('day', i.date, e.date) AS INTEGER) AS days_diff
         FROM {source}
         WHERE {' AND '.join(where)}
     """)
-    con.execute("CREATE OR REPLACE TABLE taken (ik INTEGER, ek INTEGER, ambiguous BOOLEAN, diff_micro BIGINT, days_diff INTEGER)")
+    con.execute("CREATE OR REPLACE TEMP TABLE taken (ik INTEGER, ek INTEGER, ambiguous BOOLEAN, diff_micro BIGINT, days_diff INTEGER)")
     # Records tied with a pair whose tie was broken by id: whatever they pair with later is
     # part of the same ambiguity, so it is proposed too.
-    con.execute("CREATE OR REPLACE TABLE tainted (side VARCHAR, k INTEGER)")
+    con.execute("CREATE OR REPLACE TEMP TABLE tainted (side VARCHAR, k INTEGER)")
     while con.execute("SELECT count(*) FROM cand").fetchone()[0]:
         con.execute("""
-            CREATE OR REPLACE TABLE ranked AS
+            CREATE OR REPLACE TEMP TABLE ranked AS
             SELECT *,
                    row_number() OVER (PARTITION BY ik ORDER BY adiff, rmis, ddiff, ek) AS rn_i,
                    row_number() OVER (PARTITION BY ek ORDER BY adiff, rmis, ddiff, ik) AS rn_e,
@@ -242,7 +242,7 @@ def _one_to_one(con, p: Pass, pass_no: int, next_group: int) -> int:
         clear = con.execute("SELECT count(*) FROM ranked WHERE rn_i = 1 AND rn_e = 1 AND same_i = 1 AND same_e = 1").fetchone()[0]
         only_clear = "AND same_i = 1 AND same_e = 1" if clear else ""
         con.execute(f"""
-            CREATE OR REPLACE TABLE newly AS
+            CREATE OR REPLACE TEMP TABLE newly AS
             SELECT r.ik, r.ek, r.adiff, r.rmis, r.ddiff, r.diff_micro, r.days_diff, (r.same_i > 1 OR r.same_e > 1) AS tied,
                    (r.same_i > 1 OR r.same_e > 1
                     OR r.ik IN (SELECT k FROM tainted WHERE side = 'i')
@@ -259,13 +259,13 @@ def _one_to_one(con, p: Pass, pass_no: int, next_group: int) -> int:
         """)
         con.execute("INSERT INTO taken SELECT ik, ek, ambiguous, diff_micro, days_diff FROM newly")
         con.execute("""
-            CREATE OR REPLACE TABLE cand AS
+            CREATE OR REPLACE TEMP TABLE cand AS
             SELECT c.* FROM cand c ANTI JOIN newly a ON c.ik = a.ik ANTI JOIN newly b ON c.ek = b.ek
         """)
     made = con.execute("SELECT count(*) FROM taken").fetchone()[0]
     if made:
         con.execute(f"""
-            CREATE OR REPLACE TABLE numbered AS
+            CREATE OR REPLACE TEMP TABLE numbered AS
             SELECT {next_group} - 1 + CAST(row_number() OVER () AS INTEGER) AS gid, * FROM taken
         """)
         con.execute(f"""
@@ -292,7 +292,7 @@ def _subset_pass(con, p: Pass, pass_no: int, next_group: int) -> int:
     width = p.date_window + 1
     keys = [f"t.{k} = c.{k}" for k in p.equality_keys] + (["t.rkey = c.rkey", "t.rkey <> ''"] if p.reference != "ignore" else [])
     con.execute(f"""
-        CREATE OR REPLACE TABLE sub_cand AS
+        CREATE OR REPLACE TEMP TABLE sub_cand AS
         WITH t AS (SELECT o.*, {day} AS day, {ref} AS rkey, unnest([{day} // {width} - 1, {day} // {width}, {day} // {width} + 1]) AS bucket
                    FROM {one} o WHERE o.micro <> 0),
              c AS (SELECT o.*, {day} AS day, {ref} AS rkey, {day} // {width} AS bucket FROM {many} o WHERE o.micro <> 0)
@@ -387,7 +387,7 @@ def _many_to_many(con, p: Pass, pass_no: int, next_group: int) -> int:
     key_list = ", ".join(keys)
     join = " AND ".join(f"gi.{k} = ge.{k}" for k in keys)
     con.execute(f"""
-        CREATE OR REPLACE TABLE nm AS
+        CREATE OR REPLACE TEMP TABLE nm AS
         WITH gi AS (SELECT {key_list}, sum(micro) AS micro, count(*) AS n, min(date) AS d0, max(date) AS d1, min(k) AS first
                     FROM oi GROUP BY ALL),
              ge AS (SELECT {key_list}, sum(micro) AS micro, count(*) AS n, min(date) AS d0, max(date) AS d1
@@ -400,7 +400,7 @@ def _many_to_many(con, p: Pass, pass_no: int, next_group: int) -> int:
     """)
     count = con.execute("SELECT count(*) FROM nm").fetchone()[0]
     if count:
-        con.execute(f"CREATE OR REPLACE TABLE nm_ids AS SELECT {next_group} - 1 + CAST(row_number() OVER (ORDER BY first) AS INTEGER) AS gid, * FROM nm")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE nm_ids AS SELECT {next_group} - 1 + CAST(row_number() OVER (ORDER BY first) AS INTEGER) AS gid, * FROM nm")
         con.execute(f"INSERT INTO new_groups SELECT gid, {pass_no}, '{p.status}', '' FROM nm_ids")
         match = " AND ".join(f"o.{k} = g.{k}" for k in keys)
         con.execute(f"""
@@ -416,7 +416,7 @@ def _many_to_many(con, p: Pass, pass_no: int, next_group: int) -> int:
 def _finish(con, rules: RuleSet, scale: int) -> None:
     """Number the groups in a fixed order and build the result tables."""
     money = f"DECIMAL(18, {scale})"
-    con.execute("CREATE OR REPLACE TABLE pass_names (pass_no INTEGER, rule VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE pass_names (pass_no INTEGER, rule VARCHAR)")
     _append(con, "pass_names", list(enumerate(p.name for p in rules.passes)), ["pass_no", "rule"])
     con.execute(f"""
         CREATE OR REPLACE TABLE result_groups AS
