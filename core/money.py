@@ -16,6 +16,7 @@ from decimal import Context, Decimal, InvalidOperation
 
 __all__ = [
     "AmountError",
+    "canonical_decimal",
     "MAX_SCALE",
     "decimal_from_spreadsheet",
     "format_amount",
@@ -162,6 +163,15 @@ def infer_decimal_separator(values: list[str], hint: str | None = None) -> tuple
     if votes["."] == votes[","]:
         return (hint or "."), True
     return ("." if votes["."] > votes[","] else ","), False
+
+
+def canonical_decimal(value: Decimal) -> Decimal:
+    """The same number with no trailing zeros past the cents: ``-47.000000`` -> ``-47.00``.
+
+    Databases hand amounts back at their column's scale; this gives one form everywhere.
+    """
+    normalized = value.normalize()
+    return normalized.quantize(Decimal("0.01")) if scale_of(normalized) < 2 else normalized
 
 
 def format_amount(value: Decimal, places: int = 2) -> str:

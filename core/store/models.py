@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.store.types import ExactDecimal
 
-__all__ = ["AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "MatchGroup", "MatchItem", "Run", "utc_now"]
+__all__ = ["AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "MatchGroup", "MatchItem", "Run", "User", "utc_now"]
 
 
 def utc_now() -> dt.datetime:
@@ -83,6 +83,11 @@ class MatchGroup(Base):
     amount_diff: Mapped[Decimal]
     days_diff: Mapped[int] = mapped_column(Integer)
     explanation: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, server_default="1", default=1,
+                                         comment="raised by every change; a change names the version it saw")
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+    updated_at: Mapped[dt.datetime | None]
+    pending_decision_id: Mapped[int | None] = mapped_column(Integer, comment="a decision waiting for an approver")
 
 
 class MatchItem(Base):
@@ -120,6 +125,12 @@ class Break(Base):
     status: Mapped[str] = mapped_column(String(16), default="open", comment="open | resolved | matched")
     first_seen_on: Mapped[dt.date] = mapped_column(Date, comment="the day the break first appeared; ages from here")
     carried_from_id: Mapped[int | None] = mapped_column(ForeignKey("breaks.id"))
+    version: Mapped[int] = mapped_column(Integer, server_default="1", default=1,
+                                         comment="raised by every change; a change names the version it saw")
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+    updated_at: Mapped[dt.datetime | None]
+    resolution: Mapped[str | None] = mapped_column(String(32), comment="reason code when resolved")
+    pending_decision_id: Mapped[int | None] = mapped_column(Integer, comment="a decision waiting for an approver")
 
 
 class Decision(Base):
@@ -139,6 +150,7 @@ class Decision(Base):
     status: Mapped[str] = mapped_column(String(16), comment="applied | pending | approved | refused")
     made_by: Mapped[str] = mapped_column(String(128))
     made_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+    payload: Mapped[dict | None] = mapped_column(JSON, comment="what the decision does, to apply it once approved")
 
 
 class AuditEntry(Base):
@@ -155,3 +167,18 @@ class AuditEntry(Base):
     entity_id: Mapped[str] = mapped_column(String(128))
     before: Mapped[dict | None] = mapped_column(JSON)
     after: Mapped[dict | None] = mapped_column(JSON)
+
+
+class User(Base):
+    """A local account. Passwords are stored only as argon2 hashes."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), comment="viewer | analyst | approver | admin")
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utc_now)

@@ -2,7 +2,7 @@
 
 SQLite has no decimal type, and SQLAlchemy's ``Numeric`` there round-trips through a
 float. ``ExactDecimal`` is ``NUMERIC(p, s)`` where the database has one and decimal text on
-SQLite, and always hands back ``Decimal``.
+SQLite, and always hands back the same ``Decimal`` on both (see ``canonical_decimal``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from decimal import Decimal
 
 from sqlalchemy import Numeric, String
 from sqlalchemy.types import TypeDecorator
+
+from core.money import canonical_decimal
 
 __all__ = ["ExactDecimal"]
 
@@ -38,4 +40,4 @@ class ExactDecimal(TypeDecorator):
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return value if isinstance(value, Decimal) else Decimal(value)
+        return canonical_decimal(value if isinstance(value, Decimal) else Decimal(value))

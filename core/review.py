@@ -1,0 +1,409 @@
+"""Working the breaks: what people decide about matches and open items, with its controls.
+
+Every decision is a row in the append-only ``decisions`` table and an entry in the audit log
+with the state before and after, written in the same transaction as the change itself.
+
+- **Proposed matches** are approved (the group becomes ``confirmed``) or rejected (its records
+  become open breaks again).
+- **Manual match**: open breaks of one account and currency grouped by hand. The net
+  difference must be within the tolerance, or the match needs a reason code.
+- **Resolve**: an open break closed with a reason code and a comment.
+- **Unmatch**: a confirmed group undone; its records become open breaks again.
+- **Maker-checker**: a manual match, unmatch or resolution whose amount is over the approval
+  threshold waits, ``pending``, for a second person with the approver role. Nobody approves
+  their own decision.
+- **Two people at once**: each break and group carries a version. A change names the version
+  its author saw; if someone changed it since, the change is refused with who and when, and
+  nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from decimal import Decimal
+from typing import NamedTuple
+
+import pyarrow.parquet as pq
+from sqlalchemy import select, update
+
+from core.auth import Account, can
+from core.store import Store, record_audit
+from core.store.models import Break, Decision, MatchGroup, MatchItem, Run
+
+__all__ = [
+    "REASON_CODES",
+    "ConflictError",
+    "ReviewError",
+    "approval_threshold",
+    "approve_proposed",
+    "decide_pending",
+    "manual_match",
+    "pending_decisions",
+    "reject_proposed",
+    "resolve_break",
+    "unmatch_group",
+]
+
+REASON_CODES = {
+    "timing": "Timing difference",
+    "bank_fee": "Bank fee",
+    "duplicate": "Duplicate",
+    "missing_in_books": "Missing in books",
+    "missing_at_bank": "Missing at bank",
+    "fx": "FX difference",
+    "other": "Other",
+}
+
+
+class ReviewError(ValueError):
+    """A decision that cannot be taken; the message says why."""
+
+
+class ConflictError(ReviewError):
+    """Someone changed the break or group since it was read."""
+
+
+class Outcome(NamedTuple):
+    decision_id: int
+    status: str  # applied | pending
+
+
+def approval_threshold() -> Decimal:
+    """Amounts above this need a second person (``RECON_APPROVAL_THRESHOLD``, default 10000.00)."""
+    return Decimal(os.environ.get("RECON_APPROVAL_THRESHOLD", "10000.00"))
+
+
+def manual_match_tolerance() -> Decimal:
+    """A manual match nets to within this without a reason code (``RECON_MANUAL_MATCH_TOLERANCE``)."""
+    return Decimal(os.environ.get("RECON_MANUAL_MATCH_TOLERANCE", "0.00"))
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _require(actor: Account, role: str) -> None:
+    if not can(actor, role):
+        raise ReviewError(f"{actor.username} ({actor.role}) may not do this; it needs the {role} role")
+
+
+def _bump(session, model, row_id: int, seen_version: int, actor: Account, **values) -> None:
+    """Apply a change only if the row is still at the version its author saw."""
+    result = session.execute(
+        update(model).where(model.id == row_id, model.version == seen_version)
+        .values(version=model.version + 1, updated_by=actor.username, updated_at=_now(), **values)
+    )
+    if result.rowcount != 1:
+        current = session.get(model, row_id)
+        if current is None:
+            raise ReviewError(f"{model.__tablename__[:-1]} {row_id} does not exist")
+        raise _conflict("break" if model is Break else "match", current)
+    session.expire_all()
+
+
+def _break_state(row: Break) -> dict:
+    return {"status": row.status, "resolution": row.resolution, "version": row.version, "pending_decision_id": row.pending_decision_id}
+
+
+def _decide(session, actor: Account, action: str, target_type: str, target_id: str, *, run_id: int | None, status: str,
+            amount: Decimal | None = None, reason_code: str | None = None, comment: str = "", payload: dict | None = None,
+            parent_id: int | None = None) -> Decision:
+    decision = Decision(parent_id=parent_id, run_id=run_id, target_type=target_type, target_id=str(target_id), action=action,
+                        reason_code=reason_code, comment=comment, amount=amount, status=status, made_by=actor.username,
+                        made_at=_now(), payload=payload)
+    session.add(decision)
+    session.flush()
+    return decision
+
+
+def _conflict(kind: str, row) -> ConflictError:
+    when = f"{row.updated_at:%Y-%m-%d %H:%M:%S} UTC" if row.updated_at else "an earlier time"
+    return ConflictError(f"{kind} {row.id} was changed by {row.updated_by or 'the system'} at {when}; reload and decide again")
+
+
+def _open_breaks(session, break_ids: list[int], versions: dict[int, int]) -> list[Break]:
+    """The breaks, checked to be at the versions their author saw, open and not waiting."""
+    rows = session.scalars(select(Break).where(Break.id.in_(break_ids))).all()
+    found = {row.id for row in rows}
+    missing = [i for i in break_ids if i not in found]
+    if missing:
+        raise ReviewError(f"no break {missing[0]}")
+    for row in rows:
+        if row.id in versions and row.version != versions[row.id]:
+            raise _conflict("break", row)
+    for row in rows:
+        if row.status != "open":
+            raise ReviewError(f"break {row.id} is {row.status}, not open")
+        if row.pending_decision_id is not None:
+            raise ReviewError(f"break {row.id} waits for an approver (decision {row.pending_decision_id})")
+    return sorted(rows, key=lambda r: r.id)
+
+
+def resolve_break(store: Store, break_id: int, version: int, reason_code: str, comment: str, actor: Account) -> Outcome:
+    """Close an open break with a reason code; above the threshold it waits for an approver."""
+    _require(actor, "analyst")
+    if reason_code not in REASON_CODES:
+        raise ReviewError(f"unknown reason code {reason_code!r}; use one of {', '.join(REASON_CODES)}")
+    if not comment.strip() and reason_code == "other":
+        raise ReviewError("a resolution with reason 'other' needs a comment")
+    with store.session() as session:
+        row = _open_breaks(session, [break_id], {break_id: version})[0]
+        before = _break_state(row)
+        pending = abs(row.amount) > approval_threshold()
+        decision = _decide(session, actor, "resolve", "break", str(row.id), run_id=row.run_id, amount=abs(row.amount),
+                           reason_code=reason_code, comment=comment, status="pending" if pending else "applied",
+                           payload={"break_ids": [row.id]})
+        if pending:
+            _bump(session, Break, row.id, version, actor, pending_decision_id=decision.id)
+        else:
+            _bump(session, Break, row.id, version, actor, status="resolved", resolution=reason_code)
+        after = _break_state(session.get(Break, row.id))
+        record_audit(session, actor.username, "resolve" if not pending else "resolve_requested", "break", str(row.id), before,
+                     after | {"reason_code": reason_code, "comment": comment, "decision_id": decision.id})
+        return Outcome(decision.id, decision.status)
+
+
+def manual_match(store: Store, break_ids: list[int], versions: dict[int, int], actor: Account, *,
+                 reason_code: str | None = None, comment: str = "") -> Outcome:
+    """Group open breaks by hand.
+
+    The records must share account and currency. Their net difference (statement total less
+    books total; or the plain sum when all are on one side, such as an entry and its
+    reversal) must be within the manual-match tolerance, or a reason code is required.
+    """
+    _require(actor, "analyst")
+    if len(set(break_ids)) < 2:
+        raise ReviewError("a manual match needs at least two records")
+    if reason_code is not None and reason_code not in REASON_CODES:
+        raise ReviewError(f"unknown reason code {reason_code!r}")
+    with store.session() as session:
+        rows = _open_breaks(session, sorted(set(break_ids)), versions)
+        if len({(r.account, r.currency) for r in rows}) > 1:
+            raise ReviewError("the records are on different accounts or currencies; they cannot be matched")
+        difference = net_difference(rows)
+        if abs(difference) > manual_match_tolerance() and reason_code is None:
+            raise ReviewError(f"the records differ by {difference}; give a reason code to match them anyway")
+        size = max(sum(abs(r.amount) for r in rows if r.side == side) for side in ("internal", "external"))
+        pending = size > approval_threshold()
+        decision = _decide(session, actor, "manual_match", "breaks", ",".join(str(r.id) for r in rows), run_id=rows[0].run_id,
+                           amount=size, reason_code=reason_code, comment=comment, status="pending" if pending else "applied",
+                           payload={"break_ids": [r.id for r in rows], "difference": str(difference)})
+        befores = {r.id: _break_state(r) for r in rows}
+        for row in rows:
+            _bump(session, Break, row.id, versions[row.id], actor,
+                  **({"pending_decision_id": decision.id} if pending else {"status": "matched"}))
+        if not pending:
+            _create_manual_group(session, decision, rows, difference)
+        for row in rows:
+            record_audit(session, actor.username, "manual_match" if not pending else "manual_match_requested", "break", str(row.id),
+                         befores[row.id], _break_state(session.get(Break, row.id)) | {"decision_id": decision.id})
+        return Outcome(decision.id, decision.status)
+
+
+def net_difference(rows) -> Decimal:
+    """Statement total less books total; the plain sum when every record is on one side."""
+    sides = {r.side for r in rows}
+    if len(sides) == 1:
+        return sum((r.amount for r in rows), Decimal(0))
+    return sum((r.amount for r in rows if r.side == "external"), Decimal(0)) - sum((r.amount for r in rows if r.side == "internal"), Decimal(0))
+
+
+def _create_manual_group(session, decision: Decision, rows: list[Break], difference: Decimal) -> MatchGroup:
+    run_id = rows[0].run_id
+    last = session.scalar(select(MatchGroup.match_id).where(MatchGroup.run_id == run_id).order_by(MatchGroup.match_id.desc()).limit(1))
+    engine_groups = session.get(Run, run_id).summary.get("groups", {}).get("total", 0)
+    group = MatchGroup(run_id=run_id, match_id=max(last or 0, engine_groups) + 1, rule="manual", status="confirmed",
+                       amount_diff=difference, days_diff=0, explanation=f"matched by hand by {decision.made_by}"
+                       + (f" ({REASON_CODES[decision.reason_code]})" if decision.reason_code else "")
+                       + (f": {decision.comment}" if decision.comment else ""),
+                       updated_by=decision.made_by, updated_at=_now())
+    session.add(group)
+    session.flush()
+    for row in rows:
+        session.add(MatchItem(group_id=group.id, run_id=run_id, side=row.side, dataset_id=row.dataset_id, record_id=row.record_id,
+                              account=row.account, date=row.date, amount=row.amount, currency=row.currency))
+    return group
+
+
+def approve_proposed(store: Store, group_id: int, version: int, actor: Account) -> Outcome:
+    """Confirm a proposed match."""
+    _require(actor, "analyst")
+    with store.session() as session:
+        group = session.get(MatchGroup, group_id)
+        if group is not None and group.version != version:
+            raise _conflict("match", group)
+        if group is None or group.status != "proposed":
+            raise ReviewError(f"match {group_id} is not a proposed match")
+        decision = _decide(session, actor, "approve_match", "group", str(group_id), run_id=group.run_id, status="applied",
+                           amount=abs(group.amount_diff))
+        _bump(session, MatchGroup, group_id, version, actor, status="confirmed")
+        record_audit(session, actor.username, "approve_match", "group", str(group_id), {"status": "proposed", "version": version},
+                     {"status": "confirmed", "version": version + 1, "decision_id": decision.id})
+        return Outcome(decision.id, "applied")
+
+
+def reject_proposed(store: Store, group_id: int, version: int, actor: Account, comment: str = "") -> Outcome:
+    """Reject a proposed match: its records go back to the open breaks."""
+    _require(actor, "analyst")
+    with store.session() as session:
+        group = session.get(MatchGroup, group_id)
+        if group is not None and group.version != version:
+            raise _conflict("match", group)
+        if group is None or group.status != "proposed":
+            raise ReviewError(f"match {group_id} is not a proposed match")
+        decision = _decide(session, actor, "reject_match", "group", str(group_id), run_id=group.run_id, status="applied",
+                           comment=comment)
+        _bump(session, MatchGroup, group_id, version, actor, status="rejected")
+        reopened = _reopen_items(session, store.data_dir, group, "rejected_proposal")
+        record_audit(session, actor.username, "reject_match", "group", str(group_id), {"status": "proposed", "version": version},
+                     {"status": "rejected", "version": version + 1, "reopened_breaks": reopened, "decision_id": decision.id})
+        return Outcome(decision.id, "applied")
+
+
+def _reopen_items(session, data_folder, group: MatchGroup, reason: str) -> list[int]:
+    """Open breaks for a group's records, ageing from the record's date."""
+    items = session.scalars(select(MatchItem).where(MatchItem.group_id == group.id).order_by(MatchItem.side, MatchItem.record_id)).all()
+    details = _record_details(session, data_folder, items)
+    created = []
+    for item in items:
+        reference, description = details.get((item.side, item.record_id), ("", ""))
+        row = Break(run_id=group.run_id, side=item.side, dataset_id=item.dataset_id, record_id=item.record_id, account=item.account,
+                    date=item.date, amount=item.amount, currency=item.currency, reference=reference, description=description,
+                    reason=reason, status="open", first_seen_on=item.date, version=1)
+        session.add(row)
+        session.flush()
+        created.append(row.id)
+    return created
+
+
+def _record_details(session, data_folder, items) -> dict[tuple[str, str], tuple[str, str]]:
+    """Reference and description of records, read from their datasets' Parquet files."""
+    from core.store.models import DatasetRecord
+
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    by_dataset: dict[str, list] = {}
+    for item in items:
+        by_dataset.setdefault(item.dataset_id, []).append(item)
+    for dataset_id, members in by_dataset.items():
+        dataset = session.get(DatasetRecord, dataset_id)
+        path = data_folder / dataset.parquet_path if dataset else None
+        if path is None or not path.exists():
+            continue
+        sides = {m.record_id: m.side for m in members}
+        table = pq.read_table(path, columns=["id", "reference", "description"], filters=[("id", "in", list(sides))])
+        for record_id, reference, description in zip(*(table.column(c).to_pylist() for c in ("id", "reference", "description"))):
+            found[(sides[record_id], record_id)] = (reference or "", description or "")
+    return found
+
+
+def unmatch_group(store: Store, run_id: int, match_id: int, actor: Account, comment: str = "") -> Outcome:
+    """Undo a confirmed group, made by the engine or by hand; its records become open breaks."""
+    _require(actor, "analyst")
+    with store.session() as session:
+        group = session.scalar(select(MatchGroup).where(MatchGroup.run_id == run_id, MatchGroup.match_id == match_id))
+        if group is None:
+            group = _group_from_artifacts(session, store, run_id, match_id)
+        if group.status != "confirmed":
+            raise ReviewError(f"match {match_id} of run {run_id} is {group.status}, not confirmed")
+        if group.pending_decision_id is not None:
+            raise ReviewError(f"match {match_id} waits for an approver (decision {group.pending_decision_id})")
+        items = session.scalars(select(MatchItem).where(MatchItem.group_id == group.id)).all()
+        size = max(sum((abs(i.amount) for i in items if i.side == side), Decimal(0)) for side in ("internal", "external"))
+        pending = size > approval_threshold()
+        decision = _decide(session, actor, "unmatch", "group", str(group.id), run_id=run_id, amount=size, comment=comment,
+                           status="pending" if pending else "applied", payload={"group_id": group.id})
+        if pending:
+            _bump(session, MatchGroup, group.id, group.version, actor, pending_decision_id=decision.id)
+            reopened = []
+        else:
+            _bump(session, MatchGroup, group.id, group.version, actor, status="unmatched")
+            reopened = _reopen_items(session, store.data_dir, group, "unmatched_by_user")
+        record_audit(session, actor.username, "unmatch" if not pending else "unmatch_requested", "group", str(group.id),
+                     {"status": "confirmed", "match_id": match_id}, {"status": "unmatched" if not pending else "confirmed",
+                                                                     "reopened_breaks": reopened, "decision_id": decision.id})
+        return Outcome(decision.id, decision.status)
+
+
+def _group_from_artifacts(session, store: Store, run_id: int, match_id: int) -> MatchGroup:
+    """Bring an engine-confirmed group into the database, from the run's Parquet files, to act on it."""
+    folder = store.data_dir / "runs" / str(run_id)
+    groups = pq.read_table(folder / "groups.parquet", filters=[("match_id", "=", match_id)]).to_pylist()
+    if not groups:
+        raise ReviewError(f"run {run_id} has no match {match_id}")
+    found = groups[0]
+    run = session.get(Run, run_id)
+    datasets = {"internal": run.internal_dataset_id, "external": run.external_dataset_id}
+    group = MatchGroup(run_id=run_id, match_id=match_id, rule=found["rule"], status=found["status"], amount_diff=found["amount_diff"],
+                       days_diff=found["days_diff"], explanation=found.get("note") or "", version=1)
+    session.add(group)
+    session.flush()
+    for item in pq.read_table(folder / "items.parquet", filters=[("match_id", "=", match_id)]).to_pylist():
+        session.add(MatchItem(group_id=group.id, run_id=run_id, side=item["side"], dataset_id=datasets[item["side"]],
+                              record_id=item["record_id"], account=item["account"], date=item["date"], amount=item["amount"],
+                              currency=item["currency"]))
+    session.flush()
+    return group
+
+
+class PendingDecision(NamedTuple):
+    id: int
+    action: str
+    target: str
+    amount: Decimal | None
+    reason_code: str | None
+    comment: str
+    made_by: str
+    made_at: dt.datetime
+
+
+def pending_decisions(store: Store) -> list[PendingDecision]:
+    """Decisions waiting for an approver, oldest first. Any approver but the maker may decide."""
+    with store.session() as session:
+        decided = select(Decision.parent_id).where(Decision.parent_id.is_not(None))
+        rows = session.scalars(select(Decision).where(Decision.status == "pending", Decision.id.not_in(decided))
+                               .order_by(Decision.made_at, Decision.id)).all()
+    return [PendingDecision(r.id, r.action, f"{r.target_type} {r.target_id}", r.amount, r.reason_code, r.comment, r.made_by, r.made_at)
+            for r in rows]
+
+
+def decide_pending(store: Store, decision_id: int, approve: bool, actor: Account, comment: str = "") -> Outcome:
+    """Approve (apply) or refuse a pending decision. The maker can never decide their own."""
+    _require(actor, "approver")
+    with store.session() as session:
+        pending = session.get(Decision, decision_id)
+        if pending is None or pending.status != "pending":
+            raise ReviewError(f"decision {decision_id} is not waiting for approval")
+        if session.scalar(select(Decision.id).where(Decision.parent_id == decision_id)):
+            raise ConflictError(f"decision {decision_id} has already been decided")
+        if pending.made_by == actor.username:
+            raise ReviewError("nobody may approve their own decision; another approver must decide")
+        verdict = _decide(session, actor, "approve" if approve else "refuse", pending.target_type, pending.target_id,
+                          run_id=pending.run_id, status="approved" if approve else "refused", amount=pending.amount,
+                          comment=comment, parent_id=pending.id)
+        payload = pending.payload or {}
+        if pending.action in ("resolve", "manual_match"):
+            rows = session.scalars(select(Break).where(Break.id.in_(payload["break_ids"])).order_by(Break.id)).all()
+            for row in rows:
+                if row.pending_decision_id != pending.id:
+                    raise ConflictError(f"break {row.id} changed since decision {pending.id} was made")
+            for row in rows:
+                values = {"pending_decision_id": None}
+                if approve:
+                    values |= {"status": "resolved", "resolution": pending.reason_code} if pending.action == "resolve" else {"status": "matched"}
+                _bump(session, Break, row.id, row.version, actor, **values)
+            if approve and pending.action == "manual_match":
+                maker = Decision(made_by=pending.made_by, reason_code=pending.reason_code, comment=pending.comment)
+                _create_manual_group(session, maker, list(rows), Decimal(payload["difference"]))
+        elif pending.action == "unmatch":
+            group = session.get(MatchGroup, payload["group_id"])
+            if group.pending_decision_id != pending.id:
+                raise ConflictError(f"match {group.id} changed since decision {pending.id} was made")
+            _bump(session, MatchGroup, group.id, group.version, actor, pending_decision_id=None,
+                  **({"status": "unmatched"} if approve else {}))
+            if approve:
+                _reopen_items(session, store.data_dir, session.get(MatchGroup, group.id), "unmatched_by_user")
+        record_audit(session, actor.username, "approve" if approve else "refuse", "decision", str(pending.id),
+                     {"status": "pending", "action": pending.action, "made_by": pending.made_by},
+                     {"status": verdict.status, "decision_id": verdict.id})
+        return Outcome(verdict.id, verdict.status)
