@@ -1,12 +1,64 @@
-"""Recon Workbench: the entry file routes to the pages."""
+"""Recon Workbench: sign-in, then the pages the signed-in role may use."""
 
 import streamlit as st
 
-st.set_page_config(page_title="Recon Workbench", page_icon=":material/balance:", layout="wide")
+from core.auth import authenticate, can, demo_passwords_in_use
+from core.demo import DEMO_USERS
+from ui import account, demo_mode, get_store
 
-navigation = st.navigation(
-    [
-        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-    ]
-)
-navigation.run()
+st.set_page_config(page_title="Recon Workbench", page_icon=":material/balance:", layout="wide")
+store = get_store()
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def demo_passwords_present() -> list[str]:
+    return demo_passwords_in_use(get_store(), DEMO_USERS)
+
+
+if not demo_mode() and demo_passwords_present():
+    st.error("Some users still have the published demo passwords "
+             f"({', '.join(demo_passwords_present())}). Change or disable them, or start in demo mode (RECON_DEMO=1).")
+    st.stop()
+
+
+def sign_in() -> None:
+    st.title("Recon Workbench")
+    with st.form("sign_in"):
+        username = st.text_input("Username", key="sign_in_username")
+        password = st.text_input("Password", type="password", key="sign_in_password")
+        submitted = st.form_submit_button("Sign in")
+    if submitted:
+        found = authenticate(store, username, password)
+        if found is None:
+            st.error("Wrong username or password, or the account is disabled.")
+        else:
+            st.session_state["account"] = found
+            st.rerun()
+    if demo_mode():
+        st.info("Demo: sign in as viewer, analyst, analyst2, approver or admin; passwords are in the README.")
+
+
+current = account()
+if current is None:
+    st.navigation([st.Page(sign_in, title="Sign in", icon=":material/login:")]).run()
+    st.stop()
+
+with st.sidebar:
+    st.write(f"Signed in as **{current.display_name}** ({current.role})")
+    if st.button("Sign out", key="sign_out"):
+        st.session_state.pop("account", None)
+        st.rerun()
+
+pages = [
+    st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page("pages/breaks.py", title="Breaks", icon=":material/rule:"),
+    st.Page("pages/approvals.py", title="Approvals", icon=":material/approval:"),
+    st.Page("pages/history.py", title="History", icon=":material/history:"),
+    st.Page("pages/audit.py", title="Audit log", icon=":material/policy:"),
+]
+if can(current, "analyst"):
+    pages[1:1] = [st.Page("pages/sources.py", title="Sources", icon=":material/upload_file:"),
+                  st.Page("pages/reconcile.py", title="Reconcile", icon=":material/join_inner:")]
+if can(current, "admin"):
+    pages.append(st.Page("pages/users.py", title="Users", icon=":material/group:"))
+st.navigation(pages).run()

@@ -27,9 +27,10 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@ $(VENV)/.app-installed
 
+# The demo seeds users with published passwords: the app runs in demo mode (RECON_DEMO=1).
 run: $(VENV)/.app-installed
 	$(BIN)/python -m core demo --if-empty
-	$(BIN)/python -m streamlit run Home.py --server.address $(HOST) --server.port $(PORT)
+	RECON_DEMO=1 $(BIN)/python -m streamlit run Home.py --server.address $(HOST) --server.port $(PORT)
 
 demo: $(VENV)/.app-installed
 	$(BIN)/python -m core demo

@@ -27,7 +27,7 @@ from core.records import RowError
 from core.store import Store
 from core.store.models import DatasetRecord
 
-__all__ = ["ImportOutcome", "StagedDataset", "content_sha256", "stage_file", "import_bytes", "import_file", "list_datasets", "load_dataset_table", "parse_source"]
+__all__ = ["ImportOutcome", "StagedDataset", "content_sha256", "existing_dataset", "stage_file", "import_bytes", "import_file", "list_datasets", "load_dataset_table", "parse_source"]
 
 
 class ImportOutcome(NamedTuple):
@@ -179,6 +179,11 @@ def import_bytes(store: Store, data: bytes, name: str, profile: str | Profile | 
         return None, errors
     record = _persist(store, digest, name, result, profile, user)
     return ImportOutcome(record, result.warnings, True), []
+
+
+def existing_dataset(store: Store, data: bytes) -> DatasetRecord | None:
+    """The dataset these exact bytes were already imported as, if any."""
+    return _find(store, content_sha256(data))
 
 
 def _find(store: Store, digest: str) -> DatasetRecord | None:

@@ -21,7 +21,16 @@ from typing import NamedTuple
 from core.datasets import import_file, list_datasets
 from core.store import Store
 
-__all__ = ["DEMO_ACCOUNTS", "demo_files", "seed_demo"]
+__all__ = ["DEMO_ACCOUNTS", "DEMO_USERS", "demo_files", "seed_demo"]
+
+# One user per role; the published passwords make a start outside demo mode refuse to run.
+DEMO_USERS = {
+    "viewer": "viewer-demo-2026",
+    "analyst": "analyst-demo-2026",
+    "analyst2": "analyst2-demo-2026",
+    "approver": "approver-demo-2026",
+    "admin": "admin-demo-2026",
+}
 
 MONTH_START = dt.date(2026, 10, 1)
 MONTH_END = dt.date(2026, 10, 31)
@@ -263,6 +272,19 @@ def demo_files(folder: Path) -> list[tuple[Path, str | None]]:
     return files
 
 
+def _seed_users(store: Store) -> str:
+    from core.auth import create_user, list_users
+
+    existing = {u.username for u in list_users(store)}
+    made = []
+    for username, password in DEMO_USERS.items():
+        if username not in existing:
+            role = "analyst" if username == "analyst2" else username
+            create_user(store, username, password, role, display_name=f"Demo {username}", actor="demo")
+            made.append(username)
+    return f"demo users: {', '.join(made) if made else 'already there'}"
+
+
 def seed_demo(store: Store, only_if_empty: bool = False) -> str:
     """Write the demo files under ``data/demo``, import them and reconcile each account.
 
@@ -279,7 +301,7 @@ def seed_demo(store: Store, only_if_empty: bool = False) -> str:
 
     if only_if_empty and list_datasets(store):
         return "the store already has datasets; demo not seeded"
-    lines = []
+    lines = [_seed_users(store)]
     datasets = {}
     for path, profile in demo_files(store.data_dir / "demo"):
         outcome, errors = import_file(store, path, profile, user="demo")

@@ -9,7 +9,7 @@ from typing import TextIO
 
 import pyarrow as pa
 
-__all__ = ["neutralise_formula", "write_canonical_csv"]
+__all__ = ["frame_to_csv_bytes", "frame_to_xlsx_bytes", "neutralise_formula", "write_canonical_csv"]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -41,3 +41,52 @@ def write_canonical_csv(table: pa.Table, handle: TextIO, *, neutralise: bool = F
     for batch in table.to_batches(max_chunksize=batch_rows):
         columns = [column.to_pylist() for column in batch.columns]
         writer.writerows([_cell(v, neutralise) for v in row] for row in zip(*columns))
+
+
+def _safe_cell(value: object) -> object:
+    """Text is neutralised; numbers, dates and empty cells keep their type."""
+    if isinstance(value, str):
+        return neutralise_formula(value)
+    return value
+
+
+def frame_to_csv_bytes(frame) -> bytes:
+    """A table as UTF-8 CSV (with a byte-order mark, so spreadsheets read the encoding)."""
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([neutralise_formula(str(c)) for c in frame.columns])
+    for row in frame.itertuples(index=False):
+        writer.writerow(["" if v is None else (neutralise_formula(v) if isinstance(v, str) else _cell(v, False)) for v in row])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def frame_to_xlsx_bytes(frame, sheet: str = "data") -> bytes:
+    """A table as an XLSX workbook; amounts are written as exact numbers, dates as dates."""
+    import io
+
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    worksheet = workbook.create_sheet(sheet[:31] or "data")
+    worksheet.append([neutralise_formula(str(c)) for c in frame.columns])
+    for row in frame.itertuples(index=False):
+        worksheet.append([_spreadsheet_value(v) for v in row])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _spreadsheet_value(value: object) -> object:
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (dict, list, tuple)):
+        return neutralise_formula(str(value))
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return _safe_cell(value)

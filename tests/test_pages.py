@@ -1,12 +1,14 @@
-"""Pages through Streamlit's AppTest: the Home screen over the demo data."""
+"""Every page through Streamlit's AppTest, signed in as the demo users, on the demo month."""
 
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from core.demo import seed_demo
+from core.demo import DEMO_USERS, seed_demo
 from core.store import open_store
+from core.store.models import Break, Decision, MatchGroup
 
 HOME = str(Path(__file__).resolve().parents[1] / "Home.py")
 
@@ -14,31 +16,223 @@ HOME = str(Path(__file__).resolve().parents[1] / "Home.py")
 @pytest.fixture
 def app_data(tmp_path, monkeypatch):
     monkeypatch.setenv("RECON_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RECON_DEMO", "1")
     monkeypatch.delenv("DATABASE_URL", raising=False)
     import streamlit as st
 
     st.cache_resource.clear()
+    st.cache_data.clear()
     yield tmp_path / "data"
     st.cache_resource.clear()
+    st.cache_data.clear()
 
 
-def test_home_shows_the_demo_datasets(app_data):
-    seed_demo(open_store())
+@pytest.fixture
+def demo(app_data):
+    store = open_store()
+    seed_demo(store)
+    return store
+
+
+def signed_in(username: str) -> AppTest:
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    at.text_input(key="sign_in_username").input(username)
+    at.text_input(key="sign_in_password").input(DEMO_USERS[username])
+    at.button[0].click().run()
+    assert not at.exception
+    return at
+
+
+def open_page(at: AppTest, page: str) -> AppTest:
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def frame_with(at: AppTest, column: str):
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def test_nothing_but_the_sign_in_form_before_sign_in(demo):
     at = AppTest.from_file(HOME, default_timeout=60).run()
     assert not at.exception
+    assert [t.key for t in at.text_input] == ["sign_in_username", "sign_in_password"]
+    assert not at.metric and not at.dataframe and not at.sidebar.button
+    at.text_input(key="sign_in_username").input("analyst")
+    at.text_input(key="sign_in_password").input("wrong password")
+    at.button[0].click().run()
+    assert any("Wrong username or password" in e.value for e in at.error)
+    assert not at.metric
+
+
+def test_demo_passwords_refuse_a_production_start(demo, monkeypatch):
+    monkeypatch.delenv("RECON_DEMO")
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert any("published demo passwords" in e.value for e in at.error)
+    assert not at.text_input
+
+
+def test_home_shows_the_demo_datasets_runs_and_breaks(demo):
+    at = signed_in("viewer")
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Datasets"] == "5"
-    assert metrics["Rows imported"] == "380"
-    frames = [d.value for d in at.dataframe if "Name" in d.value.columns]
-    names = frames[0]["Name"].tolist()
-    assert "general_ledger_cash_2026-10.csv" in names and "clear_street_cash_activity_2026-10.xlsx" in names
-    assert metrics["Reconciliation runs"] == "4"
+    assert (metrics["Datasets"], metrics["Rows imported"], metrics["Reconciliation runs"]) == ("5", "380", "4")
     assert int(metrics["Open breaks"]) > 0
-    per_account = [d.value for d in at.dataframe if "Account" in d.value.columns][0]
-    assert set(per_account["Account"]) == {"4471-0092-18", "DE89370400440532013000", "CS-00192-CASH", "RC-7781-SAR"}
+    names = frame_with(at, "Name")["Name"].tolist()
+    assert "general_ledger_cash_2026-10.csv" in names and "clear_street_cash_activity_2026-10.xlsx" in names
+    assert set(frame_with(at, "Account")["Account"]) == {"4471-0092-18", "DE89370400440532013000", "CS-00192-CASH", "RC-7781-SAR"}
 
 
 def test_home_on_an_empty_store_says_how_to_start(app_data):
+    from core.auth import create_user
+
+    create_user(open_store(), "solo", "a-long-password", "viewer")
     at = AppTest.from_file(HOME, default_timeout=60).run()
-    assert not at.exception
+    at.text_input(key="sign_in_username").input("solo")
+    at.text_input(key="sign_in_password").input("a-long-password")
+    at.button[0].click().run()
     assert any("python -m core demo" in i.value for i in at.info)
+
+
+def test_sources_upload_preview_errors_save_and_reupload(demo):
+    at = open_page(signed_in("analyst"), "pages/sources.py")
+    good = b"Date;Account;Amount;Currency\n01.11.2026;ACC-9;1.234,56;EUR\n02.11.2026;ACC-9;-10,00;EUR\n"
+    at.file_uploader(key="sources_upload").upload("november.csv", good).run()
+    assert not at.exception
+    preview = frame_with(at, "amount")
+    assert [str(a) for a in preview["amount"]] == ["1234.56", "-10.00"]
+    at.button(key="sources_save").click().run()
+    assert any("Saved as dataset" in s.value for s in at.success)
+    at.file_uploader(key="sources_upload").upload("november-again.csv", good).run()
+    assert any("already imported" in i.value for i in at.info)
+    at.file_uploader(key="sources_upload").upload("bad.csv", b"Date,Amount,Currency\n2026-11-01,abc,EUR\n").run()
+    problems = frame_with(at, "problem")
+    assert (problems.loc[0, "row"], problems.loc[0, "column"]) == (2, "Amount")
+
+
+def test_a_viewer_has_no_sources_or_reconcile_page(demo):
+    at = signed_in("viewer")
+    with pytest.raises(Exception):
+        at.switch_page("pages/sources.py").run()
+        assert not at.file_uploader
+
+
+def test_reconcile_runs_and_shows_the_summary(demo):
+    at = open_page(signed_in("analyst"), "pages/reconcile.py")
+    datasets = {d.name: d.id for d in __import__("core.datasets", fromlist=["list_datasets"]).list_datasets(demo)}
+    at.selectbox(key="reconcile_internal").set_value(datasets["general_ledger_cash_2026-10.csv"]).run()
+    at.selectbox(key="reconcile_external").set_value(datasets["first_national_4471_2026-10.csv"]).run()
+    at.button(key="reconcile_run").click().run()
+    assert not at.exception
+    passes = frame_with(at, "pass")
+    assert "reference_and_amount" in passes["pass"].tolist()
+    per_account = frame_with(at, "matched")
+    assert set(per_account["account"]) == {"4471-0092-18"}
+
+
+def run_of(store, account):
+    from core.store.models import Run
+
+    with store.session() as session:
+        return max(r.id for r in session.scalars(select(Run)) if r.accounts == [account])
+
+
+def test_breaks_resolve_manual_match_and_approve_a_proposal(demo):
+    run_id = run_of(demo, "4471-0092-18")
+    at = open_page(signed_in("analyst"), "pages/breaks.py")
+    at.selectbox(key="breaks_run").set_value(run_id).run()
+    grid = frame_with(at, "reason")
+    fee = grid[grid["description"] == "ACCOUNT MAINTENANCE FEE"].iloc[0]
+    at.text_input(key="breaks_ids").input(str(fee["id"])).run()
+    at.selectbox(key="breaks_resolve_code").set_value("bank_fee")
+    at.text_input(key="breaks_resolve_comment").input("October fee")
+    next(b for b in at.button if b.label == "Resolve selected").click().run()
+    assert any("resolved" in s.value for s in at.success), [e.value for e in at.error]
+    with demo.session() as session:
+        assert session.get(Break, int(fee["id"])).resolution == "bank_fee"
+
+    proposals = frame_with(at, "explanation")
+    assert len(proposals) >= 1 and proposals["explanation"].str.len().min() > 10
+    at.text_input(key="breaks_proposed_ids").input(str(proposals.iloc[0]["id"])).run()
+    at.button(key="breaks_approve").click().run()
+    assert any("confirmed" in s.value for s in at.success), [e.value for e in at.error]
+
+
+def test_breaks_manual_match_and_unmatch(demo):
+    run_id = run_of(demo, "DE89370400440532013000")
+    at = open_page(signed_in("analyst"), "pages/breaks.py")
+    at.selectbox(key="breaks_run").set_value(run_id).run()
+    grid = frame_with(at, "reason")
+    duplicate = grid[grid["reason"] == "possible_duplicate"].iloc[0]
+    interest = grid[grid["description"] == "CREDIT INTEREST"].iloc[0]
+    at.text_input(key="breaks_ids").input(f"{duplicate['id']},{interest['id']}").run()
+    at.selectbox(key="breaks_match_code").set_value("other")
+    at.text_input(key="breaks_match_comment").input("test pairing")
+    next(b for b in at.button if b.label == "Match selected").click().run()
+    assert any(s.value in ("Matched.",) or "approval" in s.value for s in at.success), [e.value for e in at.error]
+
+    at.selectbox(key="breaks_unmatch_id").set_value(1)
+    at.text_input(key="breaks_unmatch_comment").input("wrong pair")
+    next(b for b in at.button if b.label == "Unmatch").click().run()
+    assert any("Unmatched" in s.value or "approval" in s.value for s in at.success), [e.value for e in at.error]
+
+
+def test_maker_checker_self_approval_is_refused_and_another_approver_applies(demo, monkeypatch):
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "100.00")
+    run_id = run_of(demo, "4471-0092-18")
+    with demo.session() as session:
+        cheque = session.scalar(select(Break).where(Break.run_id == run_id, Break.reference == "CHQ-1041"))
+    approver = open_page(signed_in("approver"), "pages/breaks.py")
+    approver.selectbox(key="breaks_run").set_value(run_id).run()
+    approver.text_input(key="breaks_ids").input(str(cheque.id)).run()
+    approver.selectbox(key="breaks_resolve_code").set_value("missing_at_bank")
+    next(b for b in approver.button if b.label == "Resolve selected").click().run()
+    assert any("sent for approval" in s.value for s in approver.success), [e.value for e in approver.error]
+
+    open_page(approver, "pages/approvals.py")
+    assert "an approver other than approver" in frame_with(approver, "waits for")["waits for"].tolist()
+    approver.button[-2].click().run() if False else next(b for b in approver.button if b.label == "Approve").click().run()
+    assert any("their own decision" in e.value for e in approver.error)
+    with demo.session() as session:
+        assert session.get(Break, cheque.id).status == "open"
+
+    admin = open_page(signed_in("admin"), "pages/approvals.py")
+    next(b for b in admin.button if b.label == "Approve").click().run()
+    assert any("approved and applied" in s.value for s in admin.success), [e.value for e in admin.error]
+    with demo.session() as session:
+        assert session.get(Break, cheque.id).status == "resolved"
+
+
+def test_two_users_on_one_break_the_second_is_told_who_changed_it(demo):
+    run_id = run_of(demo, "CS-00192-CASH")
+    first = open_page(signed_in("analyst"), "pages/breaks.py")
+    second = open_page(signed_in("analyst2"), "pages/breaks.py")
+    for at in (first, second):
+        at.selectbox(key="breaks_run").set_value(run_id).run()
+    fee = frame_with(first, "reason")
+    fee_id = int(fee[fee["description"] == "ACCOUNT MAINTENANCE FEE"].iloc[0]["id"])
+    for at in (first, second):
+        at.text_input(key="breaks_ids").input(str(fee_id)).run()
+        at.selectbox(key="breaks_resolve_code").set_value("bank_fee")
+    next(b for b in second.button if b.label == "Resolve selected").click().run()
+    assert any("resolved" in s.value for s in second.success)
+    next(b for b in first.button if b.label == "Resolve selected").click().run()
+    assert any("changed by analyst2 at" in e.value for e in first.error), [e.value for e in first.error]
+    with demo.session() as session:
+        assert len(session.scalars(select(Decision).where(Decision.target_id == str(fee_id))).all()) == 1
+
+
+def test_audit_history_and_users_pages(demo):
+    at = open_page(signed_in("admin"), "pages/audit.py")
+    assert {"import", "reconcile", "create_user"} <= set(frame_with(at, "action")["action"])
+    at.text_input(key="audit_action").input("reconcile").run()
+    assert set(frame_with(at, "action")["action"]) == {"reconcile"}
+    open_page(at, "pages/history.py")
+    at.text_input(key="history_account").input("RC-7781-SAR").run()
+    history = frame_with(at, "cleared_as")
+    assert len(history) > 30 and set(history["account"]) == {"RC-7781-SAR"}
+    open_page(at, "pages/users.py")
+    at.text_input(key="users_new_name").input("carol")
+    at.text_input(key="users_new_password").input("carol-password-1")
+    next(b for b in at.button if b.label == "Add user").click().run()
+    assert any("added" in s.value for s in at.success), [e.value for e in at.error]
+    assert "carol" in frame_with(at, "username")["username"].tolist()

@@ -1,13 +1,19 @@
-"""Streamlit helpers shared by the pages: the cached store and uniform messages. No business logic."""
+"""Streamlit helpers shared by the pages: the cached store, the signed-in account, messages
+and downloads. No business logic lives here."""
 
 from __future__ import annotations
 
+import os
+
+import pandas as pd
 import streamlit as st
 
+from core.auth import Account, can
+from core.exports import frame_to_csv_bytes, frame_to_xlsx_bytes
 from core.records import RowError
 from core.store import Store, open_store
 
-__all__ = ["get_store", "show_row_errors"]
+__all__ = ["account", "download_buttons", "get_store", "require", "show_row_errors"]
 
 
 @st.cache_resource
@@ -15,11 +21,36 @@ def get_store() -> Store:
     return open_store()
 
 
+def account() -> Account | None:
+    return st.session_state.get("account")
+
+
+def require(role: str) -> Account:
+    """The signed-in account; stops the page with a message when it lacks ``role``."""
+    current = account()
+    if not can(current, role):
+        st.warning(f"This needs the {role} role.")
+        st.stop()
+    return current
+
+
 def show_row_errors(errors: list[RowError]) -> None:
     """Every finding in one table, so an analyst can fix the file in one pass."""
     st.error(f"{len(errors)} problem(s) found; nothing was saved.")
     st.dataframe(
-        [{"file": e.file, "row": e.row, "column": e.column, "value": e.value, "problem": e.message} for e in errors],
+        pd.DataFrame([{"file": e.file, "row": e.row, "column": e.column, "value": e.value, "problem": e.message} for e in errors]),
         hide_index=True,
         width="stretch",
     )
+
+
+def download_buttons(frame: pd.DataFrame, name: str, key: str) -> None:
+    """CSV and XLSX downloads of a grid, safe to open in a spreadsheet."""
+    left, right = st.columns(2)
+    left.download_button("Download CSV", frame_to_csv_bytes(frame), f"{name}.csv", "text/csv", key=f"{key}_csv")
+    right.download_button("Download XLSX", frame_to_xlsx_bytes(frame, name), f"{name}.xlsx",
+                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}_xlsx")
+
+
+def demo_mode() -> bool:
+    return os.environ.get("RECON_DEMO") == "1"

@@ -41,7 +41,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-__all__ = ["Pass", "RuleSet", "RuleSetError", "default_rules_path", "load_rules", "parse_rules"]
+__all__ = ["Pass", "RuleSet", "RuleSetError", "default_rules_path", "list_rule_files", "load_rules", "parse_rules", "rules_dir"]
 
 KEY_COLUMNS = ("account", "currency", "date", "reference", "counterparty", "type", "trade_date", "entry_date")
 
@@ -138,6 +138,15 @@ class RuleSet(BaseModel):
 
     def sha256(self) -> str:
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+
+def rules_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "rules"
+
+
+def list_rule_files() -> list[Path]:
+    """The rule sets shipped and saved in the rules folder."""
+    return sorted(rules_dir().glob("*.toml"))
 
 
 def default_rules_path() -> Path:

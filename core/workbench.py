@@ -1,0 +1,242 @@
+"""What the workbench pages show: breaks with their age, proposed and confirmed matches,
+the audit log and the archive of cleared items, as tables ready to render.
+
+Amounts stay ``Decimal`` in every table; filters on amounts are applied to those exact
+values, never in SQL text comparison.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+from decimal import Decimal
+from typing import NamedTuple
+
+import duckdb
+import pandas as pd
+from sqlalchemy import and_, func, select
+
+from core.store import Store
+from core.store.models import AuditEntry, Break, DatasetRecord, MatchGroup, Run
+
+__all__ = ["AGE_BUCKETS", "BreakFilters", "aging_summary", "audit_frame", "breaks_frame", "confirmed_groups", "dataset_accounts",
+           "history_frame", "proposed_frame", "recent_runs", "run_account_summary"]
+
+AGE_BUCKETS = ("0-7", "8-30", "31-90", "90+")
+BREAK_COLUMNS = ["id", "version", "side", "account", "date", "amount", "currency", "reference", "description", "reason", "status",
+                 "resolution", "first_seen_on", "pending_decision_id", "run_id", "record_id"]
+
+
+def age_bucket(days: int) -> str:
+    return "0-7" if days <= 7 else "8-30" if days <= 30 else "31-90" if days <= 90 else "90+"
+
+
+class BreakFilters(NamedTuple):
+    accounts: tuple[str, ...] = ()
+    sides: tuple[str, ...] = ()
+    age_buckets: tuple[str, ...] = ()
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+    statuses: tuple[str, ...] = ("open",)
+    reasons: tuple[str, ...] = ()
+
+
+def recent_runs(store: Store, limit: int = 50) -> list[Run]:
+    with store.session() as session:
+        return list(session.scalars(select(Run).order_by(Run.id.desc()).limit(limit)))
+
+
+def breaks_frame(store: Store, run_id: int, filters: BreakFilters = BreakFilters(), today: dt.date | None = None) -> pd.DataFrame:
+    """A run's breaks with age in days and age bucket, filtered.
+
+    The amount range applies to the absolute amount.
+    """
+    today = today or dt.date.today()
+    conditions = [Break.run_id == run_id]
+    if filters.accounts:
+        conditions.append(Break.account.in_(filters.accounts))
+    if filters.sides:
+        conditions.append(Break.side.in_(filters.sides))
+    if filters.statuses:
+        conditions.append(Break.status.in_(filters.statuses))
+    if filters.reasons:
+        conditions.append(Break.reason.in_(filters.reasons))
+    columns = [getattr(Break, c) for c in BREAK_COLUMNS]
+    with store.session() as session:
+        rows = session.execute(select(*columns).where(and_(*conditions)).order_by(Break.account, Break.date, Break.id)).all()
+    frame = pd.DataFrame(rows, columns=BREAK_COLUMNS)
+    if frame.empty:
+        return frame.assign(age_days=pd.Series(dtype="int64"), age_bucket=pd.Series(dtype="object"))
+    frame["age_days"] = [(today - first).days for first in frame["first_seen_on"]]
+    frame["age_bucket"] = [age_bucket(days) for days in frame["age_days"]]
+    keep = pd.Series(True, index=frame.index)
+    if filters.age_buckets:
+        keep &= frame["age_bucket"].isin(filters.age_buckets)
+    if filters.amount_min is not None:
+        keep &= [abs(a) >= filters.amount_min for a in frame["amount"]]
+    if filters.amount_max is not None:
+        keep &= [abs(a) <= filters.amount_max for a in frame["amount"]]
+    return frame[keep].reset_index(drop=True)
+
+
+def aging_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Open breaks per age bucket and side: how many, and their absolute amount."""
+    rows = []
+    for bucket in AGE_BUCKETS:
+        for side in ("internal", "external"):
+            part = frame[(frame["age_bucket"] == bucket) & (frame["side"] == side)] if not frame.empty else frame
+            rows.append({"age": bucket, "side": side, "breaks": len(part),
+                         "amount": sum((abs(a) for a in part["amount"]), Decimal(0)) if len(part) else Decimal(0)})
+    return pd.DataFrame(rows)
+
+
+def proposed_frame(store: Store, run_id: int) -> pd.DataFrame:
+    """Proposed matches of a run, each with its explanation and records."""
+    from core.store.models import MatchItem
+
+    with store.session() as session:
+        groups = session.execute(select(MatchGroup.id, MatchGroup.version, MatchGroup.match_id, MatchGroup.rule, MatchGroup.amount_diff,
+                                        MatchGroup.days_diff, MatchGroup.explanation)
+                                 .where(MatchGroup.run_id == run_id, MatchGroup.status == "proposed").order_by(MatchGroup.match_id)).all()
+        items = session.execute(select(MatchItem.group_id, MatchItem.side, MatchItem.record_id, MatchItem.amount, MatchItem.date)
+                                .where(MatchItem.run_id == run_id)).all()
+    records: dict[int, list[str]] = {}
+    for group_id, side, record_id, amount, date in items:
+        records.setdefault(group_id, []).append(f"{'books' if side == 'internal' else 'statement'} {record_id} {date} {amount}")
+    frame = pd.DataFrame(groups, columns=["id", "version", "match_id", "rule", "amount_diff", "days_diff", "explanation"])
+    frame["records"] = [" | ".join(sorted(records.get(g, []))) for g in frame["id"]]
+    return frame
+
+
+def confirmed_groups(store: Store, run_id: int, search: str = "", limit: int = 500) -> pd.DataFrame:
+    """Confirmed matches of a run (engine and manual), newest state, optionally searched by record id or account."""
+    folder = store.data_dir / "runs" / str(run_id)
+    with store.session() as session:
+        changed = dict(session.execute(select(MatchGroup.match_id, MatchGroup.status).where(MatchGroup.run_id == run_id)).all())
+    con = duckdb.connect()
+    pattern = f"%{search.strip()}%"
+    engine = con.execute(f"""
+        SELECT g.match_id, g.rule, g.status, g.amount_diff, g.days_diff,
+               string_agg(i.side || ' ' || i.record_id || ' ' || CAST(i.amount AS VARCHAR), ' | ' ORDER BY i.side, i.record_id) AS records,
+               any_value(i.account) AS account
+        FROM read_parquet('{folder / 'groups.parquet'}') g JOIN read_parquet('{folder / 'items.parquet'}') i USING (match_id)
+        WHERE g.status = 'confirmed'
+        GROUP BY ALL
+        HAVING ? = '%%' OR bool_or(i.record_id ILIKE ? OR i.account ILIKE ?)
+        ORDER BY g.match_id LIMIT {int(limit)}
+    """, [pattern, pattern, pattern]).df() if (folder / "groups.parquet").exists() else pd.DataFrame()
+    if not engine.empty:
+        engine["status"] = [changed.get(m, s) for m, s in zip(engine["match_id"], engine["status"])]
+        engine = engine[engine["status"] == "confirmed"]
+    in_files = set(engine["match_id"]) if not engine.empty else set()
+    extra = [g for g, s in changed.items() if s == "confirmed" and g not in in_files]
+    if search.strip() and extra:
+        found = _sql_groups(store, run_id, extra)
+        needle = search.strip().lower()
+        found = found[[needle in r.lower() or needle in a.lower() for r, a in zip(found["records"], found["account"])]]
+    else:
+        found = _sql_groups(store, run_id, extra) if extra else pd.DataFrame()
+    return pd.concat([engine, found], ignore_index=True) if not found.empty else engine.reset_index(drop=True)
+
+
+def _sql_groups(store: Store, run_id: int, match_ids: list[int]) -> pd.DataFrame:
+    from core.store.models import MatchItem
+
+    with store.session() as session:
+        groups = session.execute(select(MatchGroup.match_id, MatchGroup.rule, MatchGroup.status, MatchGroup.amount_diff, MatchGroup.days_diff,
+                                        MatchGroup.id).where(MatchGroup.run_id == run_id, MatchGroup.match_id.in_(match_ids))).all()
+        items = session.execute(select(MatchItem.group_id, MatchItem.side, MatchItem.record_id, MatchItem.amount, MatchItem.account)
+                                .where(MatchItem.group_id.in_([g.id for g in groups]))).all()
+    by_group: dict[int, list] = {}
+    for group_id, side, record_id, amount, account in items:
+        by_group.setdefault(group_id, []).append((side, record_id, amount, account))
+    rows = []
+    for match_id, rule, status, amount_diff, days_diff, group_id in groups:
+        members = sorted(by_group.get(group_id, []))
+        rows.append({"match_id": match_id, "rule": rule, "status": status, "amount_diff": amount_diff, "days_diff": days_diff,
+                     "records": " | ".join(f"{s} {r} {a}" for s, r, a, _ in members), "account": members[0][3] if members else ""})
+    return pd.DataFrame(rows)
+
+
+def run_account_summary(store: Store, run_id: int) -> pd.DataFrame:
+    """Per account of a run: records matched and open on each side, from the run's files."""
+    folder = store.data_dir / "runs" / str(run_id)
+    con = duckdb.connect()
+    return con.execute(f"""
+        WITH m AS (SELECT account, side, count(*) AS n, sum(amount) AS amount FROM read_parquet('{folder / 'items.parquet'}') GROUP BY ALL),
+             b AS (SELECT account, side, count(*) AS n, sum(amount) AS amount FROM read_parquet('{folder / 'breaks.parquet'}') GROUP BY ALL)
+        SELECT coalesce(m.account, b.account) AS account, coalesce(m.side, b.side) AS side,
+               coalesce(m.n, 0) AS matched, coalesce(b.n, 0) AS open,
+               coalesce(m.amount, 0) AS matched_amount, coalesce(b.amount, 0) AS open_amount
+        FROM m FULL JOIN b ON m.account = b.account AND m.side = b.side
+        ORDER BY 1, 2
+    """).df()
+
+
+def dataset_accounts(store: Store, dataset: DatasetRecord) -> list[str]:
+    con = duckdb.connect()
+    path = store.data_dir / dataset.parquet_path
+    return [row[0] for row in con.execute(f"SELECT DISTINCT account FROM read_parquet('{path}') ORDER BY 1").fetchall()]
+
+
+def audit_frame(store: Store, actor: str = "", action: str = "", entity: str = "", since: dt.date | None = None,
+                until: dt.date | None = None, limit: int = 5000) -> pd.DataFrame:
+    """The audit log, newest first, filtered by who, what, which entity (type or id) and when."""
+    conditions = []
+    if actor:
+        conditions.append(AuditEntry.actor == actor)
+    if action:
+        conditions.append(AuditEntry.action == action)
+    if entity:
+        conditions.append((AuditEntry.entity_type == entity) | (AuditEntry.entity_id == entity))
+    if since:
+        conditions.append(AuditEntry.at >= dt.datetime.combine(since, dt.time.min, dt.UTC))
+    if until:
+        conditions.append(AuditEntry.at < dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min, dt.UTC))
+    with store.session() as session:
+        rows = session.execute(select(AuditEntry.id, AuditEntry.at, AuditEntry.actor, AuditEntry.action, AuditEntry.entity_type,
+                                      AuditEntry.entity_id, AuditEntry.before, AuditEntry.after)
+                               .where(and_(True, *conditions)).order_by(AuditEntry.id.desc()).limit(limit)).all()
+    frame = pd.DataFrame(rows, columns=["id", "at", "actor", "action", "entity_type", "entity_id", "before", "after"])
+    for column in ("before", "after"):
+        frame[column] = [_describe(state) for state in frame[column]]
+    return frame
+
+
+def _describe(state) -> str:
+    if not state:
+        return ""
+    return ", ".join(f"{k}={v}" for k, v in sorted(state.items()))
+
+
+def history_frame(store: Store, account: str = "", search: str = "", limit: int = 2000) -> pd.DataFrame:
+    """Cleared items archived per account: matched records of every run and resolved breaks.
+
+    ``search`` looks in record ids and references.
+    """
+    pattern = f"%{search.strip()}%"
+    files = sorted(glob.glob(str(store.data_dir / "runs" / "*" / "items.parquet")))
+    frames = []
+    if files:
+        con = duckdb.connect()
+        frames.append(con.execute(f"""
+            SELECT CAST(regexp_extract(filename, 'runs/([0-9]+)/', 1) AS INTEGER) AS run_id, 'matched' AS cleared_as,
+                   side, record_id, account, date, amount, currency, CAST(match_id AS VARCHAR) AS detail
+            FROM read_parquet({files!r}, filename = true)
+            WHERE (? = '' OR account = ?) AND (record_id ILIKE ? OR coalesce(reference, '') ILIKE ?)
+            ORDER BY date DESC, record_id LIMIT {int(limit)}
+        """, [account, account, pattern, pattern]).df())
+    conditions = [Break.status.in_(("resolved", "matched"))]
+    if account:
+        conditions.append(Break.account == account)
+    if search.strip():
+        conditions.append(Break.record_id.ilike(pattern) | Break.reference.ilike(pattern))
+    with store.session() as session:
+        rows = session.execute(select(Break.run_id, Break.status, Break.side, Break.record_id, Break.account, Break.date, Break.amount,
+                                      Break.currency, func.coalesce(Break.resolution, ""))
+                               .where(and_(*conditions)).order_by(Break.date.desc()).limit(limit)).all()
+    frames.append(pd.DataFrame(rows, columns=["run_id", "cleared_as", "side", "record_id", "account", "date", "amount", "currency", "detail"]))
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=["run_id", "cleared_as", "side", "record_id", "account", "date", "amount", "currency", "detail"])
+    return pd.concat(frames, ignore_index=True).head(limit)

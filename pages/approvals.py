@@ -1,0 +1,40 @@
+import pandas as pd
+import streamlit as st
+
+from core.auth import can
+from core.review import REASON_CODES, ReviewError, decide_pending, pending_decisions
+from ui import account, download_buttons, get_store
+
+me = account()
+store = get_store()
+st.title("Approvals")
+st.caption("Manual matches, unmatches and resolutions above the approval threshold wait here for a second person with the "
+           "approver role. Nobody approves their own.")
+
+pending = pending_decisions(store)
+table = pd.DataFrame([{"decision": p.id, "what": p.action.replace("_", " "), "on": p.target, "amount": p.amount,
+                       "reason": REASON_CODES.get(p.reason_code or "", ""), "comment": p.comment, "made by": p.made_by,
+                       "made at": p.made_at, "waits for": f"an approver other than {p.made_by}"} for p in pending])
+if table.empty:
+    st.info("Nothing waits for approval.")
+    st.stop()
+st.dataframe(table, hide_index=True, width="stretch", key="approvals_grid")
+download_buttons(table, "pending_approvals", "approvals_download")
+mine = [p for p in pending if p.made_by == me.username]
+if mine:
+    st.info(f"{len(mine)} of these are yours; another approver must decide them.")
+if not can(me, "approver"):
+    st.stop()
+with st.form("approvals_form"):
+    decision_id = st.selectbox("Decision", [p.id for p in pending], key="approvals_decision",
+                               format_func=lambda i: next(f"{i}: {p.action} on {p.target} by {p.made_by}" for p in pending if p.id == i))
+    comment = st.text_input("Comment", key="approvals_comment")
+    approve, refuse = st.columns(2)
+    approved = approve.form_submit_button("Approve", type="primary")
+    refused = refuse.form_submit_button("Refuse")
+if approved or refused:
+    try:
+        decide_pending(store, int(decision_id), approved, me, comment)
+        st.success(f"Decision {decision_id} {'approved and applied' if approved else 'refused'}.")
+    except ReviewError as exc:
+        st.error(str(exc))

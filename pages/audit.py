@@ -1,0 +1,18 @@
+import streamlit as st
+
+from core.workbench import audit_frame
+from ui import download_buttons, get_store
+
+store = get_store()
+st.title("Audit log")
+st.caption("Every import, run and decision: who, when, what, and the state before and after. Append-only.")
+c1, c2, c3, c4 = st.columns(4)
+actor = c1.text_input("Who", key="audit_actor")
+action = c2.text_input("Action (e.g. resolve, unmatch, import)", key="audit_action")
+entity = c3.text_input("Entity (type or id, e.g. break or 42)", key="audit_entity")
+dates = c4.date_input("Between", value=(), key="audit_dates")
+since, until = (tuple(dates) + (None, None))[:2] if isinstance(dates, tuple) else (dates, dates)
+frame = audit_frame(store, actor.strip(), action.strip(), entity.strip(), since, until)
+st.caption(f"{len(frame):,} entries (newest first)")
+st.dataframe(frame, hide_index=True, width="stretch", key="audit_grid")
+download_buttons(frame, "audit_log", "audit_download")

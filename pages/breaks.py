@@ -1,0 +1,144 @@
+from decimal import Decimal, InvalidOperation
+
+import plotly.express as px
+import streamlit as st
+
+from core.auth import can
+from core.review import REASON_CODES, ReviewError, approve_proposed, manual_match, net_difference, reject_proposed, resolve_break, unmatch_group
+from core.workbench import AGE_BUCKETS, BreakFilters, aging_summary, breaks_frame, confirmed_groups, proposed_frame, recent_runs
+from ui import account, download_buttons, get_store
+
+me = account()
+store = get_store()
+may_decide = can(me, "analyst")
+st.title("Breaks")
+
+runs = recent_runs(store)
+if not runs:
+    st.info("No reconciliation has been run yet.")
+    st.stop()
+run_label = {r.id: f"Run {r.id} · {', '.join(r.accounts) or 'all accounts'} · {r.started_at:%Y-%m-%d %H:%M} · {r.created_by}" for r in runs}
+run_id = st.selectbox("Run", list(run_label), format_func=run_label.get, key="breaks_run")
+
+
+def amount_or_none(text: str, label: str):
+    if not text.strip():
+        return None
+    try:
+        return Decimal(text.strip().replace(",", ""))
+    except InvalidOperation:
+        st.error(f"{label}: {text!r} is not a number")
+        st.stop()
+
+
+with st.expander("Filters", expanded=True):
+    everything = breaks_frame(store, run_id, BreakFilters(statuses=()))
+    c1, c2, c3 = st.columns(3)
+    accounts = c1.multiselect("Account", sorted(everything["account"].unique()) if len(everything) else [], key="breaks_accounts")
+    sides = c2.multiselect("Side", ["internal", "external"], format_func={"internal": "books", "external": "statement"}.get, key="breaks_sides")
+    ages = c3.multiselect("Age (days)", AGE_BUCKETS, key="breaks_ages")
+    c4, c5, c6, c7 = st.columns(4)
+    amount_min = amount_or_none(c4.text_input("Amount from (absolute)", key="breaks_amount_min"), "Amount from")
+    amount_max = amount_or_none(c5.text_input("Amount to (absolute)", key="breaks_amount_max"), "Amount to")
+    statuses = c6.multiselect("Status", ["open", "resolved", "matched"], default=["open"], key="breaks_statuses")
+    reasons = c7.multiselect("Reason", sorted(everything["reason"].unique()) if len(everything) else [], key="breaks_reasons")
+filters = BreakFilters(tuple(accounts), tuple(sides), tuple(ages), amount_min, amount_max, tuple(statuses), tuple(reasons))
+frame = breaks_frame(store, run_id, filters)
+# A decision names the version the user saw on screen, not whatever is current at the click,
+# so a change made meanwhile by someone else is reported instead of overwritten.
+seen_breaks = st.session_state.get("breaks_seen", {})
+seen_groups = st.session_state.get("breaks_proposed_seen", {})
+st.session_state["breaks_seen"] = dict(zip(everything["id"].tolist(), everything["version"].tolist())) if len(everything) else {}
+
+open_tab, proposed_tab, confirmed_tab, aging_tab = st.tabs(["Breaks", "Proposed matches", "Confirmed matches", "Aging"])
+
+with open_tab:
+    shown = frame[["id", "side", "account", "date", "amount", "currency", "reference", "description", "reason", "status",
+                   "resolution", "age_days", "pending_decision_id"]] if len(frame) else frame
+    st.caption(f"{len(frame):,} break(s)")
+    grid = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key="breaks_grid")
+    download_buttons(shown, f"breaks_run_{run_id}", "breaks_download")
+    picked = [int(frame.iloc[i]["id"]) for i in grid.selection.rows] if len(frame) else []
+    typed = st.text_input("Or type break ids (comma-separated)", key="breaks_ids")
+    picked += [int(x) for x in typed.replace(" ", "").split(",") if x.isdigit()]
+    chosen = everything[everything["id"].isin(picked)] if len(everything) else everything
+    if may_decide and picked:
+        st.markdown(f"**{len(set(picked))} selected** · net difference (statement less books): "
+                    f"`{net_difference(list(chosen.itertuples()))}`")
+        current = dict(zip(chosen["id"].tolist(), chosen["version"].tolist()))
+        versions = {i: seen_breaks.get(i, current.get(i, 0)) for i in dict.fromkeys(picked)}
+        resolve_col, match_col = st.columns(2)
+        with resolve_col.form("breaks_resolve_form"):
+            code = st.selectbox("Reason code", list(REASON_CODES), format_func=REASON_CODES.get, key="breaks_resolve_code")
+            comment = st.text_input("Comment", key="breaks_resolve_comment")
+            if st.form_submit_button("Resolve selected"):
+                for break_id, version in versions.items():
+                    try:
+                        outcome = resolve_break(store, int(break_id), int(version), code, comment, me)
+                        st.success(f"Break {break_id}: {'resolved' if outcome.status == 'applied' else 'sent for approval'}.")
+                    except ReviewError as exc:
+                        st.error(str(exc))
+        with match_col.form("breaks_match_form"):
+            code = st.selectbox("Reason code (needed when they do not net to zero)", [""] + list(REASON_CODES),
+                                format_func=lambda c: REASON_CODES.get(c, "none"), key="breaks_match_code")
+            comment = st.text_input("Comment", key="breaks_match_comment")
+            if st.form_submit_button("Match selected"):
+                try:
+                    outcome = manual_match(store, [int(i) for i in versions], {int(k): int(v) for k, v in versions.items()}, me,
+                                           reason_code=code or None, comment=comment)
+                    st.success("Matched." if outcome.status == "applied" else f"Sent for approval (decision {outcome.decision_id}).")
+                except ReviewError as exc:
+                    st.error(str(exc))
+
+with proposed_tab:
+    proposals = proposed_frame(store, run_id)
+    st.caption(f"{len(proposals):,} proposed match(es) waiting for review")
+    queue = st.dataframe(proposals.drop(columns=["version"]), hide_index=True, width="stretch", on_select="rerun",
+                         selection_mode="multi-row", key="breaks_proposed_grid")
+    download_buttons(proposals.drop(columns=["version"]), f"proposed_run_{run_id}", "breaks_proposed_download")
+    picked = [int(proposals.iloc[i]["id"]) for i in queue.selection.rows] if len(proposals) else []
+    typed = st.text_input("Or type match group ids (comma-separated)", key="breaks_proposed_ids")
+    picked += [int(x) for x in typed.replace(" ", "").split(",") if x.isdigit()]
+    st.session_state["breaks_proposed_seen"] = dict(zip(proposals["id"].tolist(), proposals["version"].tolist()))
+    selected = proposals[proposals["id"].isin(picked)].assign(
+        version=lambda f: [seen_groups.get(i, v) for i, v in zip(f["id"], f["version"])])
+    if may_decide and len(selected):
+        approve_col, reject_col = st.columns(2)
+        if approve_col.button(f"Approve {len(selected)}", type="primary", key="breaks_approve"):
+            for group_id, version in zip(selected["id"], selected["version"]):
+                try:
+                    approve_proposed(store, int(group_id), int(version), me)
+                    st.success(f"Match {group_id} confirmed.")
+                except ReviewError as exc:
+                    st.error(str(exc))
+        reason = reject_col.text_input("Why reject", key="breaks_reject_comment")
+        if reject_col.button(f"Reject {len(selected)}", key="breaks_reject"):
+            for group_id, version in zip(selected["id"], selected["version"]):
+                try:
+                    reject_proposed(store, int(group_id), int(version), me, reason)
+                    st.success(f"Match {group_id} rejected; its records are open breaks again.")
+                except ReviewError as exc:
+                    st.error(str(exc))
+
+with confirmed_tab:
+    search = st.text_input("Search by record id or account", key="breaks_confirmed_search")
+    groups = confirmed_groups(store, run_id, search)
+    st.dataframe(groups, hide_index=True, width="stretch", key="breaks_confirmed_grid")
+    download_buttons(groups, f"confirmed_run_{run_id}", "breaks_confirmed_download")
+    if may_decide and len(groups):
+        with st.form("breaks_unmatch_form"):
+            match_id = st.selectbox("Match to undo", groups["match_id"].tolist(), key="breaks_unmatch_id")
+            comment = st.text_input("Why", key="breaks_unmatch_comment")
+            if st.form_submit_button("Unmatch"):
+                try:
+                    outcome = unmatch_group(store, run_id, int(match_id), me, comment)
+                    st.success("Unmatched; its records are open breaks again." if outcome.status == "applied"
+                               else f"Sent for approval (decision {outcome.decision_id}).")
+                except ReviewError as exc:
+                    st.error(str(exc))
+
+with aging_tab:
+    aging = aging_summary(breaks_frame(store, run_id, BreakFilters(accounts=tuple(accounts), sides=tuple(sides))))
+    chart = px.bar(aging, x="age", y="breaks", color="side", barmode="group", category_orders={"age": list(AGE_BUCKETS)}, height=320)
+    st.plotly_chart(chart, width="stretch", key="breaks_aging_chart")
+    st.dataframe(aging, hide_index=True, width="stretch", key="breaks_aging_table")

@@ -1,0 +1,68 @@
+import pandas as pd
+import streamlit as st
+
+from core.datasets import list_datasets
+from core.matching.rules import RuleSetError, list_rule_files, parse_rules
+from core.reconcile import reconcile_datasets
+from core.workbench import dataset_accounts, run_account_summary
+from ui import get_store, require
+
+me = require("analyst")
+store = get_store()
+st.title("Reconcile")
+
+datasets = list_datasets(store)
+if len(datasets) < 2:
+    st.info("Import the books and a statement on the Sources page first.")
+    st.stop()
+by_id = {d.id: d for d in datasets}
+label = {d.id: f"{d.name} · {d.row_count:,} rows · {d.date_from} to {d.date_to}" for d in datasets}
+left, right = st.columns(2)
+internal = left.selectbox("Books (internal)", list(by_id), format_func=label.get, key="reconcile_internal")
+external = right.selectbox("Statement (external)", list(by_id), index=min(1, len(by_id) - 1), format_func=label.get, key="reconcile_external")
+statement_accounts = dataset_accounts(store, by_id[external])
+all_accounts = sorted(set(dataset_accounts(store, by_id[internal])) | set(statement_accounts))
+accounts = st.multiselect("Accounts", all_accounts, default=statement_accounts, key=f"reconcile_accounts_{external}")
+first = min(d for d in (by_id[internal].date_from, by_id[external].date_from) if d)
+last = max(d for d in (by_id[internal].date_to, by_id[external].date_to) if d)
+period = st.date_input("Period", value=(first, last), key=f"reconcile_period_{internal}_{external}")
+
+files = {path.stem: path for path in list_rule_files()}
+rule_name = st.selectbox("Rule set", list(files), index=list(files).index("default") if "default" in files else 0, key="reconcile_rules")
+rules_text = st.text_area("Rules (TOML, editable for this run)", files[rule_name].read_text(encoding="utf-8"), height=260,
+                          key=f"reconcile_rules_text_{rule_name}")
+try:
+    rules = parse_rules(rules_text, f"{rule_name}.toml")
+except RuleSetError as exc:
+    st.error(str(exc))
+    st.stop()
+st.dataframe(pd.DataFrame([{"pass": p.name, "cardinality": p.cardinality, "reference": p.reference,
+                            "tolerance": f"{p.amount_tolerance} / {p.amount_tolerance_pct}%", "window (days)": p.date_window,
+                            "business days": p.business_days, "status": p.status} for p in rules.passes]),
+             hide_index=True, width="stretch", key="reconcile_passes")
+
+if st.button("Run reconciliation", type="primary", key="reconcile_run", disabled=internal == external or not accounts):
+    date_from, date_to = (period + (None, None))[:2] if isinstance(period, tuple) else (period, period)
+    with st.status("Matching ...", expanded=False) as status:
+        outcome = reconcile_datasets(store, by_id[internal], by_id[external], rules, rules_text, accounts=accounts,
+                                     date_from=date_from, date_to=date_to, user=me.username)
+        status.update(label=f"Run {outcome.run.id} saved", state="complete")
+    st.session_state["reconcile_last_run"] = outcome.run.id
+    st.session_state["reconcile_last_summary"] = outcome.result.summary
+
+if "reconcile_last_run" in st.session_state:
+    summary = st.session_state["reconcile_last_summary"]
+    run_id = st.session_state["reconcile_last_run"]
+    groups = summary["groups"]
+    st.subheader(f"Run {run_id}")
+    a, b, c, d = st.columns(4)
+    a.metric("Groups", f"{groups['total']:,}")
+    b.metric("Confirmed", f"{groups['confirmed']:,}")
+    c.metric("Proposed for review", f"{groups['proposed']:,}")
+    d.metric("Open records", f"{summary['sides']['internal']['open'] + summary['sides']['external']['open']:,}")
+    st.markdown("**Per pass**")
+    st.dataframe(pd.DataFrame([{"pass": name} | figures for name, figures in summary["passes"].items()]), hide_index=True,
+                 width="stretch", key="reconcile_per_pass")
+    st.markdown("**Per account**")
+    st.dataframe(run_account_summary(store, run_id), hide_index=True, width="stretch", key="reconcile_per_account")
+    st.page_link("pages/breaks.py", label="Review the breaks", icon=":material/rule:")
