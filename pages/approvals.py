@@ -3,11 +3,12 @@ import streamlit as st
 
 from core.auth import can
 from core.review import REASON_CODES, ReviewError, decide_pending, pending_decisions
-from ui import account, download_buttons, get_store
+from ui import MONEY, account, download_buttons, flash, get_store, show_flashes
 
 me = account()
 store = get_store()
 st.title("Approvals")
+show_flashes()
 st.caption("Manual matches, unmatches and resolutions above the approval threshold wait here for a second person with the "
            "approver role. Nobody approves their own.")
 
@@ -18,7 +19,7 @@ table = pd.DataFrame([{"decision": p.id, "what": p.action.replace("_", " "), "on
 if table.empty:
     st.info("Nothing waits for approval.")
     st.stop()
-st.dataframe(table, hide_index=True, width="stretch", key="approvals_grid")
+st.dataframe(table, hide_index=True, width="stretch", key="approvals_grid", column_config={"amount": MONEY})
 download_buttons(table, "pending_approvals", "approvals_download")
 mine = [p for p in pending if p.made_by == me.username]
 if mine:
@@ -35,6 +36,7 @@ with st.form("approvals_form"):
 if approved or refused:
     try:
         decide_pending(store, int(decision_id), approved, me, comment)
-        st.success(f"Decision {decision_id} {'approved and applied' if approved else 'refused'}.")
+        flash("success", f"Decision {decision_id} {'approved and applied' if approved else 'refused'}.")
     except ReviewError as exc:
-        st.error(str(exc))
+        flash("error", str(exc))
+    st.rerun()

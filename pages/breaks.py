@@ -6,12 +6,13 @@ import streamlit as st
 from core.auth import can
 from core.review import REASON_CODES, ReviewError, approve_proposed, manual_match, net_difference, reject_proposed, resolve_break, unmatch_group
 from core.workbench import AGE_BUCKETS, BreakFilters, aging_summary, breaks_frame, confirmed_groups, proposed_frame, recent_runs
-from ui import account, download_buttons, get_store
+from ui import MONEY, account, download_buttons, flash, get_store, show_flashes
 
 me = account()
 store = get_store()
 may_decide = can(me, "analyst")
 st.title("Breaks")
+show_flashes()
 
 runs = recent_runs(store)
 if not runs:
@@ -56,7 +57,8 @@ with open_tab:
     shown = frame[["id", "side", "account", "date", "amount", "currency", "reference", "description", "reason", "status",
                    "resolution", "age_days", "pending_decision_id"]] if len(frame) else frame
     st.caption(f"{len(frame):,} break(s)")
-    grid = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key="breaks_grid")
+    grid = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key="breaks_grid",
+                        column_config={"amount": MONEY})
     download_buttons(shown, f"breaks_run_{run_id}", "breaks_download")
     picked = [int(frame.iloc[i]["id"]) for i in grid.selection.rows] if len(frame) else []
     typed = st.text_input("Or type break ids (comma-separated)", key="breaks_ids")
@@ -75,9 +77,10 @@ with open_tab:
                 for break_id, version in versions.items():
                     try:
                         outcome = resolve_break(store, int(break_id), int(version), code, comment, me)
-                        st.success(f"Break {break_id}: {'resolved' if outcome.status == 'applied' else 'sent for approval'}.")
+                        flash("success", f"Break {break_id}: {'resolved' if outcome.status == 'applied' else 'sent for approval'}.")
                     except ReviewError as exc:
-                        st.error(str(exc))
+                        flash("error", str(exc))
+                st.rerun()
         with match_col.form("breaks_match_form"):
             code = st.selectbox("Reason code (needed when they do not net to zero)", [""] + list(REASON_CODES),
                                 format_func=lambda c: REASON_CODES.get(c, "none"), key="breaks_match_code")
@@ -86,17 +89,20 @@ with open_tab:
                 try:
                     outcome = manual_match(store, [int(i) for i in versions], {int(k): int(v) for k, v in versions.items()}, me,
                                            reason_code=code or None, comment=comment)
-                    st.success("Matched." if outcome.status == "applied" else f"Sent for approval (decision {outcome.decision_id}).")
+                    flash("success", "Matched." if outcome.status == "applied" else f"Sent for approval (decision {outcome.decision_id}).")
                 except ReviewError as exc:
-                    st.error(str(exc))
+                    flash("error", str(exc))
+                st.rerun()
 
 with proposed_tab:
     proposals = proposed_frame(store, run_id)
     st.caption(f"{len(proposals):,} proposed match(es) waiting for review")
     queue = st.dataframe(proposals.drop(columns=["version"]), hide_index=True, width="stretch", on_select="rerun",
-                         selection_mode="multi-row", key="breaks_proposed_grid")
+                         selection_mode="multi-row", key="breaks_proposed_grid", column_config={"amount_diff": MONEY})
     download_buttons(proposals.drop(columns=["version"]), f"proposed_run_{run_id}", "breaks_proposed_download")
     picked = [int(proposals.iloc[i]["id"]) for i in queue.selection.rows] if len(proposals) else []
+    if st.checkbox("Select every proposal shown", key="breaks_proposed_all"):
+        picked = proposals["id"].astype(int).tolist()
     typed = st.text_input("Or type match group ids (comma-separated)", key="breaks_proposed_ids")
     picked += [int(x) for x in typed.replace(" ", "").split(",") if x.isdigit()]
     st.session_state["breaks_proposed_seen"] = dict(zip(proposals["id"].tolist(), proposals["version"].tolist()))
@@ -108,22 +114,24 @@ with proposed_tab:
             for group_id, version in zip(selected["id"], selected["version"]):
                 try:
                     approve_proposed(store, int(group_id), int(version), me)
-                    st.success(f"Match {group_id} confirmed.")
+                    flash("success", f"Match {group_id} confirmed.")
                 except ReviewError as exc:
-                    st.error(str(exc))
+                    flash("error", str(exc))
+            st.rerun()
         reason = reject_col.text_input("Why reject", key="breaks_reject_comment")
         if reject_col.button(f"Reject {len(selected)}", key="breaks_reject"):
             for group_id, version in zip(selected["id"], selected["version"]):
                 try:
                     reject_proposed(store, int(group_id), int(version), me, reason)
-                    st.success(f"Match {group_id} rejected; its records are open breaks again.")
+                    flash("success", f"Match {group_id} rejected; its records are open breaks again.")
                 except ReviewError as exc:
-                    st.error(str(exc))
+                    flash("error", str(exc))
+            st.rerun()
 
 with confirmed_tab:
     search = st.text_input("Search by record id or account", key="breaks_confirmed_search")
     groups = confirmed_groups(store, run_id, search)
-    st.dataframe(groups, hide_index=True, width="stretch", key="breaks_confirmed_grid")
+    st.dataframe(groups, hide_index=True, width="stretch", key="breaks_confirmed_grid", column_config={"amount_diff": MONEY})
     download_buttons(groups, f"confirmed_run_{run_id}", "breaks_confirmed_download")
     if may_decide and len(groups):
         with st.form("breaks_unmatch_form"):
@@ -132,13 +140,14 @@ with confirmed_tab:
             if st.form_submit_button("Unmatch"):
                 try:
                     outcome = unmatch_group(store, run_id, int(match_id), me, comment)
-                    st.success("Unmatched; its records are open breaks again." if outcome.status == "applied"
-                               else f"Sent for approval (decision {outcome.decision_id}).")
+                    flash("success", "Unmatched; its records are open breaks again." if outcome.status == "applied"
+                          else f"Sent for approval (decision {outcome.decision_id}).")
                 except ReviewError as exc:
-                    st.error(str(exc))
+                    flash("error", str(exc))
+                st.rerun()
 
 with aging_tab:
     aging = aging_summary(breaks_frame(store, run_id, BreakFilters(accounts=tuple(accounts), sides=tuple(sides))))
     chart = px.bar(aging, x="age", y="breaks", color="side", barmode="group", category_orders={"age": list(AGE_BUCKETS)}, height=320)
     st.plotly_chart(chart, width="stretch", key="breaks_aging_chart")
-    st.dataframe(aging, hide_index=True, width="stretch", key="breaks_aging_table")
+    st.dataframe(aging, hide_index=True, width="stretch", key="breaks_aging_table", column_config={"amount": MONEY})

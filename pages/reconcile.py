@@ -17,9 +17,13 @@ if len(datasets) < 2:
     st.stop()
 by_id = {d.id: d for d in datasets}
 label = {d.id: f"{d.name} · {d.row_count:,} rows · {d.date_from} to {d.date_to}" for d in datasets}
+ids = list(by_id)
+# Books usually cover many accounts and a statement one; the newest other file is the statement.
+books_guess = max(ids, key=lambda i: (by_id[i].account_count, -ids.index(i)))
+statement_guess = next(i for i in ids if i != books_guess)
 left, right = st.columns(2)
-internal = left.selectbox("Books (internal)", list(by_id), format_func=label.get, key="reconcile_internal")
-external = right.selectbox("Statement (external)", list(by_id), index=min(1, len(by_id) - 1), format_func=label.get, key="reconcile_external")
+internal = left.selectbox("Books (internal)", ids, index=ids.index(books_guess), format_func=label.get, key="reconcile_internal")
+external = right.selectbox("Statement (external)", ids, index=ids.index(statement_guess), format_func=label.get, key="reconcile_external")
 statement_accounts = dataset_accounts(store, by_id[external])
 all_accounts = sorted(set(dataset_accounts(store, by_id[internal])) | set(statement_accounts))
 accounts = st.multiselect("Accounts", all_accounts, default=statement_accounts, key=f"reconcile_accounts_{external}")

@@ -13,7 +13,10 @@ from core.exports import frame_to_csv_bytes, frame_to_xlsx_bytes
 from core.records import RowError
 from core.store import Store, open_store
 
-__all__ = ["account", "download_buttons", "get_store", "require", "show_row_errors"]
+__all__ = ["MONEY", "account", "download_buttons", "flash", "get_store", "require", "show_flashes", "show_row_errors"]
+
+# Display format of amount columns; the values themselves stay exact decimals.
+MONEY = st.column_config.NumberColumn(format="%.2f")
 
 
 @st.cache_resource
@@ -54,3 +57,13 @@ def download_buttons(frame: pd.DataFrame, name: str, key: str) -> None:
 
 def demo_mode() -> bool:
     return os.environ.get("RECON_DEMO") == "1"
+
+
+def flash(kind: str, text: str) -> None:
+    """Keep a message for the next run of the page (after ``st.rerun()``)."""
+    st.session_state.setdefault("flashes", []).append((kind, text))
+
+
+def show_flashes() -> None:
+    for kind, text in st.session_state.pop("flashes", []):
+        getattr(st, kind)(text)
