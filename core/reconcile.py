@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import duckdb
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.datasets import stage_file
 from core.matching.engine import MatchResult, match_tables
@@ -34,17 +34,80 @@ class RunOutcome(NamedTuple):
     result: MatchResult
 
 
-def _source(store: Store, dataset: DatasetRecord, accounts: list[str] | None, date_from, date_to) -> str:
+_LOCKED_OPEN_REASONS = ("rejected_proposal", "unmatched_by_user")
+
+
+def _source(store: Store, dataset: DatasetRecord, accounts: list[str] | None, date_from, date_to, side: str) -> str:
+    """A dataset's rows in scope, less records a person already decided on, plus carried items."""
     path = str(store.data_dir / dataset.parquet_path).replace("'", "''")
-    filters = []
+    filters = [f"id NOT IN (SELECT record_id FROM locked WHERE dataset_id = '{dataset.id}')"]
     if accounts:
         filters.append("account IN (" + ", ".join("'" + a.replace("'", "''") + "'" for a in accounts) + ")")
     if date_from:
         filters.append(f"date >= DATE '{date_from.isoformat()}'")
     if date_to:
         filters.append(f"date <= DATE '{date_to.isoformat()}'")
-    where = f" WHERE {' AND '.join(filters)}" if filters else ""
-    return f"(SELECT * FROM read_parquet('{path}'){where})"
+    rows = (f"SELECT *, '{dataset.id}' AS dataset_id, CAST(NULL AS BIGINT) AS carried_from, CAST(NULL AS DATE) AS first_seen_on "
+            f"FROM read_parquet('{path}') WHERE {' AND '.join(filters)}")
+    carried = ("SELECT record_id AS id, account, date, amount, currency, reference, description, '' AS counterparty, "
+               "CAST(NULL AS DATE) AS trade_date, CAST(NULL AS DATE) AS entry_date, '' AS type, dataset_id, "
+               f"carried_from, first_seen_on FROM carried WHERE side = '{side}'")
+    return f"(SELECT id, account, date, amount, currency, reference, description, dataset_id, carried_from, first_seen_on FROM ({rows}) " \
+           f"UNION ALL BY NAME SELECT id, account, date, amount, currency, reference, description, dataset_id, carried_from, first_seen_on FROM ({carried}))"
+
+
+def _carry_forward(store: Store, internal: DatasetRecord, external: DatasetRecord, accounts: list[str] | None, con) -> list[Break]:
+    """Register in ``con`` what a new run takes from earlier ones, and return the breaks it replaces.
+
+    - ``locked``: records of this run's datasets a person decided on (resolved, matched by
+      hand or approved, rejected or unmatched, or waiting for an approver): never re-matched.
+    - ``carried``: open breaks of each account's latest run, from other datasets, that go
+      into the matching again (an outstanding cheque of last month clears this month), keeping
+      the day they first appeared.
+    Records rejected or unmatched by a person are carried as open breaks without matching.
+    """
+    import pyarrow as pa
+    from sqlalchemy import func, or_
+
+    from core.store.models import MatchGroup, MatchItem
+
+    run_datasets = [internal.id, external.id]
+    with store.session() as session:
+        decided_breaks = session.execute(
+            select(Break.dataset_id, Break.record_id).where(
+                Break.dataset_id.in_(run_datasets),
+                or_(Break.status.in_(("resolved", "matched")), Break.pending_decision_id.is_not(None),
+                    (Break.status == "open") & Break.reason.in_(_LOCKED_OPEN_REASONS)))).all()
+        decided_groups = session.execute(
+            select(MatchItem.dataset_id, MatchItem.record_id).join(MatchGroup, MatchGroup.id == MatchItem.group_id)
+            .where(MatchItem.dataset_id.in_(run_datasets), or_(MatchGroup.status == "confirmed", MatchGroup.status == "unmatched",
+                                                               MatchGroup.status == "rejected"))).all()
+        latest = (select(Break.account, func.max(Break.run_id).label("run_id")).group_by(Break.account))
+        if accounts:
+            latest = latest.where(Break.account.in_(accounts))
+        latest = latest.subquery()
+        previous = session.scalars(
+            select(Break).join(latest, (latest.c.account == Break.account) & (latest.c.run_id == Break.run_id))
+            .where(Break.status == "open", Break.pending_decision_id.is_(None))).all()
+    locked = {(d, r) for d, r in decided_breaks} | {(d, r) for d, r in decided_groups}
+    carried = [b for b in previous if b.dataset_id not in run_datasets or b.reason in _LOCKED_OPEN_REASONS]
+    con.register("locked", pa.table({"dataset_id": pa.array([d for d, _ in locked], pa.string()),
+                                     "record_id": pa.array([r for _, r in locked], pa.string())}))
+    matchable = [b for b in carried if b.reason not in _LOCKED_OPEN_REASONS]
+    con.register("carried", pa.table({
+        "side": pa.array([b.side for b in matchable], pa.string()),
+        "record_id": pa.array([b.record_id for b in matchable], pa.string()),
+        "account": pa.array([b.account for b in matchable], pa.string()),
+        "date": pa.array([b.date for b in matchable], pa.date32()),
+        "amount": pa.array([b.amount for b in matchable], pa.decimal128(18, 6)),
+        "currency": pa.array([b.currency for b in matchable], pa.string()),
+        "reference": pa.array([b.reference for b in matchable], pa.string()),
+        "description": pa.array([b.description for b in matchable], pa.string()),
+        "dataset_id": pa.array([b.dataset_id for b in matchable], pa.string()),
+        "carried_from": pa.array([b.id for b in matchable], pa.int64()),
+        "first_seen_on": pa.array([b.first_seen_on for b in matchable], pa.date32()),
+    }))
+    return previous
 
 
 def reconcile_files(store: Store, internal: Path, external: Path, rules: RuleSet, rules_text: str, *,
@@ -112,15 +175,18 @@ def reconcile_datasets(store: Store, internal: DatasetRecord, external: DatasetR
         The saved run and the engine's result.
     """
     started = dt.datetime.now(dt.UTC)
-    result = match_tables(_source(store, internal, accounts, date_from, date_to),
-                          _source(store, external, accounts, date_from, date_to), rules)
+    con = duckdb.connect()
+    previous = _carry_forward(store, internal, external, accounts, con)
+    result = match_tables(_source(store, internal, accounts, date_from, date_to, "internal"),
+                          _source(store, external, accounts, date_from, date_to, "external"), rules, con)
     run = _save_run(store, internal, external, rules, rules_text, result, accounts=accounts, date_from=date_from,
-                    date_to=date_to, user=user, started=started)
+                    date_to=date_to, user=user, started=started, previous=previous)
     return RunOutcome(run, result)
 
 
 def _save_run(store: Store, internal: DatasetRecord, external: DatasetRecord, rules: RuleSet, rules_text: str,
-              result: MatchResult, *, accounts, date_from, date_to, user: str, started: dt.datetime, out: Path | None = None) -> Run:
+              result: MatchResult, *, accounts, date_from, date_to, user: str, started: dt.datetime, out: Path | None = None,
+              previous: list[Break] = ()) -> Run:
     """Save the run, its breaks and proposed groups, and its Parquet files; all or nothing.
 
     DuckDB writes the Parquet files (and the command line's CSV files, when ``out`` is
@@ -142,6 +208,7 @@ def _save_run(store: Store, internal: DatasetRecord, external: DatasetRecord, ru
                 writes.append(pool.submit(_write_outputs, result, out, outputs))
             _save_breaks(session, run, internal, external, result)
             _save_proposed(session, run, internal, external, result)
+            _settle_previous(session, run, previous, result, user)
             record_audit(session, user, "reconcile", "run", str(run.id), None,
                          {"internal": internal.id, "external": external.id, "rules": rules.name, "groups": result.summary["groups"]})
             for write in writes:
@@ -169,21 +236,43 @@ def _write_artifacts(result: MatchResult, folder: Path) -> None:
     cursor = result.con.cursor()
     try:
         _copy(cursor, "SELECT * FROM result_groups ORDER BY match_id", temporary / "groups.parquet", "FORMAT parquet")
-        _copy(cursor, "SELECT * EXCLUDE (k) FROM result_items", temporary / "items.parquet", "FORMAT parquet")
-        _copy(cursor, "SELECT * EXCLUDE (k) FROM result_breaks", temporary / "breaks.parquet", "FORMAT parquet")
+        _copy(cursor, "SELECT * EXCLUDE (k, carried_from) FROM result_items", temporary / "items.parquet", "FORMAT parquet")
+        _copy(cursor, "SELECT * EXCLUDE (k, carried_from) FROM result_breaks", temporary / "breaks.parquet", "FORMAT parquet")
     finally:
         cursor.close()
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(temporary, folder)
 
 
+def _settle_previous(session, run: Run, previous: list[Break], result: MatchResult, user: str) -> None:
+    """Earlier open breaks of the run's accounts give way to the new run.
+
+    Those matched in it are cleared (``matched``); the others are ``carried``: the new run
+    holds them now. Breaks rejected or unmatched by a person come along as open breaks.
+    """
+    if not previous:
+        return
+    matched = {row[0] for row in result.con.execute("SELECT carried_from FROM result_items WHERE carried_from IS NOT NULL").fetchall()}
+    for row in previous:
+        if row.reason in _LOCKED_OPEN_REASONS:
+            session.add(Break(run_id=run.id, side=row.side, dataset_id=row.dataset_id, record_id=row.record_id, account=row.account,
+                              date=row.date, amount=row.amount, currency=row.currency, reference=row.reference,
+                              description=row.description, reason=row.reason, status="open", first_seen_on=row.first_seen_on,
+                              carried_from_id=row.id, version=1))
+        session.execute(update(Break).where(Break.id == row.id).values(
+            status="matched" if row.id in matched else "carried", version=Break.version + 1, updated_by=user,
+            updated_at=dt.datetime.now(dt.UTC)))
+    record_audit(session, user, "carry_forward", "run", str(run.id), None,
+                 {"cleared": sorted(matched), "carried": sorted(r.id for r in previous if r.id not in matched)})
+
+
 def _save_breaks(session, run: Run, internal: DatasetRecord, external: DatasetRecord, result: MatchResult) -> None:
     names = ["run_id", "side", "dataset_id", "record_id", "account", "date", "amount", "currency", "reference", "description",
-             "reason", "status", "first_seen_on"]
+             "reason", "status", "first_seen_on", "carried_from_id"]
     reader = result.con.sql(f"""
-        SELECT {run.id}, side, CASE side WHEN 'internal' THEN '{internal.id}' ELSE '{external.id}' END, record_id, account,
-               strftime(date, '%Y-%m-%d'), CAST(amount AS VARCHAR), currency, left(reference, 512), description, reason, 'open',
-               strftime(date, '%Y-%m-%d')
+        SELECT {run.id}, side, coalesce(dataset_id, CASE side WHEN 'internal' THEN '{internal.id}' ELSE '{external.id}' END),
+               record_id, account, strftime(date, '%Y-%m-%d'), CAST(amount AS VARCHAR), currency, left(reference, 512), description,
+               reason, 'open', strftime(coalesce(first_seen_on, date), '%Y-%m-%d'), carried_from
         FROM result_breaks
     """).to_arrow_reader(50_000)
     for batch in reader:
@@ -199,9 +288,10 @@ def _save_proposed(session, run: Run, internal: DatasetRecord, external: Dataset
                                       for g in groups))
     ids = dict(session.execute(select(MatchGroup.match_id, MatchGroup.id).where(MatchGroup.run_id == run.id)).all())
     datasets = {"internal": internal.id, "external": external.id}
-    items = result.con.sql("SELECT i.* EXCLUDE (reference) FROM result_items i JOIN result_groups g USING (match_id) "
+    items = result.con.sql("SELECT i.* EXCLUDE (reference, k, carried_from) FROM result_items i JOIN result_groups g USING (match_id) "
                            "WHERE g.status = 'proposed' ORDER BY i.match_id, i.side, i.record_id").to_arrow_table().to_pylist()
-    bulk_insert(session, MatchItem, (dict(group_id=ids[i["match_id"]], run_id=run.id, side=i["side"], dataset_id=datasets[i["side"]],
+    bulk_insert(session, MatchItem, (dict(group_id=ids[i["match_id"]], run_id=run.id, side=i["side"],
+                                          dataset_id=i["dataset_id"] or datasets[i["side"]],
                                           record_id=i["record_id"], account=i["account"], date=i["date"], amount=i["amount"],
                                           currency=i["currency"]) for i in items))
 

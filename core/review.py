@@ -339,7 +339,7 @@ def _group_from_artifacts(session, store: Store, run_id: int, match_id: int) -> 
     session.add(group)
     session.flush()
     for item in pq.read_table(folder / "items.parquet", filters=[("match_id", "=", match_id)]).to_pylist():
-        session.add(MatchItem(group_id=group.id, run_id=run_id, side=item["side"], dataset_id=datasets[item["side"]],
+        session.add(MatchItem(group_id=group.id, run_id=run_id, side=item["side"], dataset_id=item.get("dataset_id") or datasets[item["side"]],
                               record_id=item["record_id"], account=item["account"], date=item["date"], amount=item["amount"],
                               currency=item["currency"]))
     session.flush()

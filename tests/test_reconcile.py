@@ -81,3 +81,58 @@ def test_a_failed_save_leaves_the_store_as_it_was(store, monkeypatch):
         assert session.scalar(select(func.count()).select_from(Run)) == 0
         assert session.scalar(select(func.count()).select_from(Break)) == 0
     assert not list((store.data_dir / "runs").glob("*")) if (store.data_dir / "runs").exists() else True
+
+
+OCTOBER_BOOKS = b"""id,account,date,amount,currency,reference
+c1,A,2026-10-30,-500.00,USD,CHQ-1001
+d1,A,2026-10-02,75.00,USD,
+"""
+OCTOBER_BANK = b"""id,account,date,amount,currency,reference
+x1,A,2026-10-02,75.00,USD,
+x2,A,2026-10-31,-9.99,USD,FEE
+"""
+NOVEMBER_BOOKS = b"""id,account,date,amount,currency,reference
+n1,A,2026-11-03,20.00,USD,
+"""
+NOVEMBER_BANK = b"""id,account,date,amount,currency,reference
+y1,A,2026-11-04,-500.00,USD,1001
+y2,A,2026-11-03,20.00,USD,
+"""
+
+
+def test_open_breaks_are_carried_into_the_next_run_and_clear_there(store):
+    import datetime as dt
+
+    october = [import_bytes(store, data, name)[0].dataset for data, name in ((OCTOBER_BOOKS, "oct-books.csv"), (OCTOBER_BANK, "oct-bank.csv"))]
+    first = reconcile_datasets(store, *october, load_rules(), "")
+    november = [import_bytes(store, data, name)[0].dataset for data, name in ((NOVEMBER_BOOKS, "nov-books.csv"), (NOVEMBER_BANK, "nov-bank.csv"))]
+    second = reconcile_datasets(store, *november, load_rules(), "")
+    with store.session() as session:
+        old = {b.record_id: b.status for b in session.scalars(select(Break).where(Break.run_id == first.run.id))}
+        assert old == {"c1": "matched", "x2": "carried"}, "the cheque cleared in November; the fee is still open"
+        new = session.scalars(select(Break).where(Break.run_id == second.run.id)).all()
+        assert [(b.record_id, b.first_seen_on, b.carried_from_id is not None) for b in new] == [("x2", dt.date(2026, 10, 31), True)]
+        assert new[0].dataset_id == october[1].id
+    items = {i["record_id"] for i in second.result.items.to_pylist()}
+    assert {"c1", "y1", "n1", "y2"} <= items
+
+
+def test_decisions_survive_a_rerun_of_the_same_files(store):
+    from core.auth import Account
+    from core.review import resolve_break, reject_proposed
+
+    analyst = Account("ana", "Ana", "analyst")
+    books, bank = datasets(store)
+    first = reconcile_datasets(store, books, bank, load_rules(), "")
+    with store.session() as session:
+        fee = session.scalar(select(Break).where(Break.record_id == "s4"))
+        proposal = session.scalar(select(MatchGroup).where(MatchGroup.status == "proposed"))
+    resolve_break(store, fee.id, fee.version, "bank_fee", "", analyst)
+    reject_proposed(store, proposal.id, proposal.version, analyst, "different wire")
+    second = reconcile_datasets(store, books, bank, load_rules(), "")
+    with store.session() as session:
+        rows = {b.record_id: (b.status, b.reason) for b in session.scalars(select(Break).where(Break.run_id == second.run.id))}
+        assert "s4" not in rows, "a resolved break stays resolved"
+        assert rows["b3"] == ("open", "rejected_proposal") and rows["s3"] == ("open", "rejected_proposal"), "a rejected proposal is not proposed again"
+        assert session.scalar(select(func.count()).select_from(MatchGroup).where(MatchGroup.run_id == second.run.id)) == 0
+    assert first.run.id != second.run.id

@@ -44,6 +44,10 @@ _REF_DIGITS = ("ltrim(list_reduce(list_prepend('', regexp_extract_all({r}, '[0-9
                "lambda a, b: CASE WHEN length(b) > length(a) THEN b ELSE a END), '0')")
 _REF_KEY = {"exact": "{r}", "normalised": _REF_NORM, "digits": _REF_DIGITS}
 _SIDES = (("i", "oi", "internal"), ("e", "oe", "external"))
+# Where a record comes from, passed through when a source has these columns: the dataset
+# (sources can mix datasets, as when open items are carried into a new run), the break it
+# was carried from, and the day it first appeared.
+_ORIGIN = {"dataset_id": "VARCHAR", "carried_from": "BIGINT", "first_seen_on": "DATE"}
 
 
 class MatchResult(NamedTuple):
@@ -89,11 +93,13 @@ class MatchResult(NamedTuple):
 
     @property
     def items(self) -> pa.Table:
-        return self.con.sql("SELECT * EXCLUDE (reference, k) FROM result_items ORDER BY match_id, side, record_id").to_arrow_table()
+        return self.con.sql("SELECT * EXCLUDE (reference, k, dataset_id, carried_from) FROM result_items "
+                            "ORDER BY match_id, side, record_id").to_arrow_table()
 
     @property
     def breaks(self) -> pa.Table:
-        return self.con.sql("SELECT * EXCLUDE (k) FROM result_breaks ORDER BY side, record_id").to_arrow_table()
+        return self.con.sql("SELECT * EXCLUDE (k, dataset_id, carried_from, first_seen_on) FROM result_breaks "
+                            "ORDER BY side, record_id").to_arrow_table()
 
 
 def match_tables(internal: str, external: str, rules: RuleSet, con: duckdb.DuckDBPyConnection | None = None) -> MatchResult:
@@ -110,13 +116,16 @@ def match_tables(internal: str, external: str, rules: RuleSet, con: duckdb.DuckD
     scale = max(_scale_of(con, internal), _scale_of(con, external))
     for base, working, _ in _SIDES:
         source = internal if base == "i" else external
+        present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        origin = ", ".join(f"{name if name in present else f'CAST(NULL AS {kind})'} AS {name}" for name, kind in _ORIGIN.items())
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {base} AS
-            SELECT CAST(row_number() OVER (ORDER BY id) AS INTEGER) AS k, id, account, currency, date,
+            SELECT CAST(row_number() OVER (ORDER BY id, {'dataset_id' if 'dataset_id' in present else 'NULL'}) AS INTEGER) AS k,
+                   id, account, currency, date,
                    CAST(amount AS DECIMAL(18, 6)) AS amount,
                    CAST(CAST(amount AS DECIMAL(18, 6)) * {MICRO} AS BIGINT) AS micro,
                    coalesce(reference, '') AS reference, coalesce(description, '') AS description,
-                   {_BIDX.format(d='date')} AS bidx
+                   {_BIDX.format(d='date')} AS bidx, {origin}
             FROM {source}
         """)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {working} AS SELECT k, account, currency, date, micro, reference, bidx FROM {base}")
@@ -428,7 +437,7 @@ def _finish(con, rules: RuleSet, scale: int) -> None:
     con.execute(f"""
         CREATE OR REPLACE TABLE result_items AS
         SELECT g.match_id, m.side, r.id AS record_id, r.account, r.date, CAST(r.amount AS {money}) AS amount, r.currency, r.reference,
-               m.k
+               m.k, r.dataset_id, r.carried_from
         FROM members m JOIN result_groups g USING (gid)
         JOIN (SELECT 'internal' AS side, * FROM i UNION ALL SELECT 'external' AS side, * FROM e) r ON r.side = m.side AND r.k = m.k
         ORDER BY g.match_id, m.side = 'external', m.k
@@ -448,7 +457,8 @@ def _finish(con, rules: RuleSet, scale: int) -> None:
             WHERE c.k <> o.k AND {_REF_NORM.format(r='c.reference')} = {_REF_NORM.format(r='o.reference')}
         )
         SELECT o.side, o.id AS record_id, o.account, o.date, CAST(o.amount AS {money}) AS amount, o.currency, o.reference,
-               o.description, CASE WHEN t.k IS NOT NULL THEN 'possible_duplicate' ELSE 'unmatched' END AS reason, o.k
+               o.description, CASE WHEN t.k IS NOT NULL THEN 'possible_duplicate' ELSE 'unmatched' END AS reason, o.k,
+               o.dataset_id, o.carried_from, o.first_seen_on
         FROM open o LEFT JOIN twins t ON t.side = o.side AND t.k = o.k
         ORDER BY o.side = 'external', o.account, o.date, o.k
     """)
