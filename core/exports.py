@@ -63,18 +63,38 @@ def frame_to_csv_bytes(frame) -> bytes:
 
 
 def frame_to_xlsx_bytes(frame, sheet: str = "data") -> bytes:
-    """A table as an XLSX workbook; amounts are written as exact numbers, dates as dates."""
+    """A table as an XLSX workbook: amounts as exact numbers, dates as dates, text never run.
+
+    XlsxWriter writes a ``Decimal`` with all its digits; its guessing of formulas, links and
+    numbers inside text is switched off, and text is neutralised as well.
+    """
     import io
 
-    from openpyxl import Workbook
+    import xlsxwriter
 
-    workbook = Workbook(write_only=True)
-    worksheet = workbook.create_sheet(sheet[:31] or "data")
-    worksheet.append([neutralise_formula(str(c)) for c in frame.columns])
-    for row in frame.itertuples(index=False):
-        worksheet.append([_spreadsheet_value(v) for v in row])
     buffer = io.BytesIO()
-    workbook.save(buffer)
+    workbook = xlsxwriter.Workbook(buffer, {"in_memory": True, "constant_memory": True, "strings_to_formulas": False,
+                                            "strings_to_urls": False, "strings_to_numbers": False})
+    worksheet = workbook.add_worksheet(sheet[:31] or "data")
+    date_format = workbook.add_format({"num_format": "yyyy-mm-dd"})
+    moment_format = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    worksheet.write_row(0, 0, [neutralise_formula(str(c)) for c in frame.columns])
+    for number, row in enumerate(frame.itertuples(index=False), start=1):
+        for column, value in enumerate(row):
+            value = _spreadsheet_value(value)
+            if value is None:
+                continue
+            if isinstance(value, dt.datetime):
+                worksheet.write_datetime(number, column, value, moment_format)
+            elif isinstance(value, dt.date):
+                worksheet.write_datetime(number, column, dt.datetime.combine(value, dt.time()), date_format)
+            elif isinstance(value, str):
+                worksheet.write_string(number, column, value)
+            elif isinstance(value, bool):
+                worksheet.write_boolean(number, column, value)
+            else:
+                worksheet.write_number(number, column, value)
+    workbook.close()
     return buffer.getvalue()
 
 
@@ -83,6 +103,8 @@ def _spreadsheet_value(value: object) -> object:
 
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
+    if type(value).__module__ == "numpy":
+        value = value.item()
     if isinstance(value, (dict, list, tuple)):
         return neutralise_formula(str(value))
     if hasattr(value, "to_pydatetime"):

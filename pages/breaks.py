@@ -5,7 +5,8 @@ import streamlit as st
 
 from core.auth import can
 from core.review import REASON_CODES, ReviewError, approve_proposed, manual_match, net_difference, reject_proposed, resolve_break, unmatch_group
-from core.workbench import AGE_BUCKETS, BreakFilters, aging_summary, breaks_frame, confirmed_groups, proposed_frame, recent_runs
+from core.workbench import (AGE_BUCKETS, BreakFilters, aging_summary, audit_frame, breaks_stamp, confirmed_groups, filter_breaks,
+                           load_breaks, proposed_frame, recent_runs)
 from ui import MONEY, account, download_buttons, flash, get_store, show_flashes
 
 me = account()
@@ -32,8 +33,13 @@ def amount_or_none(text: str, label: str):
         st.stop()
 
 
+@st.cache_data(max_entries=4, show_spinner=False)
+def cached_breaks(run: int, stamp: tuple[int, int]):
+    return load_breaks(get_store(), run)
+
+
 with st.expander("Filters", expanded=True):
-    everything = breaks_frame(store, run_id, BreakFilters(statuses=()))
+    everything = cached_breaks(run_id, breaks_stamp(store, run_id))
     c1, c2, c3 = st.columns(3)
     accounts = c1.multiselect("Account", sorted(everything["account"].unique()) if len(everything) else [], key="breaks_accounts")
     sides = c2.multiselect("Side", ["internal", "external"], format_func={"internal": "books", "external": "statement"}.get, key="breaks_sides")
@@ -44,7 +50,7 @@ with st.expander("Filters", expanded=True):
     statuses = c6.multiselect("Status", ["open", "resolved", "matched"], default=["open"], key="breaks_statuses")
     reasons = c7.multiselect("Reason", sorted(everything["reason"].unique()) if len(everything) else [], key="breaks_reasons")
 filters = BreakFilters(tuple(accounts), tuple(sides), tuple(ages), amount_min, amount_max, tuple(statuses), tuple(reasons))
-frame = breaks_frame(store, run_id, filters)
+frame = filter_breaks(everything, filters)
 # A decision names the version the user saw on screen, not whatever is current at the click,
 # so a change made meanwhile by someone else is reported instead of overwritten.
 seen_breaks = st.session_state.get("breaks_seen", {})
@@ -64,6 +70,10 @@ with open_tab:
     typed = st.text_input("Or type break ids (comma-separated)", key="breaks_ids")
     picked += [int(x) for x in typed.replace(" ", "").split(",") if x.isdigit()]
     chosen = everything[everything["id"].isin(picked)] if len(everything) else everything
+    if len(set(picked)) == 1:
+        with st.expander(f"Audit trail of break {picked[0]}"):
+            st.dataframe(audit_frame(store, entity_type="break", entity_id=str(picked[0])), hide_index=True, width="stretch",
+                         key="breaks_audit_trail")
     if may_decide and picked:
         st.markdown(f"**{len(set(picked))} selected** · net difference (statement less books): "
                     f"`{net_difference(list(chosen.itertuples()))}`")
@@ -147,7 +157,7 @@ with confirmed_tab:
                 st.rerun()
 
 with aging_tab:
-    aging = aging_summary(breaks_frame(store, run_id, BreakFilters(accounts=tuple(accounts), sides=tuple(sides))))
+    aging = aging_summary(filter_breaks(everything, BreakFilters(accounts=tuple(accounts), sides=tuple(sides))))
     chart = px.bar(aging, x="age", y="breaks", color="side", barmode="group", category_orders={"age": list(AGE_BUCKETS)}, height=320)
     st.plotly_chart(chart, width="stretch", key="breaks_aging_chart")
     st.dataframe(aging, hide_index=True, width="stretch", key="breaks_aging_table", column_config={"amount": MONEY})

@@ -149,6 +149,9 @@ def test_breaks_resolve_manual_match_and_approve_a_proposal(demo):
     assert any("resolved" in s.value for s in at.success), [e.value for e in at.error]
     with demo.session() as session:
         assert session.get(Break, int(fee["id"])).resolution == "bank_fee"
+    at.text_input(key="breaks_ids").set_value(str(fee["id"])).run()
+    trail = next(d.value for d in at.dataframe if "before" in d.value.columns)
+    assert trail.iloc[0]["action"] == "resolve" and "status=open" in trail.iloc[0]["before"] and "status=resolved" in trail.iloc[0]["after"]
 
     proposals = frame_with(at, "explanation")
     assert len(proposals) >= 1 and proposals["explanation"].str.len().min() > 10

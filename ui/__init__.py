@@ -50,9 +50,11 @@ def show_row_errors(errors: list[RowError]) -> None:
 def download_buttons(frame: pd.DataFrame, name: str, key: str) -> None:
     """CSV and XLSX downloads of a grid, safe to open in a spreadsheet."""
     left, right = st.columns(2)
-    left.download_button("Download CSV", frame_to_csv_bytes(frame), f"{name}.csv", "text/csv", key=f"{key}_csv")
-    right.download_button("Download XLSX", frame_to_xlsx_bytes(frame, name), f"{name}.xlsx",
-                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}_xlsx")
+    # The files are built only when a button is pressed, not on every run of the page.
+    left.download_button("Download CSV", lambda: frame_to_csv_bytes(frame), f"{name}.csv", "text/csv", key=f"{key}_csv",
+                         on_click="ignore")
+    right.download_button("Download XLSX", lambda: frame_to_xlsx_bytes(frame, name), f"{name}.xlsx",
+                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}_xlsx", on_click="ignore")
 
 
 def demo_mode() -> bool:

@@ -1,0 +1,37 @@
+"""The tables the pages show, on SQLite and PostgreSQL: breaks with age, filters, aging, history."""
+
+import datetime as dt
+from decimal import Decimal
+
+from core.datasets import import_bytes
+from core.matching.rules import load_rules
+from core.reconcile import reconcile_datasets
+from core.workbench import BreakFilters, aging_summary, audit_frame, filter_breaks, history_frame, load_breaks
+
+BOOKS = b"""id,account,date,amount,currency,reference
+b1,A,2026-10-01,100.00,USD,INV-1
+b2,A,2026-06-01,-2500.50,USD,
+b3,B,2026-10-20,7.25,EUR,
+"""
+BANK = b"""id,account,date,amount,currency,reference
+s1,A,2026-10-02,100.00,USD,inv1
+s2,B,2026-09-01,-0.10,EUR,FEE
+"""
+
+
+def test_breaks_with_age_filters_and_aging(store):
+    books, _ = import_bytes(store, BOOKS, "books.csv")
+    bank, _ = import_bytes(store, BANK, "bank.csv")
+    run = reconcile_datasets(store, books.dataset, bank.dataset, load_rules(), "").run
+    frame = load_breaks(store, run.id, today=dt.date(2026, 10, 31))
+    assert [(r.record_id, r.amount, r.age_days, r.age_bucket) for r in frame.itertuples()] == [
+        ("b2", Decimal("-2500.50"), 152, "90+"), ("s2", Decimal("-0.10"), 60, "31-90"), ("b3", Decimal("7.25"), 11, "8-30")]
+    assert all(isinstance(d, dt.date) for d in frame["date"])
+    assert filter_breaks(frame, BreakFilters(accounts=("B",), amount_min=Decimal("1"))).record_id.tolist() == ["b3"]
+    assert filter_breaks(frame, BreakFilters(amount_max=Decimal("0.10"))).record_id.tolist() == ["s2"]
+    assert filter_breaks(frame, BreakFilters(age_buckets=("90+",), sides=("internal",))).record_id.tolist() == ["b2"]
+    aging = aging_summary(frame)
+    assert aging[(aging.age == "90+") & (aging.side == "internal")][["breaks", "amount"]].values.tolist() == [[1, Decimal("2500.50")]]
+    history = history_frame(store, "A")
+    assert set(history["record_id"]) == {"b1", "s1"}
+    assert {"import", "reconcile"} <= set(audit_frame(store)["action"])
