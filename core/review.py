@@ -226,15 +226,21 @@ def _create_manual_group(session, decision: Decision, rows: list[Break], differe
     return group
 
 
+def _proposed_group(session, group_id: int, version: int) -> MatchGroup:
+    """A proposed group still at the version its reviewer saw."""
+    group = session.get(MatchGroup, group_id)
+    if group is not None and group.version != version:
+        raise _conflict("match", group)
+    if group is None or group.status != "proposed":
+        raise ReviewError(f"match {group_id} is not a proposed match")
+    return group
+
+
 def approve_proposed(store: Store, group_id: int, version: int, actor: Account) -> Outcome:
     """Confirm a proposed match."""
     _require(actor, "analyst")
     with store.session() as session:
-        group = session.get(MatchGroup, group_id)
-        if group is not None and group.version != version:
-            raise _conflict("match", group)
-        if group is None or group.status != "proposed":
-            raise ReviewError(f"match {group_id} is not a proposed match")
+        group = _proposed_group(session, group_id, version)
         decision = _decide(session, actor, "approve_match", "group", str(group_id), run_id=group.run_id, status="applied",
                            amount=abs(group.amount_diff))
         _bump(session, MatchGroup, group_id, version, actor, status="confirmed")
@@ -247,11 +253,7 @@ def reject_proposed(store: Store, group_id: int, version: int, actor: Account, c
     """Reject a proposed match: its records go back to the open breaks."""
     _require(actor, "analyst")
     with store.session() as session:
-        group = session.get(MatchGroup, group_id)
-        if group is not None and group.version != version:
-            raise _conflict("match", group)
-        if group is None or group.status != "proposed":
-            raise ReviewError(f"match {group_id} is not a proposed match")
+        group = _proposed_group(session, group_id, version)
         decision = _decide(session, actor, "reject_match", "group", str(group_id), run_id=group.run_id, status="applied",
                            comment=comment)
         _bump(session, MatchGroup, group_id, version, actor, status="rejected")

@@ -159,5 +159,6 @@ with confirmed_tab:
 with aging_tab:
     aging = aging_summary(filter_breaks(everything, BreakFilters(accounts=tuple(accounts), sides=tuple(sides))))
     chart = px.bar(aging, x="age", y="breaks", color="side", barmode="group", category_orders={"age": list(AGE_BUCKETS)}, height=320)
+    chart.update_yaxes(rangemode="tozero", dtick=max(1, -(-int(aging["breaks"].max()) // 5)), title="breaks")
     st.plotly_chart(chart, width="stretch", key="breaks_aging_chart")
     st.dataframe(aging, hide_index=True, width="stretch", key="breaks_aging_table", column_config={"amount": MONEY})

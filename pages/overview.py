@@ -35,6 +35,8 @@ if overview.open_breaks:
         table.melt(id_vars=["Account"], value_vars=["Open in books", "Open at bank/broker"], var_name="Side", value_name="Breaks"),
         x="Account", y="Breaks", color="Side", barmode="group", height=320,
     )
+    most = max(max(a.internal_open, a.external_open) for a in overview.open_breaks)
+    chart.update_yaxes(rangemode="tozero", dtick=max(1, -(-most // 5)))
     st.plotly_chart(chart, width="stretch", key="overview_breaks_chart")
     st.dataframe(table, hide_index=True, width="stretch", key="overview_breaks_table")
 else:

@@ -109,13 +109,12 @@ def bulk_insert(session: Session, model: type, rows: Iterable[dict[str, Any]]) -
         return 0
     table = model.__table__
     names = list(first)
-    connection = session.connection()
-    dialect = connection.dialect
-    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+    dialect = session.connection().dialect
     if dialect.name not in ("sqlite", "postgresql"):
         batch = [first, *iterator]
         session.execute(insert(model), batch)
         return len(batch)
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
 
     def converted(row: dict[str, Any]) -> tuple:
         if row.keys() != first.keys():
@@ -123,29 +122,7 @@ def bulk_insert(session: Session, model: type, rows: Iterable[dict[str, Any]]) -
         return tuple(value if process is None or value is None else process(value)
                      for value, process in zip(row.values(), processors))
 
-    driver = connection.connection.driver_connection
-    count = 0
-    chunk: list[tuple] = []
-    columns = ", ".join(f'"{name}"' for name in names)
-    if dialect.name == "sqlite":
-        statement = f'INSERT INTO "{table.name}" ({columns}) VALUES ({", ".join("?" for _ in names)})'
-        cursor = driver.cursor()
-        for row in _chain(first, iterator):
-            chunk.append(converted(row))
-            if len(chunk) >= _BULK_CHUNK:
-                cursor.executemany(statement, chunk)
-                count += len(chunk)
-                chunk = []
-        if chunk:
-            cursor.executemany(statement, chunk)
-            count += len(chunk)
-        cursor.close()
-        return count
-    with driver.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
-        for row in _chain(first, iterator):
-            copy.write_row(converted(row))
-            count += 1
-    return count
+    return _write_rows(session, table.name, names, (converted(row) for row in _chain(first, iterator)))
 
 
 def bulk_insert_text(session: Session, model: type, names: list[str], rows: Iterable[tuple]) -> int:
@@ -157,9 +134,7 @@ def bulk_insert_text(session: Session, model: type, names: list[str], rows: Iter
     :func:`bulk_insert`.
     """
     table = model.__table__
-    connection = session.connection()
-    dialect = connection.dialect.name
-    if dialect not in ("sqlite", "postgresql"):
+    if session.connection().dialect.name not in ("sqlite", "postgresql"):
         decimal_columns = {n for n in names if isinstance(table.c[n].type, ExactDecimal)}
         date_columns = {n for n in names if isinstance(table.c[n].type, Date)}
 
@@ -171,29 +146,41 @@ def bulk_insert_text(session: Session, model: type, names: list[str], rows: Iter
             return dt.date.fromisoformat(value) if name in date_columns else value
 
         return bulk_insert(session, model, ({n: typed(n, v) for n, v in zip(names, row)} for row in rows))
+    return _write_rows(session, table.name, names, rows)
+
+
+def _write_rows(session: Session, table: str, names: list[str], rows: Iterable[tuple]) -> int:
+    """Database-ready tuples in: ``executemany`` in chunks on SQLite, ``COPY`` on PostgreSQL."""
+    connection = session.connection()
     driver = connection.connection.driver_connection
     columns = ", ".join(f'"{name}"' for name in names)
     count = 0
-    if dialect == "sqlite":
-        cursor = driver.cursor()
-        statement = f'INSERT INTO "{table.name}" ({columns}) VALUES ({", ".join("?" for _ in names)})'
-        chunk: list[tuple] = []
-        for row in rows:
-            chunk.append(row)
-            if len(chunk) >= _BULK_CHUNK:
-                cursor.executemany(statement, chunk)
-                count += len(chunk)
-                chunk = []
-        if chunk:
+    if connection.dialect.name == "postgresql":
+        with driver.cursor() as cursor, cursor.copy(f'COPY "{table}" ({columns}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+        return count
+    statement = f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join("?" for _ in names)})'
+    cursor = driver.cursor()
+    try:
+        for chunk in _chunks(rows, _BULK_CHUNK):
             cursor.executemany(statement, chunk)
             count += len(chunk)
+    finally:
         cursor.close()
-        return count
-    with driver.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row(row)
-            count += 1
     return count
+
+
+def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
+    chunk: list[tuple] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _chain(first, rest):
