@@ -22,7 +22,6 @@ reference keys are computed only for the records a pass still looks at.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from decimal import Decimal
 from typing import NamedTuple
@@ -207,9 +206,10 @@ def _bucket(p: Pass, side: str) -> str:
     """A bucket such that any pair within tolerance lies in the same or neighbouring buckets."""
     if p.amount_tolerance > 0:
         return f"CAST(floor({side}.micro / {int(p.amount_tolerance * MICRO)}) AS BIGINT)"
-    width = -math.log(1 - float(p.amount_tolerance_pct) / 100)
+    # Blocking only: the exact tolerance is checked on integers afterwards.
+    width = -(Decimal(1) - p.amount_tolerance_pct / 100).ln()
     return (f"CASE WHEN {side}.micro = 0 THEN 0 ELSE sign({side}.micro) * "
-            f"(1 + CAST(floor(ln(abs({side}.micro)) / {width!r}) AS BIGINT)) END")
+            f"(1 + CAST(floor(ln(abs({side}.micro)) / {width:.12f}) AS BIGINT)) END")
 
 
 def _one_to_one(con, p: Pass, pass_no: int, next_group: int) -> int:
