@@ -51,12 +51,37 @@ def parse_source(data: bytes, name: str, profile: Profile | None = None):
     profile = profile or Profile()
     limit = config.max_import_bytes()
     if len(data) > limit:
-        return None, [RowError(name, None, None, None, f"the file is {len(data) / 2**20:.1f} MB; the limit is {limit // 2**20} MB (RECON_MAX_IMPORT_MB)")]
+        return None, [_too_large(name, len(data), limit)]
+    result, _, errors = _parse(data, name, profile)
+    return result, errors
+
+
+def _parse(data: bytes, name: str, profile: Profile):
+    """``(CanonicalImport | None, statement facts, errors)``."""
+    from connectors.files.detect import STATEMENT_FORMATS, SourceFormatError, detect_format
+
+    try:
+        fmt = profile.read.format or detect_format(data, name)
+    except SourceFormatError as exc:
+        return None, [], [RowError(name, None, None, None, str(exc))]
+    if fmt in STATEMENT_FORMATS:
+        from connectors.statements import read_statements
+        from core.statements import statements_to_import
+
+        statements, errors = read_statements(data, name, fmt)
+        if statements is None:
+            return None, [], errors
+        return statements_to_import(statements, name, fmt)
     options = ReadOptions(profile.read.encoding, profile.read.delimiter, profile.read.quotechar, profile.read.sheet)
-    raw, errors = read_table(data, name, options, profile.read.format)
+    raw, errors = read_table(data, name, options, fmt)
     if raw is None:
-        return None, errors
-    return normalise_table(raw, profile, name)
+        return None, [], errors
+    result, errors = normalise_table(raw, profile, name)
+    return result, [], errors
+
+
+def _too_large(name: str, size: int, limit: int) -> RowError:
+    return RowError(name, None, None, None, f"the file is {size / 2**20:.1f} MB; the limit is {limit // 2**20} MB (RECON_MAX_IMPORT_MB)")
 
 
 def import_file(store: Store, path: str | Path, profile: str | Profile | None = None, *, user: str = "system"):
@@ -174,10 +199,21 @@ def import_bytes(store: Store, data: bytes, name: str, profile: str | Profile | 
     existing = _find(store, digest)
     if existing is not None:
         return _already(existing), []
-    result, errors = parse_source(data, name, profile)
+    profile = profile or Profile()
+    limit = config.max_import_bytes()
+    if len(data) > limit:
+        return None, [_too_large(name, len(data), limit)]
+    result, facts, errors = _parse(data, name, profile)
     if result is None:
         return None, errors
-    record = _persist(store, digest, name, result, profile, user)
+    if facts:
+        from core.statements import check_against_store
+
+        with store.session() as session:
+            errors = check_against_store(session, facts, name)
+        if errors:
+            return None, errors
+    record = _persist(store, digest, name, result, profile, user, facts)
     return ImportOutcome(record, result.warnings, True), []
 
 
@@ -191,7 +227,7 @@ def _find(store: Store, digest: str) -> DatasetRecord | None:
         return session.get(DatasetRecord, digest)
 
 
-def _persist(store: Store, digest: str, name: str, result, profile: Profile | None, user: str) -> DatasetRecord:
+def _persist(store: Store, digest: str, name: str, result, profile: Profile | None, user: str, facts=()) -> DatasetRecord:
     folder = store.data_dir / "datasets"
     folder.mkdir(parents=True, exist_ok=True)
     temporary = folder / f".{digest}.{os.getpid()}.tmp"
@@ -201,7 +237,7 @@ def _persist(store: Store, digest: str, name: str, result, profile: Profile | No
     record = _record(store, digest, name, result.format, profile.name if profile and profile.name != "auto" else None, user,
                      table.num_rows, len(pc.unique(table.column("account"))), pc.min(dates).as_py(), pc.max(dates).as_py(),
                      table.schema.field("amount").type.scale, table.column_names, result.warnings)
-    _commit(store, record, temporary)
+    _commit(store, record, temporary, facts)
     return record
 
 
@@ -213,15 +249,21 @@ def _record(store: Store, digest: str, name: str, fmt: str, profile: str | None,
                          parquet_path=str(target.relative_to(store.data_dir)), created_at=dt.datetime.now(dt.UTC), created_by=user)
 
 
-def _commit(store: Store, record: DatasetRecord, temporary: Path) -> None:
+def _commit(store: Store, record: DatasetRecord, temporary: Path, facts=()) -> None:
     """Move the Parquet file into place and commit its metadata row; undo the move on failure."""
     from core.store.db import record_audit
+    from core.store.models import StatementRecord
 
     target = store.data_dir / record.parquet_path
     try:
         os.replace(temporary, target)
         with store.session() as session:
             session.add(record)
+            session.flush()
+            for fact in facts:
+                session.add(StatementRecord(dataset_id=record.id, account=fact.account, currency=fact.currency, number=fact.number,
+                                            period_from=fact.period_from, period_to=fact.period_to, opening=fact.opening,
+                                            closing=fact.closing, entry_count=fact.entry_count, content_sha256=fact.content_sha256))
             record_audit(session, record.created_by, "import", "dataset", record.id, None,
                          {"name": record.name, "rows": record.row_count, "profile": record.profile})
     except BaseException:

@@ -17,6 +17,7 @@ from decimal import Context, Decimal, InvalidOperation
 __all__ = [
     "AmountError",
     "canonical_decimal",
+    "check_amount",
     "MAX_SCALE",
     "decimal_from_spreadsheet",
     "format_amount",
@@ -94,11 +95,21 @@ def _strip_currency(s: str) -> str:
     return _CURRENCY_AFFIX.sub("", s).strip(_SPACES)
 
 
+def check_amount(value: Decimal, where: object = "") -> None:
+    """Refuse what the store cannot hold exactly: not finite, too many digits or decimals.
+
+    Raises:
+        AmountError: saying which limit is passed.
+    """
+    if not value.is_finite():
+        raise AmountError(f"{where or value!r} is not a finite number")
+    _check_size(value, where or value)
+
+
 def _check_size(value: Decimal, text: object) -> None:
     if scale_of(value) > MAX_SCALE:
         raise AmountError(f"{text!r} has more than {MAX_SCALE} decimal places")
-    digits = len(value.as_tuple().digits)
-    whole = digits - scale_of(value)
+    whole = value.adjusted() + 1 if value else 0
     if whole > MAX_DIGITS - MAX_SCALE:
         raise AmountError(f"{text!r} is too large (at most {MAX_DIGITS - MAX_SCALE} digits before the point)")
 

@@ -73,7 +73,7 @@ class _Strict(BaseModel):
 
 
 class ReadSection(_Strict):
-    format: Literal["csv", "xlsx"] | None = None
+    format: Literal["csv", "xlsx", "mt940", "camt053", "bai2", "ofx"] | None = None
     encoding: str | None = None
     delimiter: str | None = Field(default=None, min_length=1, max_length=2)
     quotechar: str = Field(default='"', min_length=1, max_length=1)

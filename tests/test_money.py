@@ -50,8 +50,15 @@ def test_scientific_notation_is_refused_because_digits_were_lost():
 
 
 def test_huge_numbers_and_too_many_decimals_are_refused():
+    from core.money import check_amount
+
     with pytest.raises(AmountError, match="too large"):
         parse_amount("12345678901234567890", ".")
+    with pytest.raises(AmountError, match="too large"):
+        check_amount(Decimal("1E+308"))
+    with pytest.raises(AmountError, match="finite"):
+        check_amount(Decimal("NaN"))
+    check_amount(Decimal("999999999999.999999"))
     with pytest.raises(AmountError, match="decimal places"):
         parse_amount("1.1234567", ".")
 

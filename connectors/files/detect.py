@@ -7,20 +7,31 @@ called ``.txt``), so the name is only the last hint.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
-__all__ = ["SourceFormatError", "detect_format"]
+__all__ = ["STATEMENT_FORMATS", "SourceFormatError", "detect_format"]
 
 _ZIP = b"PK\x03\x04"
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def max_expanded_bytes() -> int:
+    """The most an XLSX may expand to: ten times the import limit."""
+    from core.config import max_import_bytes
+
+    return 10 * max_import_bytes()
 
 
 class SourceFormatError(ValueError):
     """The file is not in a format this product reads."""
 
 
+STATEMENT_FORMATS = ("mt940", "camt053", "bai2", "ofx")
+
+
 def detect_format(data: bytes, name: str = "") -> str:
-    """Return ``"xlsx"`` or ``"csv"`` for the bytes of a file.
+    """Return ``xlsx``, ``mt940``, ``camt053``, ``bai2``, ``ofx`` or ``csv`` for the bytes of a file.
 
     Raises:
         SourceFormatError: the content is empty or of a kind that is not read (legacy
@@ -31,14 +42,31 @@ def detect_format(data: bytes, name: str = "") -> str:
     if data.startswith(_ZIP):
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                names = set(archive.namelist())
-        except zipfile.BadZipFile as exc:
+                members = archive.infolist()
+        except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError) as exc:
             raise SourceFormatError(f"the file looks like a ZIP/XLSX workbook but is damaged or truncated ({exc})") from None
-        if "xl/workbook.xml" in names:
+        expanded = sum(m.file_size for m in members)
+        if expanded > max_expanded_bytes():
+            raise SourceFormatError(f"the workbook expands to {expanded / 2**20:,.0f} MB, over the limit of "
+                                    f"{max_expanded_bytes() / 2**20:,.0f} MB; it is refused as a possible ZIP bomb")
+        if "xl/workbook.xml" in {m.filename for m in members}:
             return "xlsx"
         raise SourceFormatError("the file is a ZIP archive, not an XLSX workbook")
     if data.startswith(_OLE2):
         raise SourceFormatError("the file is a legacy binary Excel (.xls) workbook; save it as .xlsx or CSV")
     if data.startswith(b"%PDF"):
         raise SourceFormatError("the file is a PDF; PDF statements are not read by this import")
+    head = data[:8192].lstrip(b"\xef\xbb\xbf \t\r\n")
+    upper = head.upper()
+    if upper.startswith(b"OFXHEADER") or b"<OFX>" in upper:
+        return "ofx"
+    if head.startswith(b"<"):
+        if b"BkToCstmrStmt" in data[:65536] or b"camt.053" in data[:65536]:
+            return "camt053"
+        raise SourceFormatError("the file is XML but not a CAMT.053 bank statement")
+    first = head.split(b"\n", 1)[0]
+    if re.match(rb"^01,[^,]*,[^,]*,\d{6},", first) and re.search(rb"^(02|03),", head, re.MULTILINE):
+        return "bai2"
+    if head.startswith(b"{1:") or (re.search(rb"^:20:", head, re.MULTILINE) and re.search(rb"^:6[02][FM]:", head, re.MULTILINE)):
+        return "mt940"
     return "csv"

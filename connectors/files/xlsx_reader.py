@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import zipfile
+import zlib
 from decimal import Decimal
 
 from connectors.files.table import Cell, RawRow, RawTable, ReadOptions
@@ -18,23 +19,35 @@ from core.records import RowError
 __all__ = ["read_xlsx_table"]
 
 
+# What openpyxl raises on a damaged workbook: a broken archive, a broken deflate stream,
+# broken XML, or parts that do not fit together.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, IndexError, OSError, ValueError, TypeError, AttributeError,
+            SyntaxError, NotImplementedError)
+
+
 def read_xlsx_table(data: bytes, name: str, options: ReadOptions = ReadOptions()) -> tuple[RawTable | None, list[RowError]]:
     """Read one sheet (the named one, else the first with data) into typed cells."""
+    try:
+        return _read(data, name, options)
+    except _DAMAGED as exc:
+        return None, [RowError(name, None, None, None, f"the workbook cannot be read; it is damaged or truncated ({type(exc).__name__}: {exc})")]
+
+
+def _read(data: bytes, name: str, options: ReadOptions) -> tuple[RawTable | None, list[RowError]]:
     import openpyxl
 
-    try:
-        workbook = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
-        return None, [RowError(name, None, None, None, f"the workbook cannot be read; it is damaged or truncated ({exc})")]
+    workbook = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
     if options.sheet:
         if options.sheet not in workbook.sheetnames:
             return None, [RowError(name, None, None, options.sheet, f"no sheet named {options.sheet!r}; the sheets are {workbook.sheetnames}")]
         sheet = workbook[options.sheet]
     else:
         sheet = next((ws for ws in workbook.worksheets if ws.max_row > 1 or ws.max_column > 1), workbook.worksheets[0])
+    errors = _formulas_without_values(data, name, sheet.title)
+    if errors:
+        return None, errors
     _fill_merged_cells(sheet)
     rows: list[RawRow] = []
-    errors: list[RowError] = []
     for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
         cells = []
         for index, value in enumerate(values):
@@ -50,6 +63,22 @@ def read_xlsx_table(data: bytes, name: str, options: ReadOptions = ReadOptions()
     if not rows:
         return None, [RowError(name, None, None, sheet.title, f"sheet {sheet.title!r} is empty")]
     return RawTable(rows, "xlsx", [], excel_epoch=workbook.epoch), []
+
+
+def _formulas_without_values(data: bytes, name: str, title: str) -> list[RowError]:
+    """Formula cells whose last computed value was not saved in the file (written by a program
+    that does not calculate): their value is unknown, so they are named, not read as blank."""
+    import openpyxl
+
+    formulas = openpyxl.load_workbook(io.BytesIO(data), data_only=False, read_only=True)[title]
+    values = openpyxl.load_workbook(io.BytesIO(data), data_only=True, read_only=True)[title]
+    errors = []
+    for formula_row, value_row in zip(formulas.iter_rows(), values.iter_rows()):
+        for formula, value in zip(formula_row, value_row):
+            if getattr(formula, "data_type", None) == "f" and value.value is None:
+                errors.append(RowError(name, formula.row, formula.column_letter, str(formula.value),
+                                       "the cell holds a formula without a saved value; open and save the file in a spreadsheet first"))
+    return errors
 
 
 def _fill_merged_cells(sheet) -> None:

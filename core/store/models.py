@@ -16,7 +16,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.store.types import ExactDecimal
 
-__all__ = ["AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "MatchGroup", "MatchItem", "Run", "User", "utc_now"]
+__all__ = ["AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "MatchGroup", "MatchItem", "Run", "StatementRecord", "User",
+           "utc_now"]
 
 
 def utc_now() -> dt.datetime:
@@ -182,3 +183,22 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+
+
+class StatementRecord(Base):
+    """One bank statement inside an imported dataset: the account's period and balances."""
+
+    __tablename__ = "statements"
+    __table_args__ = (Index("ix_statements_account", "account", "period_to"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
+    account: Mapped[str] = mapped_column(String(128))
+    currency: Mapped[str] = mapped_column(String(3))
+    number: Mapped[str] = mapped_column(String(64))
+    period_from: Mapped[dt.date | None] = mapped_column(Date)
+    period_to: Mapped[dt.date | None] = mapped_column(Date)
+    opening: Mapped[Decimal | None]
+    closing: Mapped[Decimal | None]
+    entry_count: Mapped[int] = mapped_column(Integer)
+    content_sha256: Mapped[str] = mapped_column(String(64), comment="hash of the statement's entries, in order")

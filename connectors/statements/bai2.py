@@ -1,0 +1,92 @@
+"""BAI2 cash management files, read with the bai2 library (record counts and control totals
+checked), several groups and accounts per file, ``88`` continuation records joined.
+
+Amounts carry no decimal point: they are in the currency's minor unit. Detail type codes
+say credit or debit (1xx-3xx credits, 4xx-6xx debits); balances come from the account's
+summary codes 010 (opening ledger) and 015 (closing ledger).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from bai2 import bai2 as library
+from bai2.constants import TypeCodeTransaction
+
+from connectors.statements import Entry, Statement
+from connectors.statements.text import decode
+from core.records import RowError
+
+# ISO 4217 currencies whose minor unit is not the cent.
+_MINOR_UNITS = {"BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0, "RWF": 0, "UGX": 0,
+                "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0, "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3,
+                "OMR": 3, "TND": 3}
+
+
+def _money(value, currency: str) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    return Decimal(int(value)).scaleb(-_MINOR_UNITS.get(currency, 2))
+
+
+_RECORD = re.compile(r"^(01|02|03|16|88|49|98|99),")
+
+
+def _structure_problem(lines: list[str]) -> tuple[int | None, str] | None:
+    """Where the record structure is broken (the library would not stop on some of these)."""
+    if not lines:
+        return None, "the file is empty"
+    depth = {"01": 0, "02": 0, "03": 0}
+    opened = {"99": "01", "98": "02", "49": "03"}
+    for number, line in enumerate(lines, start=1):
+        match = _RECORD.match(line)
+        if not match:
+            return number, f"line {number} is not a BAI2 record ({line[:20]!r})"
+        code = match.group(1)
+        if code in depth:
+            depth[code] += 1
+        elif code in opened:
+            if depth[opened[code]] == 0:
+                return number, f"record {code} on line {number} closes nothing"
+            depth[opened[code]] -= 1
+        elif depth["03"] == 0 and code in ("16", "88") and not (code == "88" and number > 1):
+            return number, f"detail record {code} on line {number} is outside an account"
+    if lines[0][:2] != "01" or lines[-1][:2] != "99" or any(depth.values()):
+        return len(lines), "the file is cut short: a group, account or file trailer (49, 98, 99) is missing"
+    return None
+
+
+def read(data: bytes, name: str):
+    text, errors = decode(data, name)
+    if text is None:
+        return None, errors
+    lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
+    problem = _structure_problem(lines)
+    if problem is not None:
+        return None, [RowError(name, problem[0], None, None, f"the file cannot be read as BAI2: {problem[1]}")]
+    try:
+        parsed = library.parse_from_string(text.replace("\r\n", "\n").strip(), check_integrity=True)
+    except Exception as exc:  # the library raises its own exception types and plain ones for malformed records
+        return None, [RowError(name, None, None, None, f"the file cannot be read as BAI2 ({type(exc).__name__}: {exc})")]
+    statements = []
+    for group in parsed.children:
+        as_of = group.header.as_of_date
+        group_currency = group.header.currency or "USD"
+        for account in group.children:
+            currency = account.header.currency or group_currency
+            summary = {item.type_code.code: item.amount for item in account.header.summary_items if item.type_code}
+            entries = []
+            for detail in account.children:
+                amount = _money(detail.amount, currency) or Decimal(0)
+                if detail.type_code and detail.type_code.transaction == TypeCodeTransaction.debit:
+                    amount = -amount
+                entries.append(Entry(date=as_of, amount=amount, reference=(detail.customer_reference or detail.bank_reference or "").strip(),
+                                     description=" ".join((detail.text or "").split()), source_id=(detail.bank_reference or "").strip(),
+                                     type=detail.type_code.code if detail.type_code else ""))
+            statements.append(Statement(account=account.header.customer_account_number, currency=currency,
+                                        number=f"{group.header.as_of_date:%Y%m%d}", opening=_money(summary.get("010"), currency),
+                                        closing=_money(summary.get("015"), currency), start=as_of, end=as_of, entries=entries))
+    if not statements:
+        return None, [RowError(name, None, None, None, "the BAI2 file holds no account")]
+    return statements, []

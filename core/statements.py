@@ -1,0 +1,160 @@
+"""Bank statements into canonical rows, with their balances checked.
+
+Within a file: each statement's opening balance plus its entries must equal its closing
+balance, and a statement's opening balance must equal the previous statement's closing
+balance for the same account. Against the store: the same account, period and entries
+imported again is refused as a duplicate statement, and the opening balance must continue
+the closing balance of the account's latest earlier statement. Findings name the statement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from decimal import Decimal
+from typing import NamedTuple
+
+import pyarrow as pa
+from sqlalchemy import select
+
+from connectors.statements import Statement
+from core.imports import CanonicalImport, transaction_schema
+from core.money import AmountError, check_amount, scale_of
+from core.records import RowError, is_currency_code
+
+__all__ = ["StatementFacts", "check_against_store", "statements_to_import"]
+
+
+class StatementFacts(NamedTuple):
+    """What the store keeps of a statement."""
+
+    account: str
+    currency: str
+    number: str
+    period_from: object
+    period_to: object
+    opening: Decimal | None
+    closing: Decimal | None
+    entry_count: int
+    content_sha256: str
+    total: Decimal
+
+
+def _label(statement: Statement) -> str:
+    return f"statement {statement.number or '?'} of account {statement.account or '?'}"
+
+
+def _content_sha256(statement: Statement) -> str:
+    text = "\n".join(f"{e.date}|{e.amount}|{e.reference}|{e.description}|{e.source_id}" for e in statement.entries)
+    return hashlib.sha256(f"{statement.account}|{statement.currency}|{text}".encode()).hexdigest()
+
+
+def statements_to_import(statements: list[Statement], file: str, fmt: str) -> tuple[CanonicalImport | None, list[StatementFacts], list[RowError]]:
+    """Canonical rows of every statement, the facts to keep, and every balance problem."""
+    errors: list[RowError] = []
+    warnings = [w for s in statements for w in s.warnings]
+    for statement in statements:
+        amounts = [("opening balance", statement.opening), ("closing balance", statement.closing)]
+        amounts += [("amount", entry.amount) for entry in statement.entries]
+        for column, value in amounts:
+            if value is None:
+                continue
+            try:
+                check_amount(value)
+            except AmountError as exc:
+                errors.append(RowError(file, statement.row, column, str(value), f"{_label(statement)}: {exc}"))
+    if errors:
+        return None, [], errors
+    previous: dict[str, Statement] = {}
+    for statement in statements:
+        if not statement.account:
+            errors.append(RowError(file, statement.row, "account", None, f"{_label(statement)} names no account"))
+        if not is_currency_code(statement.currency):
+            errors.append(RowError(file, statement.row, "currency", statement.currency, f"{_label(statement)}: not an ISO 4217 currency"))
+        total = sum((e.amount for e in statement.entries), Decimal(0))
+        if statement.opening is not None and statement.closing is not None and statement.opening + total != statement.closing:
+            errors.append(RowError(file, statement.row, "closing balance", str(statement.closing),
+                                   f"{_label(statement)}: opening {statement.opening} plus entries {total} is {statement.opening + total}, "
+                                   f"but the closing balance is {statement.closing} (difference {statement.closing - statement.opening - total})"))
+        before = previous.get(statement.account)
+        if before is not None and statement.opening is not None and before.closing is not None and statement.opening != before.closing:
+            errors.append(RowError(file, statement.row, "opening balance", str(statement.opening),
+                                   f"{_label(statement)}: opening balance {statement.opening} does not continue the closing balance "
+                                   f"{before.closing} of the previous statement {before.number or '?'} in this file"))
+        previous[statement.account] = statement
+    if any(s.opening is None for s in statements):
+        warnings.append("the statements carry no opening balance; each is checked against the account's previous statement instead")
+    entries = [(s, e) for s in statements for e in s.entries]
+    if not entries:
+        errors.append(RowError(file, None, None, None, "the statements hold no booked entries"))
+    if errors:
+        return None, [], errors
+    scale = max([2] + [scale_of(e.amount) for _, e in entries])
+    quantum = Decimal(1).scaleb(-scale)
+    ids = _ids(entries)
+    columns = {
+        "id": ids,
+        "account": [s.account for s, _ in entries],
+        "date": [e.date for _, e in entries],
+        "amount": [e.amount.quantize(quantum) for _, e in entries],
+        "currency": [s.currency for s, _ in entries],
+        "reference": [e.reference for _, e in entries],
+        "description": [e.description for _, e in entries],
+        "counterparty": [e.counterparty for _, e in entries],
+        "trade_date": [None] * len(entries),
+        "entry_date": [e.entry_date for _, e in entries],
+        "type": [e.type for _, e in entries],
+        "statement": [s.number for s, _ in entries],
+    }
+    table = pa.table(columns, schema=transaction_schema(scale, ["statement"]))
+    facts = [StatementFacts(s.account, s.currency, s.number, s.start, s.end, s.opening, s.closing, len(s.entries), _content_sha256(s),
+                            sum((e.amount for e in s.entries), Decimal(0))) for s in statements]
+    return CanonicalImport(table, warnings, 0, {}, fmt), facts, []
+
+
+def _ids(entries) -> list[str]:
+    """The bank's own entry ids when present and unique; otherwise a stable hash of the entry."""
+    source = [e.source_id for _, e in entries]
+    if all(source) and len(set(source)) == len(source):
+        return source
+    seen: Counter = Counter()
+    ids = []
+    for statement, entry in entries:
+        content = f"{statement.account}|{statement.number}|{entry.date}|{entry.amount}|{entry.reference}|{entry.description}|{entry.source_id}"
+        seen[content] += 1
+        ids.append(hashlib.sha256(f"{content}#{seen[content]}".encode()).hexdigest()[:20])
+    return ids
+
+
+def check_against_store(session, facts: list[StatementFacts], file: str) -> list[RowError]:
+    """Refuse statements already imported, and openings that do not continue the account's last closing."""
+    from core.store.models import StatementRecord
+
+    errors = []
+    for fact in facts:
+        same = session.scalar(select(StatementRecord).where(
+            StatementRecord.account == fact.account, StatementRecord.period_from == fact.period_from,
+            StatementRecord.period_to == fact.period_to, StatementRecord.content_sha256 == fact.content_sha256))
+        if same is not None:
+            errors.append(RowError(file, None, "statement", fact.number,
+                                   f"statement {fact.number or '?'} of account {fact.account} for {fact.period_from} to {fact.period_to} "
+                                   f"was already imported (dataset {same.dataset_id[:12]}); a statement is imported once"))
+            continue
+        if fact.period_from is None:
+            continue
+        earlier = session.scalar(select(StatementRecord).where(StatementRecord.account == fact.account,
+                                                               StatementRecord.period_to < fact.period_from)
+                                 .order_by(StatementRecord.period_to.desc(), StatementRecord.id.desc()).limit(1))
+        if earlier is None or earlier.closing is None:
+            continue
+        if fact.opening is not None and fact.opening != earlier.closing:
+            errors.append(RowError(file, None, "opening balance", str(fact.opening),
+                                   f"statement {fact.number or '?'} of account {fact.account}: opening balance {fact.opening} does not "
+                                   f"continue the closing balance {earlier.closing} of the statement to {earlier.period_to}"
+                                   f" (dataset {earlier.dataset_id[:12]}); is a statement missing?"))
+        elif fact.opening is None and fact.closing is not None and earlier.closing + fact.total != fact.closing:
+            errors.append(RowError(file, None, "closing balance", str(fact.closing),
+                                   f"statement of account {fact.account} to {fact.period_to}: the previous closing balance "
+                                   f"{earlier.closing} plus entries {fact.total} is {earlier.closing + fact.total}, but the closing "
+                                   f"balance is {fact.closing}; is a statement missing?"))
+    return errors

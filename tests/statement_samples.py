@@ -1,0 +1,117 @@
+"""Statement files written from the format specifications, for the tests."""
+
+MT940 = b""":20:STARTUMSE
+:25:DE89370400440532013000
+:28C:00012/001
+:60F:C261001EUR1000,00
+:61:2610021002DR50,00NMSCNONREF//B1
+:86:166?00SEPA-UEBERWEISUNG?20EREF+INV-1?21SVWZ+Rechnung 42?32Muster GmbH
+:61:2610031003CR150,25NTRFPAY-77//B2
+:86:Incoming payment from Contoso
+:62F:C261003EUR1100,25
+-
+:20:STARTUMSE
+:25:DE89370400440532013000
+:28C:00013/001
+:60F:C261003EUR1100,25
+:61:2610051005DR0,25NCHGNONREF//B3
+:86:Charges
+:61:2610051005DR0,25NCHGNONREF//B4
+:86:Charges
+:62F:C261005EUR1099,75
+-
+"""
+
+
+def camt053(closing: str = "1099.75", reversal: str = "false", extra: str = "") -> bytes:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">
+ <BkToCstmrStmt>
+  <GrpHdr><MsgId>M1</MsgId><CreDtTm>2026-10-06T08:00:00</CreDtTm></GrpHdr>
+  <Stmt>
+   <Id>S-2026-10-05</Id><ElctrncSeqNb>42</ElctrncSeqNb>
+   <FrToDt><FrDtTm>2026-10-05T00:00:00</FrDtTm><ToDtTm>2026-10-05T23:59:59</ToDtTm></FrToDt>
+   <Acct><Id><IBAN>CH9300762011623852957</IBAN></Id><Ccy>CHF</Ccy></Acct>
+   <Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="CHF">1000.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-10-05</Dt></Dt></Bal>
+   <Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="CHF">{closing}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-10-05</Dt></Dt></Bal>
+   <Ntry>
+    <Amt Ccy="CHF">300.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><RvslInd>false</RvslInd><Sts>BOOK</Sts>
+    <BookgDt><Dt>2026-10-05</Dt></BookgDt><ValDt><Dt>2026-10-06</Dt></ValDt><AcctSvcrRef>SVC-1</AcctSvcrRef>
+    <NtryDtls>
+     <TxDtls><Refs><EndToEndId>INV-100</EndToEndId></Refs><AmtDtls><TxAmt><Amt Ccy="CHF">100.00</Amt></TxAmt></AmtDtls>
+      <RltdPties><Dbtr><Nm>Contoso</Nm></Dbtr></RltdPties><RmtInf><Ustrd>Invoice 100</Ustrd></RmtInf></TxDtls>
+     <TxDtls><Refs><EndToEndId>INV-200</EndToEndId></Refs><AmtDtls><TxAmt><Amt Ccy="CHF">200.00</Amt></TxAmt></AmtDtls>
+      <RltdPties><Dbtr><Nm>Fabrikam</Nm></Dbtr></RltdPties><RmtInf><Ustrd>Invoice 200</Ustrd></RmtInf></TxDtls>
+    </NtryDtls>
+   </Ntry>
+   <Ntry>
+    <Amt Ccy="CHF">200.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><RvslInd>{reversal}</RvslInd><Sts>BOOK</Sts>
+    <BookgDt><Dt>2026-10-05</Dt></BookgDt><ValDt><Dt>2026-10-05</Dt></ValDt><AcctSvcrRef>SVC-2</AcctSvcrRef>
+    <NtryDtls><TxDtls><Refs><EndToEndId>NOTPROVIDED</EndToEndId></Refs><RmtInf><Ustrd>Returned payment</Ustrd></RmtInf></TxDtls></NtryDtls>
+   </Ntry>
+   <Ntry>
+    <Amt Ccy="CHF">0.25</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts>BOOK</Sts>
+    <BookgDt><Dt>2026-10-05</Dt></BookgDt><ValDt><Dt>2026-10-05</Dt></ValDt><AcctSvcrRef>SVC-3</AcctSvcrRef>
+    <AddtlNtryInf>Account fee</AddtlNtryInf>
+   </Ntry>
+   <Ntry>
+    <Amt Ccy="CHF">999.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>PDNG</Sts>
+    <BookgDt><Dt>2026-10-05</Dt></BookgDt><AcctSvcrRef>SVC-4</AcctSvcrRef>
+   </Ntry>
+   {extra}
+  </Stmt>
+ </BkToCstmrStmt>
+</Document>
+""".encode()
+
+
+BAI2 = b"""01,BANKID,CUSTID,261101,0830,1,,,2/
+02,CUSTID,BANKID,1,261031,2400,USD,2/
+03,123456789,USD,010,100000,,,015,114550,,/
+16,175,20050,,REF001,CUST1,Deposit from/
+88,Contoso Ltd, October receipts/
+16,475,5000,,REF002,,Check 1041/
+16,475,500,,REF003,,Wire fee/
+49,240100,6/
+03,987654321,JPY,010,50000,,,015,49000,,/
+16,475,1000,,REF004,,Fee/
+49,100000,3/
+98,340100,2,11/
+99,340100,1,13/
+"""
+
+OFX_SGML = b"""OFXHEADER:100
+DATA:OFXSGML
+VERSION:102
+SECURITY:NONE
+ENCODING:USASCII
+CHARSET:1252
+COMPRESSION:NONE
+OLDFILEUID:NONE
+NEWFILEUID:NONE
+
+<OFX>
+<SIGNONMSGSRSV1><SONRS><STATUS><CODE>0<SEVERITY>INFO</STATUS><DTSERVER>20261101<LANGUAGE>ENG</SONRS></SIGNONMSGSRSV1>
+<BANKMSGSRSV1><STMTTRNRS><TRNUID>1<STATUS><CODE>0<SEVERITY>INFO</STATUS>
+<STMTRS><CURDEF>USD<BANKACCTFROM><BANKID>121000248<ACCTID>4471009218<ACCTTYPE>CHECKING</BANKACCTFROM>
+<BANKTRANLIST><DTSTART>20261001<DTEND>20261031
+<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20261002<TRNAMT>-50.00<FITID>T1<NAME>Acme<MEMO>Invoice 7</STMTTRN>
+<STMTTRN><TRNTYPE>CHECK<DTPOSTED>20261009<TRNAMT>-1250.10<FITID>T2<CHECKNUM>1041<NAME>Globex</STMTTRN>
+<STMTTRN><TRNTYPE>CREDIT<DTPOSTED>20261003<TRNAMT>150.25<FITID>T3<NAME>Contoso</STMTTRN>
+</BANKTRANLIST>
+<LEDGERBAL><BALAMT>1100.25<DTASOF>20261031</LEDGERBAL>
+</STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>
+"""
+
+OFX_XML = b"""<?xml version="1.0" encoding="UTF-8" standalone="no"?>
+<?OFX OFXHEADER="200" VERSION="220" SECURITY="NONE" OLDFILEUID="NONE" NEWFILEUID="NONE"?>
+<OFX>
+<SIGNONMSGSRSV1><SONRS><STATUS><CODE>0</CODE><SEVERITY>INFO</SEVERITY></STATUS><DTSERVER>20261201</DTSERVER><LANGUAGE>ENG</LANGUAGE></SONRS></SIGNONMSGSRSV1>
+<BANKMSGSRSV1><STMTTRNRS><TRNUID>2</TRNUID><STATUS><CODE>0</CODE><SEVERITY>INFO</SEVERITY></STATUS>
+<STMTRS><CURDEF>USD</CURDEF><BANKACCTFROM><BANKID>121000248</BANKID><ACCTID>4471009218</ACCTID><ACCTTYPE>CHECKING</ACCTTYPE></BANKACCTFROM>
+<BANKTRANLIST><DTSTART>20261101</DTSTART><DTEND>20261130</DTEND>
+<STMTTRN><TRNTYPE>CREDIT</TRNTYPE><DTPOSTED>20261104</DTPOSTED><TRNAMT>99.75</TRNAMT><FITID>N1</FITID><NAME>Northwind</NAME></STMTTRN>
+</BANKTRANLIST>
+<LEDGERBAL><BALAMT>1200.00</BALAMT><DTASOF>20261130</DTASOF></LEDGERBAL>
+</STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>
+"""
