@@ -175,6 +175,8 @@ def _find_header(rows: list[RawRow], profile: Profile, file: str) -> tuple[int, 
                 return i, []
         return 0, [RowError(file, profile.read.header_row, None, None, "the profile's header_row is blank or past the end of the file")]
     wanted = {_norm(t) for t in profile.columns.values()}
+    if profile.amount.quantity is not None:
+        wanted |= {_norm(t) for t in (profile.amount.quantity, profile.amount.price, profile.amount.direction, *profile.amount.fees)}
     best, best_score = None, 0
     nearest, nearest_roles = None, set()
     for i, row in enumerate(rows[:_HEADER_SEARCH_ROWS]):
@@ -233,7 +235,17 @@ def _map_columns(header: list[str], profile: Profile, file: str, header_row: int
         mapping.pop("indicator")
     if "date" not in mapping:
         errors.append(RowError(file, header_row, None, None, f"no date column in the header {header}"))
-    if not set(_AMOUNT_SOURCES) & set(mapping):
+    trade = profile.amount
+    if trade.quantity is not None:
+        for key, title in [("_quantity", trade.quantity), ("_price", trade.price), ("_direction", trade.direction)] + \
+                [(f"_fee{n}", fee) for n, fee in enumerate(trade.fees)]:
+            if _norm(title) not in normalised:
+                errors.append(RowError(file, header_row, title, None, f"column {title!r} (for the computed amount) is not in the header {header}"))
+            else:
+                mapping[key] = normalised.index(_norm(title))
+        for name in _AMOUNT_SOURCES:
+            mapping.pop(name, None)
+    elif not set(_AMOUNT_SOURCES) & set(mapping):
         errors.append(RowError(file, header_row, None, None, f"no amount (or debit/credit) column in the header {header}"))
     return mapping, errors
 
@@ -362,8 +374,42 @@ def _date_value(cell: Cell, fmt: str | None, epoch, cache: dict) -> dt.date | No
     return cache[text]
 
 
+def _trade_amounts(cells, numbers, header, mapping, profile, decimal, file, out) -> list[RowError]:
+    """Cash of a trade: quantity x price, plus fees on a buy, less fees on a sell, rounded half-up."""
+    from decimal import ROUND_HALF_UP
+
+    trade = profile.amount
+    buys = {m.upper() for m in trade.debit_markers}
+    sells = {m.upper() for m in trade.credit_markers}
+    errors, amounts = [], []
+    fee_keys = [k for k in mapping if k.startswith("_fee")]
+    for i, number in enumerate(numbers):
+        values = {}
+        for key in ["_quantity", "_price"] + fee_keys:
+            cell = cells[key][i]
+            try:
+                values[key] = cell if isinstance(cell, Decimal) else (parse_amount(_text(cell), decimal) or Decimal(0))
+            except AmountError as exc:
+                errors.append(RowError(file, number, header[mapping[key]], _text(cell), str(exc)))
+        side = _text(cells["_direction"][i]).upper()
+        if side not in buys | sells:
+            errors.append(RowError(file, number, header[mapping["_direction"]], side,
+                                   f"{side!r} is not a buy or sell marker (expected one of {sorted(buys | sells)})"))
+        if len(values) < 2 + len(fee_keys) or side not in buys | sells:
+            amounts.append(Decimal(0))
+            continue
+        gross = (values["_quantity"] * values["_price"]).quantize(trade.round, rounding=ROUND_HALF_UP)
+        fees = sum((values[k] for k in fee_keys), Decimal(0))
+        amount = -(gross + fees) if side in buys else gross - fees
+        amounts.append(-amount if trade.flip_sign else amount)
+    out["amount"] = amounts
+    return errors
+
+
 def _parse_amounts(cells, numbers, header, mapping, profile, raw, file, out) -> tuple[list[str], list[RowError]]:
     warnings, errors = [], []
+    if profile.amount.quantity is not None:
+        return warnings, _trade_amounts(cells, numbers, header, mapping, profile, profile.read.decimal or ".", file, out)
     sources = [n for n in _AMOUNT_SOURCES if n in mapping]
     decimal = profile.read.decimal
     if decimal is None:
@@ -458,8 +504,8 @@ def _unique_titles(header: list[str]) -> list[str]:
 
 
 def _extra_columns(header: list[str], mapping: dict[str, int]) -> dict[str, int]:
-    """Source columns that map to nothing, kept under their own (unique) titles."""
-    used = set(mapping.values())
+    """Source columns that map to no canonical column, kept under their own titles."""
+    used = {index for name, index in mapping.items() if not name.startswith("_")}
     extra: dict[str, int] = {}
     for index, title in enumerate(header):
         if index in used:

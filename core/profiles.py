@@ -44,7 +44,9 @@ import tomllib
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.records import TRANSACTION_COLUMNS
 
@@ -91,9 +93,24 @@ class ParseSection(_Strict):
 
 
 class AmountSection(_Strict):
+    """How the amount is found. For trade files the cash amount can be computed:
+    quantity x price, plus fees on a buy and less fees on a sell, rounded half-up to
+    ``round``; ``direction`` names the buy/sell column and the markers say which is which."""
+
     flip_sign: bool = False
     debit_markers: tuple[str, ...] = ("D", "DR", "DB", "DEBIT", "-")
     credit_markers: tuple[str, ...] = ("C", "CR", "CREDIT", "+")
+    quantity: str | None = None
+    price: str | None = None
+    fees: tuple[str, ...] = ()
+    direction: str | None = None
+    round: Decimal = Decimal("0.01")
+
+    @model_validator(mode="after")
+    def _trade_columns_together(self) -> AmountSection:
+        if (self.quantity is None) != (self.price is None) or (self.quantity is not None and self.direction is None):
+            raise ValueError("a computed amount needs quantity, price and direction together")
+        return self
 
 
 class DefaultsSection(_Strict):
@@ -138,6 +155,12 @@ class Profile(_Strict):
         if "amount" in columns and {"debit", "credit"} & set(columns):
             raise ValueError("map either 'amount' or 'debit'/'credit', not both")
         return columns
+
+    @model_validator(mode="after")
+    def _one_way_to_the_amount(self) -> Profile:
+        if self.amount.quantity is not None and {"amount", "debit", "credit"} & set(self.columns):
+            raise ValueError("a computed amount (amount.quantity/price) replaces the amount columns; map none of them")
+        return self
 
 
 class ProfileInfo(NamedTuple):
