@@ -77,6 +77,32 @@ def _cmd_match(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_holdings(args: argparse.Namespace) -> int:
+    import datetime as dt
+    from decimal import Decimal, InvalidOperation
+
+    from core.holdings import reconcile_files, write_holdings_outputs
+    from core.records import format_errors
+
+    try:
+        as_of = dt.date.fromisoformat(args.as_of)
+    except ValueError:
+        raise BadInput(f"--as-of {args.as_of!r}: write the date as YYYY-MM-DD") from None
+    try:
+        tolerance = Decimal(args.tolerance)
+    except InvalidOperation:
+        raise BadInput(f"--tolerance {args.tolerance!r} is not a number") from None
+    rows, warnings, errors = reconcile_files(Path(args.internal), [Path(p) for p in args.registrar], as_of, tolerance)
+    if errors:
+        raise BadInput(format_errors(errors, limit=200))
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    summary = write_holdings_outputs(rows, Path(args.out), as_of, tolerance)
+    statuses = ", ".join(f"{count} {status}" for status, count in summary["statuses"].items())
+    print(f"{summary['positions']} positions as of {as_of}: {statuses}; results in {args.out}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from core.demo import seed_demo
     from core.store import open_store
@@ -103,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument("--rules", help="rule set TOML (default: rules/default.toml)")
     match.add_argument("--out", required=True, help="folder for matches.csv, breaks.csv and summary.json")
     match.set_defaults(run=_cmd_match)
+
+    holdings = commands.add_parser("holdings", help="reconcile units per folio and scheme against registrar files")
+    holdings.add_argument("--internal", required=True, help="the books' holdings transactions (CSV or XLSX)")
+    holdings.add_argument("--registrar", required=True, action="append", help="a CAMS or KFintech file (DBF, XLSX or CSV); repeat for more")
+    holdings.add_argument("--as-of", required=True, help="the date to compare units at (YYYY-MM-DD)")
+    holdings.add_argument("--tolerance", default="0.001", help="units that may differ and still match (default 0.001)")
+    holdings.add_argument("--out", required=True, help="folder for holdings.csv and summary.json")
+    holdings.set_defaults(run=_cmd_holdings)
 
     demo = commands.add_parser("demo", help="seed the demo month: books, bank and broker statements")
     demo.add_argument("--if-empty", action="store_true", help="do nothing when the store already has datasets")
