@@ -59,6 +59,7 @@ pages = [
 if can(current, "analyst"):
     pages[1:1] = [st.Page("pages/sources.py", title="Sources", icon=":material/upload_file:"),
                   st.Page("pages/reconcile.py", title="Reconcile", icon=":material/join_inner:")]
+    pages.insert(4, st.Page("pages/holdings.py", title="Holdings", icon=":material/account_balance:"))
 if can(current, "admin"):
     pages.append(st.Page("pages/users.py", title="Users", icon=":material/group:"))
 st.navigation(pages).run()

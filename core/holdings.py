@@ -30,8 +30,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from core.money import AmountError, parse_amount
 from core.records import RowError
 
-__all__ = ["HoldingRow", "INTERNAL_TYPES", "Positions", "load_registrar_layouts", "read_internal", "read_registrar",
-           "reconcile_holdings", "write_holdings_outputs"]
+__all__ = ["HoldingRow", "INTERNAL_TYPES", "Positions", "fetch_registrar_files", "load_registrar_layouts", "read_internal",
+           "read_internal_from_mongo", "read_registrar", "reconcile_holdings", "reconcile_sources", "save_holdings_run",
+           "write_holdings_outputs", "write_results_to_mongo"]
 
 DEFAULT_TOLERANCE = Decimal("0.001")
 # Transaction types of the books, as systems commonly name them, and their effect on units.
@@ -264,31 +265,74 @@ def reconcile_holdings(internal: Positions, registrars: list[tuple[str, Position
     return rows
 
 
-def reconcile_files(internal: Path, registrars: list[Path], as_of: dt.date, tolerance: Decimal = DEFAULT_TOLERANCE):
-    """Read the books and every registrar file (registrars in parallel), then compare.
+def reconcile_sources(internal: tuple[str, bytes] | Positions, registrars: list[tuple[str, bytes]], as_of: dt.date,
+                      tolerance: Decimal = DEFAULT_TOLERANCE):
+    """Read the books (a file's name and bytes, or positions already rolled up, as from
+    MongoDB) and every registrar file, registrars in parallel, then compare.
 
     Returns:
-        ``(rows, warnings, errors)``; no rows when any file has errors.
+        ``(rows, warnings, errors)``; no rows when any source has errors.
     """
-    def load(path: Path):
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            return "", {}, [], [RowError(path.name, None, None, None, f"cannot read the file ({exc.strerror or exc})")]
-        return read_registrar(data, path.name, as_of, layouts)
-
     layouts = load_registrar_layouts()
     with ThreadPoolExecutor(max_workers=max(1, len(registrars))) as pool:
-        loaded = list(pool.map(load, registrars))
-        try:
-            books, errors = read_internal(internal.read_bytes(), internal.name, as_of)
-        except OSError as exc:
-            books, errors = {}, [RowError(internal.name, None, None, None, f"cannot read the file ({exc.strerror or exc})")]
+        loaded = list(pool.map(lambda item: read_registrar(item[1], item[0], as_of, layouts), registrars))
+        books, errors = read_internal(internal[1], internal[0], as_of) if isinstance(internal, tuple) else (internal, [])
     warnings = [w for _, _, found, _ in loaded for w in found]
     errors += [e for _, _, _, problems in loaded for e in problems]
     if errors:
         return [], warnings, errors
     return reconcile_holdings(books, [(name, positions) for name, positions, _, _ in loaded], tolerance), warnings, []
+
+
+def reconcile_files(internal: Path, registrars: list[Path], as_of: dt.date, tolerance: Decimal = DEFAULT_TOLERANCE):
+    """:func:`reconcile_sources` over files on disk."""
+    errors, sources = [], []
+    for path in [internal, *registrars]:
+        try:
+            sources.append((path.name, path.read_bytes()))
+        except OSError as exc:
+            errors.append(RowError(path.name, None, None, None, f"cannot read the file ({exc.strerror or exc})"))
+    if errors:
+        return [], [], errors
+    return reconcile_sources(sources[0], sources[1:], as_of, tolerance)
+
+
+def save_holdings_run(store, rows: list[HoldingRow], as_of: dt.date, tolerance: Decimal, sources: list[str], user: str):
+    """Keep a holdings reconciliation: its rows as Parquet, its figures in the database."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from core.store import record_audit
+    from core.store.models import HoldingsRun
+
+    folder = store.data_dir / "holdings"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC)
+    path = folder / f"{as_of.isoformat()}_{stamp:%Y%m%dT%H%M%S%f}.parquet"
+    scale = max([4] + [max(0, -u.as_tuple().exponent) for r in rows for u in (r.internal_units, r.registrar_units)])
+    units = pa.decimal128(28, scale)
+    table = pa.table({
+        "folio": [r.folio for r in rows], "product": [r.product for r in rows], "product_name": [r.product_name for r in rows],
+        "status": [r.status for r in rows], "registrar": [r.registrar for r in rows],
+        "internal_units": pa.array([r.internal_units for r in rows], units),
+        "registrar_units": pa.array([r.registrar_units for r in rows], units),
+        "difference": pa.array([r.difference for r in rows], units),
+    })
+    pq.write_table(table, path)
+    counts = defaultdict(int)
+    for row in rows:
+        counts[row.status] += 1
+    try:
+        with store.session() as session:
+            run = HoldingsRun(as_of=as_of, tolerance=str(tolerance), sources=sources, summary=dict(counts),
+                              results_path=str(path.relative_to(store.data_dir)), created_by=user, created_at=stamp)
+            session.add(run)
+            session.flush()
+            record_audit(session, user, "reconcile_holdings", "holdings_run", str(run.id), None, {"as_of": str(as_of), **counts})
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return run
 
 
 def write_holdings_outputs(rows: list[HoldingRow], folder: Path, as_of: dt.date, tolerance: Decimal) -> dict:
@@ -320,3 +364,85 @@ def write_holdings_outputs(rows: list[HoldingRow], folder: Path, as_of: dt.date,
     os.replace(temporary, folder / "holdings.csv")
     os.replace(summary_temporary, folder / "summary.json")
     return summary
+
+
+def read_internal_from_mongo(collection, as_of: dt.date, source: str = "MongoDB") -> tuple[Positions, list[RowError]]:
+    """The books' transactions in a MongoDB collection, rolled up inside the database.
+
+    One aggregation pipeline keeps the transactions dated on or before ``as_of`` (by
+    ``transaction_date``, else ``trade_date``) and groups them per folio and product, summing
+    the units that add and those that take away separately; the two exact totals (store units
+    as Decimal128) are subtracted here. Field names are those books commonly use:
+    folio_no, product_code, scheme_name, transaction_type, units.
+
+    Args:
+        collection: a pymongo collection (or one that behaves like it).
+    """
+    adds = sorted(t for t, sign in INTERNAL_TYPES.items() if sign > 0)
+    takes = sorted(t for t, sign in INTERNAL_TYPES.items() if sign < 0)
+    kind = {"$toUpper": "$transaction_type"}
+    pipeline = [
+        {"$addFields": {"_when": {"$ifNull": ["$transaction_date", "$trade_date"]}}},
+        {"$match": {"_when": {"$lte": dt.datetime.combine(as_of, dt.time.max)}}},
+        {"$group": {"_id": {"folio": "$folio_no", "product": "$product_code"},
+                    "added": {"$sum": {"$cond": [{"$in": [kind, adds]}, "$units", 0]}},
+                    "taken": {"$sum": {"$cond": [{"$in": [kind, takes]}, "$units", 0]}},
+                    "unknown": {"$sum": {"$cond": [{"$in": [kind, adds + takes]}, 0, 1]}},
+                    "name": {"$first": "$scheme_name"}}},
+        {"$sort": {"_id.folio": 1, "_id.product": 1}},
+    ]
+    positions: Positions = {}
+    errors = []
+    for group in collection.aggregate(pipeline):
+        key = (_key(group["_id"].get("folio")), _key(group["_id"].get("product")))
+        if group.get("unknown"):
+            errors.append(RowError(source, None, "transaction_type", None,
+                                   f"folio {key[0]}, product {key[1]}: {group['unknown']} transaction(s) of a type that is not known; "
+                                   f"use one of {', '.join(sorted(INTERNAL_TYPES))}"))
+            continue
+        units = _exact(group.get("added")) - _exact(group.get("taken"))
+        positions[key] = Position(units, _key(group.get("name")))
+    return positions, errors
+
+
+def _exact(value) -> Decimal:
+    if value is None:
+        return Decimal(0)
+    if hasattr(value, "to_decimal"):
+        return value.to_decimal()
+    return Decimal(str(value))
+
+
+def write_results_to_mongo(collection, rows: list[HoldingRow], as_of: dt.date) -> int:
+    """Store the results in a MongoDB collection, units as Decimal128; replaces that date's results."""
+    from bson.decimal128 import Decimal128
+
+    moment = dt.datetime.combine(as_of, dt.time())
+    collection.delete_many({"as_of": moment})
+    documents = [{"as_of": moment, "folio": r.folio, "product": r.product, "product_name": r.product_name, "status": r.status,
+                  "internal_units": Decimal128(r.internal_units), "registrar_units": Decimal128(r.registrar_units),
+                  "difference": Decimal128(r.difference), "registrar": r.registrar} for r in rows]
+    if documents:
+        collection.insert_many(documents)
+    return len(documents)
+
+
+def fetch_registrar_files(store, source, target: Path, **retry) -> list:
+    """Fetch registrar files over SFTP and record their hashes; files seen before are skipped.
+
+    Returns:
+        The newly fetched files.
+    """
+    from sqlalchemy import select
+
+    from connectors.sftp import fetch_files
+    from core.store.models import FetchedFile
+
+    with store.session() as session:
+        seen = set(session.scalars(select(FetchedFile.sha256)))
+    fetched = fetch_files(source, target, already_seen=seen, **retry)
+    with store.session() as session:
+        for item in fetched:
+            session.add(FetchedFile(sha256=item.sha256, source=f"{source.host}:{item.remote_path}", local_path=str(item.local_path),
+                                    size=item.size))
+    return fetched

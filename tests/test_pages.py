@@ -239,3 +239,25 @@ def test_audit_history_and_users_pages(demo):
     next(b for b in at.button if b.label == "Add user").click().run()
     assert any("added" in s.value for s in at.success), [e.value for e in at.error]
     assert "carol" in frame_with(at, "username")["username"].tolist()
+
+
+def test_holdings_page_reconciles_uploaded_files_and_saves_the_run(demo, tmp_path):
+    from tests.test_holdings import BOOKS, cams_transactions, kfintech_holdings
+
+    at = open_page(signed_in("analyst"), "pages/holdings.py")
+    import datetime as dt
+
+    at.date_input(key="holdings_as_of").set_value(dt.date(2026, 10, 31))
+    at.file_uploader(key="holdings_books").upload("books.csv", BOOKS.encode())
+    at.file_uploader(key="holdings_registrars").set_value([
+        ("WBR2.dbf", cams_transactions(tmp_path).read_bytes(), "application/octet-stream"),
+        ("MFSD203.dbf", kfintech_holdings(tmp_path).read_bytes(), "application/octet-stream")])
+    next(b for b in at.button if b.label == "Reconcile holdings").click().run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["matched"], metrics["mismatched"], metrics["registrar only"], metrics["internal only"]) == ("3", "1", "2", "1")
+    from core.store.models import HoldingsRun
+
+    with demo.session() as session:
+        run = session.scalars(select(HoldingsRun)).one()
+        assert run.summary == {"matched": 3, "mismatched": 1, "registrar_only": 2, "internal_only": 1}

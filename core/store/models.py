@@ -16,7 +16,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.store.types import ExactDecimal
 
-__all__ = ["AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "MatchGroup", "MatchItem", "Run", "StatementRecord", "User",
+__all__ = ["AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "FetchedFile", "HoldingsRun", "MatchGroup", "MatchItem", "Run", "StatementRecord", "User",
            "utc_now"]
 
 
@@ -202,3 +202,30 @@ class StatementRecord(Base):
     closing: Mapped[Decimal | None]
     entry_count: Mapped[int] = mapped_column(Integer)
     content_sha256: Mapped[str] = mapped_column(String(64), comment="hash of the statement's entries, in order")
+
+
+class FetchedFile(Base):
+    """A file fetched from outside (SFTP), known by its content hash."""
+
+    __tablename__ = "fetched_files"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(255), comment="host and remote path")
+    local_path: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(Integer)
+    fetched_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+
+
+class HoldingsRun(Base):
+    """A holdings reconciliation: as-of date, sources, figures; its rows are a Parquet file."""
+
+    __tablename__ = "holdings_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    tolerance: Mapped[str] = mapped_column(String(32))
+    sources: Mapped[list] = mapped_column(JSON)
+    summary: Mapped[dict] = mapped_column(JSON)
+    results_path: Mapped[str] = mapped_column(String(1024))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
