@@ -81,7 +81,7 @@ def _cmd_holdings(args: argparse.Namespace) -> int:
     import datetime as dt
     from decimal import Decimal, InvalidOperation
 
-    from core.holdings import reconcile_files, write_holdings_outputs
+    from core.holdings import reconcile_files, save_holdings_run, write_holdings_outputs
     from core.records import format_errors
 
     try:
@@ -97,9 +97,13 @@ def _cmd_holdings(args: argparse.Namespace) -> int:
         raise BadInput(format_errors(errors, limit=200))
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    from core.store import open_store
+
+    run = save_holdings_run(open_store(), rows, as_of, tolerance, [Path(args.internal).name] + [Path(p).name for p in args.registrar],
+                            os.environ.get("RECON_USER", "cli"))
     summary = write_holdings_outputs(rows, Path(args.out), as_of, tolerance)
     statuses = ", ".join(f"{count} {status}" for status, count in summary["statuses"].items())
-    print(f"{summary['positions']} positions as of {as_of}: {statuses}; results in {args.out}")
+    print(f"holdings run {run.id}: {summary['positions']} positions as of {as_of}: {statuses}; results in {args.out}")
     return 0
 
 

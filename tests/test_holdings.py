@@ -122,6 +122,11 @@ def test_holdings_cli_writes_the_contract_files(tmp_path):
     assert {r["folio"]: (r["status"], r["difference"]) for r in rows}["2002/11"] == ("mismatched", "-0.5000")
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["statuses"] == {"matched": 3, "mismatched": 1, "registrar_only": 2, "internal_only": 1}
+    assert "holdings run 1" in result.stdout
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "data" / "recon.db") as db:
+        assert db.execute("select count(*) from holdings_runs").fetchone()[0] == 1
 
 
 @pytest.mark.parametrize("as_of", ["31/10/2026", "yesterday"])
