@@ -48,16 +48,16 @@ def parse_source(data: bytes, name: str, profile: Profile | None = None):
     Returns:
         ``(CanonicalImport | None, errors)``.
     """
-    profile = profile or Profile()
-    limit = config.max_import_bytes()
-    if len(data) > limit:
-        return None, [_too_large(name, len(data), limit)]
     result, _, errors = _parse(data, name, profile)
     return result, errors
 
 
-def _parse(data: bytes, name: str, profile: Profile):
-    """``(CanonicalImport | None, statement facts, errors)``."""
+def _parse(data: bytes, name: str, profile: Profile | None):
+    """``(CanonicalImport | None, statement facts, errors)``; files over the size limit are refused."""
+    profile = profile or Profile()
+    limit = config.max_import_bytes()
+    if len(data) > limit:
+        return None, [], [_too_large(name, len(data), limit)]
     from connectors.files.detect import STATEMENT_FORMATS, SourceFormatError, detect_format
 
     try:
@@ -199,10 +199,6 @@ def import_bytes(store: Store, data: bytes, name: str, profile: str | Profile | 
     existing = _find(store, digest)
     if existing is not None:
         return _already(existing), []
-    profile = profile or Profile()
-    limit = config.max_import_bytes()
-    if len(data) > limit:
-        return None, [_too_large(name, len(data), limit)]
     result, facts, errors = _parse(data, name, profile)
     if result is None:
         return None, errors

@@ -194,11 +194,9 @@ def _find_header(rows: list[RawRow], profile: Profile, file: str) -> tuple[int, 
         return best, []
     if nearest is not None and len(nearest_roles) >= 2:
         row = rows[nearest]
-        lacking = "a date column" if "date" not in nearest_roles else "an amount (or debit/credit) column"
-        return 0, [RowError(file, row.number, None, None,
-                            f"this looks like the header ({', '.join(_text(c) for c in row.cells if _text(c))}) but it has no amount"
-                            if "date" in nearest_roles else
-                            f"this looks like the header ({', '.join(_text(c) for c in row.cells if _text(c))}) but it has no date column")]
+        lacking = "no amount" if "date" in nearest_roles else "no date column"
+        titles = ", ".join(_text(c) for c in row.cells if _text(c))
+        return 0, [RowError(file, row.number, None, None, f"this looks like the header ({titles}) but it has {lacking}")]
     if wanted:
         missing = sorted(profile.columns.values())
         return 0, [RowError(file, None, None, None, f"no header row with the profile's columns {missing} in the first {_HEADER_SEARCH_ROWS} rows")]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Context, Decimal
 
 __all__ = [
     "AmountError",

@@ -19,16 +19,13 @@ from sqlalchemy import and_, func, select
 from core.store import Store
 from core.store.models import AuditEntry, Break, DatasetRecord, MatchGroup, Run
 
-__all__ = ["AGE_BUCKETS", "BreakFilters", "aging_summary", "audit_frame", "breaks_frame", "breaks_stamp", "confirmed_groups",
+__all__ = ["AGE_BUCKETS", "BreakFilters", "aging_summary", "audit_frame", "breaks_stamp", "confirmed_groups",
            "dataset_accounts", "filter_breaks", "history_frame", "load_breaks", "proposed_frame", "recent_runs", "run_account_summary"]
 
 AGE_BUCKETS = ("0-7", "8-30", "31-90", "90+")
 BREAK_COLUMNS = ["id", "version", "side", "account", "date", "amount", "currency", "reference", "description", "reason", "status",
                  "resolution", "first_seen_on", "pending_decision_id", "run_id", "record_id"]
 
-
-def age_bucket(days: int) -> str:
-    return "0-7" if days <= 7 else "8-30" if days <= 30 else "31-90" if days <= 90 else "90+"
 
 
 class BreakFilters(NamedTuple):
@@ -96,10 +93,6 @@ def filter_breaks(frame: pd.DataFrame, filters: BreakFilters) -> pd.DataFrame:
         keep &= pd.Series([abs(a) <= filters.amount_max for a in frame["amount"]], index=frame.index)
     return frame[keep].reset_index(drop=True)
 
-
-def breaks_frame(store: Store, run_id: int, filters: BreakFilters = BreakFilters(), today: dt.date | None = None) -> pd.DataFrame:
-    """A run's breaks with their age, filtered."""
-    return filter_breaks(load_breaks(store, run_id, today), filters)
 
 
 def aging_summary(frame: pd.DataFrame) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import plotly.express as px
 import streamlit as st
 
 from core.holdings import read_internal_from_mongo, reconcile_sources, save_holdings_run, write_results_to_mongo
-from ui import account, download_buttons, get_store, require, show_row_errors
+from ui import download_buttons, get_store, require, show_row_errors
 
 me = require("analyst")
 store = get_store()

@@ -3,7 +3,6 @@
 import datetime as dt
 import random
 from collections import defaultdict
-from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.demo import DEMO_USERS, seed_demo
 from core.store import open_store
-from core.store.models import Break, Decision, MatchGroup
+from core.store.models import Break, Decision
 
 HOME = str(Path(__file__).resolve().parents[1] / "Home.py")
 

@@ -4,7 +4,6 @@ import asyncio
 import socket
 import threading
 import time
-from pathlib import Path
 
 import asyncssh
 import pytest

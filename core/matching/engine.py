@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from core.matching.rules import Pass, RuleSet
+from core.money import canonical_decimal
 from core.matching.subsets import MAX_CANDIDATES, find_subsets
 
 __all__ = ["MatchResult", "match_tables"]
@@ -492,7 +493,5 @@ def _summary(con, names: list[str]) -> dict:
 
 
 def _text(value) -> str:
-    """An exact amount as plain text with at least two decimals and no trailing noise."""
-    value = Decimal(value)
-    cents = value.quantize(Decimal("0.01"))
-    return format(cents if cents == value else value.normalize(), "f")
+    """An exact amount as plain text, in the store's canonical form (at least two decimals)."""
+    return format(canonical_decimal(Decimal(value)), "f")
