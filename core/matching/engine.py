@@ -1,9 +1,10 @@
 """The matching engine: rule passes over two canonical tables, on DuckDB.
 
 Passes run in order over what is still open. A record ends in exactly one group or as one
-break. Every choice is deterministic and independent of row order: wherever two candidates
-score the same, the one with the smaller record id wins, and groups are numbered in order of
-pass and record ids, so the same inputs and rules give the same output in any row order.
+break. Every choice is deterministic and independent of row order: records are numbered in
+order of their ids (``k``), wherever two candidates score the same the one with the smaller
+number wins, and groups are numbered in order of pass and first book record, so the same
+inputs and rules give the same output in any row order.
 
 One-to-one passes pick pairs by repeated mutual-best choice: a pair is taken when each is
 the other's best remaining candidate, ranked by amount difference, then reference
@@ -11,13 +12,16 @@ agreement, then days apart. A pair whose best score is shared by another candida
 ambiguity: it waits while clear pairs are taken; if it is still tied it is taken as
 ``proposed``, never ``confirmed``, and so is whatever the records it was tied with pair with.
 
-Candidates are found with equality joins only. Amount tolerances use buckets (absolute
-width, or logarithmic for a percent), each side joined to its neighbouring buckets, and the
-exact tolerance is checked after; a "same account and amount between" range join, which
-compares every pair within an account, is never used.
+Candidates are found with equality joins only. One-to-one passes without an amount
+tolerance that compare the same columns share one candidate table: the pairs with equal
+amounts are joined once, within the widest of their date windows, and each pass keeps the
+pairs that meet its own window and reference rule among the records still open. Amount
+tolerances use buckets (absolute width, or logarithmic for a percent), each side joined to
+its neighbouring buckets, and the exact tolerance is checked after; a "same account and
+amount between" range join, which compares every pair within an account, is never used.
 
-Work tables shrink as passes go: ``oi`` and ``oe`` hold the records still open, and
-reference keys are computed only for the records a pass still looks at.
+Which record is in which group is kept in numpy (one group number per record, 0 while open),
+so taking records out of play, and reading the results back, are scans rather than joins.
 """
 
 from __future__ import annotations
@@ -31,23 +35,30 @@ import numpy as np
 import pyarrow as pa
 
 from core.matching.rules import Pass, RuleSet
-from core.money import canonical_decimal
 from core.matching.subsets import MAX_CANDIDATES, find_subsets
+from core.money import canonical_decimal
 
 __all__ = ["MatchResult", "match_tables"]
 
 MICRO = 1_000_000
+_DAY = "CAST(date_diff('day', DATE '1900-01-01', {d}) AS INTEGER)"
 # Business-day index: days since Monday 1900-01-01 with weekends folded onto the next Monday.
 _BIDX = "CAST((date_diff('day', DATE '1900-01-01', {d}) // 7) * 5 + least(date_diff('day', DATE '1900-01-01', {d}) % 7, 5) AS INTEGER)"
 _REF_NORM = "regexp_replace(regexp_replace(upper({r}), '[^A-Z0-9]', '', 'g'), '(^|[^0-9])0+([0-9])', '\\1\\2', 'g')"
-_REF_DIGITS = ("ltrim(list_reduce(list_prepend('', regexp_extract_all({r}, '[0-9]{{4,}}')), "
-               "lambda a, b: CASE WHEN length(b) > length(a) THEN b ELSE a END), '0')")
+# The longest run of four or more digits, leading zeros dropped. A reference with at most one
+# such run (nearly all) takes the cheaper single extraction; the result is the same.
+_REF_DIGITS = ("ltrim(CASE WHEN regexp_matches({r}, '[0-9]{{4,}}[^0-9]+[0-9]{{4,}}') "
+               "THEN list_reduce(regexp_extract_all({r}, '[0-9]{{4,}}'), lambda a, b: CASE WHEN length(b) > length(a) THEN b ELSE a END) "
+               "ELSE regexp_extract({r}, '[0-9]{{4,}}') END, '0')")
 _REF_KEY = {"exact": "{r}", "normalised": _REF_NORM, "digits": _REF_DIGITS}
-_SIDES = (("i", "oi", "internal"), ("e", "oe", "external"))
+_SIDES = (("i", "internal"), ("e", "external"))
 # Where a record comes from, passed through when a source has these columns: the dataset
 # (sources can mix datasets, as when open items are carried into a new run), the break it
 # was carried from, and the day it first appeared.
 _ORIGIN = {"dataset_id": "VARCHAR", "carried_from": "BIGINT", "first_seen_on": "DATE"}
+_DATE_KEYS = ("trade_date", "entry_date")
+_NOTES = ("", "tied with another candidate on amount, reference and date",
+          "another combination of records could also make this amount")
 
 
 class MatchResult(NamedTuple):
@@ -93,7 +104,7 @@ class MatchResult(NamedTuple):
 
     @property
     def items(self) -> pa.Table:
-        return self.con.sql("SELECT * EXCLUDE (reference, k, dataset_id, carried_from) FROM result_items "
+        return self.con.sql("SELECT match_id, side, record_id, account, date, amount, currency FROM result_items "
                             "ORDER BY match_id, side, record_id").to_arrow_table()
 
     @property
@@ -114,58 +125,452 @@ def match_tables(internal: str, external: str, rules: RuleSet, con: duckdb.DuckD
     """
     con = con or duckdb.connect()
     scale = max(_scale_of(con, internal), _scale_of(con, external))
-    for base, working, _ in _SIDES:
-        source = internal if base == "i" else external
-        present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-        origin = ", ".join(f"{name if name in present else f'CAST(NULL AS {kind})'} AS {name}" for name, kind in _ORIGIN.items())
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {base} AS
-            SELECT CAST(row_number() OVER (ORDER BY id, {'dataset_id' if 'dataset_id' in present else 'NULL'}) AS INTEGER) AS k,
-                   id, account, currency, date,
-                   CAST(amount AS DECIMAL(18, 6)) AS amount,
-                   CAST(CAST(amount AS DECIMAL(18, 6)) * {MICRO} AS BIGINT) AS micro,
-                   coalesce(reference, '') AS reference, coalesce(description, '') AS description,
-                   {_BIDX.format(d='date')} AS bidx, {origin}
-            FROM {source}
-        """)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {working} AS SELECT k, account, currency, date, micro, reference, bidx FROM {base}")
-    con.execute("""CREATE OR REPLACE TEMP TABLE grp_meta (gid INTEGER, pass_no INTEGER, status VARCHAR, note VARCHAR,
-                   diff_micro BIGINT, days_diff INTEGER, n_internal INTEGER, n_external INTEGER, first_internal INTEGER)""")
-    con.execute("CREATE OR REPLACE TEMP TABLE members (gid INTEGER, side VARCHAR, k INTEGER)")
-    con.execute("CREATE OR REPLACE TEMP TABLE new_groups (gid INTEGER, pass_no INTEGER, status VARCHAR, note VARCHAR)")
-    next_group = 1
-    runners = {"1:1": _one_to_one, "1:n": _subset_pass, "n:1": _subset_pass, "n:m": _many_to_many}
+    matcher = _Matcher(con, rules, internal, external)
     for number, p in enumerate(rules.passes):
-        made = runners[p.cardinality](con, p, number, next_group)
-        if made:
-            _close_pass(con, next_group)
-        next_group += made
-    _finish(con, rules, scale)
-    return MatchResult(con, _summary(con, [p.name for p in rules.passes]))
+        matcher.run_pass(number, p)
+    matcher.finish(scale)
+    return MatchResult(con, matcher.summary())
 
 
 def _scale_of(con, source: str) -> int:
     """The decimal scale of a source's amount column (2 for DECIMAL(18,2)); at least 2."""
-    found = con.execute(f"SELECT typeof(amount) FROM {source} LIMIT 1").fetchone()
-    if found and found[0].startswith("DECIMAL("):
-        return max(2, int(found[0].rstrip(")").split(",")[1]))
+    found = con.execute(f"SELECT typeof(amount) FROM {source} LIMIT 1").fetchall()
+    if found and found[0][0].startswith("DECIMAL("):
+        return max(2, int(found[0][0].rstrip(")").split(",")[1]))
     return 2
 
 
-def _close_pass(con, first_group: int) -> None:
-    """Drop the records a pass grouped from the open tables."""
-    for _, working, side in _SIDES:
+def _arrow(**columns) -> pa.Table:
+    return pa.table({name: pa.array(values) for name, values in columns.items()})
+
+
+class _Groups:
+    """Groups made so far, one entry per group number (1, 2, ...), as numpy columns."""
+
+    def __init__(self) -> None:
+        self.parts: list[dict[str, np.ndarray]] = []
+        self.count = 0
+
+    def add(self, **columns: np.ndarray) -> None:
+        self.parts.append(columns)
+        self.count += len(columns["pass_no"])
+
+    def column(self, name: str) -> np.ndarray:
+        return np.concatenate([part[name] for part in self.parts]) if self.parts else np.zeros(0, np.int64)
+
+
+class _Matcher:
+    def __init__(self, con, rules: RuleSet, internal: str, external: str) -> None:
+        self.con, self.rules = con, rules
+        self.extra_keys = sorted({k for p in rules.passes for k in (*p.equality_keys, *p.group_by)}
+                                 - {"account", "currency", "date", "reference"})
+        for base, source in (("i", internal), ("e", external)):
+            self._load(base, source)
+        self.gid = {}
+        self.micro, self.day = {}, {}
+        for base, _ in _SIDES:
+            values = con.sql(f"SELECT micro, day FROM {base}").to_arrow_table()
+            self.micro[base] = values.column("micro").to_numpy()
+            self.day[base] = values.column("day").to_numpy()
+            self.gid[base] = np.zeros(len(self.micro[base]), np.int32)
+        self.groups = _Groups()
+        self.taken = 0
+        self.open_at = {"i": 0, "e": 0}
+        self.banks: dict[tuple, dict] = {}
+
+    # Records ---------------------------------------------------------------------------
+
+    def _load(self, base: str, source: str) -> None:
+        present = {row[0] for row in self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        origin = ", ".join(f"{name if name in present else f'CAST(NULL AS {kind})'} AS {name}" for name, kind in _ORIGIN.items())
+        keys = []
+        for key in self.extra_keys:
+            if key in _DATE_KEYS:
+                keys.append(f"{key if key in present else 'CAST(NULL AS DATE)'} AS {key}")
+            else:
+                keys.append(f"coalesce(CAST({key} AS VARCHAR), '') AS {key}" if key in present else f"'' AS {key}")
+        # Ordered by id, so that k (the row number) breaks ties the same way in any input order.
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _sorted_{base} AS
+            SELECT id, account, currency, date,
+                   CAST(amount AS DECIMAL(18, 6)) AS amount,
+                   CAST(CAST(amount AS DECIMAL(18, 6)) * {MICRO} AS BIGINT) AS micro,
+                   coalesce(reference, '') AS reference, coalesce(description, '') AS description,
+                   {_BIDX.format(d='date')} AS bidx, {_DAY.format(d='date')} AS day, {origin}{''.join(', ' + k for k in keys)}
+            FROM {source}
+            ORDER BY id, dataset_id
+        """)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {base} AS SELECT CAST(rowid + 1 AS INTEGER) AS k, * FROM _sorted_{base}")
+        self.con.execute(f"DROP TABLE _sorted_{base}")
+
+    def _open(self, base: str) -> str:
+        """A table of the records of one side still open (k and the columns passes compare)."""
+        if self.taken == 0:
+            return base
+        if self.open_at[base] != self.taken:
+            self.con.register("_gid", _arrow(gid=self.gid[base]))
+            columns = ", ".join(["k", "account", "currency", "date", "micro", "reference", "bidx", "day", *self.extra_keys])
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE o{base} AS SELECT {columns} FROM {base} POSITIONAL JOIN _gid WHERE _gid.gid = 0")
+            self.con.unregister("_gid")
+            self.open_at[base] = self.taken
+        return f"o{base}"
+
+    # Passes ----------------------------------------------------------------------------
+
+    def run_pass(self, number: int, p: Pass) -> None:
+        if p.cardinality == "1:1":
+            if p.has_tolerance:
+                self._one_to_one(number, p, self._tolerance_candidates(p))
+            else:
+                self._one_to_one(number, p, self._bank_candidates(number, p))
+        elif p.cardinality == "n:m":
+            self._many_to_many(number, p)
+        else:
+            self._subset_pass(number, p)
+
+    def _bank_candidates(self, number: int, p: Pass) -> str:
+        """The pass's candidate pairs, from the equal-amount pairs its columns share with other passes."""
+        keys = p.equality_keys
+        bank = self.banks.get(keys)
+        if bank is None:
+            sharing = [q for q in self.rules.passes[number:] if q.cardinality == "1:1" and not q.has_tolerance and q.equality_keys == keys]
+            window = " OR ".join(sorted({f"{_days(q)} <= {q.date_window}" for q in sharing}))
+            join = " AND ".join([f"i.{key} = e.{key}" for key in keys] + ["i.micro = e.micro"])
+            table = f"_bank{len(self.banks)}"
+            self.con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE {table} AS
+                SELECT i.k AS ik, e.k AS ek, CAST(e.day - i.day AS INTEGER) AS days_diff, CAST(abs(e.day - i.day) AS INTEGER) AS ddiff,
+                       CAST(abs(e.bidx - i.bidx) AS INTEGER) AS bdiff, i.reference AS ir, e.reference AS er
+                FROM {self._open('i')} i JOIN {self._open('e')} e ON {join}
+                WHERE {window}
+            """)
+            bank = self.banks[keys] = {"table": table, "at": self.taken, "flags": set()}
+        needed = {"exact": {"ref_eq"}, "normalised": {"norm_eq"}, "digits": {"dig_eq"}, "ignore": {"norm_eq", "dig_eq"}}[p.reference]
+        self._refresh_bank(bank, needed - bank["flags"])
+        refs = {"exact": "ref_eq", "normalised": "norm_eq", "digits": "dig_eq", "ignore": "true"}[p.reference]
+        rmis = "CASE WHEN norm_eq OR dig_eq THEN 0 ELSE 1 END" if p.reference == "ignore" else "0"
+        return f"""
+            SELECT ik, ek, CAST(0 AS BIGINT) AS adiff, CAST({rmis} AS TINYINT) AS rmis, ddiff, CAST(0 AS BIGINT) AS diff_micro, days_diff
+            FROM {bank['table']} WHERE {_days(p)} <= {p.date_window} AND {refs}
+        """
+
+    def _refresh_bank(self, bank: dict, flags: set[str]) -> None:
+        """Drop pairs with a record grouped since, and add the reference flags a pass needs."""
+        if bank["at"] == self.taken and not flags:
+            return
+        table = bank["table"]
+        keep = ""
+        if bank["at"] != self.taken:
+            pairs = self.con.sql(f"SELECT ik, ek FROM {table}").to_arrow_table()
+            ik, ek = pairs.column("ik").to_numpy(), pairs.column("ek").to_numpy()
+            self.con.register("_keep", _arrow(keep=(self.gid["i"][ik - 1] == 0) & (self.gid["e"][ek - 1] == 0)))
+            keep = " POSITIONAL JOIN _keep WHERE _keep.keep"
+        inner, outer, scratch = ["b.*"], ["*"], []
+        if "ref_eq" in flags:
+            outer.append("ir <> '' AND ir = er AS ref_eq")
+        for flag, key in (("norm_eq", _REF_NORM), ("dig_eq", _REF_DIGITS)):
+            if flag in flags:
+                # Each side's key is computed once, not at all for an empty reference, and
+                # only once for equal references.
+                inner += [f"CASE WHEN ir <> '' AND er <> '' THEN {key.format(r='ir')} END AS _{flag}_i",
+                          f"CASE WHEN ir <> '' AND er <> '' AND ir <> er THEN {key.format(r='er')} END AS _{flag}_e"]
+                outer.append(f"coalesce(_{flag}_i <> '' AND (ir = er OR _{flag}_i = _{flag}_e), false) AS {flag}")
+                scratch += [f"_{flag}_i", f"_{flag}_e"]
+        if scratch:
+            outer[0] = f"* EXCLUDE ({', '.join(scratch)})"
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {table} b{keep})")
+        if keep:
+            self.con.unregister("_keep")
+        bank["at"] = self.taken
+        bank["flags"] |= flags
+
+    def _tolerance_candidates(self, p: Pass) -> str:
+        need_scores = p.reference == "ignore"
+        left, right = _open_side(p, self._open("i"), need_scores), _open_side(p, self._open("e"), need_scores)
+        join = " AND ".join(_equalities(p))
+        bucket = _bucket(p, "o")
+        source = (f"(SELECT *, unnest([{bucket} - 1, {bucket}, {bucket} + 1]) AS bucket FROM {left} AS o) AS i "
+                  f"JOIN (SELECT *, {bucket} AS bucket FROM {right} AS o) AS e ON i.bucket = e.bucket AND {join}")
+        days = "abs(e.bidx - i.bidx)" if p.business_days else "abs(e.day - i.day)"
+        rmis = ("CASE WHEN (i.ref_norm <> '' AND i.ref_norm = e.ref_norm) OR (i.ref_digits <> '' AND i.ref_digits = e.ref_digits) "
+                "THEN 0 ELSE 1 END") if need_scores else "0"
+        where = [f"{days} <= {p.date_window}"] + _tolerance_filters(p)
+        return f"""
+            SELECT i.k AS ik, e.k AS ek, abs(e.micro - i.micro) AS adiff, CAST({rmis} AS TINYINT) AS rmis,
+                   CAST(abs(e.day - i.day) AS INTEGER) AS ddiff, e.micro - i.micro AS diff_micro, CAST(e.day - i.day AS INTEGER) AS days_diff
+            FROM {source}
+            WHERE {' AND '.join(where)}
+        """
+
+    def _one_to_one(self, pass_no: int, p: Pass, candidates: str) -> None:
+        con = self.con
+        con.execute(f"CREATE OR REPLACE TEMP TABLE cand AS {candidates}")
+        con.execute("CREATE OR REPLACE TEMP TABLE taken (ik INTEGER, ek INTEGER, ambiguous BOOLEAN, diff_micro BIGINT, days_diff INTEGER)")
+        # Records tied with a pair whose tie was broken by id: whatever they pair with later is
+        # part of the same ambiguity, so it is proposed too.
+        con.execute("CREATE OR REPLACE TEMP TABLE tainted (side VARCHAR, k INTEGER)")
+        while con.execute("SELECT count(*) FROM cand").fetchall()[0][0]:
+            con.execute("""
+                CREATE OR REPLACE TEMP TABLE ranked AS
+                SELECT *,
+                       row_number() OVER (PARTITION BY ik ORDER BY adiff, rmis, ddiff, ek) AS rn_i,
+                       row_number() OVER (PARTITION BY ek ORDER BY adiff, rmis, ddiff, ik) AS rn_e,
+                       count(*) OVER (PARTITION BY ik, adiff, rmis, ddiff) AS same_i,
+                       count(*) OVER (PARTITION BY ek, adiff, rmis, ddiff) AS same_e
+                FROM cand
+            """)
+            clear = con.execute("SELECT count(*) FROM ranked WHERE rn_i = 1 AND rn_e = 1 AND same_i = 1 AND same_e = 1").fetchall()[0][0]
+            only_clear = "AND same_i = 1 AND same_e = 1" if clear else ""
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE newly AS
+                SELECT r.ik, r.ek, r.adiff, r.rmis, r.ddiff, r.diff_micro, r.days_diff, (r.same_i > 1 OR r.same_e > 1) AS tied,
+                       (r.same_i > 1 OR r.same_e > 1
+                        OR r.ik IN (SELECT k FROM tainted WHERE side = 'i')
+                        OR r.ek IN (SELECT k FROM tainted WHERE side = 'e')) AS ambiguous
+                FROM ranked r WHERE r.rn_i = 1 AND r.rn_e = 1 {only_clear}
+            """)
+            if not clear:
+                con.execute("""
+                    INSERT INTO tainted
+                    SELECT 'i', c.ik FROM cand c JOIN newly n ON c.ek = n.ek AND c.adiff = n.adiff AND c.rmis = n.rmis AND c.ddiff = n.ddiff
+                    WHERE n.tied AND c.ik <> n.ik
+                    UNION ALL
+                    SELECT 'e', c.ek FROM cand c JOIN newly n ON c.ik = n.ik AND c.adiff = n.adiff AND c.rmis = n.rmis AND c.ddiff = n.ddiff
+                    WHERE n.tied AND c.ek <> n.ek
+                """)
+            con.execute("INSERT INTO taken SELECT ik, ek, ambiguous, diff_micro, days_diff FROM newly")
+            con.execute("""
+                CREATE OR REPLACE TEMP TABLE cand AS
+                SELECT c.* FROM cand c ANTI JOIN newly a ON c.ik = a.ik ANTI JOIN newly b ON c.ek = b.ek
+            """)
+        taken = con.sql("SELECT * FROM taken ORDER BY ik").to_arrow_table()
+        if taken.num_rows == 0:
+            return
+        ik, ek = taken.column("ik").to_numpy(), taken.column("ek").to_numpy()
+        ambiguous = taken.column("ambiguous").to_numpy(zero_copy_only=False)
+        gids = self._number(len(ik))
+        self.gid["i"][ik - 1] = gids
+        self.gid["e"][ek - 1] = gids
+        ones = np.ones(len(ik), np.int32)
+        self.groups.add(pass_no=np.full(len(ik), pass_no, np.int16),
+                        proposed=ambiguous | (p.status == "proposed"), note=ambiguous.astype(np.int8),
+                        diff_micro=taken.column("diff_micro").to_numpy(), days_diff=taken.column("days_diff").to_numpy(),
+                        n_internal=ones, n_external=ones)
+
+    def _number(self, count: int) -> np.ndarray:
+        first = self.groups.count + 1
+        self.taken += 1
+        return np.arange(first, first + count, dtype=np.int32)
+
+    def _add_multi(self, pass_no: int, group: np.ndarray, side: np.ndarray, k: np.ndarray, proposed: np.ndarray, note: np.ndarray) -> None:
+        """Groups of several records: member rows (local group, side 0/1, k), numbered by first book record."""
+        count = len(proposed)
+        internal, external = side == 0, side == 1
+        first = np.full(count, np.iinfo(np.int32).max, np.int64)
+        np.minimum.at(first, group[internal], k[internal])
+        order = np.argsort(first, kind="stable")
+        gid_of = np.empty(count, np.int32)
+        gid_of[order] = self._number(count)
+        self.gid["i"][k[internal] - 1] = gid_of[group[internal]]
+        self.gid["e"][k[external] - 1] = gid_of[group[external]]
+        micro_i, micro_e = self.micro["i"][k[internal] - 1], self.micro["e"][k[external] - 1]
+        day_i, day_e = self.day["i"][k[internal] - 1], self.day["e"][k[external] - 1]
+        diff = np.zeros(count, np.int64)
+        np.add.at(diff, group[external], micro_e)
+        np.subtract.at(diff, group[internal], micro_i)
+        big, small = np.iinfo(np.int32).max, np.iinfo(np.int32).min
+        i0, i1, e0, e1 = (np.full(count, v, np.int64) for v in (big, small, big, small))
+        np.minimum.at(i0, group[internal], day_i)
+        np.maximum.at(i1, group[internal], day_i)
+        np.minimum.at(e0, group[external], day_e)
+        np.maximum.at(e1, group[external], day_e)
+        late, early = e1 - i0, e0 - i1
+        days = np.where(np.abs(late) >= np.abs(early), late, early)
+        self.groups.add(pass_no=np.full(count, pass_no, np.int16)[order], proposed=proposed[order], note=note[order],
+                        diff_micro=diff[order], days_diff=days[order].astype(np.int32),
+                        n_internal=np.bincount(group[internal], minlength=count).astype(np.int32)[order],
+                        n_external=np.bincount(group[external], minlength=count).astype(np.int32)[order])
+
+    def _subset_pass(self, pass_no: int, p: Pass) -> None:
+        """1:n or n:1 by bounded subset search around each open record of the 'one' side.
+
+        Candidates are gathered in SQL: open records of the other side with the same keys and
+        sign, a smaller amount, within the date window, the nearest ``max_candidates`` by days
+        then id. Days are bucketed by the window so the join never pairs a whole account.
+        """
+        one, many = ("i", "e") if p.cardinality == "1:n" else ("e", "i")
+        day = "o.bidx" if p.business_days else "o.day"
+        ref = _REF_KEY[p.reference].format(r="o.reference") if p.reference != "ignore" else "''"
+        width = p.date_window + 1
+        keys = [f"t.{k} = c.{k}" for k in p.equality_keys] + (["t.rkey = c.rkey", "t.rkey <> ''"] if p.reference != "ignore" else [])
+        grouped = self.con.sql(f"""
+            WITH t AS (SELECT o.*, {day} AS dd, {ref} AS rkey, unnest([{day} // {width} - 1, {day} // {width}, {day} // {width} + 1]) AS bucket
+                       FROM {self._open(one)} o WHERE o.micro <> 0),
+                 c AS (SELECT o.*, {day} AS dd, {ref} AS rkey, {day} // {width} AS bucket FROM {self._open(many)} o WHERE o.micro <> 0),
+                 pairs AS (
+                    SELECT t.k AS tk, t.micro AS target, c.k AS ck, c.micro AS amount
+                    FROM t JOIN c ON t.bucket = c.bucket AND sign(t.micro) = sign(c.micro) AND {' AND '.join(keys) or 'true'}
+                    WHERE abs(c.dd - t.dd) <= {p.date_window} AND abs(c.micro) < abs(t.micro)
+                    QUALIFY row_number() OVER (PARTITION BY t.k ORDER BY abs(c.dd - t.dd), c.k) <= {min(p.max_candidates, MAX_CANDIDATES)})
+            SELECT tk, any_value(target) AS target, list(ck ORDER BY ck) AS keys, list(amount ORDER BY ck) AS amounts
+            FROM pairs GROUP BY tk HAVING count(*) >= 2 ORDER BY tk
+        """).to_arrow_table()
+        if grouped.num_rows == 0:
+            return
+        targets = grouped.column("target").to_numpy()
+        tolerance = int(p.amount_tolerance * MICRO)
+        allowed = np.array([_allowed_difference(p, int(t), tolerance) for t in targets], dtype=np.int64) if p.has_tolerance \
+            else np.zeros(len(targets), dtype=np.int64)
+        keys_list, amounts = grouped.column("keys").combine_chunks(), grouped.column("amounts").combine_chunks()
+        solutions_of = find_subsets(targets, allowed, keys_list.offsets.to_numpy(), keys_list.values.to_numpy(),
+                                    amounts.values.to_numpy(), p.max_group_size)
+        target_keys = grouped.column("tk").to_numpy()
+        found = {int(target_keys[row]): solutions for row, solutions in solutions_of.items()}
+        # A unique solution whose records no other target could use is clear; the others are
+        # taken as proposals, in id order, so the outcome never depends on input order.
+        usage = defaultdict(int)
+        for solutions in found.values():
+            for member in {m for s in solutions for m in s}:
+                usage[member] += 1
+        used: set[int] = set()
+        group, side, members, proposed = [], [], [], []
+        one_side = 0 if one == "i" else 1
+        for target_k in sorted(found):
+            solutions = [s for s in found[target_k] if not used.intersection(s)]
+            if not solutions:
+                continue
+            chosen = solutions[0]
+            used.update(chosen)
+            number = len(proposed)
+            proposed.append(not (len(found[target_k]) == 1 and all(usage[m] == 1 for m in chosen)))
+            group += [number] * (len(chosen) + 1)
+            side += [one_side] + [1 - one_side] * len(chosen)
+            members += [target_k, *chosen]
+        if not proposed:
+            return
+        ambiguous = np.array(proposed, bool)
+        self._add_multi(pass_no, np.array(group, np.int64), np.array(side, np.int8), np.array(members, np.int64),
+                        ambiguous | (p.status == "proposed"), np.where(ambiguous, 2, 0).astype(np.int8))
+
+    def _many_to_many(self, pass_no: int, p: Pass) -> None:
+        """n:m by a shared key: all open records with the same key on both sides, sums within tolerance."""
+        keys = list(dict.fromkeys(list(p.equality_keys) + list(p.group_by)))
+        key_list = ", ".join(keys)
+        join = " AND ".join(f"gi.{k} = ge.{k}" for k in keys)
+        oi, oe = self._open("i"), self._open("e")
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE nm AS
+            WITH gi AS (SELECT {key_list}, sum(micro) AS micro, count(*) AS n, min(date) AS d0, max(date) AS d1, min(k) AS first
+                        FROM {oi} GROUP BY ALL),
+                 ge AS (SELECT {key_list}, sum(micro) AS micro, count(*) AS n, min(date) AS d0, max(date) AS d1
+                        FROM {oe} GROUP BY ALL)
+            SELECT {', '.join(f'gi.{k}' for k in keys)}, CAST(row_number() OVER (ORDER BY gi.first) - 1 AS BIGINT) AS grp
+            FROM gi JOIN ge ON {join}
+            WHERE gi.n + ge.n > 2
+              AND date_diff('day', least(gi.d0, ge.d0), greatest(gi.d1, ge.d1)) <= {p.date_window}
+              AND {' AND '.join(_tolerance_filters(p, 'gi.micro', 'ge.micro'))}
+        """)
+        match = " AND ".join(f"o.{k} = g.{k}" for k in keys)
+        members = self.con.sql(f"""
+            SELECT g.grp, CAST(0 AS TINYINT) AS side, o.k FROM {oi} o JOIN nm g ON {match}
+            UNION ALL
+            SELECT g.grp, CAST(1 AS TINYINT), o.k FROM {oe} o JOIN nm g ON {match}
+        """).to_arrow_table()
+        if members.num_rows == 0:
+            return
+        group = members.column("grp").to_numpy()
+        count = int(group.max()) + 1
+        self._add_multi(pass_no, group, members.column("side").to_numpy(), members.column("k").to_numpy().astype(np.int64),
+                        np.full(count, p.status == "proposed"), np.zeros(count, np.int8))
+
+    # Results ---------------------------------------------------------------------------
+
+    def finish(self, scale: int) -> None:
+        """Build the result tables: groups (numbered already), their records, and the breaks."""
+        con, money = self.con, f"DECIMAL(18, {scale})"
+        names = [p.name for p in self.rules.passes]
+        pass_no = self.groups.column("pass_no").astype(np.int32)
+        con.register("_groups", pa.table({
+            "match_id": pa.array(np.arange(1, self.groups.count + 1, dtype=np.int32)),
+            "rule": pa.DictionaryArray.from_arrays(pa.array(pass_no), pa.array(names, pa.string())),
+            "status": pa.DictionaryArray.from_arrays(pa.array(self.groups.column("proposed").astype(np.int8)),
+                                                     pa.array(["confirmed", "proposed"])),
+            "diff_micro": pa.array(self.groups.column("diff_micro").astype(np.int64)),
+            "days_diff": pa.array(self.groups.column("days_diff").astype(np.int32)),
+            "n_internal": pa.array(self.groups.column("n_internal").astype(np.int32)),
+            "n_external": pa.array(self.groups.column("n_external").astype(np.int32)),
+            "note": pa.DictionaryArray.from_arrays(pa.array(self.groups.column("note").astype(np.int8)), pa.array(_NOTES)),
+        }))
         con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {working} AS
-            SELECT o.* FROM {working} o ANTI JOIN (SELECT k FROM members WHERE side = '{side}' AND gid >= {first_group}) m ON o.k = m.k
+            CREATE OR REPLACE TABLE result_groups AS
+            SELECT match_id, CAST(rule AS VARCHAR) AS rule, CAST(status AS VARCHAR) AS status,
+                   CAST(CAST(diff_micro AS DECIMAL(18, 0)) / {MICRO} AS {money}) AS amount_diff,
+                   days_diff, n_internal, n_external, CAST(note AS VARCHAR) AS note
+            FROM _groups
+        """)
+        con.unregister("_groups")
+        for base, _ in _SIDES:
+            gid = self.gid[base]
+            con.register(f"_gid_{base}", pa.table({"gid": gid, "pass_no": np.where(gid > 0, np.append(pass_no, 0)[gid - 1], -1).astype(np.int16)}))
+        side_rows = " UNION ALL ".join(f"""
+            SELECT g.gid AS match_id, '{side}' AS side, b.id AS record_id, b.account, b.date, CAST(b.amount AS {money}) AS amount,
+                   b.currency, b.reference, b.k, b.dataset_id, b.carried_from
+            FROM {base} b POSITIONAL JOIN _gid_{base} g WHERE g.gid > 0""" for base, side in _SIDES)
+        con.execute(f"CREATE OR REPLACE TABLE result_items AS {side_rows} ORDER BY match_id, side = 'external', k")
+        open_rows = " UNION ALL ".join(f"SELECT '{side}' AS side, b.* FROM {base} b POSITIONAL JOIN _gid_{base} g WHERE g.gid = 0"
+                                       for base, side in _SIDES)
+        con.execute(f"""
+            CREATE OR REPLACE TABLE result_breaks AS
+            WITH open AS ({open_rows}),
+            base AS (SELECT 'internal' AS side, * FROM i UNION ALL SELECT 'external' AS side, * FROM e),
+            twins AS (
+                SELECT DISTINCT o.side, o.k
+                FROM open o JOIN base c
+                  ON c.side = o.side AND c.account = o.account AND c.currency = o.currency AND c.date = o.date AND c.micro = o.micro
+                WHERE c.k <> o.k AND {_REF_NORM.format(r='c.reference')} = {_REF_NORM.format(r='o.reference')}
+            )
+            SELECT o.side, o.id AS record_id, o.account, o.date, CAST(o.amount AS {money}) AS amount, o.currency, o.reference,
+                   o.description, CASE WHEN t.k IS NOT NULL THEN 'possible_duplicate' ELSE 'unmatched' END AS reason, o.k,
+                   o.dataset_id, o.carried_from, o.first_seen_on
+            FROM open o LEFT JOIN twins t ON t.side = o.side AND t.k = o.k
+            ORDER BY o.side = 'external', o.account, o.date, o.k
         """)
 
+    def summary(self) -> dict:
+        con = self.con
+        names = [p.name for p in self.rules.passes]
+        pass_no, proposed = self.groups.column("pass_no"), self.groups.column("proposed").astype(bool)
+        n_internal, n_external = self.groups.column("n_internal"), self.groups.column("n_external")
+        amounts: dict[tuple[int, str], Decimal] = {}
+        per_side = {}
+        for base, side in _SIDES:
+            for number, amount in con.execute(f"""
+                    SELECT g.pass_no, sum(b.amount) FROM {base} b POSITIONAL JOIN _gid_{base} g WHERE g.gid > 0 GROUP BY g.pass_no
+                """).fetchall():
+                amounts[(number, side)] = amount
+            total, amount, opened, open_amount = con.execute(f"""
+                SELECT count(*), coalesce(sum(b.amount), 0), count(*) FILTER (WHERE g.gid = 0),
+                       coalesce(sum(b.amount) FILTER (WHERE g.gid = 0), 0)
+                FROM {base} b POSITIONAL JOIN _gid_{base} g
+            """).fetchall()[0]
+            per_side[side] = {"records": total, "matched": total - opened, "open": opened, "amount": _text(amount),
+                              "open_amount": _text(open_amount)}
+            con.unregister(f"_gid_{base}")
+        per_pass = {}
+        for number, name in enumerate(names):
+            mine = pass_no == number
+            per_pass[name] = {"groups": int(mine.sum()), "confirmed": int((mine & ~proposed).sum()), "proposed": int((mine & proposed).sum()),
+                              "internal_records": int(n_internal[mine].sum()), "external_records": int(n_external[mine].sum()),
+                              "internal_amount": _text(amounts.get((number, "internal"), 0)),
+                              "external_amount": _text(amounts.get((number, "external"), 0))}
+        confirmed = int((~proposed).sum())
+        return {"passes": per_pass, "sides": per_side,
+                "groups": {"total": self.groups.count, "confirmed": confirmed, "proposed": self.groups.count - confirmed}}
 
-def _append(con, table: str, rows: list[tuple], names: list[str]) -> None:
-    """Insert Python rows through Arrow; DuckDB's executemany goes row by row."""
-    con.register("_rows", pa.table(dict(zip(names, map(list, zip(*rows))))))
-    con.execute(f"INSERT INTO {table} SELECT * FROM _rows")
-    con.unregister("_rows")
+
+def _days(p: Pass) -> str:
+    """A bank pair's days apart as the pass counts them."""
+    return "bdiff" if p.business_days else "ddiff"
 
 
 def _open_side(p: Pass, working: str, need_scores: bool) -> str:
@@ -213,174 +618,6 @@ def _bucket(p: Pass, side: str) -> str:
             f"(1 + CAST(floor(ln(abs({side}.micro)) / {width:.12f}) AS BIGINT)) END")
 
 
-def _one_to_one(con, p: Pass, pass_no: int, next_group: int) -> int:
-    need_scores = p.reference == "ignore"
-    left, right = _open_side(p, "oi", need_scores), _open_side(p, "oe", need_scores)
-    join = " AND ".join(_equalities(p))
-    if p.has_tolerance:
-        bucket = _bucket(p, "o")
-        source = (f"(SELECT *, unnest([{bucket} - 1, {bucket}, {bucket} + 1]) AS bucket FROM {left} AS o) AS i "
-                  f"JOIN (SELECT *, {bucket} AS bucket FROM {right} AS o) AS e ON i.bucket = e.bucket AND {join}")
-    else:
-        source = f"{left} AS i JOIN {right} AS e ON i.micro = e.micro AND {join}"
-    days = "abs(e.bidx - i.bidx)" if p.business_days else "abs(date_diff('day', i.date, e.date))"
-    rmis = ("CASE WHEN (i.ref_norm <> '' AND i.ref_norm = e.ref_norm) OR (i.ref_digits <> '' AND i.ref_digits = e.ref_digits) "
-            "THEN 0 ELSE 1 END") if need_scores else "0"
-    where = [f"{days} <= {p.date_window}"] + _tolerance_filters(p)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE cand AS
-        SELECT i.k AS ik, e.k AS ek, abs(e.micro - i.micro) AS adiff,
-               CAST({rmis} AS TINYINT) AS rmis, CAST(abs(date_diff('day', i.date, e.date)) AS INTEGER) AS ddiff,
-               e.micro - i.micro AS diff_micro, CAST(date_diff('day', i.date, e.date) AS INTEGER) AS days_diff
-        FROM {source}
-        WHERE {' AND '.join(where)}
-    """)
-    con.execute("CREATE OR REPLACE TEMP TABLE taken (ik INTEGER, ek INTEGER, ambiguous BOOLEAN, diff_micro BIGINT, days_diff INTEGER)")
-    # Records tied with a pair whose tie was broken by id: whatever they pair with later is
-    # part of the same ambiguity, so it is proposed too.
-    con.execute("CREATE OR REPLACE TEMP TABLE tainted (side VARCHAR, k INTEGER)")
-    while con.execute("SELECT count(*) FROM cand").fetchone()[0]:
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE ranked AS
-            SELECT *,
-                   row_number() OVER (PARTITION BY ik ORDER BY adiff, rmis, ddiff, ek) AS rn_i,
-                   row_number() OVER (PARTITION BY ek ORDER BY adiff, rmis, ddiff, ik) AS rn_e,
-                   count(*) OVER (PARTITION BY ik, adiff, rmis, ddiff) AS same_i,
-                   count(*) OVER (PARTITION BY ek, adiff, rmis, ddiff) AS same_e
-            FROM cand
-        """)
-        clear = con.execute("SELECT count(*) FROM ranked WHERE rn_i = 1 AND rn_e = 1 AND same_i = 1 AND same_e = 1").fetchone()[0]
-        only_clear = "AND same_i = 1 AND same_e = 1" if clear else ""
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE newly AS
-            SELECT r.ik, r.ek, r.adiff, r.rmis, r.ddiff, r.diff_micro, r.days_diff, (r.same_i > 1 OR r.same_e > 1) AS tied,
-                   (r.same_i > 1 OR r.same_e > 1
-                    OR r.ik IN (SELECT k FROM tainted WHERE side = 'i')
-                    OR r.ek IN (SELECT k FROM tainted WHERE side = 'e')) AS ambiguous
-            FROM ranked r WHERE r.rn_i = 1 AND r.rn_e = 1 {only_clear}
-        """)
-        con.execute("""
-            INSERT INTO tainted
-            SELECT 'i', c.ik FROM cand c JOIN newly n ON c.ek = n.ek AND c.adiff = n.adiff AND c.rmis = n.rmis AND c.ddiff = n.ddiff
-            WHERE n.tied AND c.ik <> n.ik
-            UNION ALL
-            SELECT 'e', c.ek FROM cand c JOIN newly n ON c.ik = n.ik AND c.adiff = n.adiff AND c.rmis = n.rmis AND c.ddiff = n.ddiff
-            WHERE n.tied AND c.ek <> n.ek
-        """)
-        con.execute("INSERT INTO taken SELECT ik, ek, ambiguous, diff_micro, days_diff FROM newly")
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE cand AS
-            SELECT c.* FROM cand c ANTI JOIN newly a ON c.ik = a.ik ANTI JOIN newly b ON c.ek = b.ek
-        """)
-    made = con.execute("SELECT count(*) FROM taken").fetchone()[0]
-    if made:
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE numbered AS
-            SELECT {next_group} - 1 + CAST(row_number() OVER () AS INTEGER) AS gid, * FROM taken
-        """)
-        con.execute(f"""
-            INSERT INTO grp_meta SELECT gid, {pass_no},
-                   CASE WHEN ambiguous THEN 'proposed' ELSE '{p.status}' END,
-                   CASE WHEN ambiguous THEN 'tied with another candidate on amount, reference and date' ELSE '' END,
-                   diff_micro, days_diff, 1, 1, ik
-            FROM numbered
-        """)
-        con.execute("INSERT INTO members SELECT gid, 'internal', ik FROM numbered UNION ALL SELECT gid, 'external', ek FROM numbered")
-    return made
-
-
-def _subset_pass(con, p: Pass, pass_no: int, next_group: int) -> int:
-    """1:n or n:1 by bounded subset search around each open record of the 'one' side.
-
-    Candidates are gathered in SQL: open records of the other side with the same keys and
-    sign, a smaller amount, within the date window, the nearest ``max_candidates`` by days
-    then id. Days are bucketed by the window so the join never pairs a whole account.
-    """
-    one, many = ("oi", "oe") if p.cardinality == "1:n" else ("oe", "oi")
-    day = "o.bidx" if p.business_days else "date_diff('day', DATE '1900-01-01', o.date)"
-    ref = _REF_KEY[p.reference].format(r="o.reference") if p.reference != "ignore" else "''"
-    width = p.date_window + 1
-    keys = [f"t.{k} = c.{k}" for k in p.equality_keys] + (["t.rkey = c.rkey", "t.rkey <> ''"] if p.reference != "ignore" else [])
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE sub_cand AS
-        WITH t AS (SELECT o.*, {day} AS day, {ref} AS rkey, unnest([{day} // {width} - 1, {day} // {width}, {day} // {width} + 1]) AS bucket
-                   FROM {one} o WHERE o.micro <> 0),
-             c AS (SELECT o.*, {day} AS day, {ref} AS rkey, {day} // {width} AS bucket FROM {many} o WHERE o.micro <> 0)
-        SELECT t.k AS tk, t.micro AS target, c.k AS ck, c.micro AS amount
-        FROM t JOIN c ON t.bucket = c.bucket AND sign(t.micro) = sign(c.micro) AND {' AND '.join(keys) or 'true'}
-        WHERE abs(c.day - t.day) <= {p.date_window} AND abs(c.micro) < abs(t.micro)
-        QUALIFY row_number() OVER (PARTITION BY t.k ORDER BY abs(c.day - t.day), c.k) <= {min(p.max_candidates, MAX_CANDIDATES)}
-    """)
-    grouped = con.sql("""
-        SELECT tk, any_value(target) AS target, list(ck ORDER BY ck) AS keys, list(amount ORDER BY ck) AS amounts
-        FROM sub_cand GROUP BY tk HAVING count(*) >= 2 ORDER BY tk
-    """).to_arrow_table()
-    if grouped.num_rows == 0:
-        return 0
-    targets = grouped.column("target").to_numpy()
-    tolerance = int(p.amount_tolerance * MICRO)
-    allowed = np.array([_allowed_difference(p, int(t), tolerance) for t in targets], dtype=np.int64) if p.has_tolerance \
-        else np.zeros(len(targets), dtype=np.int64)
-    keys, amounts = grouped.column("keys").combine_chunks(), grouped.column("amounts").combine_chunks()
-    solutions_of = find_subsets(targets, allowed, keys.offsets.to_numpy(), keys.values.to_numpy(), amounts.values.to_numpy(),
-                                p.max_group_size)
-    target_keys = grouped.column("tk").to_numpy()
-    found = {int(target_keys[row]): solutions for row, solutions in solutions_of.items()}
-    # A unique solution whose records no other target could use is clear; the others are
-    # taken as proposals, in id order, so the outcome never depends on input order.
-    usage = defaultdict(int)
-    for solutions in found.values():
-        for member in {m for s in solutions for m in s}:
-            usage[member] += 1
-    used: set[int] = set()
-    chosen_groups = []
-    for target_k in sorted(found):
-        solutions = [s for s in found[target_k] if not used.intersection(s)]
-        if not solutions:
-            continue
-        chosen = solutions[0]
-        clear = len(found[target_k]) == 1 and all(usage[m] == 1 for m in chosen)
-        used.update(chosen)
-        chosen_groups.append((target_k, chosen, clear))
-    if not chosen_groups:
-        return 0
-    one_side, many_side = ("internal", "external") if one == "oi" else ("external", "internal")
-    meta = [(next_group + n, pass_no, p.status if clear else "proposed", "" if clear else "another combination of records could also make this amount")
-            for n, (_, _, clear) in enumerate(chosen_groups)]
-    links = [(next_group + n, one_side, target_k) for n, (target_k, _, _) in enumerate(chosen_groups)]
-    links += [(next_group + n, many_side, key) for n, (_, chosen, _) in enumerate(chosen_groups) for key in chosen]
-    _append(con, "new_groups", meta, ["gid", "pass_no", "status", "note"])
-    _append(con, "members", links, ["gid", "side", "k"])
-    _record_group_stats(con, next_group)
-    return len(chosen_groups)
-
-
-def _record_group_stats(con, first_group: int) -> None:
-    """Move groups of several records from ``new_groups`` into ``grp_meta`` with their differences."""
-    con.execute(f"""
-        INSERT INTO grp_meta
-        WITH m AS (
-            SELECT m.gid, m.side, m.k, r.micro, r.date FROM members m JOIN i r ON m.side = 'internal' AND m.k = r.k WHERE m.gid >= {first_group}
-            UNION ALL
-            SELECT m.gid, m.side, m.k, r.micro, r.date FROM members m JOIN e r ON m.side = 'external' AND m.k = r.k WHERE m.gid >= {first_group}
-        ), s AS (
-            SELECT gid,
-                   sum(micro) FILTER (WHERE side = 'external') - sum(micro) FILTER (WHERE side = 'internal') AS diff_micro,
-                   min(date) FILTER (WHERE side = 'internal') AS i0, max(date) FILTER (WHERE side = 'internal') AS i1,
-                   min(date) FILTER (WHERE side = 'external') AS e0, max(date) FILTER (WHERE side = 'external') AS e1,
-                   count(*) FILTER (WHERE side = 'internal') AS n_internal, count(*) FILTER (WHERE side = 'external') AS n_external,
-                   min(k) FILTER (WHERE side = 'internal') AS first_internal
-            FROM m GROUP BY gid
-        )
-        SELECT g.gid, g.pass_no, g.status, g.note, CAST(s.diff_micro AS BIGINT),
-               CAST(CASE WHEN abs(date_diff('day', s.i0, s.e1)) >= abs(date_diff('day', s.i1, s.e0))
-                         THEN date_diff('day', s.i0, s.e1) ELSE date_diff('day', s.i1, s.e0) END AS INTEGER),
-               CAST(s.n_internal AS INTEGER), CAST(s.n_external AS INTEGER), CAST(s.first_internal AS INTEGER)
-        FROM new_groups g JOIN s USING (gid)
-    """)
-    con.execute("DELETE FROM new_groups")
-
-
 def _allowed_difference(p: Pass, micro: int, tolerance: int) -> int:
     """The largest |sum - target| a group may have: the stricter of the pass's tolerances."""
     limits = []
@@ -389,107 +626,6 @@ def _allowed_difference(p: Pass, micro: int, tolerance: int) -> int:
     if p.amount_tolerance_pct > 0:
         limits.append(int(abs(micro) * p.amount_tolerance_pct / 100))
     return min(limits) if limits else 0
-
-
-def _many_to_many(con, p: Pass, pass_no: int, next_group: int) -> int:
-    """n:m by a shared key: all open records with the same key on both sides, sums within tolerance."""
-    keys = list(dict.fromkeys(list(p.equality_keys) + list(p.group_by)))
-    key_list = ", ".join(keys)
-    join = " AND ".join(f"gi.{k} = ge.{k}" for k in keys)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE nm AS
-        WITH gi AS (SELECT {key_list}, sum(micro) AS micro, count(*) AS n, min(date) AS d0, max(date) AS d1, min(k) AS first
-                    FROM oi GROUP BY ALL),
-             ge AS (SELECT {key_list}, sum(micro) AS micro, count(*) AS n, min(date) AS d0, max(date) AS d1
-                    FROM oe GROUP BY ALL)
-        SELECT {', '.join(f'gi.{k}' for k in keys)}, gi.first
-        FROM gi JOIN ge ON {join}
-        WHERE gi.n + ge.n > 2
-          AND date_diff('day', least(gi.d0, ge.d0), greatest(gi.d1, ge.d1)) <= {p.date_window}
-          AND {' AND '.join(_tolerance_filters(p, 'gi.micro', 'ge.micro'))}
-    """)
-    count = con.execute("SELECT count(*) FROM nm").fetchone()[0]
-    if count:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE nm_ids AS SELECT {next_group} - 1 + CAST(row_number() OVER (ORDER BY first) AS INTEGER) AS gid, * FROM nm")
-        con.execute(f"INSERT INTO new_groups SELECT gid, {pass_no}, '{p.status}', '' FROM nm_ids")
-        match = " AND ".join(f"o.{k} = g.{k}" for k in keys)
-        con.execute(f"""
-            INSERT INTO members
-            SELECT g.gid, 'internal', o.k FROM oi o JOIN nm_ids g ON {match}
-            UNION ALL
-            SELECT g.gid, 'external', o.k FROM oe o JOIN nm_ids g ON {match}
-        """)
-        _record_group_stats(con, next_group)
-    return count
-
-
-def _finish(con, rules: RuleSet, scale: int) -> None:
-    """Number the groups in a fixed order and build the result tables."""
-    money = f"DECIMAL(18, {scale})"
-    con.execute("CREATE OR REPLACE TEMP TABLE pass_names (pass_no INTEGER, rule VARCHAR)")
-    _append(con, "pass_names", list(enumerate(p.name for p in rules.passes)), ["pass_no", "rule"])
-    con.execute(f"""
-        CREATE OR REPLACE TABLE result_groups AS
-        SELECT CAST(row_number() OVER (ORDER BY g.pass_no, g.first_internal) AS INTEGER) AS match_id,
-               g.gid, p.rule, g.status, CAST(CAST(g.diff_micro AS DECIMAL(18, 0)) / {MICRO} AS {money}) AS amount_diff,
-               g.days_diff, g.n_internal, g.n_external, g.note
-        FROM grp_meta g JOIN pass_names p USING (pass_no)
-    """)
-    con.execute(f"""
-        CREATE OR REPLACE TABLE result_items AS
-        SELECT g.match_id, m.side, r.id AS record_id, r.account, r.date, CAST(r.amount AS {money}) AS amount, r.currency, r.reference,
-               m.k, r.dataset_id, r.carried_from
-        FROM members m JOIN result_groups g USING (gid)
-        JOIN (SELECT 'internal' AS side, * FROM i UNION ALL SELECT 'external' AS side, * FROM e) r ON r.side = m.side AND r.k = m.k
-        ORDER BY g.match_id, m.side = 'external', m.k
-    """)
-    con.execute("ALTER TABLE result_groups DROP COLUMN gid")
-    con.execute(f"""
-        CREATE OR REPLACE TABLE result_breaks AS
-        WITH open AS (
-            SELECT 'internal' AS side, r.* FROM i r SEMI JOIN oi o ON r.k = o.k
-            UNION ALL
-            SELECT 'external' AS side, r.* FROM e r SEMI JOIN oe o ON r.k = o.k
-        ), base AS (SELECT 'internal' AS side, * FROM i UNION ALL SELECT 'external' AS side, * FROM e),
-        twins AS (
-            SELECT DISTINCT o.side, o.k
-            FROM open o JOIN base c
-              ON c.side = o.side AND c.account = o.account AND c.currency = o.currency AND c.date = o.date AND c.micro = o.micro
-            WHERE c.k <> o.k AND {_REF_NORM.format(r='c.reference')} = {_REF_NORM.format(r='o.reference')}
-        )
-        SELECT o.side, o.id AS record_id, o.account, o.date, CAST(o.amount AS {money}) AS amount, o.currency, o.reference,
-               o.description, CASE WHEN t.k IS NOT NULL THEN 'possible_duplicate' ELSE 'unmatched' END AS reason, o.k,
-               o.dataset_id, o.carried_from, o.first_seen_on
-        FROM open o LEFT JOIN twins t ON t.side = o.side AND t.k = o.k
-        ORDER BY o.side = 'external', o.account, o.date, o.k
-    """)
-
-
-def _summary(con, names: list[str]) -> dict:
-    empty = {"groups": 0, "confirmed": 0, "proposed": 0, "internal_records": 0, "external_records": 0,
-             "internal_amount": "0.00", "external_amount": "0.00"}
-    per_pass = {name: dict(empty) for name in names}
-    rows = con.execute("""
-        SELECT g.rule, count(*), count(*) FILTER (WHERE g.status = 'confirmed'), count(*) FILTER (WHERE g.status = 'proposed'),
-               sum(g.n_internal), sum(g.n_external),
-               sum(s.internal_amount), sum(s.external_amount)
-        FROM result_groups g JOIN (
-            SELECT match_id, coalesce(sum(amount) FILTER (WHERE side = 'internal'), 0) AS internal_amount,
-                   coalesce(sum(amount) FILTER (WHERE side = 'external'), 0) AS external_amount
-            FROM result_items GROUP BY match_id) s USING (match_id)
-        GROUP BY g.rule
-    """).fetchall()
-    for rule, groups, confirmed, proposed, n_i, n_e, a_i, a_e in rows:
-        per_pass[rule] = {"groups": groups, "confirmed": confirmed, "proposed": proposed, "internal_records": int(n_i),
-                          "external_records": int(n_e), "internal_amount": _text(a_i), "external_amount": _text(a_e)}
-    per_side = {}
-    for base, _, side in _SIDES:
-        total, amount = con.execute(f"SELECT count(*), coalesce(sum(amount), 0) FROM {base}").fetchone()
-        opened, open_amount = con.execute(f"SELECT count(*), coalesce(sum(amount), 0) FROM result_breaks WHERE side = '{side}'").fetchone()
-        per_side[side] = {"records": total, "matched": total - opened, "open": opened, "amount": _text(amount), "open_amount": _text(open_amount)}
-    statuses = dict(con.execute("SELECT status, count(*) FROM result_groups GROUP BY status").fetchall())
-    return {"passes": per_pass, "sides": per_side,
-            "groups": {"total": sum(statuses.values()), "confirmed": statuses.get("confirmed", 0), "proposed": statuses.get("proposed", 0)}}
 
 
 def _text(value) -> str:
