@@ -42,3 +42,20 @@ def test_doubles_never_round_a_sum_near_their_limit():
     # 2**52 + 1 is exact in a double; the search must not confuse it with 2**52.
     candidates = [(1, 2**51), (2, 2**51 + 1), (3, 2**51)]
     assert run(2**52 + 1, 0, candidates, 2) == [(1, 2), (2, 3)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=40), min_size=9, max_size=16), st.integers(min_value=2, max_value=150),
+       st.integers(min_value=2, max_value=6))
+def test_meeting_in_the_middle_finds_exactly_what_brute_force_finds(amounts, target, max_size):
+    # Nine or more candidates and an exact sum: the search meets in the middle. Small amounts
+    # make many equal sums, the hard case for the join.
+    candidates = list(enumerate(amounts, start=7))
+    assert run(target, 0, candidates, max_size) == brute_force(target, 0, candidates, max_size)
+
+
+def test_meeting_in_the_middle_with_negative_and_large_amounts():
+    big = 2**60
+    candidates = [(k, -(big // 8) - k) for k in range(1, 11)]
+    target = sum(a for _, a in candidates[:3])
+    assert run(target, 0, candidates, 6) == brute_force(target, 0, candidates, 6)

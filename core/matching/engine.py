@@ -189,9 +189,10 @@ class _Matcher:
                 keys.append(f"{key if key in present else 'CAST(NULL AS DATE)'} AS {key}")
             else:
                 keys.append(f"coalesce(CAST({key} AS VARCHAR), '') AS {key}" if key in present else f"'' AS {key}")
-        # Ordered by id, so that k (the row number) breaks ties the same way in any input order.
+        # Stored in order of id: the row number (k = rowid + 1) breaks ties the same way in any
+        # input order.
         self.con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _sorted_{base} AS
+            CREATE OR REPLACE TEMP TABLE _{base} AS
             SELECT id, account, currency, date,
                    CAST(amount AS DECIMAL(18, 6)) AS amount,
                    CAST(CAST(amount AS DECIMAL(18, 6)) * {MICRO} AS BIGINT) AS micro,
@@ -200,8 +201,7 @@ class _Matcher:
             FROM {source}
             ORDER BY id, dataset_id
         """)
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {base} AS SELECT CAST(rowid + 1 AS INTEGER) AS k, * FROM _sorted_{base}")
-        self.con.execute(f"DROP TABLE _sorted_{base}")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {base} AS SELECT CAST(rowid + 1 AS INTEGER) AS k, * FROM _{base}")
 
     def _open(self, base: str) -> str:
         """A table of the records of one side still open (k and the columns passes compare)."""
@@ -516,23 +516,28 @@ class _Matcher:
             SELECT g.gid AS match_id, '{side}' AS side, b.id AS record_id, b.account, b.date, CAST(b.amount AS {money}) AS amount,
                    b.currency, b.reference, b.k, b.dataset_id, b.carried_from
             FROM {base} b POSITIONAL JOIN _gid_{base} g WHERE g.gid > 0""" for base, side in _SIDES)
-        con.execute(f"CREATE OR REPLACE TABLE result_items AS {side_rows} ORDER BY match_id, side = 'external', k")
-        open_rows = " UNION ALL ".join(f"SELECT '{side}' AS side, b.* FROM {base} b POSITIONAL JOIN _gid_{base} g WHERE g.gid = 0"
-                                       for base, side in _SIDES)
+        # In order of side and k, not of match: readers that need an order sort.
+        con.execute(f"CREATE OR REPLACE TABLE result_items AS {side_rows}")
+        open_rows, twins = [], []
+        for base, side in _SIDES:
+            open_rows.append(f"SELECT '{side}' AS side, b.* FROM {base} b POSITIONAL JOIN _gid_{base} g WHERE g.gid = 0")
+            # Another record of the same side alike in account, currency, date, amount and
+            # reference: a possible duplicate. References are compared only for such pairs.
+            twins.append(f"""
+                SELECT DISTINCT '{side}' AS side, k FROM (
+                    SELECT o.k, o.reference AS r1, c.reference AS r2
+                    FROM (SELECT b.* FROM {base} b POSITIONAL JOIN _gid_{base} g WHERE g.gid = 0) o
+                    JOIN {base} c ON c.account = o.account AND c.currency = o.currency AND c.date = o.date AND c.micro = o.micro
+                    WHERE c.k <> o.k)
+                WHERE {_REF_NORM.format(r='r1')} = {_REF_NORM.format(r='r2')}""")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _twins AS {' UNION ALL '.join(twins)}")
         con.execute(f"""
             CREATE OR REPLACE TABLE result_breaks AS
-            WITH open AS ({open_rows}),
-            base AS (SELECT 'internal' AS side, * FROM i UNION ALL SELECT 'external' AS side, * FROM e),
-            twins AS (
-                SELECT DISTINCT o.side, o.k
-                FROM open o JOIN base c
-                  ON c.side = o.side AND c.account = o.account AND c.currency = o.currency AND c.date = o.date AND c.micro = o.micro
-                WHERE c.k <> o.k AND {_REF_NORM.format(r='c.reference')} = {_REF_NORM.format(r='o.reference')}
-            )
+            WITH open AS ({' UNION ALL '.join(open_rows)})
             SELECT o.side, o.id AS record_id, o.account, o.date, CAST(o.amount AS {money}) AS amount, o.currency, o.reference,
                    o.description, CASE WHEN t.k IS NOT NULL THEN 'possible_duplicate' ELSE 'unmatched' END AS reason, o.k,
                    o.dataset_id, o.carried_from, o.first_seen_on
-            FROM open o LEFT JOIN twins t ON t.side = o.side AND t.k = o.k
+            FROM open o LEFT JOIN _twins t ON t.side = o.side AND t.k = o.k
             ORDER BY o.side = 'external', o.account, o.date, o.k
         """)
 
