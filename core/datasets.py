@@ -110,39 +110,56 @@ class StagedDataset(NamedTuple):
     pending: object  # a concurrent.futures.Future, or None once stored
 
 
-def stage_file(store: Store, path: Path, digest: str, con, table: str, pool, *, user: str = "system"):
+def stage_file(store: Store, path: Path, digest, con, table: str, pool, *, user: str = "system"):
     """Load a file into the DuckDB table ``table`` of ``con`` and store it as a dataset.
 
     A canonical CSV is read once by DuckDB and its Parquet file and metadata row are
     written on ``pool`` while the caller goes on; any other file goes through the general
     import first. A dataset already stored is read from its Parquet file.
 
+    Args:
+        digest: the file's SHA-256, or a future of it (``str | RowError``): a canonical CSV
+            is then read while the hash is computed.
+
     Returns:
         ``(StagedDataset | None, errors)``.
     """
     from core.canonical_csv import copy_to_parquet, load_canonical_csv
 
+    def small_enough() -> bool:
+        try:
+            return path.stat().st_size <= config.max_import_bytes()
+        except OSError:
+            return False
+
+    stats = None
+    if not isinstance(digest, str):
+        stats = load_canonical_csv(con, path, table) if small_enough() else None
+        digest = digest.result()
+        if isinstance(digest, RowError):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+            return None, [digest]
     existing = _find(store, digest)
-    if existing is None and path.stat().st_size <= config.max_import_bytes():
+    if existing is None and stats is None and small_enough():
         stats = load_canonical_csv(con, path, table)
-        if stats is not None:
-            record = _record(store, digest, path.name, "csv", None, user, stats.rows, stats.accounts, stats.date_from,
-                             stats.date_to, stats.scale, stats.columns, [])
+    if existing is None and stats is not None:
+        record = _record(store, digest, path.name, "csv", None, user, stats.rows, stats.accounts, stats.date_from,
+                         stats.date_to, stats.scale, stats.columns, [])
 
-            def store_dataset(cursor=con.cursor()) -> None:
-                folder = store.data_dir / "datasets"
-                folder.mkdir(parents=True, exist_ok=True)
-                temporary = folder / f".{digest}.{os.getpid()}.{table}.tmp"
-                try:
-                    copy_to_parquet(cursor, table, temporary)
-                finally:
-                    cursor.close()
-                if _find(store, digest) is None:
-                    _commit(store, record, temporary)
-                else:
-                    temporary.unlink(missing_ok=True)
+        def store_dataset(cursor=con.cursor()) -> None:
+            folder = store.data_dir / "datasets"
+            folder.mkdir(parents=True, exist_ok=True)
+            temporary = folder / f".{digest}.{os.getpid()}.{table}.tmp"
+            try:
+                copy_to_parquet(cursor, table, temporary)
+            finally:
+                cursor.close()
+            if _find(store, digest) is None:
+                _commit(store, record, temporary)
+            else:
+                temporary.unlink(missing_ok=True)
 
-            return StagedDataset(record, table, pool.submit(store_dataset)), []
+        return StagedDataset(record, table, pool.submit(store_dataset)), []
     if existing is None:
         outcome, errors = import_file(store, path, user=user)
         if outcome is None:

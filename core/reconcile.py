@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib
 import json
 import os
 import shutil
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -126,15 +128,15 @@ def reconcile_files(store: Store, internal: Path, external: Path, rules: RuleSet
         ``(RunOutcome | None, errors)``: the errors of both files, together.
     """
     started = dt.datetime.now(dt.UTC)
+    # DuckDB imports pandas the first time it is handed an Arrow table, which the engine
+    # does; importing it here, while DuckDB reads the files, takes that off the critical path.
+    threading.Thread(target=importlib.import_module, args=("pandas",), daemon=True).start()
     con = duckdb.connect()
     errors: list[RowError] = []
     staged = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        digests = dict(zip(("internal", "external"), pool.map(_file_sha256, (internal, external))))
+        digests = {"internal": pool.submit(_file_sha256, internal), "external": pool.submit(_file_sha256, external)}
         for side, path in (("internal", internal), ("external", external)):
-            if isinstance(digests[side], RowError):
-                errors.append(digests[side])
-                continue
             found, problems = stage_file(store, path, digests[side], con, f"source_{side}", pool, user=user)
             errors += problems
             if found is not None:
@@ -236,7 +238,8 @@ def _write_artifacts(result: MatchResult, folder: Path) -> None:
     cursor = result.con.cursor()
     try:
         _copy(cursor, "SELECT * FROM result_groups ORDER BY match_id", temporary / "groups.parquet", "FORMAT parquet")
-        _copy(cursor, "SELECT * EXCLUDE (k, carried_from) FROM result_items", temporary / "items.parquet", "FORMAT parquet")
+        _copy(cursor, "SELECT * EXCLUDE (k, carried_from, rule, status, amount_diff, days_diff) FROM result_items",
+              temporary / "items.parquet", "FORMAT parquet")
         _copy(cursor, "SELECT * EXCLUDE (k, carried_from) FROM result_breaks", temporary / "breaks.parquet", "FORMAT parquet")
     finally:
         cursor.close()
@@ -269,14 +272,13 @@ def _settle_previous(session, run: Run, previous: list[Break], result: MatchResu
 def _save_breaks(session, run: Run, internal: DatasetRecord, external: DatasetRecord, result: MatchResult) -> None:
     names = ["run_id", "side", "dataset_id", "record_id", "account", "date", "amount", "currency", "reference", "description",
              "reason", "status", "first_seen_on", "carried_from_id"]
-    reader = result.con.sql(f"""
+    rows = result.con.execute(f"""
         SELECT {run.id}, side, coalesce(dataset_id, CASE side WHEN 'internal' THEN '{internal.id}' ELSE '{external.id}' END),
                record_id, account, strftime(date, '%Y-%m-%d'), CAST(amount AS VARCHAR), currency, left(reference, 512), description,
                reason, 'open', strftime(coalesce(first_seen_on, date), '%Y-%m-%d'), carried_from
         FROM result_breaks
-    """).to_arrow_reader(50_000)
-    for batch in reader:
-        bulk_insert_text(session, Break, names, zip(*(column.to_pylist() for column in batch.columns)))
+    """).fetchall()
+    bulk_insert_text(session, Break, names, rows)
 
 
 def _save_proposed(session, run: Run, internal: DatasetRecord, external: DatasetRecord, result: MatchResult) -> None:
@@ -288,8 +290,8 @@ def _save_proposed(session, run: Run, internal: DatasetRecord, external: Dataset
                                       for g in groups))
     ids = dict(session.execute(select(MatchGroup.match_id, MatchGroup.id).where(MatchGroup.run_id == run.id)).all())
     datasets = {"internal": internal.id, "external": external.id}
-    items = result.con.sql("SELECT i.* EXCLUDE (reference, k, carried_from) FROM result_items i JOIN result_groups g USING (match_id) "
-                           "WHERE g.status = 'proposed' ORDER BY i.match_id, i.side, i.record_id").to_arrow_table().to_pylist()
+    items = result.con.sql("SELECT match_id, side, record_id, account, date, amount, currency, dataset_id FROM result_items "
+                           "WHERE status = 'proposed' ORDER BY match_id, side, record_id").to_arrow_table().to_pylist()
     bulk_insert(session, MatchItem, (dict(group_id=ids[i["match_id"]], run_id=run.id, side=i["side"],
                                           dataset_id=i["dataset_id"] or datasets[i["side"]],
                                           record_id=i["record_id"], account=i["account"], date=i["date"], amount=i["amount"],
@@ -297,11 +299,10 @@ def _save_proposed(session, run: Run, internal: DatasetRecord, external: Dataset
 
 
 _OUTPUTS = {
-    "matches.csv": """SELECT i.match_id, i.side, i.record_id, g.rule, g.status, g.amount_diff, g.days_diff
-                      FROM result_items i JOIN result_groups g USING (match_id)
-                      ORDER BY i.match_id, i.side = 'external', i.k""",
+    # result_items is in this order already (match, book records first, then k).
+    "matches.csv": "SELECT match_id, side, record_id, rule, status, amount_diff, days_diff FROM result_items",
     "breaks.csv": """SELECT side, record_id, account, strftime(date, '%Y-%m-%d') AS date, amount, reason
-                     FROM result_breaks ORDER BY side = 'external', account, date, k""",
+                     FROM result_breaks""",  # in order of side, account, date and k already
 }
 
 

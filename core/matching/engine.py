@@ -66,7 +66,8 @@ class MatchResult(NamedTuple):
 
     ``groups``: match_id, rule, status, amount_diff, days_diff, n_internal, n_external,
     explanation (built when read). ``items``: match_id, side, record_id, account, date,
-    amount, currency.
+    amount, currency. The table ``result_items`` holds the items in order of match, book
+    records first, each with its group's rule, status, amount_diff and days_diff.
     ``breaks``: side, record_id, account, date, amount, currency, reference, description,
     reason. Amounts are at the inputs' decimal scale.
     """
@@ -309,6 +310,16 @@ class _Matcher:
         # Records tied with a pair whose tie was broken by id: whatever they pair with later is
         # part of the same ambiguity, so it is proposed too.
         con.execute("CREATE OR REPLACE TEMP TABLE tainted (side VARCHAR, k INTEGER)")
+        # Most pairs are each other's only candidate: taken at once, with counts rather than
+        # rankings. The rest is left exactly as the first round of choices would leave it.
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE newly AS
+            SELECT c.* FROM cand c
+            SEMI JOIN (SELECT ik FROM cand GROUP BY ik HAVING count(*) = 1) a ON c.ik = a.ik
+            SEMI JOIN (SELECT ek FROM cand GROUP BY ek HAVING count(*) = 1) b ON c.ek = b.ek
+        """)
+        con.execute("INSERT INTO taken SELECT ik, ek, false, diff_micro, days_diff FROM newly")
+        con.execute("CREATE OR REPLACE TEMP TABLE cand AS SELECT c.* FROM cand c ANTI JOIN newly n ON c.ik = n.ik")
         while con.execute("SELECT count(*) FROM cand").fetchall()[0][0]:
             con.execute("""
                 CREATE OR REPLACE TEMP TABLE ranked AS
@@ -509,15 +520,28 @@ class _Matcher:
             FROM _groups
         """)
         con.unregister("_groups")
+        # Per record: its group and the group's pass, status and differences, gathered by group
+        # number, so that result_items carries what matches.csv needs without a join.
+        proposed = self.groups.column("proposed").astype(np.int8)
+        diff_micro, days_diff = self.groups.column("diff_micro").astype(np.int64), self.groups.column("days_diff").astype(np.int32)
         for base, _ in _SIDES:
             gid = self.gid[base]
-            con.register(f"_gid_{base}", pa.table({"gid": gid, "pass_no": np.where(gid > 0, np.append(pass_no, 0)[gid - 1], -1).astype(np.int16)}))
+            at = np.maximum(gid, 1) - 1
+            con.register(f"_gid_{base}", pa.table({
+                "gid": gid, "pass_no": np.where(gid > 0, pass_no[at] if len(pass_no) else 0, -1).astype(np.int16),
+                "rule": pa.DictionaryArray.from_arrays(pa.array(pass_no[at] if len(pass_no) else np.zeros(len(gid), np.int32)),
+                                                       pa.array(names, pa.string())),
+                "status": pa.DictionaryArray.from_arrays(pa.array(proposed[at] if len(proposed) else np.zeros(len(gid), np.int8)),
+                                                         pa.array(["confirmed", "proposed"])),
+                "diff_micro": diff_micro[at] if len(diff_micro) else np.zeros(len(gid), np.int64),
+                "days_diff": days_diff[at] if len(days_diff) else np.zeros(len(gid), np.int32)}))
         side_rows = " UNION ALL ".join(f"""
             SELECT g.gid AS match_id, '{side}' AS side, b.id AS record_id, b.account, b.date, CAST(b.amount AS {money}) AS amount,
-                   b.currency, b.reference, b.k, b.dataset_id, b.carried_from
+                   b.currency, b.reference, b.k, b.dataset_id, b.carried_from, CAST(g.rule AS VARCHAR) AS rule,
+                   CAST(g.status AS VARCHAR) AS status, CAST(CAST(g.diff_micro AS DECIMAL(18, 0)) / {MICRO} AS {money}) AS amount_diff,
+                   g.days_diff
             FROM {base} b POSITIONAL JOIN _gid_{base} g WHERE g.gid > 0""" for base, side in _SIDES)
-        # In order of side and k, not of match: readers that need an order sort.
-        con.execute(f"CREATE OR REPLACE TABLE result_items AS {side_rows}")
+        con.execute(f"CREATE OR REPLACE TABLE result_items AS {side_rows} ORDER BY match_id, side = 'external', k")
         open_rows, twins = [], []
         for base, side in _SIDES:
             open_rows.append(f"SELECT '{side}' AS side, b.* FROM {base} b POSITIONAL JOIN _gid_{base} g WHERE g.gid = 0")
