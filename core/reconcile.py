@@ -54,8 +54,9 @@ def _source(store: Store, dataset: DatasetRecord, accounts: list[str] | None, da
     carried = ("SELECT record_id AS id, account, date, amount, currency, reference, description, '' AS counterparty, "
                "CAST(NULL AS DATE) AS trade_date, CAST(NULL AS DATE) AS entry_date, '' AS type, dataset_id, "
                f"carried_from, first_seen_on FROM carried WHERE side = '{side}'")
-    return f"(SELECT id, account, date, amount, currency, reference, description, dataset_id, carried_from, first_seen_on FROM ({rows}) " \
-           f"UNION ALL BY NAME SELECT id, account, date, amount, currency, reference, description, dataset_id, carried_from, first_seen_on FROM ({carried}))"
+    columns = ("id, account, date, amount, currency, reference, description, counterparty, trade_date, entry_date, type, "
+               "dataset_id, carried_from, first_seen_on")
+    return f"(SELECT {columns} FROM ({rows}) UNION ALL BY NAME SELECT {columns} FROM ({carried}))"
 
 
 def _carry_forward(store: Store, internal: DatasetRecord, external: DatasetRecord, accounts: list[str] | None, con) -> list[Break]:

@@ -12,14 +12,15 @@ from core.matching.rules import load_rules, parse_rules
 
 
 def table(rows: list[tuple]) -> pa.Table:
-    """Rows of (id, account, date, amount[, reference[, currency]])."""
+    """Rows of (id, account, date, amount[, reference[, currency[, counterparty]]])."""
     columns = {name: [] for name in transaction_schema(2, []).names}
     for row in rows:
         record_id, account, date, amount = row[:4]
         reference = row[4] if len(row) > 4 else ""
         currency = row[5] if len(row) > 5 else "USD"
+        counterparty = row[6] if len(row) > 6 else ""
         values = {"id": record_id, "account": account, "date": dt.date.fromisoformat(date), "amount": Decimal(amount),
-                  "currency": currency, "reference": reference, "description": "", "counterparty": "", "trade_date": None,
+                  "currency": currency, "reference": reference, "description": "", "counterparty": counterparty, "trade_date": None,
                   "entry_date": None, "type": ""}
         for name in columns:
             columns[name].append(values[name])

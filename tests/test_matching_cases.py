@@ -161,3 +161,37 @@ def test_rule_set_errors_name_the_pass_and_key(text, fragment):
     with pytest.raises(RuleSetError) as caught:
         parse_rules(text, "rules.toml")
     assert "rules.toml" in str(caught.value) and fragment in str(caught.value)
+
+
+COUNTERPARTY_RULES = """
+[[passes]]
+name = "same_counterparty"
+keys = ["counterparty"]
+date_window = 2
+[[passes]]
+name = "counterparty_fee"
+keys = ["counterparty"]
+amount_tolerance = "5.00"
+date_window = 2
+[[passes]]
+name = "counterparty_batch"
+keys = ["counterparty"]
+cardinality = "n:1"
+max_group_size = 3
+date_window = 2
+"""
+
+
+def test_passes_can_require_other_columns_to_agree():
+    # Equal amounts and dates; only the counterparty tells the pairs apart, in every kind of pass.
+    result = run([("b1", "A", "2026-10-01", "500.00", "", "USD", "ACME"), ("b2", "A", "2026-10-01", "500.00", "", "USD", "GLOBEX"),
+                  ("b3", "A", "2026-10-01", "80.00", "", "USD", "ACME"), ("b4", "A", "2026-10-01", "80.00", "", "USD", "GLOBEX"),
+                  ("b5", "A", "2026-10-01", "30.00", "", "USD", "INITECH"), ("b6", "A", "2026-10-01", "45.00", "", "USD", "INITECH"),
+                  ("b7", "A", "2026-10-01", "30.00", "", "USD", "UMBRELLA"), ("b8", "A", "2026-10-01", "45.00", "", "USD", "UMBRELLA")],
+                 [("s1", "A", "2026-10-02", "500.00", "", "USD", "GLOBEX"), ("s2", "A", "2026-10-02", "500.00", "", "USD", "ACME"),
+                  ("s3", "A", "2026-10-02", "78.00", "", "USD", "GLOBEX"), ("s4", "A", "2026-10-02", "77.00", "", "USD", "ACME"),
+                  ("s5", "A", "2026-10-02", "75.00", "", "USD", "UMBRELLA")], COUNTERPARTY_RULES)
+    assert links(result) == {("b1", "s2"), ("b2", "s1"), ("b3", "s4"), ("b4", "s3"), ("b7", "s5"), ("b8", "s5")}
+    by_record = groups_by_record(result)
+    assert [by_record[r]["rule"] for r in ("b1", "b3", "b7")] == ["same_counterparty", "counterparty_fee", "counterparty_batch"]
+    assert open_ids(result) == {"b5", "b6"}
