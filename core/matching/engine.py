@@ -175,7 +175,7 @@ class _Matcher:
             self.day[base] = values.column("day").to_numpy()
             self.gid[base] = np.zeros(len(self.micro[base]), np.int32)
         self.groups = _Groups()
-        self.taken = 0
+        self.batches = 0  # batches of groups made so far: open tables and candidate tables built before a batch are stale
         self.open_at = {"i": 0, "e": 0}
         self.banks: dict[tuple, dict] = {}
 
@@ -206,14 +206,14 @@ class _Matcher:
 
     def _open(self, base: str) -> str:
         """A table of the records of one side still open (k and the columns passes compare)."""
-        if self.taken == 0:
+        if self.batches == 0:
             return base
-        if self.open_at[base] != self.taken:
+        if self.open_at[base] != self.batches:
             self.con.register("_gid", _arrow(gid=self.gid[base]))
             columns = ", ".join(["k", "account", "currency", "date", "micro", "reference", "bidx", "day", *self.extra_keys])
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE o{base} AS SELECT {columns} FROM {base} POSITIONAL JOIN _gid WHERE _gid.gid = 0")
             self.con.unregister("_gid")
-            self.open_at[base] = self.taken
+            self.open_at[base] = self.batches
         return f"o{base}"
 
     # Passes ----------------------------------------------------------------------------
@@ -245,7 +245,7 @@ class _Matcher:
                 FROM {self._open('i')} i JOIN {self._open('e')} e ON {join}
                 WHERE {window}
             """)
-            bank = self.banks[keys] = {"table": table, "at": self.taken, "flags": set()}
+            bank = self.banks[keys] = {"table": table, "at": self.batches, "flags": set()}
         needed = {"exact": {"ref_eq"}, "normalised": {"norm_eq"}, "digits": {"dig_eq"}, "ignore": {"norm_eq", "dig_eq"}}[p.reference]
         self._refresh_bank(bank, needed - bank["flags"])
         refs = {"exact": "ref_eq", "normalised": "norm_eq", "digits": "dig_eq", "ignore": "true"}[p.reference]
@@ -257,11 +257,11 @@ class _Matcher:
 
     def _refresh_bank(self, bank: dict, flags: set[str]) -> None:
         """Drop pairs with a record grouped since, and add the reference flags a pass needs."""
-        if bank["at"] == self.taken and not flags:
+        if bank["at"] == self.batches and not flags:
             return
         table = bank["table"]
         keep = ""
-        if bank["at"] != self.taken:
+        if bank["at"] != self.batches:
             pairs = self.con.sql(f"SELECT ik, ek FROM {table}").to_arrow_table()
             ik, ek = pairs.column("ik").to_numpy(), pairs.column("ek").to_numpy()
             self.con.register("_keep", _arrow(keep=(self.gid["i"][ik - 1] == 0) & (self.gid["e"][ek - 1] == 0)))
@@ -282,7 +282,7 @@ class _Matcher:
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {table} b{keep})")
         if keep:
             self.con.unregister("_keep")
-        bank["at"] = self.taken
+        bank["at"] = self.batches
         bank["flags"] |= flags
 
     def _tolerance_candidates(self, p: Pass) -> str:
@@ -370,7 +370,7 @@ class _Matcher:
 
     def _number(self, count: int) -> np.ndarray:
         first = self.groups.count + 1
-        self.taken += 1
+        self.batches += 1
         return np.arange(first, first + count, dtype=np.int32)
 
     def _add_multi(self, pass_no: int, group: np.ndarray, side: np.ndarray, k: np.ndarray, proposed: np.ndarray, note: np.ndarray) -> None:
