@@ -526,15 +526,13 @@ class _Matcher:
         diff_micro, days_diff = self.groups.column("diff_micro").astype(np.int64), self.groups.column("days_diff").astype(np.int32)
         for base, _ in _SIDES:
             gid = self.gid[base]
-            at = np.maximum(gid, 1) - 1
+            at = gid.astype(np.int64) - 1  # an open record (0) reads the padding after the last group
             con.register(f"_gid_{base}", pa.table({
-                "gid": gid, "pass_no": np.where(gid > 0, pass_no[at] if len(pass_no) else 0, -1).astype(np.int16),
-                "rule": pa.DictionaryArray.from_arrays(pa.array(pass_no[at] if len(pass_no) else np.zeros(len(gid), np.int32)),
-                                                       pa.array(names, pa.string())),
-                "status": pa.DictionaryArray.from_arrays(pa.array(proposed[at] if len(proposed) else np.zeros(len(gid), np.int8)),
+                "gid": gid, "pass_no": np.append(pass_no, -1)[at].astype(np.int16),
+                "rule": pa.DictionaryArray.from_arrays(pa.array(np.append(pass_no, 0)[at]), pa.array(names, pa.string())),
+                "status": pa.DictionaryArray.from_arrays(pa.array(np.append(proposed, 0)[at].astype(np.int8)),
                                                          pa.array(["confirmed", "proposed"])),
-                "diff_micro": diff_micro[at] if len(diff_micro) else np.zeros(len(gid), np.int64),
-                "days_diff": days_diff[at] if len(days_diff) else np.zeros(len(gid), np.int32)}))
+                "diff_micro": np.append(diff_micro, 0)[at], "days_diff": np.append(days_diff, 0)[at].astype(np.int32)}))
         side_rows = " UNION ALL ".join(f"""
             SELECT g.gid AS match_id, '{side}' AS side, b.id AS record_id, b.account, b.date, CAST(b.amount AS {money}) AS amount,
                    b.currency, b.reference, b.k, b.dataset_id, b.carried_from, CAST(g.rule AS VARCHAR) AS rule,
