@@ -22,8 +22,10 @@ from core.records import DATE_COLUMNS, TRANSACTION_COLUMNS, is_currency_code
 
 __all__ = ["CanonicalStats", "copy_to_parquet", "load_canonical_csv", "write_canonical_parquet"]
 
-# A field starting or ending with white space, in fields joined by the unit separator (0x1f).
-_PADDED_FIELD = r"(^|\x1f)[\s\p{Z}]|[\s\p{Z}]($|\x1f)"
+# A field starting or ending with a character Python's ``str.strip`` removes (as the general
+# import does), in fields joined by 0x01, which is not one of them.
+_SPACE = r"[\s\p{Z}\x0b\x1c-\x1f\x85]"
+_PADDED_FIELD = rf"(^|\x01){_SPACE}|{_SPACE}($|\x01)"
 _ALIAS_NAMES = {name for names in ALIASES.values() for name in names}
 _AMOUNT = rf"-?[0-9]{{1,{MAX_DIGITS - MAX_SCALE}}}(\.[0-9]{{1,{MAX_SCALE}}})?"
 
@@ -62,6 +64,9 @@ def _header(path: Path) -> list[str] | None:
     return names
 
 
+_EMPTY = "''"
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -76,63 +81,66 @@ def load_canonical_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -
     names = _header(path)
     if names is None:
         return None
-    raw = f"_raw_{table}"
-    columns = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in names) + "}"
-    try:
-        numbered = "row_number() OVER () AS _row, " if "id" not in names else ""
-        con.execute(f"""
-            CREATE OR REPLACE TABLE {raw} AS SELECT {numbered}*
-            FROM read_csv('{str(path).replace("'", "''")}', header = true, delim = ',', quote = '"', escape = '"',
-                          columns = {columns}, strict_mode = true, null_padding = false, auto_detect = false, encoding = 'utf-8')
-        """)
-        # Dates, amounts and currencies are checked by pattern below; any other text must not
-        # be padded, as the general import would strip it.
-        texts = [n for n in names if n not in ("date", "amount", "currency", *DATE_COLUMNS)]
-        joined = " || chr(31) || ".join(f"coalesce({_q(n)}, '')" for n in texts)
-        checks = [
-            f"count(*) FILTER (WHERE regexp_matches({joined}, '{_PADDED_FIELD}'))" if texts else "0"
-        ] + [
-            "count(*) FILTER (WHERE date IS NULL OR NOT regexp_full_match(date, '[0-9]{4}-[0-9]{2}-[0-9]{2}') OR try_cast(date AS DATE) IS NULL)",
-            f"count(*) FILTER (WHERE amount IS NULL OR NOT regexp_full_match(amount, '{_AMOUNT}'))",
-        ] + [
-            f"count(*) FILTER (WHERE {c} IS NOT NULL AND (NOT regexp_full_match({c}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') OR try_cast({c} AS DATE) IS NULL))"
-            for c in DATE_COLUMNS[1:] if c in names
-        ]
-        if "id" in names:
-            checks.append("count(*) FILTER (WHERE id IS NULL) + count(*) - count(DISTINCT id)")
-        bad, rows, scale, currencies, accounts, first, last = con.execute(f"""
-            SELECT {' + '.join(checks)}, count(*), coalesce(max(length(split_part(amount, '.', 2))), 0),
-                   list(DISTINCT upper(coalesce(currency, ''))), count(DISTINCT coalesce(account, '')),
-                   min(try_cast(date AS DATE)), max(try_cast(date AS DATE))
-            FROM {raw}
-        """).fetchone()
-    except duckdb.Error:
-        con.execute(f"DROP TABLE IF EXISTS {raw}")
-        return None
-    if bad or rows == 0 or any(c and not is_currency_code(c) for c in currencies):
-        con.execute(f"DROP TABLE IF EXISTS {raw}")
-        return None
-    scale = max(2, scale)
-    extra = [n for n in names if n not in TRANSACTION_COLUMNS]
-    content = " || chr(31) || ".join(f"coalesce({_q(n)}, '')" for n in names)
+    source = (f"read_csv('{str(path).replace(chr(39), chr(39) * 2)}', header = true, delim = ',', quote = '\"', escape = '\"', "
+              "columns = {" + ", ".join(f"'{n}': 'VARCHAR'" for n in names) + "}, strict_mode = true, null_padding = false, "
+              "auto_detect = false, encoding = 'utf-8')")
+    # One read: each row typed, with a flag for anything the general import could read
+    # differently. Dates, amounts and currencies are checked by pattern; any other text must
+    # not be padded, as the general import would strip it.
+    texts = [n for n in names if n not in ("date", "amount", "currency", *DATE_COLUMNS)]
+    bad = [f"regexp_matches({' || chr(1) || '.join(f'coalesce(r.{_q(n)}, {_EMPTY})' for n in texts)}, '{_PADDED_FIELD}')"] if texts else []
+    bad += ["r.date IS NULL", "NOT regexp_full_match(r.date, '[0-9]{4}-[0-9]{2}-[0-9]{2}')", "try_cast(r.date AS DATE) IS NULL",
+            "r.amount IS NULL", f"NOT regexp_full_match(r.amount, '{_AMOUNT}')"]
+    bad += [f"(r.{c} IS NOT NULL AND (NOT regexp_full_match(r.{c}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') OR try_cast(r.{c} AS DATE) IS NULL))"
+            for c in DATE_COLUMNS[1:] if c in names]
     select = []
     for column in TRANSACTION_COLUMNS:
         if column == "id":
-            select.append(_q("id") if "id" in names else
-                          f"substr(sha256(({content}) || chr(30) || CAST(row_number() OVER (PARTITION BY {content}) AS VARCHAR)), 1, 20) AS id")
+            if "id" in names:
+                select.append("r.id")
+                bad.append("r.id IS NULL")
         elif column in DATE_COLUMNS:
-            select.append(f"CAST({column} AS DATE) AS {column}" if column in names else f"CAST(NULL AS DATE) AS {column}")
+            select.append(f"try_cast(r.{column} AS DATE) AS {column}" if column in names else f"CAST(NULL AS DATE) AS {column}")
         elif column == "amount":
-            select.append(f"CAST(amount AS DECIMAL(18, {scale})) AS amount")
+            select.append(f"try_cast(r.amount AS DECIMAL(18, {MAX_SCALE})) AS amount")
         elif column == "currency":
-            select.append("upper(coalesce(currency, '')) AS currency")
+            select.append(f"upper(coalesce(r.currency, {_EMPTY})) AS currency")
         else:
-            select.append(f"coalesce({_q(column)}, '') AS {_q(column)}" if column in names else f"'' AS {_q(column)}")
-    select += [f"coalesce({_q(n)}, '') AS {_q(n)}" for n in extra]
-    # Derived ids number identical rows by a window; the file's row order is restored after it.
-    order = "" if "id" in names else " ORDER BY _row"
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {', '.join(select)} FROM {raw}{order}")
-    con.execute(f"DROP TABLE {raw}")
+            select.append(f"coalesce(r.{_q(column)}, {_EMPTY}) AS {_q(column)}" if column in names else f"{_EMPTY} AS {_q(column)}")
+    extra = [n for n in names if n not in TRANSACTION_COLUMNS]
+    select += [f"coalesce(r.{_q(n)}, {_EMPTY}) AS {_q(n)}" for n in extra]
+    scratch = ["_bad", "_scale"]
+    select += [f"({' OR '.join(bad)}) AS _bad", "CAST(length(split_part(r.amount, '.', 2)) AS TINYINT) AS _scale"]
+    if "id" not in names:
+        # Derived ids number identical rows; they are made from the file's text, as the
+        # general import makes them.
+        select += [" || chr(31) || ".join(f"coalesce(r.{_q(n)}, {_EMPTY})" for n in names) + " AS _content", "_row"]
+        source = f"(SELECT row_number() OVER () AS _row, * FROM {source})"
+        scratch += ["_content", "_row"]
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {', '.join(select)} FROM {source} r")
+        unique = "count(DISTINCT id) = count(*)" if "id" in names else "true"
+        bad, rows, unique, scale, currencies, accounts, first, last = con.execute(f"""
+            SELECT count(*) FILTER (WHERE _bad), count(*), {unique}, coalesce(max(_scale), 0), list(DISTINCT currency),
+                   count(DISTINCT account), min(date), max(date)
+            FROM {table}
+        """).fetchone()
+        if bad or rows == 0 or not unique or any(c and not is_currency_code(c) for c in currencies):
+            con.execute(f"DROP TABLE {table}")
+            return None
+        scale = max(2, scale)
+        con.execute(f"ALTER TABLE {table} ALTER amount TYPE DECIMAL(18, {scale})")
+        if "id" not in names:
+            con.execute(f"""
+                CREATE OR REPLACE TABLE {table} AS
+                SELECT substr(sha256(_content || chr(30) || CAST(row_number() OVER (PARTITION BY _content) AS VARCHAR)), 1, 20) AS id, *
+                FROM {table} ORDER BY _row
+            """)
+        for column in scratch:
+            con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    except duckdb.Error:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+        return None
     return CanonicalStats(rows, accounts, first, last, scale, list(TRANSACTION_COLUMNS) + extra)
 
 

@@ -206,10 +206,12 @@ def _save_run(store: Store, internal: DatasetRecord, external: DatasetRecord, ru
             session.add(run)
             session.flush()
             folder = store.data_dir / "runs" / str(run.id)
+            # The breaks are read before the files are written, which would hold DuckDB's threads.
+            breaks = _break_rows(run, internal, external, result)
             writes = [pool.submit(_write_artifacts, result, folder)]
             if out is not None:
                 writes.append(pool.submit(_write_outputs, result, out, outputs))
-            _save_breaks(session, run, internal, external, result)
+            bulk_insert_text(session, Break, _BREAK_COLUMNS, breaks)
             _save_proposed(session, run, internal, external, result)
             _settle_previous(session, run, previous, result, user)
             record_audit(session, user, "reconcile", "run", str(run.id), None,
@@ -270,16 +272,18 @@ def _settle_previous(session, run: Run, previous: list[Break], result: MatchResu
                  {"cleared": sorted(matched), "carried": sorted(r.id for r in previous if r.id not in matched)})
 
 
-def _save_breaks(session, run: Run, internal: DatasetRecord, external: DatasetRecord, result: MatchResult) -> None:
-    names = ["run_id", "side", "dataset_id", "record_id", "account", "date", "amount", "currency", "reference", "description",
-             "reason", "status", "first_seen_on", "carried_from_id"]
-    rows = result.con.execute(f"""
+_BREAK_COLUMNS = ["run_id", "side", "dataset_id", "record_id", "account", "date", "amount", "currency", "reference", "description",
+                  "reason", "status", "first_seen_on", "carried_from_id"]
+
+
+def _break_rows(run: Run, internal: DatasetRecord, external: DatasetRecord, result: MatchResult) -> list[tuple]:
+    """The run's breaks as rows of ``_BREAK_COLUMNS``, in the database's text form."""
+    return result.con.execute(f"""
         SELECT {run.id}, side, coalesce(dataset_id, CASE side WHEN 'internal' THEN '{internal.id}' ELSE '{external.id}' END),
                record_id, account, strftime(date, '%Y-%m-%d'), CAST(amount AS VARCHAR), currency, left(reference, 512), description,
                reason, 'open', strftime(coalesce(first_seen_on, date), '%Y-%m-%d'), carried_from
         FROM result_breaks
     """).fetchall()
-    bulk_insert_text(session, Break, names, rows)
 
 
 def _save_proposed(session, run: Run, internal: DatasetRecord, external: DatasetRecord, result: MatchResult) -> None:

@@ -62,6 +62,10 @@ def test_fast_path_declines_files_it_might_read_differently(tmp_path):
         "scientific": "account,date,amount,currency\nA,2024-01-01,1e3,USD\n",
         "footer": "account,date,amount,currency\nA,2024-01-01,1.00,USD\nTotal,,1.00,\n",
         "padded": "account,date,amount,currency\nA , 2024-01-01,1.00,USD\n",
+        # Characters Python strips that regular-expression classes for white space leave out.
+        "vertical tab": "account,date,amount,currency,reference\nA,2024-01-01,1.00,USD,\x0bR1\n",
+        "file separator": "account,date,amount,currency,reference\nA,2024-01-01,1.00,USD,R1\x1c\n",
+        "next line": "account,date,amount,currency,reference\nA,2024-01-01,1.00,USD,R1\x85\n",
         "alias title": "account,date,amount,currency,value date\nA,2024-01-01,1.00,USD,2024-01-02\n",
         "bad currency": "account,date,amount,currency\nA,2024-01-01,1.00,XXY\n",
         "duplicate id": "id,account,date,amount,currency\n1,A,2024-01-01,1.00,USD\n1,A,2024-01-01,1.00,USD\n",
