@@ -12,20 +12,22 @@ import datetime as dt
 import hashlib
 import os
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from connectors.files.table import ReadOptions, read_table
 from core import config
-from core.imports import normalise_table
-from core.profiles import Profile, ProfileError, load_profile
 from core.records import RowError
 from core.store import Store
 from core.store.models import DatasetRecord
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from core.profiles import Profile
+
+# Reading and mapping arbitrary files (and pyarrow's Parquet and compute modules) is imported
+# where a file needs it: a canonical CSV, read by DuckDB, never does.
 
 __all__ = ["ImportOutcome", "StagedDataset", "content_sha256", "existing_dataset", "stage_file", "import_bytes", "import_file", "list_datasets", "load_dataset_table", "parse_source"]
 
@@ -54,6 +56,10 @@ def parse_source(data: bytes, name: str, profile: Profile | None = None):
 
 def _parse(data: bytes, name: str, profile: Profile | None):
     """``(CanonicalImport | None, statement facts, errors)``; files over the size limit are refused."""
+    from connectors.files.table import ReadOptions, read_table
+    from core.imports import normalise_table
+    from core.profiles import Profile
+
     profile = profile or Profile()
     limit = config.max_import_bytes()
     if len(data) > limit:
@@ -208,6 +214,8 @@ def import_bytes(store: Store, data: bytes, name: str, profile: str | Profile | 
         ``(ImportOutcome | None, errors)``. With errors, nothing was written.
     """
     if isinstance(profile, str):
+        from core.profiles import ProfileError, load_profile
+
         try:
             profile = load_profile(profile)
         except ProfileError as exc:
@@ -241,6 +249,9 @@ def _find(store: Store, digest: str) -> DatasetRecord | None:
 
 
 def _persist(store: Store, digest: str, name: str, result, profile: Profile | None, user: str, facts=()) -> DatasetRecord:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
     folder = store.data_dir / "datasets"
     folder.mkdir(parents=True, exist_ok=True)
     temporary = folder / f".{digest}.{os.getpid()}.tmp"
@@ -288,6 +299,8 @@ def _commit(store: Store, record: DatasetRecord, temporary: Path, facts=()) -> N
 
 def load_dataset_table(store: Store, dataset: DatasetRecord | str) -> pa.Table:
     """The canonical rows of a stored dataset, exactly as imported."""
+    import pyarrow.parquet as pq
+
     if isinstance(dataset, str):
         found = _find(store, dataset)
         if found is None:
