@@ -240,7 +240,8 @@ def _write_artifacts(result: MatchResult, folder: Path) -> None:
     temporary.mkdir(parents=True)
     cursor = result.con.cursor()
     try:
-        _copy(cursor, "SELECT * FROM result_groups ORDER BY match_id", temporary / "groups.parquet", "FORMAT parquet")
+        # result_groups is in order of match_id already.
+        _copy(cursor, "SELECT * FROM result_groups", temporary / "groups.parquet", "FORMAT parquet")
         _copy(cursor, "SELECT * EXCLUDE (k, carried_from, rule, status, amount_diff, days_diff) FROM result_items",
               temporary / "items.parquet", "FORMAT parquet")
         _copy(cursor, "SELECT * EXCLUDE (k, carried_from) FROM result_breaks", temporary / "breaks.parquet", "FORMAT parquet")

@@ -177,6 +177,7 @@ class _Matcher:
         self.groups = _Groups()
         self.batches = 0  # batches of groups made so far: open tables and candidate tables built before a batch are stale
         self.open_at = {"i": 0, "e": 0}
+        self.open_mask: dict[str, np.ndarray] = {}  # which records were open when o{side} was built
         self.banks: dict[tuple, dict] = {}
 
     # Records ---------------------------------------------------------------------------
@@ -209,10 +210,20 @@ class _Matcher:
         if self.batches == 0:
             return base
         if self.open_at[base] != self.batches:
-            self.con.register("_gid", _arrow(gid=self.gid[base]))
-            columns = ", ".join(["k", "account", "currency", "date", "micro", "reference", "bidx", "day", *self.extra_keys])
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE o{base} AS SELECT {columns} FROM {base} POSITIONAL JOIN _gid WHERE _gid.gid = 0")
-            self.con.unregister("_gid")
+            is_open = self.gid[base] == 0
+            built = self.open_mask.get(base)
+            gone = np.flatnonzero(built & ~is_open) + 1 if built is not None else None
+            if gone is not None and len(gone) * 5 < int(built.sum()):
+                # A few records grouped since the table was built: deleted, not rebuilt.
+                self.con.register("_gone", _arrow(k=gone.astype(np.int32)))
+                self.con.execute(f"DELETE FROM o{base} USING _gone WHERE o{base}.k = _gone.k")
+                self.con.unregister("_gone")
+            else:
+                self.con.register("_gid", _arrow(gid=self.gid[base]))
+                columns = ", ".join(["k", "account", "currency", "date", "micro", "reference", "bidx", "day", *self.extra_keys])
+                self.con.execute(f"CREATE OR REPLACE TEMP TABLE o{base} AS SELECT {columns} FROM {base} POSITIONAL JOIN _gid WHERE _gid.gid = 0")
+                self.con.unregister("_gid")
+            self.open_mask[base] = is_open
             self.open_at[base] = self.batches
         return f"o{base}"
 
