@@ -59,3 +59,31 @@ def test_meeting_in_the_middle_with_negative_and_large_amounts():
     candidates = [(k, -(big // 8) - k) for k in range(1, 11)]
     target = sum(a for _, a in candidates[:3])
     assert run(target, 0, candidates, 6) == brute_force(target, 0, candidates, 6)
+
+
+def run_many(targets, candidate_lists, max_size):
+    offsets = np.cumsum([0] + [len(c) for c in candidate_lists]).astype(np.int64)
+    keys = np.array([k for c in candidate_lists for k, _ in c], dtype=np.int64)
+    amounts = np.array([a for c in candidate_lists for _, a in c], dtype=np.int64)
+    found = find_subsets(np.array(targets, dtype=np.int64), np.zeros(len(targets), dtype=np.int64), offsets, keys, amounts, max_size)
+    return [found.get(row, []) for row in range(len(targets))]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.integers(min_value=-30, max_value=40), min_size=9, max_size=12),
+                          st.integers(min_value=-40, max_value=120)), min_size=2, max_size=8),
+       st.integers(min_value=2, max_value=5), st.booleans())
+def test_many_targets_meet_in_the_middle_each_with_its_own_candidates(cases, max_size, colliding):
+    # Sums are keyed with their row; keys may collide (with a zero multiplier, every key of a
+    # row does), and a collision must never pass for a solution, nor hide one.
+    import core.matching.subsets as subsets
+
+    candidate_lists = [list(enumerate(amounts, start=1000 * n)) for n, (amounts, _) in enumerate(cases)]
+    targets = [target for _, target in cases]
+    saved = subsets._MIX
+    subsets._MIX = np.int64(0) if colliding else saved
+    try:
+        found = run_many(targets, candidate_lists, max_size)
+    finally:
+        subsets._MIX = saved
+    assert found == [brute_force(t, 0, c, max_size) for t, c in zip(targets, candidate_lists)]

@@ -13,7 +13,7 @@ solution or proves there is none.
 Where the sum must be met exactly and there are many candidates, the search meets in the
 middle instead: the sums of every subset of each half of the candidates are listed (2**8
 for 8 candidates, not the 14,876 subsets of 2..6 of 16), and a half's sum is matched with
-the other half's sums by an exact join on (target, sum).
+the other half's sums on (target, sum), through sorted integer keys.
 """
 
 from __future__ import annotations
@@ -57,32 +57,40 @@ def _sums(amounts: np.ndarray, members: np.ndarray) -> np.ndarray:
     return amounts @ members.T
 
 
+# An odd 64-bit multiplier: (row, sum) pairs become single integer keys. Two different pairs
+# can share a key (the product wraps around and is cut short), so every hit is checked
+# against the values.
+_MIX = np.int64(-7046029254386353131)
+
+
 def _middle_hits(amounts: np.ndarray, targets: np.ndarray, max_size: int) -> tuple[np.ndarray, np.ndarray]:
     """(row, membership) of every subset of 2..max_size whose sum is exactly the row's target."""
     rows, count = amounts.shape
     half = count // 2
     left, right = _all_subsets(half, max_size), _all_subsets(count - half, max_size)
-    need = targets[:, None] - _sums(amounts[:, :half], left)
-    have = _sums(amounts[:, half:], right)
-    # Equal values get equal ranks; (row, rank) then fits one integer key.
-    _, ranks = np.unique(np.concatenate([have.ravel(), need.ravel()]), return_inverse=True)
-    ranks = ranks.reshape(-1)
-    width = int(ranks.max()) + 1
-    row_base = np.arange(rows, dtype=np.int64)[:, None] * width
-    have_keys = (row_base + ranks[:have.size].reshape(have.shape)).ravel()
-    need_keys = (row_base + ranks[have.size:].reshape(need.shape)).ravel()
-    order = np.argsort(have_keys, kind="stable")
+    need = (targets[:, None] - _sums(amounts[:, :half], left)).ravel()
+    have = _sums(amounts[:, half:], right).ravel()
+    row_of_need = np.repeat(np.arange(rows, dtype=np.int64), left.shape[0])
+    row_of_have = np.repeat(np.arange(rows, dtype=np.int64), right.shape[0])
+    # Row in the high bits (so each row's keys stay together and the searches below run in
+    # order), a mix of the sum in the rest.
+    shift = 63 - max(1, int(rows).bit_length())
+    low_bits = np.int64((1 << shift) - 1)
+    with np.errstate(over="ignore"):
+        have_keys = (row_of_have << shift) | ((have * _MIX) & low_bits)
+        need_keys = (row_of_need << shift) | ((need * _MIX) & low_bits)
+    order = np.argsort(have_keys)
     sorted_keys = have_keys[order]
     low, high = np.searchsorted(sorted_keys, need_keys, "left"), np.searchsorted(sorted_keys, need_keys, "right")
     counts = high - low
     queries = np.flatnonzero(counts)
-    if queries.size == 0:
-        return np.zeros(0, np.int64), np.zeros((0, count), np.int64)
     repeats = counts[queries]
     query = np.repeat(queries, repeats)
     step = np.arange(repeats.sum()) - np.repeat(np.cumsum(repeats) - repeats, repeats)
     found = order[np.repeat(low[queries], repeats) + step]
-    row, a, b = query // left.shape[0], query % left.shape[0], found % right.shape[0]
+    real = (row_of_need[query] == row_of_have[found]) & (need[query] == have[found])
+    query, found = query[real], found[real]
+    row, a, b = row_of_need[query], query % left.shape[0], found % right.shape[0]
     members = np.concatenate([left[a], right[b]], axis=1)
     sizes = members.sum(axis=1)
     keep = (sizes >= 2) & (sizes <= max_size)
