@@ -271,12 +271,17 @@ class _Matcher:
         if bank["at"] == self.batches and not flags:
             return
         table = bank["table"]
-        keep = ""
         if bank["at"] != self.batches:
             pairs = self.con.sql(f"SELECT ik, ek FROM {table}").to_arrow_table()
             ik, ek = pairs.column("ik").to_numpy(), pairs.column("ek").to_numpy()
             self.con.register("_keep", _arrow(keep=(self.gid["i"][ik - 1] == 0) & (self.gid["e"][ek - 1] == 0)))
-            keep = " POSITIONAL JOIN _keep WHERE _keep.keep"
+            # A positional join runs on one thread: it only filters here, and the reference
+            # keys below are computed afterwards, on all threads.
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT b.* FROM {table} b POSITIONAL JOIN _keep WHERE _keep.keep")
+            self.con.unregister("_keep")
+            if not flags:
+                bank["at"] = self.batches
+                return
         inner, outer, scratch = ["b.*"], ["*"], []
         if "ref_eq" in flags:
             outer.append("ir <> '' AND ir = er AS ref_eq")
@@ -290,9 +295,7 @@ class _Matcher:
                 scratch += [f"_{flag}_i", f"_{flag}_e"]
         if scratch:
             outer[0] = f"* EXCLUDE ({', '.join(scratch)})"
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {table} b{keep})")
-        if keep:
-            self.con.unregister("_keep")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {table} b)")
         bank["at"] = self.batches
         bank["flags"] |= flags
 
