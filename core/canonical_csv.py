@@ -26,6 +26,9 @@ __all__ = ["CanonicalStats", "copy_to_parquet", "load_canonical_csv", "write_can
 # import does), in fields joined by 0x01, which is not one of them.
 _SPACE = r"[\s\p{Z}\x0b\x1c-\x1f\x85]"
 _PADDED_FIELD = rf"(^|\x01){_SPACE}|{_SPACE}($|\x01)"
+# Working columns of the read, dropped before the table is used; a file's own column of the
+# same name sends the file to the general import.
+_SCRATCH = ("_bad", "_scale", "_content", "_row")
 _ALIAS_NAMES = {name for names in ALIASES.values() for name in names}
 _AMOUNT = rf"-?[0-9]{{1,{MAX_DIGITS - MAX_SCALE}}}(\.[0-9]{{1,{MAX_SCALE}}})?"
 
@@ -59,7 +62,7 @@ def _header(path: Path) -> list[str] | None:
     # differently there; only canonical names and titles it keeps as they are qualify.
     if any(n not in canonical and " ".join(n.replace("_", " ").lower().split()) in _ALIAS_NAMES for n in names):
         return None
-    if any(not n or n != n.strip() or n.startswith("source_") or "\n" in n for n in names):
+    if any(not n or n != n.strip() or n.startswith("source_") or "\n" in n or n in _SCRATCH for n in names):
         return None
     return names
 
@@ -109,14 +112,14 @@ def load_canonical_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -
             select.append(f"coalesce(r.{_q(column)}, {_EMPTY}) AS {_q(column)}" if column in names else f"{_EMPTY} AS {_q(column)}")
     extra = [n for n in names if n not in TRANSACTION_COLUMNS]
     select += [f"coalesce(r.{_q(n)}, {_EMPTY}) AS {_q(n)}" for n in extra]
-    scratch = ["_bad", "_scale"]
+    scratch = list(_SCRATCH[:2])
     select += [f"({' OR '.join(bad)}) AS _bad", "CAST(length(split_part(r.amount, '.', 2)) AS TINYINT) AS _scale"]
     if "id" not in names:
         # Derived ids number identical rows; they are made from the file's text, as the
         # general import makes them.
         select += [" || chr(31) || ".join(f"coalesce(r.{_q(n)}, {_EMPTY})" for n in names) + " AS _content", "_row"]
         source = f"(SELECT row_number() OVER () AS _row, * FROM {source})"
-        scratch += ["_content", "_row"]
+        scratch += list(_SCRATCH[2:])
     try:
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {', '.join(select)} FROM {source} r")
         unique = "count(DISTINCT id) = count(*)" if "id" in names else "true"

@@ -71,6 +71,7 @@ def test_fast_path_declines_files_it_might_read_differently(tmp_path):
         "duplicate id": "id,account,date,amount,currency\n1,A,2024-01-01,1.00,USD\n1,A,2024-01-01,1.00,USD\n",
         "ragged": "account,date,amount,currency\nA,2024-01-01,1.00\n",
         "bom": "\ufeffaccount,date,amount,currency\nA,2024-01-01,1.00,USD\n",
+        "working column name": "account,date,amount,currency,_row\nA,2024-01-01,1.00,USD,x\n",
         "other dates": "account,date,amount,currency\nA,01/02/2024,1.00,USD\n",
     }
     for name, text in cases.items():
