@@ -28,7 +28,7 @@ _SPACE = r"[\s\p{Z}\x0b\x1c-\x1f\x85]"
 _PADDED_FIELD = rf"(^|\x01){_SPACE}|{_SPACE}($|\x01)"
 # Working columns of the read, dropped before the table is used; a file's own column of the
 # same name sends the file to the general import.
-_SCRATCH = ("_bad", "_scale", "_content", "_row")
+_SCRATCH = ("_bad", "_scale", "_row")
 _ALIAS_NAMES = {name for names in ALIASES.values() for name in names}
 _AMOUNT = rf"-?[0-9]{{1,{MAX_DIGITS - MAX_SCALE}}}(\.[0-9]{{1,{MAX_SCALE}}})?"
 
@@ -102,6 +102,12 @@ def load_canonical_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -
             if "id" in names:
                 select.append("r.id")
                 bad.append("r.id IS NULL")
+            else:
+                # Derived ids are made from the file's text and number identical rows in file
+                # order, as the general import makes them.
+                content = " || chr(31) || ".join(f"coalesce(r.{_q(n)}, {_EMPTY})" for n in names)
+                number = f"row_number() OVER (PARTITION BY {content} ORDER BY r._row)"
+                select.append(f"substr(sha256(({content}) || chr(30) || CAST({number} AS VARCHAR)), 1, 20) AS id")
         elif column in DATE_COLUMNS:
             select.append(f"try_cast(r.{column} AS DATE) AS {column}" if column in names else f"CAST(NULL AS DATE) AS {column}")
         elif column == "amount":
@@ -112,16 +118,11 @@ def load_canonical_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -
             select.append(f"coalesce(r.{_q(column)}, {_EMPTY}) AS {_q(column)}" if column in names else f"{_EMPTY} AS {_q(column)}")
     extra = [n for n in names if n not in TRANSACTION_COLUMNS]
     select += [f"coalesce(r.{_q(n)}, {_EMPTY}) AS {_q(n)}" for n in extra]
-    scratch = list(_SCRATCH[:2])
     select += [f"({' OR '.join(bad)}) AS _bad", "CAST(length(split_part(r.amount, '.', 2)) AS TINYINT) AS _scale"]
-    if "id" not in names:
-        # Derived ids number identical rows; they are made from the file's text, as the
-        # general import makes them.
-        select += [" || chr(31) || ".join(f"coalesce(r.{_q(n)}, {_EMPTY})" for n in names) + " AS _content", "_row"]
-        source = f"(SELECT row_number() OVER () AS _row, * FROM {source})"
-        scratch += list(_SCRATCH[2:])
+    # The window numbering identical rows reorders them: the file's order is restored.
+    source, order = (source, "") if "id" in names else (f"(SELECT row_number() OVER () AS _row, * FROM {source})", " ORDER BY r._row")
     try:
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {', '.join(select)} FROM {source} r")
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {', '.join(select)} FROM {source} r{order}")
         unique = "count(DISTINCT id) = count(*)" if "id" in names else "true"
         bad, rows, unique, scale, currencies, accounts, first, last = con.execute(f"""
             SELECT count(*) FILTER (WHERE _bad), count(*), {unique}, coalesce(max(_scale), 0), list(DISTINCT currency),
@@ -133,13 +134,7 @@ def load_canonical_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -
             return None
         scale = max(2, scale)
         con.execute(f"ALTER TABLE {table} ALTER amount TYPE DECIMAL(18, {scale})")
-        if "id" not in names:
-            con.execute(f"""
-                CREATE OR REPLACE TABLE {table} AS
-                SELECT substr(sha256(_content || chr(30) || CAST(row_number() OVER (PARTITION BY _content) AS VARCHAR)), 1, 20) AS id, *
-                FROM {table} ORDER BY _row
-            """)
-        for column in scratch:
+        for column in ("_bad", "_scale"):
             con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     except duckdb.Error:
         con.execute(f"DROP TABLE IF EXISTS {table}")

@@ -80,3 +80,23 @@ def test_fast_path_declines_files_it_might_read_differently(tmp_path):
         target = tmp_path / f"{name}.parquet"
         assert write_canonical_parquet(path, target) is None, name
         assert not target.exists(), name
+
+
+def test_derived_ids_number_identical_rows_in_file_order_in_a_large_file(tmp_path):
+    # Large enough for DuckDB to read and number rows on several threads; the general
+    # import's rule, restated here: sha256 of the row's text, 0x1e, and how many times that
+    # same text has appeared so far.
+    import hashlib
+
+    lines = [f"A{n % 7},2024-01-{1 + n % 28:02d},{n % 5}.00,USD,R{n % 3}" for n in range(300_000)]
+    path = tmp_path / "no_ids.csv"
+    path.write_text("account,date,amount,currency,reference\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    target = tmp_path / "out.parquet"
+    assert write_canonical_parquet(path, target) is not None
+    seen: dict[str, int] = {}
+    expected = []
+    for line in lines:
+        content = line.replace(",", "\x1f")
+        seen[content] = seen.get(content, 0) + 1
+        expected.append(hashlib.sha256(f"{content}\x1e{seen[content]}".encode()).hexdigest()[:20])
+    assert pq.read_table(target, columns=["id"]).column("id").to_pylist() == expected
