@@ -28,7 +28,8 @@ _SPACE = r"[\s\p{Z}\x0b\x1c-\x1f\x85]"
 _PADDED_FIELD = rf"(^|\x01){_SPACE}|{_SPACE}($|\x01)"
 # Working columns of the read, dropped before the table is used; a file's own column of the
 # same name sends the file to the general import.
-_SCRATCH = ("_bad", "_scale", "_row")
+_FLAGS = ("_bad", "_scale")
+_SCRATCH = (*_FLAGS, "_row")
 _ALIAS_NAMES = {name for names in ALIASES.values() for name in names}
 _AMOUNT = rf"-?[0-9]{{1,{MAX_DIGITS - MAX_SCALE}}}(\.[0-9]{{1,{MAX_SCALE}}})?"
 
@@ -91,17 +92,17 @@ def load_canonical_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -
     # differently. Dates, amounts and currencies are checked by pattern; any other text must
     # not be padded, as the general import would strip it.
     texts = [n for n in names if n not in ("date", "amount", "currency", *DATE_COLUMNS)]
-    bad = [f"regexp_matches({' || chr(1) || '.join(f'coalesce(r.{_q(n)}, {_EMPTY})' for n in texts)}, '{_PADDED_FIELD}')"] if texts else []
-    bad += ["r.date IS NULL", "NOT regexp_full_match(r.date, '[0-9]{4}-[0-9]{2}-[0-9]{2}')", "try_cast(r.date AS DATE) IS NULL",
+    doubts = [f"regexp_matches({' || chr(1) || '.join(f'coalesce(r.{_q(n)}, {_EMPTY})' for n in texts)}, '{_PADDED_FIELD}')"] if texts else []
+    doubts += ["r.date IS NULL", "NOT regexp_full_match(r.date, '[0-9]{4}-[0-9]{2}-[0-9]{2}')", "try_cast(r.date AS DATE) IS NULL",
             "r.amount IS NULL", f"NOT regexp_full_match(r.amount, '{_AMOUNT}')"]
-    bad += [f"(r.{c} IS NOT NULL AND (NOT regexp_full_match(r.{c}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') OR try_cast(r.{c} AS DATE) IS NULL))"
+    doubts += [f"(r.{c} IS NOT NULL AND (NOT regexp_full_match(r.{c}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') OR try_cast(r.{c} AS DATE) IS NULL))"
             for c in DATE_COLUMNS[1:] if c in names]
     select = []
     for column in TRANSACTION_COLUMNS:
         if column == "id":
             if "id" in names:
                 select.append("r.id")
-                bad.append("r.id IS NULL")
+                doubts.append("r.id IS NULL")
             else:
                 # Derived ids are made from the file's text and number identical rows in file
                 # order, as the general import makes them.
@@ -118,7 +119,7 @@ def load_canonical_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -
             select.append(f"coalesce(r.{_q(column)}, {_EMPTY}) AS {_q(column)}" if column in names else f"{_EMPTY} AS {_q(column)}")
     extra = [n for n in names if n not in TRANSACTION_COLUMNS]
     select += [f"coalesce(r.{_q(n)}, {_EMPTY}) AS {_q(n)}" for n in extra]
-    select += [f"({' OR '.join(bad)}) AS _bad", "CAST(length(split_part(r.amount, '.', 2)) AS TINYINT) AS _scale"]
+    select += [f"({' OR '.join(doubts)}) AS _bad", "CAST(length(split_part(r.amount, '.', 2)) AS TINYINT) AS _scale"]
     # The window numbering identical rows reorders them: the file's order is restored.
     source, order = (source, "") if "id" in names else (f"(SELECT row_number() OVER () AS _row, * FROM {source})", " ORDER BY r._row")
     try:
@@ -134,7 +135,7 @@ def load_canonical_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -
             return None
         scale = max(2, scale)
         con.execute(f"ALTER TABLE {table} ALTER amount TYPE DECIMAL(18, {scale})")
-        for column in ("_bad", "_scale"):
+        for column in _FLAGS:
             con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     except duckdb.Error:
         con.execute(f"DROP TABLE IF EXISTS {table}")
