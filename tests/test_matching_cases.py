@@ -195,3 +195,40 @@ def test_passes_can_require_other_columns_to_agree():
     by_record = groups_by_record(result)
     assert [by_record[r]["rule"] for r in ("b1", "b3", "b7")] == ["same_counterparty", "counterparty_fee", "counterparty_batch"]
     assert open_ids(result) == {"b5", "b6"}
+
+
+class _CountingConnection:
+    """A DuckDB connection that counts the one-to-one passes' ranking rounds."""
+
+    def __init__(self, con):
+        self.con, self.rounds = con, 0
+
+    def execute(self, query, *args):
+        if "CREATE OR REPLACE TEMP TABLE ranked" in query:
+            self.rounds += 1
+        return self.con.execute(query, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.con, name)
+
+
+def test_a_block_of_interchangeable_records_is_paired_at_once_in_id_order():
+    # 150 payments of the same amount on each of two days, both sides: every pairing within
+    # a day is as good as any other. They are paired in id order, all proposed, in a few
+    # rounds (one pair a round would take 150).
+    import duckdb
+
+    from core.matching.engine import match_tables
+    from core.matching.rules import parse_rules
+    from tests.matching_helpers import table
+
+    books = [(f"b{n:03d}", "A", f"2026-10-0{5 + n % 2}", "-1000.00") for n in range(300)]
+    bank = [(f"s{n:03d}", "A", f"2026-10-0{5 + n % 2}", "-1000.00") for n in range(300)]
+    con = duckdb.connect()
+    con.register("books", table(books))
+    con.register("bank", table(bank))
+    counting = _CountingConnection(con)
+    result = match_tables("books", "bank", parse_rules("[[passes]]\nname = 'amount'\ndate_window = 3\n"), counting)
+    assert links(result) == {(f"b{n:03d}", f"s{n:03d}") for n in range(300)}
+    assert {g["status"] for g in result.groups.to_pylist()} == {"proposed"}
+    assert counting.rounds <= 3

@@ -345,14 +345,31 @@ class _Matcher:
                 FROM cand
             """)
             clear = con.execute("SELECT count(*) FROM ranked WHERE rn_i = 1 AND rn_e = 1 AND same_i = 1 AND same_e = 1").fetchall()[0][0]
-            only_clear = "AND same_i = 1 AND same_e = 1" if clear else ""
+            if clear:
+                chosen = "SELECT * FROM ranked WHERE rn_i = 1 AND rn_e = 1 AND same_i = 1 AND same_e = 1"
+            else:
+                # Only ties are left. Among the pairs best for both records, the n-th candidate
+                # of a record is paired with the record whose n-th candidate it is: a block of
+                # interchangeable records (same account, amount and date) is paired in id order
+                # at once, not one pair a round. Every such pair is tied, so only proposed.
+                chosen = """
+                    SELECT * FROM (
+                        SELECT *, row_number() OVER (PARTITION BY ik ORDER BY ek) AS pos_i,
+                                  row_number() OVER (PARTITION BY ek ORDER BY ik) AS pos_e
+                        FROM (SELECT *, dense_rank() OVER (PARTITION BY ik ORDER BY adiff, rmis, ddiff) AS best_i,
+                                        dense_rank() OVER (PARTITION BY ek ORDER BY adiff, rmis, ddiff) AS best_e
+                              FROM ranked)
+                        WHERE best_i = 1 AND best_e = 1)
+                    WHERE pos_i = pos_e
+                    QUALIFY row_number() OVER (PARTITION BY ik ORDER BY ek) = 1 AND row_number() OVER (PARTITION BY ek ORDER BY ik) = 1
+                """
             con.execute(f"""
                 CREATE OR REPLACE TEMP TABLE newly AS
                 SELECT r.ik, r.ek, r.adiff, r.rmis, r.ddiff, r.diff_micro, r.days_diff, (r.same_i > 1 OR r.same_e > 1) AS tied,
                        (r.same_i > 1 OR r.same_e > 1
                         OR r.ik IN (SELECT k FROM tainted WHERE side = 'i')
                         OR r.ek IN (SELECT k FROM tainted WHERE side = 'e')) AS ambiguous
-                FROM ranked r WHERE r.rn_i = 1 AND r.rn_e = 1 {only_clear}
+                FROM ({chosen}) r
             """)
             if not clear:
                 con.execute("""
