@@ -1,9 +1,13 @@
 """Each kind of noise real books and statements carry, pinned with a small hand-written case."""
 
+import random
+
+import duckdb
 import pytest
 
-from core.matching.rules import RuleSetError, parse_rules
-from tests.matching_helpers import groups_by_record, links, open_ids, run
+from core.matching.engine import match_tables
+from core.matching.rules import RuleSetError, load_rules, parse_rules
+from tests.matching_helpers import groups_by_record, links, open_ids, run, table
 
 
 def test_settlement_lag_of_business_days_over_a_weekend_is_confirmed():
@@ -198,15 +202,19 @@ def test_passes_can_require_other_columns_to_agree():
 
 
 class _CountingConnection:
-    """A DuckDB connection that counts the one-to-one passes' ranking rounds."""
+    """A DuckDB connection that counts the one-to-one passes' ranking rounds and the largest
+    candidate table they draw on."""
 
     def __init__(self, con):
-        self.con, self.rounds = con, 0
+        self.con, self.rounds, self.largest = con, 0, 0
 
     def execute(self, query, *args):
+        found = self.con.execute(query, *args)
         if "CREATE OR REPLACE TEMP TABLE ranked" in query:
             self.rounds += 1
-        return self.con.execute(query, *args)
+        if "CREATE OR REPLACE TEMP TABLE cand AS" in query:
+            self.largest = max(self.largest, self.con.execute("SELECT count(*) FROM cand").fetchall()[0][0])
+        return found
 
     def __getattr__(self, name):
         return getattr(self.con, name)
@@ -216,12 +224,6 @@ def test_a_block_of_interchangeable_records_is_paired_at_once_in_id_order():
     # 150 payments of the same amount on each of two days, both sides: every pairing within
     # a day is as good as any other. They are paired in id order, all proposed, in a few
     # rounds (one pair a round would take 150).
-    import duckdb
-
-    from core.matching.engine import match_tables
-    from core.matching.rules import parse_rules
-    from tests.matching_helpers import table
-
     books = [(f"b{n:03d}", "A", f"2026-10-0{5 + n % 2}", "-1000.00") for n in range(300)]
     bank = [(f"s{n:03d}", "A", f"2026-10-0{5 + n % 2}", "-1000.00") for n in range(300)]
     con = duckdb.connect()
@@ -232,3 +234,33 @@ def test_a_block_of_interchangeable_records_is_paired_at_once_in_id_order():
     assert links(result) == {(f"b{n:03d}", f"s{n:03d}") for n in range(300)}
     assert {g["status"] for g in result.groups.to_pylist()} == {"proposed"}
     assert counting.rounds <= 3
+
+
+
+def test_many_equal_amounts_with_their_own_references_pair_by_reference():
+    # 80 invoices of the same amount: a crowded group (80 x 80 possible pairs). The bank
+    # rewrites each reference and lists the lines in another order; each still finds its own.
+    numbers = list(range(80))
+    books = [(f"b{n:02d}", "A", f"2026-10-{5 + n % 3:02d}", "49.00", f"INV-{n:04d}") for n in numbers]
+    random.Random(4).shuffle(numbers)
+    bank = [(f"s{j:02d}", "A", f"2026-10-{6 + n % 3:02d}", "49.00", f"inv{n:04d}") for j, n in enumerate(numbers)]
+    result = run(books, bank)
+    assert links(result) == {(f"b{n:02d}", f"s{j:02d}") for j, n in enumerate(numbers)}
+    assert {g["status"] for g in result.groups.to_pylist()} == {"confirmed"}
+    assert {g["rule"] for g in result.groups.to_pylist()} == {"reference_and_amount"}
+
+
+def test_a_crowded_group_gets_a_few_candidates_a_record_not_every_pairing():
+    # 200 salaries alike in account, amount and reference, paid a day later at the bank: all
+    # are paired, only proposed (records alike but for their dates are interchangeable), and
+    # the candidate table holds a few pairs a record rather than 200 x 200.
+    books = [(f"b{n:03d}", "A", f"2026-10-{5 + n % 4:02d}", "-1500.00", "SALARY") for n in range(200)]
+    bank = [(f"s{n:03d}", "A", f"2026-10-{6 + n % 4:02d}", "-1500.00", "SALARY") for n in range(200)]
+    con = duckdb.connect()
+    con.register("books", table(books))
+    con.register("bank", table(bank))
+    counting = _CountingConnection(con)
+    result = match_tables("books", "bank", load_rules(), counting)
+    assert len(links(result)) == 200 and open_ids(result) == set()
+    assert {g["status"] for g in result.groups.to_pylist()} == {"proposed"}
+    assert 0 < counting.largest <= 200 * 25

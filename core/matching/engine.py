@@ -52,6 +52,10 @@ _REF_DIGITS = ("ltrim(CASE WHEN regexp_matches({r}, '[0-9]{{4,}}[^0-9]+[0-9]{{4,
                "ELSE regexp_extract({r}, '[0-9]{{4,}}') END, '0')")
 _REF_KEY = {"exact": "{r}", "normalised": _REF_NORM, "digits": _REF_DIGITS}
 _SIDES = (("i", "internal"), ("e", "external"))
+# A group of records alike in keys and amount on both sides is crowded beyond this many
+# possible pairs; a crowded record's candidates by place are those within _BAND places.
+_CROWDED = 4096
+_BAND = 8
 # Where a record comes from, passed through when a source has these columns: the dataset
 # (sources can mix datasets, as when open items are carried into a new run), the break it
 # was carried from, and the day it first appeared.
@@ -244,19 +248,15 @@ class _Matcher:
         """The pass's candidate pairs, from the equal-amount pairs its columns share with other passes."""
         keys = p.equality_keys
         bank = self.banks.get(keys)
-        if bank is None:
+        # A table with crowded groups is made again for each pass that finds it stale: the
+        # records a pass left open there get new neighbours.
+        if bank is None or (bank["crowded"] and bank["at"] != self.batches):
             sharing = [q for q in self.rules.passes[number:] if q.cardinality == "1:1" and not q.has_tolerance and q.equality_keys == keys]
             window = " OR ".join(sorted({f"{_days(q)} <= {q.date_window}" for q in sharing}))
-            join = " AND ".join([f"i.{key} = e.{key}" for key in keys] + ["i.micro = e.micro"])
-            table = f"_bank{len(self.banks)}"
-            self.con.execute(f"""
-                CREATE OR REPLACE TEMP TABLE {table} AS
-                SELECT i.k AS ik, e.k AS ek, CAST(e.day - i.day AS INTEGER) AS days_diff, CAST(abs(e.day - i.day) AS INTEGER) AS ddiff,
-                       CAST(abs(e.bidx - i.bidx) AS INTEGER) AS bdiff, i.reference AS ir, e.reference AS er
-                FROM {self._open('i')} i JOIN {self._open('e')} e ON {join}
-                WHERE {window}
-            """)
-            bank = self.banks[keys] = {"table": table, "at": self.batches, "flags": set()}
+            table = bank["table"] if bank else f"_bank{len(self.banks)}"
+            pairs, crowded = self._equal_amount_pairs(keys, window)
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {pairs}")
+            bank = self.banks[keys] = {"table": table, "at": self.batches, "flags": set(), "crowded": crowded}
         needed = {"exact": {"ref_eq"}, "normalised": {"norm_eq"}, "digits": {"dig_eq"}, "ignore": {"norm_eq", "dig_eq"}}[p.reference]
         self._refresh_bank(bank, needed - bank["flags"])
         refs = {"exact": "ref_eq", "normalised": "norm_eq", "digits": "dig_eq", "ignore": "true"}[p.reference]
@@ -265,6 +265,50 @@ class _Matcher:
             SELECT ik, ek, CAST(0 AS BIGINT) AS adiff, CAST({rmis} AS TINYINT) AS rmis, ddiff, CAST(0 AS BIGINT) AS diff_micro, days_diff
             FROM {bank['table']} WHERE {_days(p)} <= {p.date_window} AND {refs}
         """
+
+    def _equal_amount_pairs(self, keys: tuple[str, ...], window: str) -> tuple[str, bool]:
+        """Open pairs with equal keys and amounts within ``window``, at most a few per record.
+
+        Returns:
+            The pairs' query, and whether any group was crowded.
+
+        Where both sides hold many records alike in keys and amount (a payroll, a fee charged
+        thousands of times), pairing each with each would grow with the square of their
+        number. In such a crowded group a record's candidates are the records of the other
+        side with the same reference (where that reference is not itself crowded) and those
+        near its place in order of date and id: interchangeable records then pair in order.
+        """
+        oi, oe = self._open("i"), self._open("e")
+        group = [*keys, "micro"]
+        columns = ", ".join(group)
+        join = " AND ".join(f"i.{key} = e.{key}" for key in group)
+        pairs = ("SELECT i.k AS ik, e.k AS ek, CAST(e.day - i.day AS INTEGER) AS days_diff, CAST(abs(e.day - i.day) AS INTEGER) AS ddiff, "
+                 "CAST(abs(e.bidx - i.bidx) AS INTEGER) AS bdiff, i.reference AS ir, e.reference AS er")
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _crowded AS
+            SELECT {columns} FROM (SELECT {columns}, count(*) AS n FROM {oi} GROUP BY ALL) a
+            JOIN (SELECT {columns}, count(*) AS n FROM {oe} GROUP BY ALL) b USING ({columns})
+            WHERE a.n * b.n > {_CROWDED}
+        """)
+        if not self.con.execute("SELECT count(*) FROM _crowded").fetchall()[0][0]:
+            return f"{pairs} FROM {oi} i JOIN {oe} e ON {join} WHERE {window}", False
+        ranked = {base: f"""(SELECT o.*, row_number() OVER (PARTITION BY {columns} ORDER BY o.day, o.k) AS place,
+                                    {_REF_NORM.format(r='o.reference')} AS norm
+                             FROM {table} o SEMI JOIN _crowded USING ({columns}))""" for base, table in (("i", oi), ("e", oe))}
+        return f"""
+            WITH ri AS {ranked['i']}, re AS {ranked['e']},
+                 fine AS (SELECT {columns}, norm FROM (SELECT {columns}, norm, count(*) AS n FROM ri WHERE norm <> '' GROUP BY ALL) a
+                          JOIN (SELECT {columns}, norm, count(*) AS n FROM re GROUP BY ALL) b USING ({columns}, norm)
+                          WHERE a.n * b.n <= {_CROWDED})
+            {pairs} FROM (SELECT * FROM {oi} ANTI JOIN _crowded USING ({columns})) i JOIN {oe} e ON {join} WHERE {window}
+            UNION ALL (
+                {pairs} FROM (SELECT *, unnest([place // {_BAND} - 1, place // {_BAND}, place // {_BAND} + 1]) AS band FROM ri) i
+                JOIN (SELECT *, place // {_BAND} AS band FROM re) e ON {join} AND i.band = e.band
+                WHERE abs(i.place - e.place) <= {_BAND} AND ({window})
+                UNION
+                {pairs} FROM (SELECT * FROM ri SEMI JOIN fine USING ({columns}, norm)) i JOIN re e ON {join} AND i.norm = e.norm
+                WHERE {window})
+        """, True
 
     def _refresh_bank(self, bank: dict, flags: set[str]) -> None:
         """Drop pairs with a record grouped since, and add the reference flags a pass needs."""
@@ -575,14 +619,15 @@ class _Matcher:
         for base, side in _SIDES:
             open_rows.append(f"SELECT '{side}' AS side, b.* FROM {base} b POSITIONAL JOIN _gid_{base} g WHERE g.gid = 0")
             # Another record of the same side alike in account, currency, date, amount and
-            # reference: a possible duplicate. References are compared only for such pairs.
+            # reference: a possible duplicate. Records are counted by those values, and only
+            # records sharing an open record's account, currency, date and amount are read.
+            opened = f"(SELECT b.k, b.account, b.currency, b.date, b.micro, b.reference FROM {base} b POSITIONAL JOIN _gid_{base} g WHERE g.gid = 0)"
+            alike = "account, currency, date, micro"
             twins.append(f"""
-                SELECT DISTINCT '{side}' AS side, k FROM (
-                    SELECT o.k, o.reference AS r1, c.reference AS r2
-                    FROM (SELECT b.* FROM {base} b POSITIONAL JOIN _gid_{base} g WHERE g.gid = 0) o
-                    JOIN {base} c ON c.account = o.account AND c.currency = o.currency AND c.date = o.date AND c.micro = o.micro
-                    WHERE c.k <> o.k)
-                WHERE {_REF_NORM.format(r='r1')} = {_REF_NORM.format(r='r2')}""")
+                SELECT '{side}' AS side, o.k
+                FROM (SELECT *, {_REF_NORM.format(r='reference')} AS norm FROM {opened}) o
+                JOIN (SELECT {alike}, {_REF_NORM.format(r='c.reference')} AS norm FROM {base} c SEMI JOIN {opened} x USING ({alike})
+                      GROUP BY ALL HAVING count(*) > 1) t USING ({alike}, norm)""")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _twins AS {' UNION ALL '.join(twins)}")
         con.execute(f"""
             CREATE OR REPLACE TABLE result_breaks AS
