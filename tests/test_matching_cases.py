@@ -264,3 +264,19 @@ def test_a_crowded_group_gets_a_few_candidates_a_record_not_every_pairing():
     assert len(links(result)) == 200 and open_ids(result) == set()
     assert {g["status"] for g in result.groups.to_pylist()} == {"proposed"}
     assert 0 < counting.largest <= 200 * 25
+
+
+@pytest.mark.parametrize(("others", "found"), [(5, True), (70, False)])
+def test_a_batch_deposit_is_searched_only_where_its_window_is_not_crowded(others, found):
+    # Three receipts make the deposit. Other receipts of the same day, larger than the
+    # deposit, can never be part of it; past 64 records in the window no search is tried
+    # (among so many any combination found would be a guess, and the join would grow with
+    # the square of the records).
+    receipts = [("r1", "A", "2026-10-06", "111.11"), ("r2", "A", "2026-10-06", "222.22"), ("r3", "A", "2026-10-06", "333.33")]
+    receipts += [(f"x{n:03d}", "A", "2026-10-06", f"{10000 + n}.01") for n in range(others)]
+    result = run(receipts, [("d1", "A", "2026-10-06", "666.66")])
+    grouped = groups_by_record(result)
+    if found:
+        assert grouped["d1"]["rule"] == "batch_deposit" and grouped["d1"]["internal"] == {"r1", "r2", "r3"}
+    else:
+        assert "d1" not in grouped and {"d1", "r1", "r2", "r3"} <= open_ids(result)

@@ -56,6 +56,8 @@ _SIDES = (("i", "internal"), ("e", "external"))
 # possible pairs; a crowded record's candidates by place are those within _BAND places.
 _CROWDED = 4096
 _BAND = 8
+# A subset search is not tried for a record with more candidates than this within its window.
+_POOL = 64
 # Where a record comes from, passed through when a source has these columns: the dataset
 # (sources can mix datasets, as when open items are carried into a new run), the break it
 # was carried from, and the day it first appeared.
@@ -482,21 +484,27 @@ class _Matcher:
 
         Candidates are gathered in SQL: open records of the other side with the same keys and
         sign, a smaller amount, within the date window, the nearest ``max_candidates`` by days
-        then id. Days are bucketed by the window so the join never pairs a whole account.
+        then id. Each record is joined day by day within its window, never to a whole account;
+        a record whose window holds more than ``_POOL`` records of the other side alike in keys
+        and sign is not searched: among so many, any combination found would be a guess, and
+        pairing them all would grow with the square of their number.
         """
         one, many = ("i", "e") if p.cardinality == "1:n" else ("e", "i")
         day = "o.bidx" if p.business_days else "o.day"
         ref = _REF_KEY[p.reference].format(r="o.reference") if p.reference != "ignore" else "''"
-        width = p.date_window + 1
-        keys = [f"t.{k} = c.{k}" for k in p.equality_keys] + (["t.rkey = c.rkey", "t.rkey <> ''"] if p.reference != "ignore" else [])
+        alike = [*p.equality_keys, *(["rkey"] if p.reference != "ignore" else []), "sgn"]
+        join = " AND ".join(f"t.{k} = c.{k}" for k in alike)
+        offsets = f"unnest(range({-p.date_window}, {p.date_window + 1}))"
         grouped = self.con.sql(f"""
-            WITH t AS (SELECT o.*, {day} AS dd, {ref} AS rkey, unnest([{day} // {width} - 1, {day} // {width}, {day} // {width} + 1]) AS bucket
-                       FROM {self._open(one)} o WHERE o.micro <> 0),
-                 c AS (SELECT o.*, {day} AS dd, {ref} AS rkey, {day} // {width} AS bucket FROM {self._open(many)} o WHERE o.micro <> 0),
+            WITH t AS (SELECT o.*, {day} AS dd, {ref} AS rkey, sign(o.micro) AS sgn FROM {self._open(one)} o WHERE o.micro <> 0),
+                 c AS (SELECT o.*, {day} AS dd, {ref} AS rkey, sign(o.micro) AS sgn FROM {self._open(many)} o WHERE o.micro <> 0),
+                 per_day AS (SELECT {', '.join(alike)}, dd, count(*) AS n FROM c GROUP BY ALL),
+                 near AS (SELECT *, dd + {offsets} AS at FROM t {"WHERE rkey <> ''" if p.reference != "ignore" else ""}),
+                 roomy AS (SELECT t.k FROM near t JOIN per_day c ON {join} AND c.dd = t.at GROUP BY t.k HAVING sum(c.n) <= {_POOL}),
                  pairs AS (
                     SELECT t.k AS tk, t.micro AS target, c.k AS ck, c.micro AS amount
-                    FROM t JOIN c ON t.bucket = c.bucket AND sign(t.micro) = sign(c.micro) AND {' AND '.join(keys) or 'true'}
-                    WHERE abs(c.dd - t.dd) <= {p.date_window} AND abs(c.micro) < abs(t.micro)
+                    FROM (SELECT * FROM near SEMI JOIN roomy USING (k)) t JOIN c ON {join} AND c.dd = t.at
+                    WHERE abs(c.micro) < abs(t.micro)
                     QUALIFY row_number() OVER (PARTITION BY t.k ORDER BY abs(c.dd - t.dd), c.k) <= {min(p.max_candidates, MAX_CANDIDATES)})
             SELECT tk, any_value(target) AS target, list(ck ORDER BY ck) AS keys, list(amount ORDER BY ck) AS amounts
             FROM pairs GROUP BY tk HAVING count(*) >= 2 ORDER BY tk
