@@ -280,3 +280,18 @@ def test_a_batch_deposit_is_searched_only_where_its_window_is_not_crowded(others
         assert grouped["d1"]["rule"] == "batch_deposit" and grouped["d1"]["internal"] == {"r1", "r2", "r3"}
     else:
         assert "d1" not in grouped and {"d1", "r1", "r2", "r3"} <= open_ids(result)
+
+
+@pytest.mark.parametrize(("others", "found"), [(10, True), (300, False)])
+def test_a_fee_is_looked_for_only_where_the_record_is_not_crowded(others, found):
+    # A wire with a fee deducted, and other statement lines of the same day near its amount
+    # (none of them its match: they differ by more than the 2% a fee may take). Past 256
+    # such lines the wire is too crowded to choose from and stays open.
+    books = [("b1", "A", "2026-10-05", "-2000.00")]
+    bank = [("s1", "A", "2026-10-05", "-2015.00")]
+    bank += [(f"x{n:03d}", "A", "2026-10-05", f"-{2041 + n // 50}.{2 * (n % 50):02d}") for n in range(others)]
+    grouped = groups_by_record(run(books, bank))
+    if found:
+        assert grouped["b1"]["rule"] == "fee_deducted" and grouped["b1"]["external"] == {"s1"}
+    else:
+        assert "b1" not in grouped

@@ -56,8 +56,10 @@ _SIDES = (("i", "internal"), ("e", "external"))
 # possible pairs; a crowded record's candidates by place are those within _BAND places.
 _CROWDED = 4096
 _BAND = 8
-# A subset search is not tried for a record with more candidates than this within its window.
+# A subset search is not tried for a record with more candidates than this within its window,
+# nor a one-to-one pass with an amount tolerance for one with more than _POOL_PAIRS.
 _POOL = 64
+_POOL_PAIRS = 256
 # Where a record comes from, passed through when a source has these columns: the dataset
 # (sources can mix datasets, as when open items are carried into a new run), the break it
 # was carried from, and the day it first appeared.
@@ -350,8 +352,18 @@ class _Matcher:
         left, right = _open_side(p, self._open("i"), need_scores), _open_side(p, self._open("e"), need_scores)
         join = " AND ".join(_equalities(p))
         bucket = _bucket(p, "o")
-        source = (f"(SELECT *, unnest([{bucket} - 1, {bucket}, {bucket} + 1]) AS bucket FROM {left} AS o) AS i "
-                  f"JOIN (SELECT *, {bucket} AS bucket FROM {right} AS o) AS e ON i.bucket = e.bucket AND {join}")
+        # Each book record meets the statement records of its own and neighbouring amount
+        # buckets day by day within the window; one with more than _POOL_PAIRS of them is too
+        # crowded to choose from (and pairing all would grow with the square of their number).
+        alike = [*p.equality_keys, *(["rkey"] if p.reference != "ignore" else []), "bucket", "dd"]
+        dd = "bidx" if p.business_days else "day"
+        near = (f"(SELECT *, {dd} + unnest(range({-p.date_window}, {p.date_window + 1})) AS at "
+                f"FROM (SELECT *, unnest([{bucket} - 1, {bucket}, {bucket} + 1]) AS bucket FROM {left} AS o))")
+        right = f"(SELECT *, {bucket} AS bucket, {dd} AS dd FROM {right} AS o)"
+        cells = f"(SELECT {', '.join(alike)}, count(*) AS n FROM {right} GROUP BY ALL)"
+        cell_join = " AND ".join([f"i.{k} = c.{k}" for k in alike if k != "dd"] + ["c.dd = i.at"])
+        roomy = f"(SELECT i.k FROM {near} i JOIN {cells} c ON {cell_join} GROUP BY i.k HAVING sum(c.n) <= {_POOL_PAIRS})"
+        source = f"(SELECT * FROM {near} SEMI JOIN {roomy} USING (k)) AS i JOIN {right} AS e ON i.bucket = e.bucket AND e.dd = i.at AND {join}"
         days = "abs(e.bidx - i.bidx)" if p.business_days else "abs(e.day - i.day)"
         rmis = ("CASE WHEN (i.ref_norm <> '' AND i.ref_norm = e.ref_norm) OR (i.ref_digits <> '' AND i.ref_digits = e.ref_digits) "
                 "THEN 0 ELSE 1 END") if need_scores else "0"
