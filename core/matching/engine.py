@@ -279,8 +279,8 @@ class _Matcher:
         Where both sides hold many records alike in keys and amount (a payroll, a fee charged
         thousands of times), pairing each with each would grow with the square of their
         number. In such a crowded group a record's candidates are the records of the other
-        side with the same reference (where that reference is not itself crowded) and those
-        near its place in order of date and id: interchangeable records then pair in order.
+        side with the same normalised reference or reference number (where few share it) and
+        those near its place in order of date and id: interchangeable records pair in order.
         """
         oi, oe = self._open("i"), self._open("e")
         group = [*keys, "micro"]
@@ -297,21 +297,23 @@ class _Matcher:
         if not self.con.execute("SELECT count(*) FROM _crowded").fetchall()[0][0]:
             return f"{pairs} FROM {oi} i JOIN {oe} e ON {join} WHERE {window}", False
         ranked = {base: f"""(SELECT o.*, row_number() OVER (PARTITION BY {columns} ORDER BY o.day, o.k) AS place,
-                                    {_REF_NORM.format(r='o.reference')} AS norm
+                                    {_REF_NORM.format(r='o.reference')} AS norm, {_REF_DIGITS.format(r='o.reference')} AS digits
                              FROM {table} o SEMI JOIN _crowded USING ({columns}))""" for base, table in (("i", oi), ("e", oe))}
+        by_key = []
+        for key in ("norm", "digits"):
+            # Pairs with the same reference key, where few records share it.
+            fine = (f"SELECT {columns}, {key} FROM (SELECT {columns}, {key}, count(*) AS n FROM ri WHERE {key} <> '' GROUP BY ALL) a "
+                    f"JOIN (SELECT {columns}, {key}, count(*) AS n FROM re GROUP BY ALL) b USING ({columns}, {key}) WHERE a.n * b.n <= {_CROWDED}")
+            by_key.append(f"{pairs} FROM (SELECT * FROM ri SEMI JOIN ({fine}) USING ({columns}, {key})) i JOIN re e "
+                          f"ON {join} AND i.{key} = e.{key} WHERE {window}")
         return f"""
-            WITH ri AS {ranked['i']}, re AS {ranked['e']},
-                 fine AS (SELECT {columns}, norm FROM (SELECT {columns}, norm, count(*) AS n FROM ri WHERE norm <> '' GROUP BY ALL) a
-                          JOIN (SELECT {columns}, norm, count(*) AS n FROM re GROUP BY ALL) b USING ({columns}, norm)
-                          WHERE a.n * b.n <= {_CROWDED})
+            WITH ri AS {ranked['i']}, re AS {ranked['e']}
             {pairs} FROM (SELECT * FROM {oi} ANTI JOIN _crowded USING ({columns})) i JOIN {oe} e ON {join} WHERE {window}
             UNION ALL (
                 {pairs} FROM (SELECT *, unnest([place // {_BAND} - 1, place // {_BAND}, place // {_BAND} + 1]) AS band FROM ri) i
                 JOIN (SELECT *, place // {_BAND} AS band FROM re) e ON {join} AND i.band = e.band
                 WHERE abs(i.place - e.place) <= {_BAND} AND ({window})
-                UNION
-                {pairs} FROM (SELECT * FROM ri SEMI JOIN fine USING ({columns}, norm)) i JOIN re e ON {join} AND i.norm = e.norm
-                WHERE {window})
+                UNION {' UNION '.join(by_key)})
         """, True
 
     def _refresh_bank(self, bank: dict, flags: set[str]) -> None:
