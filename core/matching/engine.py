@@ -288,10 +288,14 @@ class _Matcher:
         join = " AND ".join(f"i.{key} = e.{key}" for key in group)
         pairs = ("SELECT i.k AS ik, e.k AS ek, CAST(e.day - i.day AS INTEGER) AS days_diff, CAST(abs(e.day - i.day) AS INTEGER) AS ddiff, "
                  "CAST(abs(e.bidx - i.bidx) AS INTEGER) AS bdiff, i.reference AS ir, e.reference AS er")
+        # A crowded group's amount is crowded across all groups too: groups are counted only
+        # for such amounts.
         self.con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _crowded AS
-            SELECT {columns} FROM (SELECT {columns}, count(*) AS n FROM {oi} GROUP BY ALL) a
-            JOIN (SELECT {columns}, count(*) AS n FROM {oe} GROUP BY ALL) b USING ({columns})
+            WITH hot AS (SELECT micro FROM (SELECT micro, count(*) AS n FROM {oi} GROUP BY micro) a
+                         JOIN (SELECT micro, count(*) AS n FROM {oe} GROUP BY micro) b USING (micro) WHERE a.n * b.n > {_CROWDED})
+            SELECT {columns} FROM (SELECT {columns}, count(*) AS n FROM {oi} SEMI JOIN hot USING (micro) GROUP BY ALL) a
+            JOIN (SELECT {columns}, count(*) AS n FROM {oe} SEMI JOIN hot USING (micro) GROUP BY ALL) b USING ({columns})
             WHERE a.n * b.n > {_CROWDED}
         """)
         if not self.con.execute("SELECT count(*) FROM _crowded").fetchall()[0][0]:
