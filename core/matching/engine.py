@@ -19,6 +19,9 @@ pairs that meet its own window and reference rule among the records still open. 
 tolerances use buckets (absolute width, or logarithmic for a percent), each side joined to
 its neighbouring buckets, and the exact tolerance is checked after; a "same account and
 amount between" range join, which compares every pair within an account, is never used.
+Nothing grows with the square of the records: in a crowded group of equal amounts each
+record keeps a few candidates (same reference key, or near it in date and id order), and a
+record whose window is over-full is not searched for a subset or a fee.
 
 Which record is in which group is kept in numpy (one group number per record, 0 while open),
 so taking records out of play, and reading the results back, are scans rather than joins.
@@ -365,11 +368,11 @@ class _Matcher:
         dd = "bidx" if p.business_days else "day"
         near = (f"(SELECT *, {dd} + unnest(range({-p.date_window}, {p.date_window + 1})) AS at "
                 f"FROM (SELECT *, unnest([{bucket} - 1, {bucket}, {bucket} + 1]) AS bucket FROM {left} AS o))")
-        right = f"(SELECT *, {bucket} AS bucket, {dd} AS dd FROM {right} AS o)"
-        cells = f"(SELECT {', '.join(alike)}, count(*) AS n FROM {right} GROUP BY ALL)"
+        statement = f"(SELECT *, {bucket} AS bucket, {dd} AS dd FROM {right} AS o)"
+        cells = f"(SELECT {', '.join(alike)}, count(*) AS n FROM {statement} GROUP BY ALL)"
         cell_join = " AND ".join([f"i.{k} = c.{k}" for k in alike if k != "dd"] + ["c.dd = i.at"])
         roomy = f"(SELECT i.k FROM {near} i JOIN {cells} c ON {cell_join} GROUP BY i.k HAVING sum(c.n) <= {_POOL_PAIRS})"
-        source = f"(SELECT * FROM {near} SEMI JOIN {roomy} USING (k)) AS i JOIN {right} AS e ON i.bucket = e.bucket AND e.dd = i.at AND {join}"
+        source = f"(SELECT * FROM {near} SEMI JOIN {roomy} USING (k)) AS i JOIN {statement} AS e ON i.bucket = e.bucket AND e.dd = i.at AND {join}"
         days = "abs(e.bidx - i.bidx)" if p.business_days else "abs(e.day - i.day)"
         rmis = ("CASE WHEN (i.ref_norm <> '' AND i.ref_norm = e.ref_norm) OR (i.ref_digits <> '' AND i.ref_digits = e.ref_digits) "
                 "THEN 0 ELSE 1 END") if need_scores else "0"
