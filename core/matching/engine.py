@@ -303,22 +303,28 @@ class _Matcher:
         """)
         if not self.con.execute("SELECT count(*) FROM _crowded").fetchall()[0][0]:
             return f"{pairs} FROM {oi} i JOIN {oe} e ON {join} WHERE {window}", False
-        ranked = {base: f"""(SELECT o.*, row_number() OVER (PARTITION BY {columns} ORDER BY o.day, o.k) AS place,
-                                    {_REF_NORM.format(r='o.reference')} AS norm, {_REF_DIGITS.format(r='o.reference')} AS digits
-                             FROM {table} o SEMI JOIN _crowded USING ({columns}))""" for base, table in (("i", oi), ("e", oe))}
+        # Each side split in two and materialised, so that no join order can pair a crowded
+        # group's records with each other after all.
+        for base, table in (("i", oi), ("e", oe)):
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE _few_{base} AS SELECT * FROM {table} ANTI JOIN _crowded USING ({columns})")
+            self.con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE _r{base} AS
+                SELECT o.*, row_number() OVER (PARTITION BY {columns} ORDER BY o.day, o.k) AS place,
+                       {_REF_NORM.format(r='o.reference')} AS norm, {_REF_DIGITS.format(r='o.reference')} AS digits
+                FROM {table} o SEMI JOIN _crowded USING ({columns})
+            """)
         by_key = []
         for key in ("norm", "digits"):
             # Pairs with the same reference key, where few records share it.
-            fine = (f"SELECT {columns}, {key} FROM (SELECT {columns}, {key}, count(*) AS n FROM ri WHERE {key} <> '' GROUP BY ALL) a "
-                    f"JOIN (SELECT {columns}, {key}, count(*) AS n FROM re GROUP BY ALL) b USING ({columns}, {key}) WHERE a.n * b.n <= {_CROWDED}")
-            by_key.append(f"{pairs} FROM (SELECT * FROM ri SEMI JOIN ({fine}) USING ({columns}, {key})) i JOIN re e "
-                          f"ON {join} AND i.{key} = e.{key} WHERE {window}")
+            fine = (f"SELECT {columns}, {key} FROM (SELECT {columns}, {key}, count(*) AS n FROM _ri WHERE {key} <> '' GROUP BY ALL) a "
+                    f"JOIN (SELECT {columns}, {key}, count(*) AS n FROM _re GROUP BY ALL) b USING ({columns}, {key}) WHERE a.n * b.n <= {_CROWDED}")
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE _fine_{key} AS SELECT * FROM _ri SEMI JOIN ({fine}) USING ({columns}, {key})")
+            by_key.append(f"{pairs} FROM _fine_{key} i JOIN _re e ON {join} AND i.{key} = e.{key} WHERE {window}")
         return f"""
-            WITH ri AS {ranked['i']}, re AS {ranked['e']}
-            {pairs} FROM (SELECT * FROM {oi} ANTI JOIN _crowded USING ({columns})) i JOIN {oe} e ON {join} WHERE {window}
+            {pairs} FROM _few_i i JOIN _few_e e ON {join} WHERE {window}
             UNION ALL (
-                {pairs} FROM (SELECT *, unnest([place // {_BAND} - 1, place // {_BAND}, place // {_BAND} + 1]) AS band FROM ri) i
-                JOIN (SELECT *, place // {_BAND} AS band FROM re) e ON {join} AND i.band = e.band
+                {pairs} FROM (SELECT *, unnest([place // {_BAND} - 1, place // {_BAND}, place // {_BAND} + 1]) AS band FROM _ri) i
+                JOIN (SELECT *, place // {_BAND} AS band FROM _re) e ON {join} AND i.band = e.band
                 WHERE abs(i.place - e.place) <= {_BAND} AND ({window})
                 UNION {' UNION '.join(by_key)})
         """, True
@@ -371,8 +377,13 @@ class _Matcher:
         statement = f"(SELECT *, {bucket} AS bucket, {dd} AS dd FROM {right} AS o)"
         cells = f"(SELECT {', '.join(alike)}, count(*) AS n FROM {statement} GROUP BY ALL)"
         cell_join = " AND ".join([f"i.{k} = c.{k}" for k in alike if k != "dd"] + ["c.dd = i.at"])
-        roomy = f"(SELECT i.k FROM {near} i JOIN {cells} c ON {cell_join} GROUP BY i.k HAVING sum(c.n) <= {_POOL_PAIRS})"
-        source = f"(SELECT * FROM {near} SEMI JOIN {roomy} USING (k)) AS i JOIN {statement} AS e ON i.bucket = e.bucket AND e.dd = i.at AND {join}"
+        # Materialised first, so that no join order can pair the crowded records after all.
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _roomy AS
+            SELECT * FROM {near} SEMI JOIN (SELECT i.k FROM {near} i JOIN {cells} c ON {cell_join} GROUP BY i.k
+                                             HAVING sum(c.n) <= {_POOL_PAIRS}) USING (k)
+        """)
+        source = f"_roomy AS i JOIN {statement} AS e ON i.bucket = e.bucket AND e.dd = i.at AND {join}"
         days = "abs(e.bidx - i.bidx)" if p.business_days else "abs(e.day - i.day)"
         rmis = ("CASE WHEN (i.ref_norm <> '' AND i.ref_norm = e.ref_norm) OR (i.ref_digits <> '' AND i.ref_digits = e.ref_digits) "
                 "THEN 0 ELSE 1 END") if need_scores else "0"
@@ -516,15 +527,22 @@ class _Matcher:
         alike = [*p.equality_keys, *(["rkey"] if p.reference != "ignore" else []), "sgn"]
         join = " AND ".join(f"t.{k} = c.{k}" for k in alike)
         offsets = f"unnest(range({-p.date_window}, {p.date_window + 1}))"
-        grouped = self.con.sql(f"""
+        candidates = f"(SELECT o.*, {day} AS dd, {ref} AS rkey, sign(o.micro) AS sgn FROM {self._open(many)} o WHERE o.micro <> 0)"
+        # The records to search, with their window's days, materialised first so that no join
+        # order can pair a crowded window after all.
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _roomy AS
             WITH t AS (SELECT o.*, {day} AS dd, {ref} AS rkey, sign(o.micro) AS sgn FROM {self._open(one)} o WHERE o.micro <> 0),
-                 c AS (SELECT o.*, {day} AS dd, {ref} AS rkey, sign(o.micro) AS sgn FROM {self._open(many)} o WHERE o.micro <> 0),
-                 per_day AS (SELECT {', '.join(alike)}, dd, count(*) AS n FROM c GROUP BY ALL),
-                 near AS (SELECT *, dd + {offsets} AS at FROM t {"WHERE rkey <> ''" if p.reference != "ignore" else ""}),
-                 roomy AS (SELECT t.k FROM near t JOIN per_day c ON {join} AND c.dd = t.at GROUP BY t.k HAVING sum(c.n) <= {_POOL}),
+                 per_day AS (SELECT {', '.join(alike)}, dd, count(*) AS n FROM {candidates} GROUP BY ALL),
+                 near AS (SELECT *, dd + {offsets} AS at FROM t {"WHERE rkey <> ''" if p.reference != "ignore" else ""})
+            SELECT * FROM near SEMI JOIN (SELECT t.k FROM near t JOIN per_day c ON {join} AND c.dd = t.at GROUP BY t.k
+                                          HAVING sum(c.n) <= {_POOL}) USING (k)
+        """)
+        grouped = self.con.sql(f"""
+            WITH c AS {candidates},
                  pairs AS (
                     SELECT t.k AS tk, t.micro AS target, c.k AS ck, c.micro AS amount
-                    FROM (SELECT * FROM near SEMI JOIN roomy USING (k)) t JOIN c ON {join} AND c.dd = t.at
+                    FROM _roomy t JOIN c ON {join} AND c.dd = t.at
                     WHERE abs(c.micro) < abs(t.micro)
                     QUALIFY row_number() OVER (PARTITION BY t.k ORDER BY abs(c.dd - t.dd), c.k) <= {min(p.max_candidates, MAX_CANDIDATES)})
             SELECT tk, any_value(target) AS target, list(ck ORDER BY ck) AS keys, list(amount ORDER BY ck) AS amounts
