@@ -2,14 +2,17 @@
 
 ``RECON_DATA_DIR`` moves the data folder; ``DATABASE_URL`` points the store at any
 SQLAlchemy URL (``postgresql+psycopg://...``); ``RECON_MAX_IMPORT_MB`` caps an upload.
+DuckDB spills what does not fit in memory under the system's temporary folder (``TMPDIR``),
+never into the folder the command was started from.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
-__all__ = ["data_dir", "database_url", "max_import_bytes"]
+__all__ = ["data_dir", "database_url", "duckdb_settings", "max_import_bytes"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,3 +27,8 @@ def database_url(folder: Path | None = None) -> str:
 
 def max_import_bytes() -> int:
     return int(os.environ.get("RECON_MAX_IMPORT_MB", "200")) * 1024 * 1024
+
+
+def duckdb_settings() -> dict[str, str]:
+    """Settings for the DuckDB connections runs work in."""
+    return {"temp_directory": str(Path(tempfile.gettempdir()) / "recon-duckdb")}

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import duckdb
 from sqlalchemy import select, update
 
+from core import config
 from core.datasets import stage_file
 from core.matching.engine import MatchResult, match_tables
 from core.matching.rules import RuleSet
@@ -132,7 +133,7 @@ def reconcile_files(store: Store, internal: Path, external: Path, rules: RuleSet
     # DuckDB imports pandas the first time it is handed an Arrow table, which the engine
     # does; importing it here, while DuckDB reads the files, takes that off the critical path.
     threading.Thread(target=importlib.import_module, args=("pandas",), daemon=True).start()
-    con = duckdb.connect()
+    con = duckdb.connect(config=config.duckdb_settings())
     errors: list[RowError] = []
     staged = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -178,7 +179,7 @@ def reconcile_datasets(store: Store, internal: DatasetRecord, external: DatasetR
         The saved run and the engine's result.
     """
     started = dt.datetime.now(dt.UTC)
-    con = duckdb.connect()
+    con = duckdb.connect(config=config.duckdb_settings())
     previous = _carry_forward(store, internal, external, accounts, con)
     result = match_tables(_source(store, internal, accounts, date_from, date_to, "internal"),
                           _source(store, external, accounts, date_from, date_to, "external"), rules, con)

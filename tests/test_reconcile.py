@@ -59,6 +59,18 @@ def test_run_saves_breaks_proposed_groups_parquet_and_audit(store):
     assert pq.read_table(folder / "breaks.parquet").num_rows == 3
 
 
+def test_a_run_spills_to_the_temporary_folder_not_the_working_one(store, tmp_path, monkeypatch):
+    # What DuckDB cannot keep in memory goes under TMPDIR, wherever the command was started.
+    import tempfile
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    books, bank = datasets(store)
+    outcome = reconcile_datasets(store, books, bank, load_rules(), "")
+    spill = outcome.result.con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
+    assert spill == str(tmp_path / "recon-duckdb")
+
+
 def test_accounts_and_period_limit_a_run(store):
     books, bank = datasets(store)
     import datetime as dt

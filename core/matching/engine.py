@@ -37,6 +37,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from core import config
 from core.matching.rules import Pass, RuleSet
 from core.matching.subsets import MAX_CANDIDATES, find_subsets
 from core.money import canonical_decimal
@@ -135,7 +136,7 @@ def match_tables(internal: str, external: str, rules: RuleSet, con: duckdb.DuckD
         rules: the rule set to run.
         con: the DuckDB connection the sources live in; a new in-memory one by default.
     """
-    con = con or duckdb.connect()
+    con = con or duckdb.connect(config=config.duckdb_settings())
     scale = max(_scale_of(con, internal), _scale_of(con, external))
     matcher = _Matcher(con, rules, internal, external)
     for number, p in enumerate(rules.passes):
