@@ -369,22 +369,26 @@ class _Matcher:
         join = " AND ".join(_equalities(p))
         bucket = _bucket(p, "o")
         # Each book record meets the statement records of its own and neighbouring amount
-        # buckets day by day within the window; one with more than _POOL_PAIRS of them is too
-        # crowded to choose from (and pairing all would grow with the square of their number).
-        alike = [*p.equality_keys, *(["rkey"] if p.reference != "ignore" else []), "bucket", "dd"]
+        # buckets. Where a bucket is full, it meets them day by day within the window, and one
+        # with more than _POOL_PAIRS of them is too crowded to choose from (pairing all would
+        # grow with the square of their number).
+        alike = [*p.equality_keys, *(["rkey"] if p.reference != "ignore" else []), "bucket"]
         dd = "bidx" if p.business_days else "day"
-        near = (f"(SELECT *, {dd} + unnest(range({-p.date_window}, {p.date_window + 1})) AS at "
-                f"FROM (SELECT *, unnest([{bucket} - 1, {bucket}, {bucket} + 1]) AS bucket FROM {left} AS o))")
         statement = f"(SELECT *, {bucket} AS bucket, {dd} AS dd FROM {right} AS o)"
-        cells = f"(SELECT {', '.join(alike)}, count(*) AS n FROM {statement} GROUP BY ALL)"
-        cell_join = " AND ".join([f"i.{k} = c.{k}" for k in alike if k != "dd"] + ["c.dd = i.at"])
-        # Materialised first, so that no join order can pair the crowded records after all.
-        self.con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _roomy AS
-            SELECT * FROM {near} SEMI JOIN (SELECT i.k FROM {near} i JOIN {cells} c ON {cell_join} GROUP BY i.k
-                                             HAVING sum(c.n) <= {_POOL_PAIRS}) USING (k)
-        """)
-        source = f"_roomy AS i JOIN {statement} AS e ON i.bucket = e.bucket AND e.dd = i.at AND {join}"
+        buckets = f"(SELECT *, unnest([{bucket} - 1, {bucket}, {bucket} + 1]) AS bucket FROM {left} AS o)"
+        if self._fullest(f"(SELECT {', '.join(alike)}, count(*) AS n FROM {statement} GROUP BY ALL)") * 3 <= _POOL_PAIRS:
+            source = f"{buckets} AS i JOIN {statement} AS e ON i.bucket = e.bucket AND {join}"
+        else:
+            near = f"(SELECT *, {dd} + unnest(range({-p.date_window}, {p.date_window + 1})) AS at FROM {buckets})"
+            cells = f"(SELECT {', '.join(alike)}, dd, count(*) AS n FROM {statement} GROUP BY ALL)"
+            cell_join = " AND ".join([f"i.{k} = c.{k}" for k in alike] + ["c.dd = i.at"])
+            # Materialised first, so that no join order can pair the crowded records after all.
+            self.con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE _roomy AS
+                SELECT * FROM {near} SEMI JOIN (SELECT i.k FROM {near} i JOIN {cells} c ON {cell_join} GROUP BY i.k
+                                                 HAVING sum(c.n) <= {_POOL_PAIRS}) USING (k)
+            """)
+            source = f"_roomy AS i JOIN {statement} AS e ON i.bucket = e.bucket AND e.dd = i.at AND {join}"
         days = "abs(e.bidx - i.bidx)" if p.business_days else "abs(e.day - i.day)"
         rmis = ("CASE WHEN (i.ref_norm <> '' AND i.ref_norm = e.ref_norm) OR (i.ref_digits <> '' AND i.ref_digits = e.ref_digits) "
                 "THEN 0 ELSE 1 END") if need_scores else "0"
@@ -395,6 +399,10 @@ class _Matcher:
             FROM {source}
             WHERE {' AND '.join(where)}
         """
+
+    def _fullest(self, counts: str) -> int:
+        """The largest ``n`` of a query of counts: when small, no record can be crowded."""
+        return self.con.execute(f"SELECT coalesce(max(n), 0) FROM {counts}").fetchall()[0][0]
 
     def _one_to_one(self, pass_no: int, p: Pass, candidates: str) -> None:
         con = self.con
@@ -529,21 +537,24 @@ class _Matcher:
         join = " AND ".join(f"t.{k} = c.{k}" for k in alike)
         offsets = f"unnest(range({-p.date_window}, {p.date_window + 1}))"
         candidates = f"(SELECT o.*, {day} AS dd, {ref} AS rkey, sign(o.micro) AS sgn FROM {self._open(many)} o WHERE o.micro <> 0)"
-        # The records to search, with their window's days, materialised first so that no join
-        # order can pair a crowded window after all.
-        self.con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _roomy AS
-            WITH t AS (SELECT o.*, {day} AS dd, {ref} AS rkey, sign(o.micro) AS sgn FROM {self._open(one)} o WHERE o.micro <> 0),
-                 per_day AS (SELECT {', '.join(alike)}, dd, count(*) AS n FROM {candidates} GROUP BY ALL),
-                 near AS (SELECT *, dd + {offsets} AS at FROM t {"WHERE rkey <> ''" if p.reference != "ignore" else ""})
-            SELECT * FROM near SEMI JOIN (SELECT t.k FROM near t JOIN per_day c ON {join} AND c.dd = t.at GROUP BY t.k
-                                          HAVING sum(c.n) <= {_POOL}) USING (k)
-        """)
+        per_day = f"(SELECT {', '.join(alike)}, dd, count(*) AS n FROM {candidates} GROUP BY ALL)"
+        near = (f"(SELECT *, dd + {offsets} AS at FROM (SELECT o.*, {day} AS dd, {ref} AS rkey, sign(o.micro) AS sgn "
+                f"FROM {self._open(one)} o WHERE o.micro <> 0{' AND ' + ref + ' <> ' + chr(39) * 2 if p.reference != 'ignore' else ''}))")
+        roomy = near
+        if self._fullest(per_day) * (2 * p.date_window + 1) > _POOL:
+            # The records to search, with their window's days, materialised first so that no
+            # join order can pair a crowded window after all.
+            self.con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE _roomy AS
+                SELECT * FROM {near} SEMI JOIN (SELECT t.k FROM {near} t JOIN {per_day} c ON {join} AND c.dd = t.at GROUP BY t.k
+                                                 HAVING sum(c.n) <= {_POOL}) USING (k)
+            """)
+            roomy = "_roomy"
         grouped = self.con.sql(f"""
             WITH c AS {candidates},
                  pairs AS (
                     SELECT t.k AS tk, t.micro AS target, c.k AS ck, c.micro AS amount
-                    FROM _roomy t JOIN c ON {join} AND c.dd = t.at
+                    FROM {roomy} t JOIN c ON {join} AND c.dd = t.at
                     WHERE abs(c.micro) < abs(t.micro)
                     QUALIFY row_number() OVER (PARTITION BY t.k ORDER BY abs(c.dd - t.dd), c.k) <= {min(p.max_candidates, MAX_CANDIDATES)})
             SELECT tk, any_value(target) AS target, list(ck ORDER BY ck) AS keys, list(amount ORDER BY ck) AS amounts
