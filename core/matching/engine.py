@@ -538,8 +538,9 @@ class _Matcher:
         offsets = f"unnest(range({-p.date_window}, {p.date_window + 1}))"
         candidates = f"(SELECT o.*, {day} AS dd, {ref} AS rkey, sign(o.micro) AS sgn FROM {self._open(many)} o WHERE o.micro <> 0)"
         per_day = f"(SELECT {', '.join(alike)}, dd, count(*) AS n FROM {candidates} GROUP BY ALL)"
+        searched = "o.micro <> 0" + (f" AND {ref} <> ''" if p.reference != "ignore" else "")
         near = (f"(SELECT *, dd + {offsets} AS at FROM (SELECT o.*, {day} AS dd, {ref} AS rkey, sign(o.micro) AS sgn "
-                f"FROM {self._open(one)} o WHERE o.micro <> 0{' AND ' + ref + ' <> ' + chr(39) * 2 if p.reference != 'ignore' else ''}))")
+                f"FROM {self._open(one)} o WHERE {searched}))")
         roomy = near
         if self._fullest(per_day) * (2 * p.date_window + 1) > _POOL:
             # The records to search, with their window's days, materialised first so that no
