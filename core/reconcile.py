@@ -25,7 +25,7 @@ from core import config
 from core.datasets import stage_file
 from core.matching.engine import MatchResult, match_tables
 from core.matching.rules import RuleSet
-from core.store import Store, bulk_insert, bulk_insert_text, record_audit
+from core.store import Store, bulk_insert_text, record_audit
 from core.records import RowError
 from core.store.models import Break, DatasetRecord, MatchGroup, MatchItem, Run
 
@@ -289,20 +289,36 @@ def _break_rows(run: Run, internal: DatasetRecord, external: DatasetRecord, resu
 
 
 def _save_proposed(session, run: Run, internal: DatasetRecord, external: DatasetRecord, result: MatchResult) -> None:
-    groups = result.explained_groups("g.status = 'proposed'").to_pylist()
+    """The proposed groups and their records, read from DuckDB as database-ready rows."""
+    import pyarrow as pa
+
+    con = result.con
+    con.register("_proposed", result.explained_groups("g.status = 'proposed'"))
+    try:
+        groups = con.execute(f"""
+            SELECT {run.id}, match_id, rule, 'proposed', CAST(amount_diff AS VARCHAR), days_diff, explanation FROM _proposed
+        """).fetchall()
+    finally:
+        con.unregister("_proposed")
     if not groups:
         return
-    bulk_insert(session, MatchGroup, (dict(run_id=run.id, match_id=g["match_id"], rule=g["rule"], status="proposed",
-                                           amount_diff=g["amount_diff"], days_diff=g["days_diff"], explanation=g["explanation"])
-                                      for g in groups))
-    ids = dict(session.execute(select(MatchGroup.match_id, MatchGroup.id).where(MatchGroup.run_id == run.id)).all())
-    datasets = {"internal": internal.id, "external": external.id}
-    items = result.con.sql("SELECT match_id, side, record_id, account, date, amount, currency, dataset_id FROM result_items "
-                           "WHERE status = 'proposed' ORDER BY match_id, side, record_id").to_arrow_table().to_pylist()
-    bulk_insert(session, MatchItem, (dict(group_id=ids[i["match_id"]], run_id=run.id, side=i["side"],
-                                          dataset_id=i["dataset_id"] or datasets[i["side"]],
-                                          record_id=i["record_id"], account=i["account"], date=i["date"], amount=i["amount"],
-                                          currency=i["currency"]) for i in items))
+    bulk_insert_text(session, MatchGroup, ["run_id", "match_id", "rule", "status", "amount_diff", "days_diff", "explanation"], groups)
+    ids = session.execute(select(MatchGroup.match_id, MatchGroup.id).where(MatchGroup.run_id == run.id)).all()
+    con.register("_group_ids", pa.table({"match_id": pa.array([m for m, _ in ids], pa.int32()),
+                                         "group_id": pa.array([g for _, g in ids], pa.int64())}))
+    try:
+        items = con.execute(f"""
+            SELECT g.group_id, {run.id}, i.side,
+                   coalesce(i.dataset_id, CASE i.side WHEN 'internal' THEN '{internal.id}' ELSE '{external.id}' END),
+                   i.record_id, i.account, strftime(i.date, '%Y-%m-%d'), CAST(i.amount AS VARCHAR), i.currency
+            FROM result_items i JOIN _group_ids g USING (match_id)
+            WHERE i.status = 'proposed'
+            ORDER BY i.match_id, i.side, i.record_id
+        """).fetchall()
+    finally:
+        con.unregister("_group_ids")
+    bulk_insert_text(session, MatchItem, ["group_id", "run_id", "side", "dataset_id", "record_id", "account", "date", "amount", "currency"],
+                     items)
 
 
 _OUTPUTS = {
