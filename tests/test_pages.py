@@ -136,11 +136,15 @@ def run_of(store, account):
         return max(r.id for r in session.scalars(select(Run)) if r.accounts == [account])
 
 
-def test_breaks_resolve_manual_match_and_approve_a_proposal(demo):
-    run_id = run_of(demo, "4471-0092-18")
+def breaks_of(store, account):
+    """The breaks page signed in as an analyst, on the latest run of ``account``, and its grid."""
     at = open_page(signed_in("analyst"), "pages/breaks.py")
-    at.selectbox(key="breaks_run").set_value(run_id).run()
-    grid = frame_with(at, "reason")
+    at.selectbox(key="breaks_run").set_value(run_of(store, account)).run()
+    return at, frame_with(at, "reason")
+
+
+def test_breaks_resolve_manual_match_and_approve_a_proposal(demo):
+    at, grid = breaks_of(demo, "4471-0092-18")
     fee = grid[grid["description"] == "ACCOUNT MAINTENANCE FEE"].iloc[0]
     at.text_input(key="breaks_ids").input(str(fee["id"])).run()
     at.selectbox(key="breaks_resolve_code").set_value("bank_fee")
@@ -161,10 +165,7 @@ def test_breaks_resolve_manual_match_and_approve_a_proposal(demo):
 
 
 def test_breaks_manual_match_and_unmatch(demo):
-    run_id = run_of(demo, "DE89370400440532013000")
-    at = open_page(signed_in("analyst"), "pages/breaks.py")
-    at.selectbox(key="breaks_run").set_value(run_id).run()
-    grid = frame_with(at, "reason")
+    at, grid = breaks_of(demo, "DE89370400440532013000")
     duplicate = grid[grid["reason"] == "possible_duplicate"].iloc[0]
     interest = grid[grid["description"] == "CREDIT INTEREST"].iloc[0]
     at.text_input(key="breaks_ids").input(f"{duplicate['id']},{interest['id']}").run()
