@@ -20,12 +20,12 @@ from core.imports import ALIASES
 from core.money import MAX_DIGITS, MAX_SCALE
 from core.records import DATE_COLUMNS, TRANSACTION_COLUMNS, is_currency_code
 
-__all__ = ["CanonicalStats", "copy_to_parquet", "load_canonical_csv", "write_canonical_parquet"]
+__all__ = ["SPACES", "CanonicalStats", "copy_to_parquet", "load_canonical_csv", "write_canonical_parquet"]
 
-# A field starting or ending with a character Python's ``str.strip`` removes (as the general
-# import does), in fields joined by 0x01, which is not one of them.
-_SPACE = r"[\s\p{Z}\x0b\x1c-\x1f\x85]"
-_PADDED_FIELD = rf"(^|\x01){_SPACE}|{_SPACE}($|\x01)"
+# The characters Python's ``str.strip`` removes, as the general import does (``str.isspace``),
+# by code point; a field starting or ending with one is padded.
+SPACES = (9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 133, 160, 5760, *range(8192, 8203), 8232, 8233, 8239, 8287, 12288)
+_SPACE_SET = "(" + ", ".join(map(str, SPACES)) + ")"
 # Working columns of the read, dropped before the table is used; a file's own column of the
 # same name sends the file to the general import.
 _FLAGS = ("_bad", "_scale")
@@ -71,6 +71,11 @@ def _header(path: Path) -> list[str] | None:
 _EMPTY = "''"
 
 
+def _padded(field: str) -> str:
+    """Whether a text field starts or ends with a character ``str.strip`` removes (its first and last code points)."""
+    return f"(unicode({field}) IN {_SPACE_SET} OR unicode(right({field}, 1)) IN {_SPACE_SET})"
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -92,7 +97,7 @@ def load_canonical_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -
     # differently. Dates, amounts and currencies are checked by pattern; any other text must
     # not be padded, as the general import would strip it.
     texts = [n for n in names if n not in ("date", "amount", "currency", *DATE_COLUMNS)]
-    doubts = [f"regexp_matches({' || chr(1) || '.join(f'coalesce(r.{_q(n)}, {_EMPTY})' for n in texts)}, '{_PADDED_FIELD}')"] if texts else []
+    doubts = [_padded(f"coalesce(r.{_q(n)}, {_EMPTY})") for n in texts]
     doubts += ["r.date IS NULL", "NOT regexp_full_match(r.date, '[0-9]{4}-[0-9]{2}-[0-9]{2}')", "try_cast(r.date AS DATE) IS NULL",
             "r.amount IS NULL", f"NOT regexp_full_match(r.amount, '{_AMOUNT}')"]
     doubts += [f"(r.{c} IS NOT NULL AND (NOT regexp_full_match(r.{c}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') OR try_cast(r.{c} AS DATE) IS NULL))"
@@ -119,7 +124,7 @@ def load_canonical_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -
             select.append(f"coalesce(r.{_q(column)}, {_EMPTY}) AS {_q(column)}" if column in names else f"{_EMPTY} AS {_q(column)}")
     extra = [n for n in names if n not in TRANSACTION_COLUMNS]
     select += [f"coalesce(r.{_q(n)}, {_EMPTY}) AS {_q(n)}" for n in extra]
-    select += [f"({' OR '.join(doubts)}) AS _bad", "CAST(length(split_part(r.amount, '.', 2)) AS TINYINT) AS _scale"]
+    select += [f"({' OR '.join(doubts)}) AS _bad", "CAST(CASE WHEN strpos(r.amount, '.') > 0 THEN strlen(r.amount) - strpos(r.amount, '.') ELSE 0 END AS TINYINT) AS _scale"]
     # The window numbering identical rows reorders them: the file's order is restored.
     source, order = (source, "") if "id" in names else (f"(SELECT row_number() OVER () AS _row, * FROM {source})", " ORDER BY r._row")
     try:

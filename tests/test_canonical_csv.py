@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.canonical_csv import write_canonical_parquet
+from core.canonical_csv import SPACES, write_canonical_parquet
 from core.datasets import parse_source
 
 texts = st.text(alphabet=string.ascii_letters + string.digits + " ,.-\"é=", max_size=12).map(str.strip)
@@ -80,6 +80,22 @@ def test_fast_path_declines_files_it_might_read_differently(tmp_path):
         target = tmp_path / f"{name}.parquet"
         assert write_canonical_parquet(path, target) is None, name
         assert not target.exists(), name
+
+
+def test_every_character_python_strips_at_either_end_declines_the_fast_path(tmp_path):
+    stripped = [c for c in range(0x110000) if chr(c).isspace()]
+    assert sorted(SPACES) == stripped
+    for code in stripped:
+        for cell in (f"{chr(code)}R1", f"R1{chr(code)}"):
+            if chr(code) in "\r\n":
+                cell = f'"{cell}"'
+            path = tmp_path / f"{code}.csv"
+            path.write_text(f"account,date,amount,currency,reference\nA,2024-01-01,1.00,USD,{cell}\n", encoding="utf-8")
+            assert write_canonical_parquet(path, tmp_path / f"{code}.parquet") is None, hex(code)
+    # Inside a field, and in an accented last character, nothing is stripped: the fast path reads it.
+    path = tmp_path / "inner.csv"
+    path.write_text("account,date,amount,currency,reference\nA,2024-01-01,1.00,USD,R\u3000\u00851é\n", encoding="utf-8")
+    assert write_canonical_parquet(path, tmp_path / "inner.parquet") is not None
 
 
 def test_derived_ids_number_identical_rows_in_file_order_in_a_large_file(tmp_path):
