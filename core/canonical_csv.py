@@ -11,16 +11,17 @@ import, which finds and reports the problems row by row.
 from __future__ import annotations
 
 import csv
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
 import duckdb
 
-from core.imports import ALIASES
+from core import config
 from core.money import MAX_DIGITS, MAX_SCALE
-from core.records import DATE_COLUMNS, TRANSACTION_COLUMNS, is_currency_code
+from core.records import ALIASES, DATE_COLUMNS, TRANSACTION_COLUMNS, is_currency_code
 
-__all__ = ["SPACES", "CanonicalStats", "copy_to_parquet", "load_canonical_csv", "write_canonical_parquet"]
+__all__ = ["SPACES", "CanonicalStats", "ReadAhead", "copy_to_parquet", "load_canonical_csv", "write_canonical_parquet"]
 
 # The characters Python's ``str.strip`` removes, as the general import does (``str.isspace``),
 # by code point; a field starting or ending with one is padded.
@@ -164,3 +165,44 @@ def write_canonical_parquet(path: Path, target: Path) -> CanonicalStats | None:
     if stats is not None:
         copy_to_parquet(con, "canonical", target)
     return stats
+
+
+class ReadAhead:
+    """Canonical CSVs read into one DuckDB database on a background thread, one after the other.
+
+    A command starts this first and imports the rest of what it needs (and opens the store)
+    meanwhile; ``take`` then waits for a file and hands its table over under the caller's name.
+    """
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.con = duckdb.connect(config=config.duckdb_settings())
+        pool = ThreadPoolExecutor(max_workers=1)
+        self._reads = {path: pool.submit(_read_into, self.con.cursor(), path, f"_ahead_{n}") for n, path in enumerate(dict.fromkeys(paths))}
+        pool.shutdown(wait=False)
+
+    def take(self, path: Path, table: str) -> CanonicalStats | None:
+        """The file's figures once read, its table renamed ``table``; ``None`` when it is not plainly canonical."""
+        stats, ahead = self._reads.pop(path).result()
+        if stats is not None:
+            self.con.execute(f"DROP TABLE IF EXISTS {table}")
+            self.con.execute(f"ALTER TABLE {ahead} RENAME TO {table}")
+        return stats
+
+    def has(self, path: Path) -> bool:
+        return path in self._reads
+
+    def wait(self) -> None:
+        """Let the reads not taken finish (a command stopping early)."""
+        for read in self._reads.values():
+            read.result()
+
+
+def _read_into(cursor: duckdb.DuckDBPyConnection, path: Path, table: str) -> tuple[CanonicalStats | None, str]:
+    try:
+        if path.stat().st_size > config.max_import_bytes():
+            return None, table
+        return load_canonical_csv(cursor, path, table), table
+    except OSError:
+        return None, table
+    finally:
+        cursor.close()

@@ -51,6 +51,17 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_match(args: argparse.Namespace) -> int:
+    from core.canonical_csv import ReadAhead
+
+    # DuckDB reads the files while the rest is imported and the store is opened.
+    ahead = ReadAhead([Path(args.internal), Path(args.external)])
+    try:
+        return _match(args, ahead)
+    finally:
+        ahead.wait()
+
+
+def _match(args: argparse.Namespace, ahead) -> int:
     from core.matching.rules import RuleSetError, default_rules_path, parse_rules
     from core.reconcile import reconcile_files
     from core.records import format_errors
@@ -67,7 +78,8 @@ def _cmd_match(args: argparse.Namespace) -> int:
         raise BadInput(str(exc)) from None
     store = open_store()
     user = os.environ.get("RECON_USER", "cli")
-    outcome, problems = reconcile_files(store, Path(args.internal), Path(args.external), rules, rules_text, user=user, out=Path(args.out))
+    outcome, problems = reconcile_files(store, Path(args.internal), Path(args.external), rules, rules_text, user=user, out=Path(args.out),
+                                        ahead=ahead)
     if problems:
         raise BadInput(format_errors(problems, limit=200))
     groups = outcome.result.summary["groups"]

@@ -116,7 +116,7 @@ class StagedDataset(NamedTuple):
     pending: object  # a concurrent.futures.Future, or None once stored
 
 
-def stage_file(store: Store, path: Path, digest, con, table: str, pool, *, user: str = "system"):
+def stage_file(store: Store, path: Path, digest, con, table: str, pool, *, user: str = "system", ahead=None):
     """Load a file into the DuckDB table ``table`` of ``con`` and store it as a dataset.
 
     A canonical CSV is read once by DuckDB and its Parquet file and metadata row are
@@ -126,6 +126,7 @@ def stage_file(store: Store, path: Path, digest, con, table: str, pool, *, user:
     Args:
         digest: the file's SHA-256, or a future of it (``str | RowError``): a canonical CSV
             is then read while the hash is computed.
+        ahead: a ``ReadAhead`` of ``con`` that may be reading the file already.
 
     Returns:
         ``(StagedDataset | None, errors)``.
@@ -138,15 +139,18 @@ def stage_file(store: Store, path: Path, digest, con, table: str, pool, *, user:
         except OSError:
             return False
 
-    stats = None
+    stats, tried = None, False
+    if ahead is not None and ahead.has(path):
+        stats, tried = ahead.take(path, table), True
+    elif not isinstance(digest, str):
+        stats, tried = (load_canonical_csv(con, path, table), True) if small_enough() else (None, False)
     if not isinstance(digest, str):
-        stats = load_canonical_csv(con, path, table) if small_enough() else None
         digest = digest.result()
         if isinstance(digest, RowError):
             con.execute(f"DROP TABLE IF EXISTS {table}")
             return None, [digest]
     existing = _find(store, digest)
-    if existing is None and stats is None and small_enough():
+    if existing is None and not tried and small_enough():
         stats = load_canonical_csv(con, path, table)
     if existing is None and stats is not None:
         record = _record(store, digest, path.name, "csv", None, user, stats.rows, stats.accounts, stats.date_from,

@@ -115,7 +115,7 @@ def _carry_forward(store: Store, internal: DatasetRecord, external: DatasetRecor
 
 
 def reconcile_files(store: Store, internal: Path, external: Path, rules: RuleSet, rules_text: str, *,
-                    user: str = "system", out: Path | None = None) -> tuple[RunOutcome | None, list[RowError]]:
+                    user: str = "system", out: Path | None = None, ahead=None) -> tuple[RunOutcome | None, list[RowError]]:
     """Import two files (or find them already imported), match them and save the run.
 
     This is the command line's path: both files are read once into one DuckDB database,
@@ -125,6 +125,8 @@ def reconcile_files(store: Store, internal: Path, external: Path, rules: RuleSet
     Args:
         out: a folder for ``matches.csv``, ``breaks.csv`` and ``summary.json``, written
             alongside the saving and moved into place once the run is committed.
+        ahead: a ``core.canonical_csv.ReadAhead`` of the two files, started before the
+            caller's imports: the run works in its database.
 
     Returns:
         ``(RunOutcome | None, errors)``: the errors of both files, together.
@@ -133,13 +135,13 @@ def reconcile_files(store: Store, internal: Path, external: Path, rules: RuleSet
     # DuckDB imports pandas the first time it is handed an Arrow table, which the engine
     # does; importing it here, while DuckDB reads the files, takes that off the critical path.
     threading.Thread(target=importlib.import_module, args=("pandas",), daemon=True).start()
-    con = duckdb.connect(config=config.duckdb_settings())
+    con = ahead.con if ahead is not None else duckdb.connect(config=config.duckdb_settings())
     errors: list[RowError] = []
     staged = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
         digests = {"internal": pool.submit(_file_sha256, internal), "external": pool.submit(_file_sha256, external)}
         for side, path in (("internal", internal), ("external", external)):
-            found, problems = stage_file(store, path, digests[side], con, f"source_{side}", pool, user=user)
+            found, problems = stage_file(store, path, digests[side], con, f"source_{side}", pool, user=user, ahead=ahead)
             errors += problems
             if found is not None:
                 staged[side] = found

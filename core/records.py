@@ -13,6 +13,7 @@ from typing import NamedTuple
 import pycountry
 
 __all__ = [
+    "ALIASES",
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
     "TRANSACTION_COLUMNS",
@@ -25,6 +26,31 @@ REQUIRED_COLUMNS = ("id", "account", "date", "amount", "currency", "reference", 
 OPTIONAL_COLUMNS = ("counterparty", "trade_date", "entry_date", "type")
 TRANSACTION_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 DATE_COLUMNS = ("date", "trade_date", "entry_date")
+
+# Source titles recognised without a profile, best first: a source column serves one
+# canonical column, and ``date`` picks value/settlement dates before booking dates.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "date": ("value date", "valuedate", "valuta", "settlement date", "settle date", "date", "posting date",
+             "posted date", "post date", "booking date", "book date", "transaction date", "txn date",
+             "trans date", "tran date", "buchungstag", "datum"),
+    "trade_date": ("trade date", "tradedate", "transaction date", "txn date"),
+    "entry_date": ("entry date", "booking date", "book date", "posting date", "posted date"),
+    "amount": ("amount", "amt", "net amount", "transaction amount", "amount ccy", "betrag", "value"),
+    "debit": ("debit", "debits", "debit amount", "withdrawal", "withdrawals", "paid out", "money out", "soll"),
+    "credit": ("credit", "credits", "credit amount", "deposit", "deposits", "paid in", "money in", "haben"),
+    "indicator": ("dr cr", "cr dr", "debit credit", "credit debit", "d c", "c d", "dc", "cd",
+                  "debit credit indicator", "credit debit indicator"),
+    "account": ("account", "account number", "account no", "account id", "acct", "acct no", "iban",
+                "account iban", "konto", "portfolio", "portfolio no", "portfolio number"),
+    "currency": ("currency", "ccy", "cur", "curr", "currency code", "waehrung", "währung"),
+    "id": ("id", "transaction id", "txn id", "trans id", "entry id", "unique id", "fitid"),
+    "reference": ("reference", "ref", "ref no", "reference no", "reference number", "cheque no", "check no",
+                  "check number", "cheque number", "customer reference", "end to end id", "bank reference", "referenz"),
+    "description": ("description", "narrative", "narration", "details", "memo", "particulars", "remarks",
+                    "text", "transaction details", "verwendungszweck", "buchungstext"),
+    "counterparty": ("counterparty", "counterparty name", "payee", "payer", "beneficiary", "payee name", "name"),
+    "type": ("type", "transaction type", "txn type", "trans type", "entry type"),
+}
 
 _CURRENCIES = frozenset(c.alpha_3 for c in pycountry.currencies)
 

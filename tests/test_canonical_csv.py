@@ -116,3 +116,22 @@ def test_derived_ids_number_identical_rows_in_file_order_in_a_large_file(tmp_pat
         seen[content] = seen.get(content, 0) + 1
         expected.append(hashlib.sha256(f"{content}\x1e{seen[content]}".encode()).hexdigest()[:20])
     assert pq.read_table(target, columns=["id"]).column("id").to_pylist() == expected
+
+
+def test_read_ahead_hands_over_tables_under_the_callers_names(tmp_path):
+    from core.canonical_csv import ReadAhead
+
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text("id,account,date,amount,currency\nT1,A,2024-01-01,1.50,USD\nT2,A,2024-01-02,-2.25,USD\n", encoding="utf-8")
+    bad.write_text("account,date,amount,currency\nA,01/02/2024,1.00,USD\n", encoding="utf-8")
+    missing = tmp_path / "missing.csv"
+    ahead = ReadAhead([good, bad, missing, good])
+    assert ahead.take(bad, "other") is None
+    assert ahead.take(missing, "gone") is None
+    stats = ahead.take(good, "books")
+    assert stats.rows == 2 and stats.scale == 2
+    assert ahead.con.execute("SELECT id, amount FROM books ORDER BY id").fetchall() == [("T1", Decimal("1.50")), ("T2", Decimal("-2.25"))]
+    assert not ahead.has(good)
+    tables = {row[0] for row in ahead.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert tables == {"books"}
+    ahead.wait()
