@@ -150,10 +150,16 @@ def reconcile_files(store: Store, internal: Path, external: Path, rules: RuleSet
                 if found.pending is not None:
                     found.pending.result()
             return None, errors
-        result = match_tables("source_internal", "source_external", rules, con)
-        for found in staged.values():
-            if found.pending is not None:
-                found.pending.result()
+
+        def release_sources() -> None:
+            # Once the datasets are stored and the engine holds its copies, the tables go.
+            for found in staged.values():
+                if found.pending is not None:
+                    found.pending.result()
+            for side in staged:
+                con.execute(f"DROP TABLE source_{side}")
+
+        result = match_tables("source_internal", "source_external", rules, con, loaded=release_sources)
     run = _save_run(store, staged["internal"].dataset, staged["external"].dataset, rules, rules_text, result,
                     accounts=None, date_from=None, date_to=None, user=user, started=started, out=out)
     return RunOutcome(run, result), []

@@ -297,3 +297,30 @@ def test_a_fee_is_looked_for_only_where_the_record_is_not_crowded(others, found)
         assert grouped["b1"]["rule"] == "fee_deducted" and grouped["b1"]["external"] == {"s1"}
     else:
         assert "b1" not in grouped
+
+
+def test_sources_can_go_once_loaded_and_the_callers_tables_stay():
+    # The caller may drop its sources when the engine says it holds its own copies; the
+    # engine's working tables go before the results are built, the caller's own stay.
+    books = [("b1", "A", "2026-10-05", "-10.00", "INV-1"), ("b2", "A", "2026-10-05", "25.00"), ("b3", "A", "2026-10-06", "-7.00")]
+    bank = [("s1", "A", "2026-10-06", "-10.00", "inv1"), ("s2", "A", "2026-10-07", "25.00"), ("s3", "B", "2026-10-06", "-7.00")]
+    expected = links(run(books, bank))
+    con = duckdb.connect()
+    con.register("books_arrow", table(books))
+    con.register("bank_arrow", table(bank))
+    con.execute("CREATE TEMP TABLE books AS SELECT * FROM books_arrow")
+    con.execute("CREATE TEMP TABLE bank AS SELECT * FROM bank_arrow")
+    con.execute("CREATE TEMP TABLE notes AS SELECT 1 AS n")
+    calls = []
+
+    def loaded():
+        calls.append(1)
+        con.execute("DROP TABLE books")
+        con.execute("DROP TABLE bank")
+
+    result = match_tables("books", "bank", load_rules(), con, loaded=loaded)
+    assert calls == [1]
+    assert links(result) == expected == {("b1", "s1"), ("b2", "s2")}
+    assert {b["record_id"] for b in result.breaks.to_pylist()} == {"b3", "s3"}
+    temporary = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
+    assert temporary == {"notes", "_i", "_e", "_twins"}

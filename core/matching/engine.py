@@ -30,6 +30,7 @@ so taking records out of play, and reading the results back, are scans rather th
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -126,7 +127,8 @@ class MatchResult(NamedTuple):
                             "ORDER BY side, record_id").to_arrow_table()
 
 
-def match_tables(internal: str, external: str, rules: RuleSet, con: duckdb.DuckDBPyConnection | None = None) -> MatchResult:
+def match_tables(internal: str, external: str, rules: RuleSet, con: duckdb.DuckDBPyConnection | None = None,
+                 loaded: Callable[[], None] | None = None) -> MatchResult:
     """Match two canonical tables.
 
     Args:
@@ -135,10 +137,14 @@ def match_tables(internal: str, external: str, rules: RuleSet, con: duckdb.DuckD
         external: the same for the statement side.
         rules: the rule set to run.
         con: the DuckDB connection the sources live in; a new in-memory one by default.
+        loaded: called once the engine holds its own copy of both sources, which the caller
+            may then drop to free their memory.
     """
     con = con or duckdb.connect(config=config.duckdb_settings())
     scale = max(_scale_of(con, internal), _scale_of(con, external))
     matcher = _Matcher(con, rules, internal, external)
+    if loaded is not None:
+        loaded()
     for number, p in enumerate(rules.passes):
         matcher.run_pass(number, p)
     matcher.finish(scale)
@@ -175,6 +181,7 @@ class _Groups:
 class _Matcher:
     def __init__(self, con, rules: RuleSet, internal: str, external: str) -> None:
         self.con, self.rules = con, rules
+        self.callers_temp = self._temp_tables()  # temporary tables the engine did not make, kept
         self.extra_keys = sorted({k for p in rules.passes for k in (*p.equality_keys, *p.group_by)}
                                  - {"account", "currency", "date", "reference"})
         for base, source in (("i", internal), ("e", external)):
@@ -191,6 +198,9 @@ class _Matcher:
         self.open_at = {"i": 0, "e": 0}
         self.open_mask: dict[str, np.ndarray] = {}  # which records were open when o{side} was built
         self.banks: dict[tuple, dict] = {}
+
+    def _temp_tables(self) -> set[str]:
+        return {row[0] for row in self.con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
 
     # Records ---------------------------------------------------------------------------
 
@@ -634,6 +644,9 @@ class _Matcher:
     def finish(self, scale: int) -> None:
         """Build the result tables: groups (numbered already), their records, and the breaks."""
         con, money = self.con, f"DECIMAL(18, {scale})"
+        # The passes' working tables go first, to make room for the results.
+        for table in sorted(self._temp_tables() - self.callers_temp - {"_i", "_e"}):
+            con.execute(f"DROP TABLE {table}")
         names = [p.name for p in self.rules.passes]
         pass_no = self.groups.column("pass_no").astype(np.int32)
         con.register("_groups", pa.table({
