@@ -21,7 +21,7 @@ from core import config
 from core.money import MAX_DIGITS, MAX_SCALE
 from core.records import ALIASES, DATE_COLUMNS, TRANSACTION_COLUMNS, is_currency_code
 
-__all__ = ["SPACES", "CanonicalStats", "ReadAhead", "copy_to_parquet", "load_canonical_csv", "write_canonical_parquet"]
+__all__ = ["SPACES", "CanonicalStats", "ReadAhead", "copy_to_parquet", "load_canonical_csv", "within_import_limit", "write_canonical_parquet"]
 
 # The characters Python's ``str.strip`` removes, as the general import does (``str.isspace``),
 # by code point; a field starting or ending with one is padded.
@@ -197,11 +197,17 @@ class ReadAhead:
             read.result()
 
 
+def within_import_limit(path: Path) -> bool:
+    """Whether the file can be read and is no larger than an import accepts."""
+    try:
+        return path.stat().st_size <= config.max_import_bytes()
+    except OSError:
+        return False
+
+
 def _read_into(cursor: duckdb.DuckDBPyConnection, path: Path, table: str) -> tuple[CanonicalStats | None, str]:
     try:
-        if path.stat().st_size > config.max_import_bytes():
-            return None, table
-        return load_canonical_csv(cursor, path, table), table
+        return (load_canonical_csv(cursor, path, table) if within_import_limit(path) else None), table
     except OSError:
         return None, table
     finally:

@@ -131,26 +131,20 @@ def stage_file(store: Store, path: Path, digest, con, table: str, pool, *, user:
     Returns:
         ``(StagedDataset | None, errors)``.
     """
-    from core.canonical_csv import copy_to_parquet, load_canonical_csv
-
-    def small_enough() -> bool:
-        try:
-            return path.stat().st_size <= config.max_import_bytes()
-        except OSError:
-            return False
+    from core.canonical_csv import copy_to_parquet, load_canonical_csv, within_import_limit
 
     stats, tried = None, False
     if ahead is not None and ahead.has(path):
         stats, tried = ahead.take(path, table), True
     elif not isinstance(digest, str):
-        stats, tried = (load_canonical_csv(con, path, table), True) if small_enough() else (None, False)
+        stats, tried = (load_canonical_csv(con, path, table), True) if within_import_limit(path) else (None, False)
     if not isinstance(digest, str):
         digest = digest.result()
         if isinstance(digest, RowError):
             con.execute(f"DROP TABLE IF EXISTS {table}")
             return None, [digest]
     existing = _find(store, digest)
-    if existing is None and not tried and small_enough():
+    if existing is None and not tried and within_import_limit(path):
         stats = load_canonical_csv(con, path, table)
     if existing is None and stats is not None:
         record = _record(store, digest, path.name, "csv", None, user, stats.rows, stats.accounts, stats.date_from,
