@@ -145,17 +145,19 @@ def reconcile_files(store: Store, internal: Path, external: Path, rules: RuleSet
             errors += problems
             if found is not None:
                 staged[side] = found
-        if errors:
+
+        def wait_until_stored() -> None:
             for found in staged.values():
                 if found.pending is not None:
                     found.pending.result()
+
+        if errors:
+            wait_until_stored()
             return None, errors
 
         def release_sources() -> None:
             # Once the datasets are stored and the engine holds its copies, the tables go.
-            for found in staged.values():
-                if found.pending is not None:
-                    found.pending.result()
+            wait_until_stored()
             for side in staged:
                 con.execute(f"DROP TABLE source_{side}")
 
