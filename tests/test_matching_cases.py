@@ -324,3 +324,42 @@ def test_sources_can_go_once_loaded_and_the_callers_tables_stay():
     assert {b["record_id"] for b in result.breaks.to_pylist()} == {"b3", "s3"}
     temporary = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
     assert temporary == {"notes", "_i", "_e", "_twins"}
+
+
+def test_differences_are_exact_at_six_decimals_on_large_amounts():
+    import datetime as dt
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    from core.imports import transaction_schema
+
+    def six(record_id: str, amount: str) -> pa.Table:
+        row = {"id": record_id, "account": "A", "date": dt.date(2026, 10, 1), "amount": Decimal(amount), "currency": "USD",
+               "reference": "", "description": "", "counterparty": "", "trade_date": None, "entry_date": None, "type": ""}
+        return pa.Table.from_pylist([row], schema=transaction_schema(6, []))
+
+    con = duckdb.connect()
+    con.register("books", six("b1", "123456789012.345678"))
+    con.register("bank", six("s1", "61728394506.172839"))
+    result = match_tables("books", "bank", parse_rules("[[passes]]\nname = 'wide'\namount_tolerance = '70000000000'\ndate_window = 1\n"), con)
+    expected = Decimal("-61728394506.172839")
+    assert result.groups.column("amount_diff").to_pylist() == [expected]
+    assert {row[0] for row in con.execute("SELECT amount_diff FROM result_items").fetchall()} == {expected}
+
+
+def test_amounts_of_millions_and_billions_match_and_keep_exact_differences():
+    from decimal import Decimal
+
+    books = [("b1", "A", "2026-10-01", "1500000.00", "INV1"), ("b2", "A", "2026-10-01", "987654321098.76"),
+             ("b3", "A", "2026-10-01", "-250000000.00"), ("b4", "A", "2026-10-01", "-125000000.00")]
+    bank = [("s1", "A", "2026-10-02", "1500000.00", "INV1"), ("s2", "A", "2026-10-01", "987654321048.77"),
+            ("s3", "A", "2026-10-02", "-250000000.00")]
+    result = run(books, bank)
+    assert links(result) == {("b1", "s1"), ("b2", "s2"), ("b3", "s3")}
+    assert groups_by_record(result)["b2"]["amount_diff"] == Decimal("-49.99")
+    pct = "[[passes]]\nname = 'pct'\namount_tolerance_pct = '10'\ndate_window = 1\n"
+    result = run([("b1", "A", "2026-10-01", "990000000000.00")], [("s1", "A", "2026-10-01", "940000000000.01"),
+                                                                  ("s2", "A", "2026-10-01", "300000000000.00")], pct)
+    assert links(result) == {("b1", "s1")}
+    assert groups_by_record(result)["b1"]["amount_diff"] == Decimal("-49999999999.99")

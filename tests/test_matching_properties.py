@@ -19,7 +19,9 @@ records = st.lists(
     st.tuples(
         st.sampled_from(["A", "B"]),
         st.integers(min_value=0, max_value=20),
-        st.sampled_from(["100.00", "-100.00", "250.00", "40.00", "60.00", "-30.00", "-70.00", "4985.00", "5000.00", "99.99"]),
+        st.sampled_from(["100.00", "-100.00", "250.00", "40.00", "60.00", "-30.00", "-70.00", "4985.00", "5000.00", "99.99",
+                         # millions and the largest amounts an import accepts (12 digits before the point)
+                         "2500000.00", "1250000.00", "2499990.00", "-987654321098.76"]),
         st.sampled_from(["", "INV-1", "inv1", "REF 2611801", "FT2611801X", "X"]),
         st.sampled_from(["USD", "EUR"]),
     ),

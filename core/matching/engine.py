@@ -46,6 +46,12 @@ from core.money import canonical_decimal
 __all__ = ["MatchResult", "match_tables"]
 
 MICRO = 1_000_000
+# Micro-units of an amount (DECIMAL(18, 6) at most, so below 10^18), its whole and fractional
+# parts scaled apart: DuckDB keeps a DECIMAL(18, s) product within 18 digits, so scaling the
+# amount at once overflows from a million on. The remainder keeps the amount's sign. Back to
+# an exact decimal by a factor of 10^-6: a division would go through DOUBLE.
+_TO_MICRO = f"(CAST(trunc({{a}}) AS BIGINT) * {MICRO} + CAST(({{a}} % 1) * {MICRO} AS BIGINT))"
+_FROM_MICRO = "CAST(CAST({m} AS DECIMAL(18, 0)) * CAST(0.000001 AS DECIMAL(7, 6)) AS {money})"
 _DAY = "CAST(date_diff('day', DATE '1900-01-01', {d}) AS INTEGER)"
 # Business-day index: days since Monday 1900-01-01 with weekends folded onto the next Monday.
 _BIDX = "CAST((date_diff('day', DATE '1900-01-01', {d}) // 7) * 5 + least(date_diff('day', DATE '1900-01-01', {d}) % 7, 5) AS INTEGER)"
@@ -218,8 +224,7 @@ class _Matcher:
         self.con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _{base} AS
             SELECT id, account, currency, date,
-                   CAST(amount AS DECIMAL(18, 6)) AS amount,
-                   CAST(CAST(amount AS DECIMAL(18, 6)) * {MICRO} AS BIGINT) AS micro,
+                   CAST(amount AS DECIMAL(18, 6)) AS amount, {_TO_MICRO.format(a='CAST(amount AS DECIMAL(18, 6))')} AS micro,
                    coalesce(reference, '') AS reference, coalesce(description, '') AS description,
                    {_BIDX.format(d='date')} AS bidx, {_DAY.format(d='date')} AS day, {origin}{''.join(', ' + k for k in keys)}
             FROM {source}
@@ -663,7 +668,7 @@ class _Matcher:
         con.execute(f"""
             CREATE OR REPLACE TABLE result_groups AS
             SELECT match_id, CAST(rule AS VARCHAR) AS rule, CAST(status AS VARCHAR) AS status,
-                   CAST(CAST(diff_micro AS DECIMAL(18, 0)) / {MICRO} AS {money}) AS amount_diff,
+                   {_FROM_MICRO.format(m='diff_micro', money=money)} AS amount_diff,
                    days_diff, n_internal, n_external, CAST(note AS VARCHAR) AS note
             FROM _groups
         """)
@@ -684,7 +689,7 @@ class _Matcher:
         side_rows = " UNION ALL ".join(f"""
             SELECT g.gid AS match_id, '{side}' AS side, b.id AS record_id, b.account, b.date, CAST(b.amount AS {money}) AS amount,
                    b.currency, b.reference, b.k, b.dataset_id, b.carried_from, CAST(g.rule AS VARCHAR) AS rule,
-                   CAST(g.status AS VARCHAR) AS status, CAST(CAST(g.diff_micro AS DECIMAL(18, 0)) / {MICRO} AS {money}) AS amount_diff,
+                   CAST(g.status AS VARCHAR) AS status, {_FROM_MICRO.format(m='g.diff_micro', money=money)} AS amount_diff,
                    g.days_diff
             FROM {base} b POSITIONAL JOIN _gid_{base} g WHERE g.gid > 0""" for base, side in _SIDES)
         con.execute(f"CREATE OR REPLACE TABLE result_items AS {side_rows} ORDER BY match_id, side = 'external', k")
@@ -774,7 +779,8 @@ def _tolerance_filters(p: Pass, one: str = "i.micro", other: str = "e.micro") ->
     if p.amount_tolerance > 0:
         filters.append(f"abs{diff} <= {int(p.amount_tolerance * MICRO)}")
     if p.amount_tolerance_pct > 0:
-        filters.append(f"abs{diff} * 100 <= {p.amount_tolerance_pct} * abs({one})")
+        # An exact decimal fraction: micro-units times 100 could overflow 64 bits.
+        filters.append(f"abs{diff} <= {p.amount_tolerance_pct / 100:f} * abs({one})")
     if not p.has_tolerance:
         filters.append(f"{diff} = 0")
     if p.amount_difference == "external_less":
