@@ -95,13 +95,15 @@ def load_canonical_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -
               "columns = {" + ", ".join(f"'{n}': 'VARCHAR'" for n in names) + "}, strict_mode = true, null_padding = false, "
               "auto_detect = false, encoding = 'utf-8')")
     # One read: each row typed, with a flag for anything the general import could read
-    # differently. Dates, amounts and currencies are checked by pattern; any other text must
-    # not be padded, as the general import would strip it.
+    # differently. Dates, amounts and currencies are checked by pattern (a year 0000 is a date
+    # to DuckDB, not to Python); any other text must not be padded, as the general import
+    # would strip it.
     texts = [n for n in names if n not in ("date", "amount", "currency", *DATE_COLUMNS)]
     doubts = [_padded(f"coalesce(r.{_q(n)}, {_EMPTY})") for n in texts]
-    doubts += ["r.date IS NULL", "NOT regexp_full_match(r.date, '[0-9]{4}-[0-9]{2}-[0-9]{2}')", "try_cast(r.date AS DATE) IS NULL",
-            "r.amount IS NULL", f"NOT regexp_full_match(r.amount, '{_AMOUNT}')"]
-    doubts += [f"(r.{c} IS NOT NULL AND (NOT regexp_full_match(r.{c}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') OR try_cast(r.{c} AS DATE) IS NULL))"
+    doubts += ["r.date IS NULL", "NOT regexp_full_match(r.date, '[0-9]{4}-[0-9]{2}-[0-9]{2}')", "starts_with(r.date, '0000')",
+               "try_cast(r.date AS DATE) IS NULL", "r.amount IS NULL", f"NOT regexp_full_match(r.amount, '{_AMOUNT}')"]
+    doubts += [f"(r.{c} IS NOT NULL AND (NOT regexp_full_match(r.{c}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') OR starts_with(r.{c}, '0000') "
+               f"OR try_cast(r.{c} AS DATE) IS NULL))"
             for c in DATE_COLUMNS[1:] if c in names]
     select = []
     for column in TRANSACTION_COLUMNS:

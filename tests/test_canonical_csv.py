@@ -73,6 +73,9 @@ def test_fast_path_declines_files_it_might_read_differently(tmp_path):
         "bom": "\ufeffaccount,date,amount,currency\nA,2024-01-01,1.00,USD\n",
         "working column name": "account,date,amount,currency,_row\nA,2024-01-01,1.00,USD,x\n",
         "other dates": "account,date,amount,currency\nA,01/02/2024,1.00,USD\n",
+        # DuckDB reads a year 0000 (1 BC); Python's dates, and so the general import, start at year 1.
+        "year zero": "account,date,amount,currency\nA,0000-01-01,1.00,USD\n",
+        "year zero in another date": "account,date,amount,currency,trade_date\nA,2024-01-01,1.00,USD,0000-12-31\n",
     }
     for name, text in cases.items():
         path = tmp_path / f"{name}.csv"

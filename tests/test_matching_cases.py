@@ -363,3 +363,11 @@ def test_amounts_of_millions_and_billions_match_and_keep_exact_differences():
                                                                   ("s2", "A", "2026-10-01", "300000000000.00")], pct)
     assert links(result) == {("b1", "s1")}
     assert groups_by_record(result)["b1"]["amount_diff"] == Decimal("-49999999999.99")
+
+
+@pytest.mark.parametrize(("book_day", "bank_day"), [("1899-12-29", "1900-01-02"), ("1850-03-01", "1850-03-05"), ("2026-10-02", "2026-10-06")])
+def test_business_days_count_the_same_in_any_century(book_day, bank_day):
+    # A Friday and the Tuesday after: two business days, within the same-amount pass's three.
+    result = run([("b1", "A", book_day, "-75.00")], [("s1", "A", bank_day, "-75.00")])
+    group = groups_by_record(result)["b1"]
+    assert (group["rule"], group["status"], group["days_diff"]) == ("amount_and_date", "confirmed", 4)

@@ -52,9 +52,10 @@ MICRO = 1_000_000
 # an exact decimal by a factor of 10^-6: a division would go through DOUBLE.
 _TO_MICRO = f"(CAST(trunc({{a}}) AS BIGINT) * {MICRO} + CAST(({{a}} % 1) * {MICRO} AS BIGINT))"
 _FROM_MICRO = "CAST(CAST({m} AS DECIMAL(18, 0)) * CAST(0.000001 AS DECIMAL(7, 6)) AS {money})"
-_DAY = "CAST(date_diff('day', DATE '1900-01-01', {d}) AS INTEGER)"
-# Business-day index: days since Monday 1900-01-01 with weekends folded onto the next Monday.
-_BIDX = "CAST((date_diff('day', DATE '1900-01-01', {d}) // 7) * 5 + least(date_diff('day', DATE '1900-01-01', {d}) % 7, 5) AS INTEGER)"
+_DAY = "CAST(date_diff('day', DATE '0001-01-01', {d}) AS INTEGER)"
+# Business-day index: days since Monday 0001-01-01 (the first day a date can hold, so no day
+# counts below zero) with weekends folded onto the next Monday.
+_BIDX = "CAST((date_diff('day', DATE '0001-01-01', {d}) // 7) * 5 + least(date_diff('day', DATE '0001-01-01', {d}) % 7, 5) AS INTEGER)"
 _REF_NORM = "regexp_replace(regexp_replace(upper({r}), '[^A-Z0-9]', '', 'g'), '(^|[^0-9])0+([0-9])', '\\1\\2', 'g')"
 # The longest run of four or more digits, leading zeros dropped. A reference with at most one
 # such run (nearly all) takes the cheaper single extraction; the result is the same.
