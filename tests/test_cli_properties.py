@@ -104,7 +104,8 @@ def test_match_accounts_for_every_record_of_any_valid_pair(data, start, books, d
     previous = os.environ.get("RECON_DATA_DIR")
     os.environ["RECON_DATA_DIR"] = str(data / "store")
     try:
-        code = main(["match", "--internal", str(folder / "books.csv"), "--external", str(folder / "bank.csv"), "--out", str(folder / "out")])
+        code = main(["match", "--internal", str(folder / "books.csv"), "--external", str(folder / "bank.csv"),
+                     "--out", str(folder / "out")])
     finally:
         if previous is None:
             os.environ.pop("RECON_DATA_DIR")

@@ -342,7 +342,8 @@ def test_differences_are_exact_at_six_decimals_on_large_amounts():
     con = duckdb.connect()
     con.register("books", six("b1", "123456789012.345678"))
     con.register("bank", six("s1", "61728394506.172839"))
-    result = match_tables("books", "bank", parse_rules("[[passes]]\nname = 'wide'\namount_tolerance = '70000000000'\ndate_window = 1\n"), con)
+    wide = parse_rules("[[passes]]\nname = 'wide'\namount_tolerance = '70000000000'\ndate_window = 1\n")
+    result = match_tables("books", "bank", wide, con)
     expected = Decimal("-61728394506.172839")
     assert result.groups.column("amount_diff").to_pylist() == [expected]
     assert {row[0] for row in con.execute("SELECT amount_diff FROM result_items").fetchall()} == {expected}
@@ -365,7 +366,8 @@ def test_amounts_of_millions_and_billions_match_and_keep_exact_differences():
     assert groups_by_record(result)["b1"]["amount_diff"] == Decimal("-49999999999.99")
 
 
-@pytest.mark.parametrize(("book_day", "bank_day"), [("1899-12-29", "1900-01-02"), ("1850-03-01", "1850-03-05"), ("2026-10-02", "2026-10-06")])
+@pytest.mark.parametrize(("book_day", "bank_day"),
+                         [("1899-12-29", "1900-01-02"), ("1850-03-01", "1850-03-05"), ("2026-10-02", "2026-10-06")])
 def test_business_days_count_the_same_in_any_century(book_day, bank_day):
     # A Friday and the Tuesday after: two business days, within the same-amount pass's three.
     result = run([("b1", "A", book_day, "-75.00")], [("s1", "A", bank_day, "-75.00")])
