@@ -1,7 +1,8 @@
 """Canonical CSV at full speed: files already in the canonical shape, read by DuckDB.
 
-Scripts and other systems often hand over exactly what ``import --out`` writes: a header of
-canonical names, ISO dates and plain decimal amounts. Such a file is read and written to
+Scripts and other systems often hand over exactly what ``import --out`` writes, and many
+exports come close: a header of canonical names or titles the import recognises (``Value
+Date``, ``IBAN``), ISO dates and plain decimal amounts. Such a file is read and written to
 Parquet by DuckDB without a Python loop. The fast path only accepts a file it reads exactly
 as the general import would (same columns, ids, scale and values, which a test checks); any
 doubt, such as a bad cell, a padded value or a title row, sends the file to the general
@@ -19,7 +20,7 @@ import duckdb
 
 from core import config
 from core.money import MAX_DIGITS, MAX_SCALE
-from core.records import ALIASES, DATE_COLUMNS, TRANSACTION_COLUMNS, is_currency_code
+from core.records import DATE_COLUMNS, TRANSACTION_COLUMNS, extra_columns, is_currency_code, map_titles, normalise_title
 
 __all__ = ["SPACES", "CanonicalStats", "ReadAhead", "copy_to_parquet", "load_canonical_csv", "within_import_limit", "write_canonical_parquet"]
 
@@ -31,7 +32,6 @@ _SPACE_SET = "(" + ", ".join(map(str, SPACES)) + ")"
 # same name sends the file to the general import.
 _FLAGS = ("_bad", "_scale")
 _SCRATCH = (*_FLAGS, "_row")
-_ALIAS_NAMES = {name for names in ALIASES.values() for name in names}
 _AMOUNT = rf"-?[0-9]{{1,{MAX_DIGITS - MAX_SCALE}}}(\.[0-9]{{1,{MAX_SCALE}}})?"
 
 
@@ -44,7 +44,14 @@ class CanonicalStats(NamedTuple):
     columns: list[str]
 
 
-def _header(path: Path) -> list[str] | None:
+class _Header(NamedTuple):
+    names: list[str]  # the file's titles, in order
+    source: dict[str, str]  # canonical column -> the title it is read from
+    extra: dict[str, str]  # other columns, under the names the general import gives them -> title
+
+
+def _header(path: Path) -> _Header | None:
+    """The file's titles and what each is read as, when the general import would map them the same plain way."""
     with path.open("rb") as handle:
         first = handle.readline(65536)
     try:
@@ -57,16 +64,20 @@ def _header(path: Path) -> list[str] | None:
         names = next(csv.reader([text], strict=True))
     except (csv.Error, StopIteration):
         return None
-    canonical = set(TRANSACTION_COLUMNS)
-    if len(set(names)) != len(names) or not {"date", "amount", "account", "currency"} <= set(names):
-        return None
-    # A title the general import would map elsewhere (``value date``, ``ref``) could be read
-    # differently there; only canonical names and titles it keeps as they are qualify.
-    if any(n not in canonical and " ".join(n.replace("_", " ").lower().split()) in _ALIAS_NAMES for n in names):
-        return None
     if any(not n or n != n.strip() or n.startswith("source_") or "\n" in n or n in _SCRATCH for n in names):
         return None
-    return names
+    normalised = [normalise_title(n) for n in names]
+    if len(set(normalised)) != len(normalised):
+        return None  # the general import would tell alike titles apart by number
+    # Columns mapped as the general import maps them without a profile. Debit and credit
+    # columns, a debit/credit indicator, or an account or currency written above the header
+    # need its rules: such a file goes there.
+    mapping = map_titles(normalised, {})
+    if not {"date", "amount", "account", "currency"} <= set(mapping) or set(mapping) - set(TRANSACTION_COLUMNS) - {"debit", "credit"}:
+        return None
+    mapping = {name: index for name, index in mapping.items() if name in TRANSACTION_COLUMNS}
+    return _Header(names, {name: names[index] for name, index in mapping.items()},
+                   {name: names[index] for name, index in extra_columns(names, mapping).items()})
 
 
 _EMPTY = "''"
@@ -88,51 +99,59 @@ def load_canonical_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -
         The table's figures, or ``None`` when the file is not plainly canonical; no table is
         left behind then, and the caller uses the general import.
     """
-    names = _header(path)
-    if names is None:
+    header = _header(path)
+    if header is None:
         return None
+    names, source_of = header.names, header.source
+
+    def cell(column: str) -> str:
+        return f"r.{_q(source_of[column])}"
+
     source = (f"read_csv('{str(path).replace(chr(39), chr(39) * 2)}', header = true, delim = ',', quote = '\"', escape = '\"', "
-              "columns = {" + ", ".join(f"'{n}': 'VARCHAR'" for n in names) + "}, strict_mode = true, null_padding = false, "
-              "auto_detect = false, encoding = 'utf-8')")
+              "columns = {" + ", ".join("'" + n.replace("'", "''") + "': 'VARCHAR'" for n in names) + "}, strict_mode = true, "
+              "null_padding = false, auto_detect = false, encoding = 'utf-8')")
     # One read: each row typed, with a flag for anything the general import could read
     # differently. Dates, amounts and currencies are checked by pattern (a year 0000 is a date
     # to DuckDB, not to Python); any other text must not be padded, as the general import
     # would strip it.
-    texts = [n for n in names if n not in ("date", "amount", "currency", *DATE_COLUMNS)]
-    doubts = [_padded(f"coalesce(r.{_q(n)}, {_EMPTY})") for n in texts]
-    doubts += ["r.date IS NULL", "NOT regexp_full_match(r.date, '[0-9]{4}-[0-9]{2}-[0-9]{2}')", "starts_with(r.date, '0000')",
-               "try_cast(r.date AS DATE) IS NULL", "r.amount IS NULL", f"NOT regexp_full_match(r.amount, '{_AMOUNT}')"]
-    doubts += [f"(r.{c} IS NOT NULL AND (NOT regexp_full_match(r.{c}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') OR starts_with(r.{c}, '0000') "
-               f"OR try_cast(r.{c} AS DATE) IS NULL))"
-            for c in DATE_COLUMNS[1:] if c in names]
+    typed = {source_of[c] for c in ("amount", "currency", *DATE_COLUMNS) if c in source_of}
+    doubts = [_padded(f"coalesce(r.{_q(n)}, {_EMPTY})") for n in names if n not in typed]
+    for column in (c for c in DATE_COLUMNS if c in source_of):
+        doubts.append(f"({cell(column)} IS NOT NULL AND (NOT regexp_full_match({cell(column)}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') "
+                      f"OR starts_with({cell(column)}, '0000') OR try_cast({cell(column)} AS DATE) IS NULL))")
+    doubts += [f"{cell('date')} IS NULL", f"{cell('amount')} IS NULL", f"NOT regexp_full_match({cell('amount')}, '{_AMOUNT}')"]
     select = []
     for column in TRANSACTION_COLUMNS:
         if column == "id":
-            if "id" in names:
-                select.append("r.id")
-                doubts.append("r.id IS NULL")
+            if "id" in source_of:
+                select.append(f"{cell('id')} AS id")
+                doubts.append(f"{cell('id')} IS NULL")
             else:
                 # Derived ids are made from the file's text and number identical rows in file
                 # order, as the general import makes them.
                 content = " || chr(31) || ".join(f"coalesce(r.{_q(n)}, {_EMPTY})" for n in names)
                 number = f"row_number() OVER (PARTITION BY {content} ORDER BY r._row)"
                 select.append(f"substr(sha256(({content}) || chr(30) || CAST({number} AS VARCHAR)), 1, 20) AS id")
+        elif column not in source_of:
+            select.append(f"CAST(NULL AS DATE) AS {column}" if column in DATE_COLUMNS else f"{_EMPTY} AS {_q(column)}")
         elif column in DATE_COLUMNS:
-            select.append(f"try_cast(r.{column} AS DATE) AS {column}" if column in names else f"CAST(NULL AS DATE) AS {column}")
+            select.append(f"try_cast({cell(column)} AS DATE) AS {column}")
         elif column == "amount":
-            select.append(f"try_cast(r.amount AS DECIMAL(18, {MAX_SCALE})) AS amount")
+            select.append(f"try_cast({cell('amount')} AS DECIMAL(18, {MAX_SCALE})) AS amount")
         elif column == "currency":
-            select.append(f"upper(coalesce(r.currency, {_EMPTY})) AS currency")
+            select.append(f"upper(coalesce({cell('currency')}, {_EMPTY})) AS currency")
         else:
-            select.append(f"coalesce(r.{_q(column)}, {_EMPTY}) AS {_q(column)}" if column in names else f"{_EMPTY} AS {_q(column)}")
-    extra = [n for n in names if n not in TRANSACTION_COLUMNS]
-    select += [f"coalesce(r.{_q(n)}, {_EMPTY}) AS {_q(n)}" for n in extra]
-    select += [f"({' OR '.join(doubts)}) AS _bad", "CAST(CASE WHEN strpos(r.amount, '.') > 0 THEN strlen(r.amount) - strpos(r.amount, '.') ELSE 0 END AS TINYINT) AS _scale"]
+            select.append(f"coalesce({cell(column)}, {_EMPTY}) AS {_q(column)}")
+    extra = list(header.extra)
+    select += [f"coalesce(r.{_q(title)}, {_EMPTY}) AS {_q(name)}" for name, title in header.extra.items()]
+    amount = cell("amount")
+    select += [f"({' OR '.join(doubts)}) AS _bad",
+               f"CAST(CASE WHEN strpos({amount}, '.') > 0 THEN strlen({amount}) - strpos({amount}, '.') ELSE 0 END AS TINYINT) AS _scale"]
     # The window numbering identical rows reorders them: the file's order is restored.
-    source, order = (source, "") if "id" in names else (f"(SELECT row_number() OVER () AS _row, * FROM {source})", " ORDER BY r._row")
+    source, order = (source, "") if "id" in source_of else (f"(SELECT row_number() OVER () AS _row, * FROM {source})", " ORDER BY r._row")
     try:
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {', '.join(select)} FROM {source} r{order}")
-        unique = "count(DISTINCT id) = count(*)" if "id" in names else "true"
+        unique = "count(DISTINCT id) = count(*)" if "id" in source_of else "true"
         bad, rows, unique, scale, currencies, accounts, first, last = con.execute(f"""
             SELECT count(*) FILTER (WHERE _bad), count(*), {unique}, coalesce(max(_scale), 0), list(DISTINCT currency),
                    count(DISTINCT account), min(date), max(date)

@@ -21,7 +21,8 @@ from connectors.files.table import Cell, RawRow, RawTable
 from core.dates import choose_date_format, date_from_serial, describe_format, parse_date
 from core.money import AmountError, infer_decimal_separator, parse_amount, scale_of
 from core.profiles import Profile
-from core.records import ALIASES, DATE_COLUMNS, TRANSACTION_COLUMNS, RowError, is_currency_code
+from core.records import ALIASES, DATE_COLUMNS, TRANSACTION_COLUMNS, RowError, extra_columns, is_currency_code, map_titles
+from core.records import normalise_title as _norm
 
 __all__ = ["ALIASES", "CanonicalImport", "normalise_table", "transaction_schema"]
 
@@ -54,11 +55,6 @@ def transaction_schema(scale: int, extra: list[str]) -> pa.Schema:
     """The Arrow schema of a canonical table; amounts are DECIMAL(18, scale)."""
     types = {"amount": pa.decimal128(18, scale)} | {c: pa.date32() for c in DATE_COLUMNS}
     return pa.schema([(c, types.get(c, pa.string())) for c in TRANSACTION_COLUMNS] + [(c, pa.string()) for c in extra])
-
-
-def _norm(title: object) -> str:
-    text = str(title or "").replace("&", " and ").casefold()
-    return " ".join(re.sub(r"[^0-9a-zà-ÿ]+", " ", text).split())
 
 
 def _text(cell: Cell) -> str:
@@ -133,7 +129,7 @@ def normalise_table(raw: RawTable, profile: Profile, file: str) -> tuple[Canonic
     scale = max([2] + [scale_of(a) for a in out["amount"]])
     quantum = Decimal(1).scaleb(-scale)
     out["amount"] = [a.quantize(quantum) for a in out["amount"]]
-    extra = _extra_columns(header, mapping)
+    extra = extra_columns(header, mapping)
     for title, index in extra.items():
         out[title] = [_text(_cell(r, index)) for r in body]
     table = pa.table(out, schema=transaction_schema(scale, list(extra)))
@@ -193,15 +189,7 @@ def _map_columns(header: list[str], profile: Profile, file: str, header_row: int
     if errors:
         return mapping, errors
     profile_sets_amount = bool(set(_AMOUNT_SOURCES) & set(profile.columns))
-    taken = set(mapping.values())
-    for name, aliases in ALIASES.items():
-        if name in mapping or (profile_sets_amount and name in _AMOUNT_SOURCES):
-            continue
-        for alias in aliases:
-            if alias in normalised and normalised.index(alias) not in taken:
-                mapping[name] = normalised.index(alias)
-                taken.add(mapping[name])
-                break
+    map_titles(normalised, mapping, _AMOUNT_SOURCES if profile_sets_amount else ())
     if "amount" in mapping and not profile_sets_amount:
         mapping.pop("debit", None)
         mapping.pop("credit", None)
@@ -475,14 +463,3 @@ def _unique_titles(header: list[str]) -> list[str]:
         seen[_norm(title)] += 1
         unique.append(title if seen[_norm(title)] == 1 else f"{title} ({seen[_norm(title)]})")
     return unique
-
-
-def _extra_columns(header: list[str], mapping: dict[str, int]) -> dict[str, int]:
-    """Source columns that map to no canonical column, kept under their own titles."""
-    used = {index for name, index in mapping.items() if not name.startswith("_")}
-    extra: dict[str, int] = {}
-    for index, title in enumerate(header):
-        if index in used:
-            continue
-        extra[f"source_{title}" if title in TRANSACTION_COLUMNS else title] = index
-    return extra

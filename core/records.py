@@ -8,6 +8,7 @@ analyst can open the file and see the cell.
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 import pycountry
@@ -18,8 +19,11 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "TRANSACTION_COLUMNS",
     "RowError",
+    "extra_columns",
     "format_errors",
     "is_currency_code",
+    "map_titles",
+    "normalise_title",
 ]
 
 REQUIRED_COLUMNS = ("id", "account", "date", "amount", "currency", "reference", "description")
@@ -53,6 +57,41 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 _CURRENCIES = frozenset(c.alpha_3 for c in pycountry.currencies)
+
+
+def normalise_title(title: object) -> str:
+    """A column title as titles are compared: case folded, ``&`` as ``and``, other signs as spaces."""
+    text = str(title or "").replace("&", " and ").casefold()
+    return " ".join(re.sub(r"[^0-9a-zà-ÿ]+", " ", text).split())
+
+
+def map_titles(normalised: list[str], mapping: dict[str, int], skip: tuple[str, ...] = ()) -> dict[str, int]:
+    """Add to ``mapping`` (column -> index) the columns ``ALIASES`` recognise among the normalised titles.
+
+    Each column takes its best alias present whose source column no other column took;
+    columns in ``mapping`` already or in ``skip`` are left as they are.
+    """
+    taken = set(mapping.values())
+    for name, aliases in ALIASES.items():
+        if name in mapping or name in skip:
+            continue
+        for alias in aliases:
+            if alias in normalised and normalised.index(alias) not in taken:
+                mapping[name] = normalised.index(alias)
+                taken.add(mapping[name])
+                break
+    return mapping
+
+
+def extra_columns(header: list[str], mapping: dict[str, int]) -> dict[str, int]:
+    """Source columns that map to no canonical column, kept under their own titles."""
+    used = {index for name, index in mapping.items() if not name.startswith("_")}
+    extra: dict[str, int] = {}
+    for index, title in enumerate(header):
+        if index in used:
+            continue
+        extra[f"source_{title}" if title in TRANSACTION_COLUMNS else title] = index
+    return extra
 
 
 def is_currency_code(code: str) -> bool:
