@@ -70,8 +70,9 @@ def _header(path: Path) -> _Header | None:
     if len(set(normalised)) != len(normalised):
         return None  # the general import would tell alike titles apart by number
     # Columns mapped as the general import maps them without a profile. Debit and credit
-    # columns, a debit/credit indicator, or an account or currency written above the header
-    # need its rules: such a file goes there.
+    # columns in place of an amount, a debit/credit indicator, or an account or currency
+    # written above the header need its rules: such a file goes there. Debit and credit
+    # columns beside an amount are kept as extra columns there, and so here.
     mapping = map_titles(normalised, {})
     if not {"date", "amount", "account", "currency"} <= set(mapping) or set(mapping) - set(TRANSACTION_COLUMNS) - {"debit", "credit"}:
         return None
