@@ -14,6 +14,7 @@ import tempfile
 from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -101,16 +102,9 @@ def test_match_accounts_for_every_record_of_any_valid_pair(data, start, books, d
     folder = Path(tempfile.mkdtemp(dir=data))
     internal = _write(folder / "books.csv", "B", books)
     external = _write(folder / "bank.csv", "S", _statement(books[:kept], noises, extra, start))
-    previous = os.environ.get("RECON_DATA_DIR")
-    os.environ["RECON_DATA_DIR"] = str(data / "store")
-    try:
+    with mock.patch.dict(os.environ, {"RECON_DATA_DIR": str(data / "store")}):
         code = main(["match", "--internal", str(folder / "books.csv"), "--external", str(folder / "bank.csv"),
                      "--out", str(folder / "out")])
-    finally:
-        if previous is None:
-            os.environ.pop("RECON_DATA_DIR")
-        else:
-            os.environ["RECON_DATA_DIR"] = previous
     assert code == 0
     with (folder / "out" / "matches.csv").open(encoding="utf-8", newline="") as handle:
         matches = list(csv.DictReader(handle))
