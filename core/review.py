@@ -25,11 +25,11 @@ from decimal import Decimal
 from typing import NamedTuple
 
 import pyarrow.parquet as pq
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from core.auth import Account, can
-from core.store import Store, record_audit
-from core.store.models import Break, Decision, MatchGroup, MatchItem, Run
+from core.store import Store, bulk_insert, record_audit
+from core.store.models import AuditEntry, Break, Decision, MatchGroup, MatchItem, Run
 
 __all__ = [
     "REASON_CODES",
@@ -37,10 +37,12 @@ __all__ = [
     "ReviewError",
     "approval_threshold",
     "approve_proposed",
+    "approve_proposed_many",
     "decide_pending",
     "manual_match",
     "pending_decisions",
     "reject_proposed",
+    "reject_proposed_many",
     "resolve_break",
     "unmatch_group",
 ]
@@ -226,57 +228,124 @@ def _create_manual_group(session, decision: Decision, rows: list[Break], differe
     return group
 
 
-def _proposed_group(session, group_id: int, version: int) -> MatchGroup:
-    """A proposed group still at the version its reviewer saw."""
-    group = session.get(MatchGroup, group_id)
-    if group is not None and group.version != version:
-        raise _conflict("match", group)
-    if group is None or group.status != "proposed":
-        raise ReviewError(f"match {group_id} is not a proposed match")
-    return group
+_CHUNK = 1000  # ids per IN list: well within every database's limit on bound values
+
+
+def _chunked(values: list, size: int = _CHUNK):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
 
 
 def approve_proposed(store: Store, group_id: int, version: int, actor: Account) -> Outcome:
     """Confirm a proposed match."""
-    _require(actor, "analyst")
-    with store.session() as session:
-        group = _proposed_group(session, group_id, version)
-        decision = _decide(session, actor, "approve_match", "group", str(group_id), run_id=group.run_id, status="applied",
-                           amount=abs(group.amount_diff))
-        _bump(session, MatchGroup, group_id, version, actor, status="confirmed")
-        record_audit(session, actor.username, "approve_match", "group", str(group_id), {"status": "proposed", "version": version},
-                     {"status": "confirmed", "version": version + 1, "decision_id": decision.id})
-        return Outcome(decision.id, "applied")
+    return approve_proposed_many(store, {group_id: version}, actor)[0]
 
 
 def reject_proposed(store: Store, group_id: int, version: int, actor: Account, comment: str = "") -> Outcome:
     """Reject a proposed match: its records go back to the open breaks."""
+    return reject_proposed_many(store, {group_id: version}, actor, comment)[0]
+
+
+def approve_proposed_many(store: Store, seen: dict[int, int], actor: Account) -> list[Outcome]:
+    """Confirm proposed matches, each at the version its reviewer saw: all of them or none.
+
+    Each group gets its own decision and audit entry, as if approved one by one; the rows go
+    in as bulk inserts, so a queue of thousands is decided in one short transaction.
+
+    Returns:
+        One outcome per group, in order of group id.
+    """
+    return _decide_proposed(store, seen, actor, approve=True, comment="")
+
+
+def reject_proposed_many(store: Store, seen: dict[int, int], actor: Account, comment: str = "") -> list[Outcome]:
+    """Reject proposed matches, all or none: their records go back to the open breaks."""
+    return _decide_proposed(store, seen, actor, approve=False, comment=comment)
+
+
+def _decide_proposed(store: Store, seen: dict[int, int], actor: Account, *, approve: bool, comment: str) -> list[Outcome]:
     _require(actor, "analyst")
+    if not seen:
+        return []
+    ids = sorted(seen)
+    action, status = ("approve_match", "confirmed") if approve else ("reject_match", "rejected")
     with store.session() as session:
-        group = _proposed_group(session, group_id, version)
-        decision = _decide(session, actor, "reject_match", "group", str(group_id), run_id=group.run_id, status="applied",
-                           comment=comment)
-        _bump(session, MatchGroup, group_id, version, actor, status="rejected")
-        reopened = _reopen_items(session, store.data_dir, group, "rejected_proposal")
-        record_audit(session, actor.username, "reject_match", "group", str(group_id), {"status": "proposed", "version": version},
-                     {"status": "rejected", "version": version + 1, "reopened_breaks": reopened, "decision_id": decision.id})
-        return Outcome(decision.id, "applied")
+        groups = _take_proposed(session, ids, seen, actor, status)
+        now = _now()
+        decision_ids = session.scalars(
+            insert(Decision).returning(Decision.id, sort_by_parameter_order=True),
+            [{"parent_id": None, "run_id": g.run_id, "target_type": "group", "target_id": str(g.id), "action": action,
+              "reason_code": None, "comment": comment, "amount": abs(g.amount_diff) if approve else None, "status": "applied",
+              "made_by": actor.username, "made_at": now, "payload": None} for g in groups]).all()
+        reopened = {} if approve else _reopen_groups(session, store.data_dir, groups, "rejected_proposal")
+        bulk_insert(session, AuditEntry, (
+            {"at": now, "actor": actor.username, "action": action, "entity_type": "group", "entity_id": str(g.id),
+             "before": {"status": "proposed", "version": seen[g.id]},
+             "after": {"status": status, "version": seen[g.id] + 1, "decision_id": decision}
+             | ({} if approve else {"reopened_breaks": reopened.get(g.id, [])})}
+            for g, decision in zip(groups, decision_ids)))
+        return [Outcome(decision, "applied") for decision in decision_ids]
+
+
+def _take_proposed(session, ids: list[int], seen: dict[int, int], actor: Account, status: str) -> list:
+    """Move proposed groups to ``status``, checked to be at the versions their reviewer saw.
+
+    The groups are read first, to name what stands in the way; the update then checks again
+    what it changes (someone may decide in between), and any difference undoes it all.
+    """
+    found = {}
+    for chunk in _chunked(ids):
+        found.update((g.id, g) for g in session.execute(
+            select(MatchGroup.id, MatchGroup.version, MatchGroup.status, MatchGroup.updated_by, MatchGroup.updated_at)
+            .where(MatchGroup.id.in_(chunk))).all())
+    for group_id in ids:
+        group = found.get(group_id)
+        if group is not None and group.version != seen[group_id]:
+            raise _conflict("match", group)
+        if group is None or group.status != "proposed":
+            raise ReviewError(f"match {group_id} is not a proposed match")
+    taken = []
+    for chunk in _chunked(ids):
+        taken += session.execute(
+            update(MatchGroup).where(MatchGroup.id.in_(chunk), MatchGroup.status == "proposed")
+            .values(status=status, version=MatchGroup.version + 1, updated_by=actor.username, updated_at=_now())
+            .returning(MatchGroup.id, MatchGroup.version, MatchGroup.run_id, MatchGroup.amount_diff)
+            .execution_options(synchronize_session=False)).all()
+    changed = [g.id for g in taken if g.version != seen[g.id] + 1]
+    if len(taken) != len(ids) or changed:
+        gone = sorted(set(ids) - {g.id for g in taken}) + changed
+        raise ConflictError(f"match {gone[0]} was changed by someone else just now; reload and decide again")
+    session.expire_all()
+    return sorted(taken, key=lambda g: g.id)
 
 
 def _reopen_items(session, data_folder, group: MatchGroup, reason: str) -> list[int]:
     """Open breaks for a group's records, ageing from the record's date."""
-    items = session.scalars(select(MatchItem).where(MatchItem.group_id == group.id).order_by(MatchItem.side, MatchItem.record_id)).all()
+    return _reopen_groups(session, data_folder, [group], reason).get(group.id, [])
+
+
+def _reopen_groups(session, data_folder, groups, reason: str) -> dict[int, list[int]]:
+    """Open breaks for the records of groups (``id`` and ``run_id`` each): group id -> new break ids.
+
+    The records' references and descriptions are read from each dataset's Parquet file once.
+    """
+    run_of = {g.id: g.run_id for g in groups}
+    items = []
+    for chunk in _chunked(sorted(run_of)):
+        items += session.scalars(select(MatchItem).where(MatchItem.group_id.in_(chunk))).all()
+    items.sort(key=lambda i: (i.group_id, i.side, i.record_id))
+    if not items:
+        return {}
     details = _record_details(session, data_folder, items)
-    created = []
-    for item in items:
-        reference, description = details.get((item.side, item.record_id), ("", ""))
-        row = Break(run_id=group.run_id, side=item.side, dataset_id=item.dataset_id, record_id=item.record_id, account=item.account,
-                    date=item.date, amount=item.amount, currency=item.currency, reference=reference, description=description,
-                    reason=reason, status="open", first_seen_on=item.date, version=1)
-        session.add(row)
-        session.flush()
-        created.append(row.id)
-    return created
+    rows = [{"run_id": run_of[i.group_id], "side": i.side, "dataset_id": i.dataset_id, "record_id": i.record_id, "account": i.account,
+             "date": i.date, "amount": i.amount, "currency": i.currency, "reference": details.get((i.side, i.record_id), ("", ""))[0],
+             "description": details.get((i.side, i.record_id), ("", ""))[1], "reason": reason, "status": "open",
+             "first_seen_on": i.date, "version": 1} for i in items]
+    created = session.scalars(insert(Break).returning(Break.id, sort_by_parameter_order=True), rows).all()
+    reopened: dict[int, list[int]] = {}
+    for item, break_id in zip(items, created):
+        reopened.setdefault(item.group_id, []).append(break_id)
+    return reopened
 
 
 def _record_details(session, data_folder, items) -> dict[tuple[str, str], tuple[str, str]]:

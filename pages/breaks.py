@@ -4,7 +4,8 @@ import plotly.express as px
 import streamlit as st
 
 from core.auth import can
-from core.review import REASON_CODES, ReviewError, approve_proposed, manual_match, net_difference, reject_proposed, resolve_break, unmatch_group
+from core.review import (REASON_CODES, ReviewError, approve_proposed_many, manual_match, net_difference, reject_proposed_many,
+                         resolve_break, unmatch_group)
 from core.workbench import (AGE_BUCKETS, BreakFilters, aging_summary, audit_frame, breaks_stamp, confirmed_groups, filter_breaks,
                            load_breaks, proposed_frame, recent_runs)
 from ui import MONEY, account, download_buttons, flash, get_store, show_flashes
@@ -120,22 +121,21 @@ with proposed_tab:
         version=lambda f: [seen_groups.get(i, v) for i, v in zip(f["id"], f["version"])])
     if may_decide and len(selected):
         approve_col, reject_col = st.columns(2)
+        chosen = dict(zip(selected["id"].astype(int).tolist(), selected["version"].astype(int).tolist()))
         if approve_col.button(f"Approve {len(selected)}", type="primary", key="breaks_approve"):
-            for group_id, version in zip(selected["id"], selected["version"]):
-                try:
-                    approve_proposed(store, int(group_id), int(version), me)
-                    flash("success", f"Match {group_id} confirmed.")
-                except ReviewError as exc:
-                    flash("error", str(exc))
+            try:
+                approve_proposed_many(store, chosen, me)
+                flash("success", f"{len(chosen):,} match(es) confirmed.")
+            except ReviewError as exc:
+                flash("error", f"{exc}. Nothing was approved.")
             st.rerun()
         reason = reject_col.text_input("Why reject", key="breaks_reject_comment")
         if reject_col.button(f"Reject {len(selected)}", key="breaks_reject"):
-            for group_id, version in zip(selected["id"], selected["version"]):
-                try:
-                    reject_proposed(store, int(group_id), int(version), me, reason)
-                    flash("success", f"Match {group_id} rejected; its records are open breaks again.")
-                except ReviewError as exc:
-                    flash("error", str(exc))
+            try:
+                reject_proposed_many(store, chosen, me, reason)
+                flash("success", f"{len(chosen):,} match(es) rejected; their records are open breaks again.")
+            except ReviewError as exc:
+                flash("error", f"{exc}. Nothing was rejected.")
             st.rerun()
 
 with confirmed_tab:

@@ -9,8 +9,9 @@ from core.auth import Account
 from core.datasets import import_bytes
 from core.matching.rules import load_rules
 from core.reconcile import reconcile_datasets
-from core.review import (ConflictError, ReviewError, approve_proposed, decide_pending, manual_match, pending_decisions,
-                         reject_proposed, resolve_break, unmatch_group)
+from core import review
+from core.review import (ConflictError, ReviewError, approve_proposed, approve_proposed_many, decide_pending, manual_match,
+                         pending_decisions, reject_proposed, reject_proposed_many, resolve_break, unmatch_group)
 from core.store.models import AuditEntry, Break, Decision, MatchGroup
 
 ANA = Account("ana", "Ana", "analyst")
@@ -145,3 +146,70 @@ def test_a_viewer_cannot_decide(store, run):
     charge = open_break(store, "s5")
     with pytest.raises(ReviewError, match="needs the analyst role"):
         resolve_break(store, charge.id, charge.version, "bank_fee", "", VIC)
+
+
+# A queue of proposals: each wire arrives 1.50 short (a fee), which the default rules only propose.
+QUEUE_SIZE = 30
+QUEUE_BOOKS = "id,account,date,amount,currency,reference,description\n" + "".join(
+    f"b{n},A,2026-10-{1 + n % 20:02d},{1000 + 100 * n}.00,USD,WIRE-{n},book {n}\n" for n in range(QUEUE_SIZE))
+QUEUE_BANK = "id,account,date,amount,currency,reference,description\n" + "".join(
+    f"s{n},A,2026-10-{1 + n % 20:02d},{1000 + 100 * n - 2}.50,USD,,bank {n}\n" for n in range(QUEUE_SIZE))
+
+
+@pytest.fixture
+def queue(store, monkeypatch):
+    """The proposed groups of a run (id -> version), with the store read in small chunks."""
+    monkeypatch.setattr(review, "_CHUNK", 7)
+    books, _ = import_bytes(store, QUEUE_BOOKS.encode(), "queue_books.csv")
+    bank, _ = import_bytes(store, QUEUE_BANK.encode(), "queue_bank.csv")
+    reconcile_datasets(store, books.dataset, bank.dataset, load_rules(), "")
+    with store.session() as session:
+        found = dict(session.execute(select(MatchGroup.id, MatchGroup.version).where(MatchGroup.status == "proposed")).all())
+    assert len(found) == QUEUE_SIZE
+    return found
+
+
+def _count(store, model, *where):
+    with store.session() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def test_a_whole_queue_is_approved_at_once_with_a_decision_and_audit_entry_each(store, queue):
+    outcomes = approve_proposed_many(store, queue, ANA)
+    assert len({o.decision_id for o in outcomes}) == QUEUE_SIZE and {o.status for o in outcomes} == {"applied"}
+    with store.session() as session:
+        groups = session.scalars(select(MatchGroup).where(MatchGroup.id.in_(queue))).all()
+        assert {(g.status, g.version, g.updated_by) for g in groups} == {("confirmed", 2, "ana")}
+        decisions = {d.id: d for d in session.scalars(select(Decision).where(Decision.action == "approve_match"))}
+        assert {decisions[o.decision_id].target_id for o in outcomes} == {str(g) for g in queue}
+        assert {decisions[o.decision_id].amount for o in outcomes} == {Decimal("1.50")}
+        audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "approve_match")).all()
+    assert sorted(int(a.entity_id) for a in audit) == sorted(queue)
+    assert all(a.after["decision_id"] in decisions and a.before == {"status": "proposed", "version": 1} for a in audit)
+
+
+def test_a_queue_with_one_stale_group_is_refused_whole(store, queue):
+    first = min(queue)
+    approve_proposed(store, first, queue[first], BEN)
+    with pytest.raises(ConflictError, match=rf"match {first} was changed by ben"):
+        approve_proposed_many(store, queue, ANA)
+    with pytest.raises(ReviewError, match="not a proposed match"):
+        reject_proposed_many(store, {first: queue[first] + 1} | {g: v for g, v in queue.items() if g != first}, ANA)
+    assert _count(store, MatchGroup, MatchGroup.status == "proposed") == QUEUE_SIZE - 1
+    assert _count(store, Decision) == 1 and _count(store, Break, Break.reason == "rejected_proposal") == 0
+
+
+def test_a_whole_queue_is_rejected_at_once_and_every_record_is_open_again(store, queue):
+    outcomes = reject_proposed_many(store, queue, ANA, "fees are booked separately")
+    assert len(outcomes) == QUEUE_SIZE
+    with store.session() as session:
+        reopened = session.scalars(select(Break).where(Break.reason == "rejected_proposal").order_by(Break.id)).all()
+        audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "reject_match")).all()
+        comments = set(session.scalars(select(Decision.comment).where(Decision.action == "reject_match")))
+    assert len(reopened) == 2 * QUEUE_SIZE and comments == {"fees are booked separately"}
+    by_record = {r.record_id: r for r in reopened}
+    assert (by_record["b7"].reference, by_record["b7"].description, by_record["b7"].amount) == ("WIRE-7", "book 7", Decimal("1700.00"))
+    assert (by_record["s7"].description, by_record["s7"].amount, by_record["s7"].status) == ("bank 7", Decimal("1698.50"), "open")
+    listed = sorted(b for a in audit for b in a.after["reopened_breaks"])
+    assert listed == sorted(r.id for r in reopened)
+    assert all(len(a.after["reopened_breaks"]) == 2 for a in audit)
