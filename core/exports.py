@@ -32,6 +32,9 @@ def _cell(value: object, neutralise: bool) -> str:
 def write_canonical_csv(table: pa.Table, handle: TextIO, *, neutralise: bool = False, batch_rows: int = 50_000) -> None:
     """Write canonical rows as UTF-8 CSV: exact decimal amounts, ISO dates, one header row.
 
+    Decimal and date columns are turned into text by Arrow (the same text ``str(Decimal)``
+    and ``date.isoformat`` give), so Python only hands whole rows of text to the writer.
+
     Args:
         neutralise: for files meant for a spreadsheet, defuse text cells that would run as
             formulas. Files for scripts (``import --out``) keep text verbatim.
@@ -39,8 +42,18 @@ def write_canonical_csv(table: pa.Table, handle: TextIO, *, neutralise: bool = F
     writer = csv.writer(handle, lineterminator="\n")
     writer.writerow(table.column_names)
     for batch in table.to_batches(max_chunksize=batch_rows):
-        columns = [column.to_pylist() for column in batch.columns]
-        writer.writerows([_cell(v, neutralise) for v in row] for row in zip(*columns))
+        writer.writerows(zip(*(_text_column(column, neutralise) for column in batch.columns)))
+
+
+def _text_column(column: pa.Array, neutralise: bool) -> list[str]:
+    """A column's cells as the CSV's text: empty for a missing value."""
+    kind = column.type
+    if pa.types.is_decimal(kind) or pa.types.is_date(kind):
+        return column.cast(pa.string()).fill_null("").to_pylist()
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        cells = column.fill_null("").to_pylist()
+        return [neutralise_formula(c) for c in cells] if neutralise else cells
+    return [_cell(v, neutralise) for v in column.to_pylist()]
 
 
 def _safe_cell(value: object) -> object:

@@ -34,3 +34,56 @@ def test_xlsx_download_keeps_amounts_as_numbers_and_text_defused():
     assert rows[1][0] == "'=1+1" and rows[2][0] == "plain"
     assert rows[1][1] == -12.5 and str(rows[2][1]) == "1234567.89"
     assert rows[1][2].date() == dt.date(2026, 10, 1)
+
+
+def _cell_by_cell(table, neutralise: bool) -> str:
+    """The plain way to write a canonical table: each value turned into text in Python."""
+    import csv
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(table.column_names)
+    for row in table.to_pylist():
+        cells = []
+        for value in row.values():
+            if value is None:
+                cells.append("")
+            elif isinstance(value, (Decimal, dt.date)):
+                cells.append(str(value) if isinstance(value, Decimal) else value.isoformat())
+            else:
+                cells.append(neutralise_formula(str(value)) if neutralise else str(value))
+        writer.writerow(cells)
+    return buffer.getvalue()
+
+
+def test_canonical_csv_writes_each_value_as_python_would_text_it():
+    import pyarrow as pa
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from core.exports import write_canonical_csv
+
+    texts = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(DANGEROUS + ["a,b", 'say "hi"', "two\nlines", ""]))
+    dates = st.one_of(st.none(), st.dates(min_value=dt.date(1, 1, 1), max_value=dt.date(9999, 12, 31)))
+
+    @st.composite
+    def tables(draw):
+        scale = draw(st.integers(0, 6))
+        rows = draw(st.integers(0, 20))
+        limit = 10**18 - 1
+        amounts = draw(st.lists(st.one_of(st.none(), st.integers(-limit, limit).map(lambda n: Decimal(n).scaleb(-scale))),
+                                min_size=rows, max_size=rows))
+        return pa.table({"id": pa.array(draw(st.lists(texts, min_size=rows, max_size=rows)), pa.string()),
+                         "date": pa.array(draw(st.lists(dates, min_size=rows, max_size=rows)), pa.date32()),
+                         "amount": pa.array(amounts, pa.decimal128(18, scale)),
+                         "units": pa.array(draw(st.lists(st.one_of(st.none(), st.integers(-5, 5)), min_size=rows, max_size=rows)),
+                                           pa.int64())})
+
+    @settings(max_examples=150, deadline=None, derandomize=True)
+    @given(tables(), st.booleans(), st.integers(1, 7))
+    def check(table, neutralise, batch_rows):
+        written = io.StringIO()
+        write_canonical_csv(table, written, neutralise=neutralise, batch_rows=batch_rows)
+        assert written.getvalue() == _cell_by_cell(table, neutralise)
+
+    check()
