@@ -373,3 +373,17 @@ def test_business_days_count_the_same_in_any_century(book_day, bank_day):
     result = run([("b1", "A", book_day, "-75.00")], [("s1", "A", bank_day, "-75.00")])
     group = groups_by_record(result)["b1"]
     assert (group["rule"], group["status"], group["days_diff"]) == ("amount_and_date", "confirmed", 4)
+
+
+def test_a_many_to_many_group_summing_past_64_bits_keeps_its_exact_difference():
+    # Twelve records of 900 billion a side: each side sums to 10.8 trillion, 1.08e19 micro-units,
+    # beyond a 64-bit integer; the group's difference is still exact.
+    rules = "[[passes]]\nname = 'batch_ref'\ncardinality = 'n:m'\ngroup_by = ['reference']\ndate_window = 3\namount_tolerance = '1.00'\n"
+    books = [(f"b{n:02d}", "A", "2026-10-01", "900000000000.00", "BATCH-9") for n in range(12)]
+    bank = [(f"s{n:02d}", "A", "2026-10-02", "900000000000.00", "BATCH-9") for n in range(11)]
+    bank.append(("s11", "A", "2026-10-02", "899999999999.25", "BATCH-9"))
+    result = run(books, bank, rules)
+    groups = result.groups.to_pylist()
+    assert len(groups) == 1 and (groups[0]["n_internal"], groups[0]["n_external"]) == (12, 12)
+    assert str(groups[0]["amount_diff"]) == "-0.75" and not open_ids(result)
+    assert result.summary["passes"]["batch_ref"]["internal_amount"] == "10800000000000.00"
