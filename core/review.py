@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import insert, select, update
 
 from core.auth import Account, can
-from core.store import Store, bulk_insert, record_audit
+from core.store import Store, bulk_insert, chunks, record_audit
 from core.store.models import AuditEntry, Break, Decision, MatchGroup, MatchItem, Run
 
 __all__ = [
@@ -231,11 +231,6 @@ def _create_manual_group(session, decision: Decision, rows: list[Break], differe
 _CHUNK = 1000  # ids per IN list: well within every database's limit on bound values
 
 
-def _chunked(values: list, size: int = _CHUNK):
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
-
-
 def approve_proposed(store: Store, group_id: int, version: int, actor: Account) -> Outcome:
     """Confirm a proposed match."""
     return approve_proposed_many(store, {group_id: version}, actor)[0]
@@ -294,7 +289,7 @@ def _take_proposed(session, ids: list[int], seen: dict[int, int], actor: Account
     what it changes (someone may decide in between), and any difference undoes it all.
     """
     found = {}
-    for chunk in _chunked(ids):
+    for chunk in chunks(ids, _CHUNK):
         found.update((g.id, g) for g in session.execute(
             select(MatchGroup.id, MatchGroup.version, MatchGroup.status, MatchGroup.updated_by, MatchGroup.updated_at)
             .where(MatchGroup.id.in_(chunk))).all())
@@ -305,7 +300,7 @@ def _take_proposed(session, ids: list[int], seen: dict[int, int], actor: Account
         if group is None or group.status != "proposed":
             raise ReviewError(f"match {group_id} is not a proposed match")
     taken = []
-    for chunk in _chunked(ids):
+    for chunk in chunks(ids, _CHUNK):
         taken += session.execute(
             update(MatchGroup).where(MatchGroup.id.in_(chunk), MatchGroup.status == "proposed")
             .values(status=status, version=MatchGroup.version + 1, updated_by=actor.username, updated_at=_now())
@@ -331,16 +326,18 @@ def _reopen_groups(session, data_folder, groups, reason: str) -> dict[int, list[
     """
     run_of = {g.id: g.run_id for g in groups}
     items = []
-    for chunk in _chunked(sorted(run_of)):
+    for chunk in chunks(sorted(run_of), _CHUNK):
         items += session.scalars(select(MatchItem).where(MatchItem.group_id.in_(chunk))).all()
     items.sort(key=lambda i: (i.group_id, i.side, i.record_id))
     if not items:
         return {}
     details = _record_details(session, data_folder, items)
-    rows = [{"run_id": run_of[i.group_id], "side": i.side, "dataset_id": i.dataset_id, "record_id": i.record_id, "account": i.account,
-             "date": i.date, "amount": i.amount, "currency": i.currency, "reference": details.get((i.side, i.record_id), ("", ""))[0],
-             "description": details.get((i.side, i.record_id), ("", ""))[1], "reason": reason, "status": "open",
-             "first_seen_on": i.date, "version": 1} for i in items]
+    rows = []
+    for i in items:
+        reference, description = details.get((i.side, i.record_id), ("", ""))
+        rows.append({"run_id": run_of[i.group_id], "side": i.side, "dataset_id": i.dataset_id, "record_id": i.record_id,
+                     "account": i.account, "date": i.date, "amount": i.amount, "currency": i.currency, "reference": reference,
+                     "description": description, "reason": reason, "status": "open", "first_seen_on": i.date, "version": 1})
     created = session.scalars(insert(Break).returning(Break.id, sort_by_parameter_order=True), rows).all()
     reopened: dict[int, list[int]] = {}
     for item, break_id in zip(items, created):

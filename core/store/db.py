@@ -164,7 +164,7 @@ def _write_rows(session: Session, table: str, names: list[str], rows: Iterable[t
     statement = f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join("?" for _ in names)})'
     cursor = driver.cursor()
     try:
-        for chunk in _chunks(rows, _BULK_CHUNK):
+        for chunk in chunks(rows, _BULK_CHUNK):
             cursor.executemany(statement, chunk)
             count += len(chunk)
     finally:
@@ -172,7 +172,8 @@ def _write_rows(session: Session, table: str, names: list[str], rows: Iterable[t
     return count
 
 
-def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
+def chunks(rows: Iterable, size: int) -> Iterator[list]:
+    """Rows in lists of at most ``size``."""
     chunk: list[tuple] = []
     for row in rows:
         chunk.append(row)
