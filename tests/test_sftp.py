@@ -48,9 +48,17 @@ def sftp_server(tmp_path):
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(f"[127.0.0.1]:{holder['port']} {key.export_public_key('openssh').decode().strip()}\n")
     yield holder["port"], known_hosts, root
-    holder["server"].close()
+
+    async def stop():
+        # On the server's own loop: closing it from this thread races the loop's own clean-up
+        # of a connection that has just ended.
+        holder["server"].close()
+        await holder["server"].wait_closed()
+
+    asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
+    assert not thread.is_alive()
 
 
 def source(port, known_hosts, **changes):
