@@ -21,12 +21,39 @@ class BadInput(Exception):
     """Raised inside a command to stop with exit code 2 and this message."""
 
 
+def _check_out(value: str, *, folder: bool) -> Path:
+    """Refuse an ``--out`` the command could not write to, before any work is done.
+
+    ``folder``: the option names a folder (``match``, ``holdings``), else a file (``import``).
+    Nothing is created here; the command creates what is missing once it has results.
+    """
+    path = Path(value)
+    if path.exists():
+        if folder and not path.is_dir():
+            raise BadInput(f"--out {value}: a file of that name is in the way; give a folder")
+        if not folder and path.is_dir():
+            raise BadInput(f"--out {value}: is a folder; give a file name")
+        if not os.access(path, os.W_OK):
+            raise BadInput(f"--out {value}: not writable")
+        return path
+    existing = path.absolute().parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BadInput(f"--out {value}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BadInput(f"--out {value}: cannot create it in {existing} (not writable)")
+    return path
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from core.datasets import import_file, load_dataset_table
     from core.exports import write_canonical_csv
     from core.records import format_errors
     from core.store import open_store
 
+    if args.out is not None:
+        _check_out(args.out, folder=False)
     store = open_store()
     outcome, errors = import_file(store, args.file, args.profile, user=os.environ.get("RECON_USER", "cli"))
     if errors:
@@ -53,6 +80,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _cmd_match(args: argparse.Namespace) -> int:
     from core.canonical_csv import ReadAhead
 
+    _check_out(args.out, folder=True)
     # DuckDB reads the files while the rest is imported and the store is opened.
     ahead = ReadAhead([Path(args.internal), Path(args.external)])
     try:
@@ -96,6 +124,7 @@ def _cmd_holdings(args: argparse.Namespace) -> int:
     from core.holdings import reconcile_files, save_holdings_run, write_holdings_outputs
     from core.records import format_errors
 
+    _check_out(args.out, folder=True)
     try:
         as_of = dt.date.fromisoformat(args.as_of)
     except ValueError:

@@ -175,3 +175,32 @@ def test_match_with_a_bad_rule_set_exits_2_naming_the_pass(tmp_path):
                      "--rules", str(tmp_path / "rules.toml"), "--out", str(tmp_path / "out"), data_dir=tmp_path / "data")
     assert result.returncode == 2
     assert "rules.toml: pass 1 (x).date_windw" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["match", "holdings", "import"])
+def test_an_out_path_that_cannot_be_written_exits_2_before_any_work(tmp_path, command):
+    (tmp_path / "books.csv").write_text(BOOKS)
+    (tmp_path / "bank.csv").write_text(BANK)
+    (tmp_path / "in_the_way").write_text("a file, not a folder")
+    (tmp_path / "a_folder").mkdir()
+    if command == "import":
+        cases = [(tmp_path / "a_folder", "is a folder; give a file name"),
+                 (tmp_path / "in_the_way" / "normalized.csv", "in_the_way is a file, not a folder")]
+    else:
+        cases = [(tmp_path / "in_the_way", "a file of that name is in the way; give a folder"),
+                 (tmp_path / "in_the_way" / "deeper" / "out", "in_the_way is a file, not a folder")]
+    for out, message in cases:
+        if command == "match":
+            args = ["match", "--internal", str(tmp_path / "books.csv"), "--external", str(tmp_path / "bank.csv"), "--out", str(out)]
+        elif command == "holdings":
+            args = ["holdings", "--internal", str(tmp_path / "books.csv"), "--registrar", str(tmp_path / "bank.csv"),
+                    "--as-of", "2026-10-31", "--out", str(out)]
+        else:
+            args = ["import", str(tmp_path / "books.csv"), "--out", str(out)]
+        result = run_cli(*args, data_dir=tmp_path / "data")
+        assert result.returncode == 2, result.stderr
+        assert f"--out {out}: " in result.stderr and message in result.stderr
+        assert "Traceback" not in result.stderr + result.stdout
+        # Refused before the store was opened: no dataset, no run.
+        assert not (tmp_path / "data").exists()
+    assert (tmp_path / "in_the_way").read_text() == "a file, not a folder"
