@@ -23,7 +23,10 @@ def _load(path) -> pd.DataFrame:
     frame["micro"] = sign * (parts[0].astype("int64") * 1_000_000 + parts[2].str.ljust(6, "0").astype("int64"))
     frame["day"] = pd.to_datetime(frame["date"])
     frame["bday"] = np.busday_count(np.datetime64("1900-01-01"), frame["day"].values.astype("datetime64[D]"))
-    upper = frame["reference"].str.upper().str.replace(r"[^A-Z0-9]", "", regex=True)
+    # Accents dropped (NFKD, then ASCII), as the engine's strip_accents does.
+    plain = frame["reference"].where(frame["reference"].str.isascii(),
+                                     frame["reference"].str.normalize("NFKD").str.encode("ascii", "ignore").str.decode("ascii"))
+    upper = plain.str.upper().str.replace(r"[^A-Z0-9]", "", regex=True)
     frame["ref_norm"] = upper.str.replace(r"(^|[^0-9])0+([0-9])", r"\1\2", regex=True)
     runs = frame["reference"].str.findall(r"[0-9]{4,}")
     frame["ref_digits"] = runs.map(lambda found: max(found, key=len).lstrip("0") if found else "")

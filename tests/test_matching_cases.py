@@ -29,6 +29,7 @@ def test_lag_beyond_the_window_is_only_proposed():
     [
         ("INV-0042", "inv 42", "reference_and_amount"),
         ("INV-0042", "INV/00042", "reference_and_amount"),
+        ("Réf. Café-42", "REF CAFE 42", "reference_and_amount"),
         ("INV-2611801", "FT2611801X", "reference_number_and_amount"),
         ("PAY-2619920", "REF 2619920", "reference_number_and_amount"),
     ],

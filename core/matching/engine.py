@@ -56,7 +56,11 @@ _DAY = "CAST(date_diff('day', DATE '0001-01-01', {d}) AS INTEGER)"
 # Business-day index: days since Monday 0001-01-01 (the first day a date can hold, so no day
 # counts below zero) with weekends folded onto the next Monday.
 _BIDX = "CAST((date_diff('day', DATE '0001-01-01', {d}) // 7) * 5 + least(date_diff('day', DATE '0001-01-01', {d}) % 7, 5) AS INTEGER)"
-_REF_NORM = "regexp_replace(regexp_replace(upper({r}), '[^A-Z0-9]', '', 'g'), '(^|[^0-9])0+([0-9])', '\\1\\2', 'g')"
+# A reference as the bank may have rewritten it: accents dropped (payment networks carry a
+# Latin subset, "Réf" arrives as "REF"), case, punctuation and spaces ignored, and the
+# leading zeros of each number.
+_REF_NORM = ("regexp_replace(regexp_replace(upper(strip_accents({r})), '[^A-Z0-9]', '', 'g'), "
+             "'(^|[^0-9])0+([0-9])', '\\1\\2', 'g')")
 # The longest run of four or more digits, leading zeros dropped. A reference with at most one
 # such run (nearly all) takes the cheaper single extraction; the result is the same.
 _REF_DIGITS = ("ltrim(CASE WHEN regexp_matches({r}, '[0-9]{{4,}}[^0-9]+[0-9]{{4,}}') "
