@@ -79,6 +79,7 @@ def parse_amount(text: str, decimal: str = ".") -> Decimal | None:
     if _SCIENTIFIC.match(s):
         raise AmountError(f"{text!r} is in scientific notation, which has lost digits; export the column as a number")
     thousands = "," if decimal == "." else "."
+    _check_grouping(s, decimal, thousands + "'’" + _SPACES, text)
     s = s.replace(thousands, "").replace("'", "").replace("’", "")
     for space in _SPACES:
         s = s.replace(space, "")
@@ -89,6 +90,27 @@ def parse_amount(text: str, decimal: str = ".") -> Decimal | None:
     value = Decimal(s)
     _check_size(value, text)
     return -value if negative else value
+
+
+def _check_grouping(s: str, decimal: str, separators: str, text: str) -> None:
+    """Refuse a thousands separator that does not separate thousands.
+
+    Removing it blindly would read ``3,50`` in a column of decimal points as 350. Groups are
+    of three digits (``1,234,567``) or, in Indian notation, of two before the last three
+    (``12,34,567``); one separator throughout, none after the decimal separator.
+    """
+    used = {ch for ch in s if ch in separators}
+    if not used:
+        return
+    whole, _, fraction = s.partition(decimal)
+    sep = next(iter(used))
+    groups = whole.split(sep)
+    western = 1 <= len(groups[0]) <= 3 and all(len(g) == 3 for g in groups[1:])
+    indian = len(groups) > 2 and 1 <= len(groups[0]) <= 2 and all(len(g) == 2 for g in groups[1:-1]) and len(groups[-1]) == 3
+    if len(used) > 1 or any(ch in separators for ch in fraction) or not all(g.isdigit() for g in groups) or not (western or indian):
+        shown = "a space" if sep in _SPACES else repr(sep)
+        raise AmountError(f"{text!r} is not an amount with {decimal!r} as the decimal separator: {shown} must separate "
+                          "groups of three digits")
 
 
 def _strip_currency(s: str) -> str:

@@ -34,14 +34,16 @@ DATE_COLUMNS = ("date", "trade_date", "entry_date")
 # Source titles recognised without a profile, best first: a source column serves one
 # canonical column, and ``date`` picks value/settlement dates before booking dates.
 ALIASES: dict[str, tuple[str, ...]] = {
-    "date": ("value date", "valuedate", "valuta", "settlement date", "settle date", "date", "posting date",
+    "date": ("value date", "valuedate", "value dt", "valuta", "settlement date", "settle date", "date", "posting date",
              "posted date", "post date", "booking date", "book date", "transaction date", "txn date",
              "trans date", "tran date", "buchungstag", "datum"),
     "trade_date": ("trade date", "tradedate", "transaction date", "txn date"),
     "entry_date": ("entry date", "booking date", "book date", "posting date", "posted date"),
     "amount": ("amount", "amt", "net amount", "transaction amount", "amount ccy", "betrag", "value"),
-    "debit": ("debit", "debits", "debit amount", "withdrawal", "withdrawals", "paid out", "money out", "soll"),
-    "credit": ("credit", "credits", "credit amount", "deposit", "deposits", "paid in", "money in", "haben"),
+    "debit": ("debit", "debits", "debit amount", "debit amt", "dr amount", "withdrawal", "withdrawals", "withdrawal amount",
+              "withdrawal amt", "paid out", "money out", "soll"),
+    "credit": ("credit", "credits", "credit amount", "credit amt", "cr amount", "deposit", "deposits", "deposit amount",
+               "deposit amt", "paid in", "money in", "haben"),
     "indicator": ("dr cr", "cr dr", "debit credit", "credit debit", "d c", "c d", "dc", "cd",
                   "debit credit indicator", "credit debit indicator"),
     "account": ("account", "account number", "account no", "account id", "acct", "acct no", "iban",
@@ -49,9 +51,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "currency": ("currency", "ccy", "cur", "curr", "currency code", "waehrung", "währung"),
     "id": ("id", "transaction id", "txn id", "trans id", "entry id", "unique id", "fitid"),
     "reference": ("reference", "ref", "ref no", "reference no", "reference number", "cheque no", "check no",
-                  "check number", "cheque number", "customer reference", "end to end id", "bank reference", "referenz"),
+                  "check number", "cheque number", "chq no", "chq ref no", "ref no cheque no", "utr", "utr no",
+                  "customer reference", "end to end id", "bank reference", "referenz"),
     "description": ("description", "narrative", "narration", "details", "memo", "particulars", "remarks",
-                    "text", "transaction details", "verwendungszweck", "buchungstext"),
+                    "text", "transaction details", "transaction remarks", "verwendungszweck", "buchungstext"),
     "counterparty": ("counterparty", "counterparty name", "payee", "payer", "beneficiary", "payee name", "name"),
     "type": ("type", "transaction type", "txn type", "trans type", "entry type"),
 }

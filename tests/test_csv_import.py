@@ -81,6 +81,25 @@ def test_european_thousands_with_decimal_comma():
     assert [r["amount"] for r in rows(canonical(data))] == [Decimal("1234567.89"), Decimal("-2000.10")]
 
 
+def test_a_decimal_comma_among_decimal_points_is_an_error_not_a_hundredfold_amount():
+    data = 'Date,Amount,Currency\n2024-03-01,"$1,234.56",USD\n2024-03-02,(500.00),USD\n2024-03-03,"-€3,50",USD\n'.encode()
+    result, errors = parse_source(data, "card.csv")
+    assert result is None
+    assert [(e.row, e.column) for e in errors] == [(4, "Amount")]
+    assert "'-€3,50'" in errors[0].message and "groups of three digits" in errors[0].message
+
+
+def test_indian_bank_statement_withdrawal_and_deposit_columns_with_lakh_grouping():
+    data = ("Txn Date\tNarration\tChq./Ref.No.\tValue Dt\tWithdrawal Amt.\tDeposit Amt.\tClosing Balance\tAccount No\tCcy\n"
+            "13/10/2026\tNEFT-ACME\tN286261\t14/10/2026\t1,00,000.00\t\t5,00,000.00\t50100\tINR\n"
+            "14/10/2026\tUPI-RENT\t\t14/10/2026\t\t12,34,567.50\t17,34,567.50\t50100\tINR\n").encode()
+    got = rows(canonical(data))
+    assert [(r["date"], r["amount"], r["reference"], r["description"]) for r in got] == [
+        (dt.date(2026, 10, 14), Decimal("-100000.00"), "N286261", "NEFT-ACME"),
+        (dt.date(2026, 10, 14), Decimal("1234567.50"), "", "UPI-RENT")]
+    assert [r["trade_date"] for r in got] == [dt.date(2026, 10, 13), dt.date(2026, 10, 14)]
+
+
 def test_trailing_total_and_footer_rows_are_left_out_with_a_warning():
     data = (
         "Date,Description,Amount,Currency\n"

@@ -44,6 +44,26 @@ def test_parse_amount_refuses_text_that_is_not_a_number(text):
         parse_amount(text, ".")
 
 
+@pytest.mark.parametrize(
+    ("text", "decimal"),
+    [("3,50", "."), ("-€3,50", "."), ("1,2,3", "."), ("1,2345.00", "."), (",500", "."), ("1.5", ","), ("12.34,56", ","),
+     ("1 23,00", ","), ("1,234 567.00", "."), ("1.234,567.8", ","), ("1,234.567,8", "."), ("1,23,45.00", "."), ("1'23.00", ".")],
+)
+def test_a_thousands_separator_that_does_not_separate_thousands_is_refused(text, decimal):
+    # Dropping the separator would read 3,50 as 350: an error, never a wrong amount.
+    with pytest.raises(AmountError, match="groups of three digits"):
+        parse_amount(text, decimal)
+
+
+@pytest.mark.parametrize(
+    ("text", "decimal", "expected"),
+    [("12,34,567.50", ".", "1234567.50"), ("1,00,000", ".", "100000"), ("1.000.000", ",", "1000000"), ("1 000 000,5", ",", "1000000.5"),
+     ("1'000'000", ".", "1000000"), ("999", ".", "999"), ("1,234", ".", "1234")],
+)
+def test_thousands_in_groups_of_three_or_indian_lakhs_are_read(text, decimal, expected):
+    assert parse_amount(text, decimal) == Decimal(expected)
+
+
 def test_scientific_notation_is_refused_because_digits_were_lost():
     with pytest.raises(AmountError, match="scientific"):
         parse_amount("1.23457E+11", ".")
