@@ -57,7 +57,7 @@ def parse_source(data: bytes, name: str, profile: Profile | None = None):
 def _parse(data: bytes, name: str, profile: Profile | None):
     """``(CanonicalImport | None, statement facts, errors)``; files over the size limit are refused."""
     from connectors.files.table import ReadOptions, read_table
-    from core.imports import normalise_table
+    from core.imports import header_found, normalise_table
     from core.profiles import Profile
 
     profile = profile or Profile()
@@ -82,8 +82,36 @@ def _parse(data: bytes, name: str, profile: Profile | None):
     raw, errors = read_table(data, name, options, fmt)
     if raw is None:
         return None, [], errors
+    if not options.sheet and len(raw.sheets) > 1 and not header_found(raw, profile):
+        raw, errors = _sheet_with_header(data, name, options, fmt, raw, profile)
+        if raw is None:
+            return None, [], errors
     result, errors = normalise_table(raw, profile, name)
     return result, [], errors
+
+
+def _sheet_with_header(data: bytes, name: str, options, fmt: str, first, profile: Profile):
+    """A workbook whose first sheet holds no transaction table (a cover or summary sheet).
+
+    Returns:
+        ``(raw, errors)``: the first other sheet with a recognised header, with a warning; else
+        the errors of another sheet that could not be read (such as a formula without a saved
+        value), which say more than "no header"; else the first sheet, for its own errors.
+    """
+    from connectors.files.table import read_table
+    from core.imports import header_found
+
+    unreadable: list[RowError] = []
+    for sheet in first.sheets:
+        if sheet == first.sheet:
+            continue
+        raw, errors = read_table(data, name, options._replace(sheet=sheet), fmt)
+        if raw is None:
+            unreadable = unreadable or errors
+        elif header_found(raw, profile):
+            note = f"read sheet {sheet!r}: sheet {first.sheet!r} holds no table with recognised titles"
+            return raw._replace(warnings=[note, *raw.warnings]), []
+    return (None, unreadable) if unreadable else (first, [])
 
 
 def _too_large(name: str, size: int, limit: int) -> RowError:

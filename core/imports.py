@@ -136,6 +136,12 @@ def normalise_table(raw: RawTable, profile: Profile, file: str) -> tuple[Canonic
     return CanonicalImport(table, warnings, header_row, {k: header[v] for k, v in mapping.items()}, raw.format), []
 
 
+def header_found(raw: RawTable, profile: Profile) -> bool:
+    """Whether the table has a header row the import recognises (for choosing a workbook's sheet)."""
+    rows = [r for r in raw.rows if r.number > profile.read.skip_rows]
+    return not _find_header(rows, profile, "")[1]
+
+
 def _cell(row: RawRow, index: int) -> Cell:
     return row.cells[index] if index < len(row.cells) else None
 

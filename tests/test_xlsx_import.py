@@ -102,3 +102,42 @@ def test_bad_cells_in_a_workbook_name_the_sheet_row_and_column():
     result, errors = parse_source(workbook_bytes(build), "bad.xlsx")
     assert result is None
     assert [(e.row, e.column, e.value) for e in errors] == [(2, "Amount", "twelve"), (3, "Date", "not a date")]
+
+
+def test_a_cover_sheet_before_the_transactions_is_passed_over_with_a_warning():
+    def build(sheet):
+        sheet.title = "Summary"
+        sheet.append(["Statement summary"])
+        sheet.append(["Opening balance", 100])
+        lines = sheet.parent.create_sheet("Lines")
+        lines.append(["Date", "Amount", "Currency", "Account"])
+        lines.append([dt.datetime(2024, 5, 1), 5, "USD", "A1"])
+        lines.append([dt.datetime(2024, 5, 2), "-2.50", "USD", "A1"])
+
+    result, errors = parse_source(workbook_bytes(build), "broker.xlsx")
+    assert errors == []
+    assert [(r["date"], r["amount"]) for r in result.table.to_pylist()] == [(dt.date(2024, 5, 1), Decimal("5.00")),
+                                                                            (dt.date(2024, 5, 2), Decimal("-2.50"))]
+    assert "read sheet 'Lines': sheet 'Summary' holds no table with recognised titles" in result.warnings
+
+
+def test_no_sheet_with_a_table_reports_the_first_sheet_and_an_unreadable_sheet_is_named():
+    def summary_only(sheet):
+        sheet.title = "Summary"
+        sheet.append(["Statement summary"])
+        sheet.parent.create_sheet("Notes").append(["Prepared by operations"])
+
+    result, errors = parse_source(workbook_bytes(summary_only), "summary.xlsx")
+    assert result is None and "no header row found" in errors[0].message
+
+    def formula_sheet(sheet):
+        sheet.title = "Summary"
+        sheet.append(["Statement summary"])
+        lines = sheet.parent.create_sheet("Lines")
+        lines.append(["Date", "Amount", "Currency"])
+        lines.append([dt.datetime(2024, 5, 1), "=1+1", "USD"])
+
+    result, errors = parse_source(workbook_bytes(formula_sheet), "computed.xlsx")
+    assert result is None
+    assert [(e.row, e.column) for e in errors] == [(2, "B")]
+    assert "on sheet 'Lines' holds a formula without a saved value" in errors[0].message

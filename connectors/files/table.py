@@ -22,7 +22,8 @@ class RawTable(NamedTuple):
     """Every non-blank row of one sheet or text file, in file order.
 
     Text files give ``str`` cells; workbooks give ``str``, ``Decimal``, ``date`` or ``None``.
-    ``excel_epoch`` is the date serial numbers count from, for workbooks.
+    ``excel_epoch`` is the date serial numbers count from, for workbooks; ``sheet`` is the
+    sheet read and ``sheets`` every sheet of the workbook that holds data, in order.
     """
 
     rows: list[RawRow]
@@ -31,6 +32,8 @@ class RawTable(NamedTuple):
     encoding: str | None = None
     delimiter: str | None = None
     excel_epoch: dt.datetime | None = None
+    sheet: str | None = None
+    sheets: tuple[str, ...] = ()
 
 
 class ReadOptions(NamedTuple):

@@ -42,7 +42,8 @@ def _read(data: bytes, name: str, options: ReadOptions) -> tuple[RawTable | None
             return None, [RowError(name, None, None, options.sheet, f"no sheet named {options.sheet!r}; the sheets are {workbook.sheetnames}")]
         sheet = workbook[options.sheet]
     else:
-        sheet = next((ws for ws in workbook.worksheets if ws.max_row > 1 or ws.max_column > 1), workbook.worksheets[0])
+        sheet = next((ws for ws in workbook.worksheets if _has_data(ws)), workbook.worksheets[0])
+    sheets = tuple(ws.title for ws in workbook.worksheets if _has_data(ws))
     errors = _formulas_without_values(data, name, sheet.title)
     if errors:
         return None, errors
@@ -62,7 +63,11 @@ def _read(data: bytes, name: str, options: ReadOptions) -> tuple[RawTable | None
         return None, errors
     if not rows:
         return None, [RowError(name, None, None, sheet.title, f"sheet {sheet.title!r} is empty")]
-    return RawTable(rows, "xlsx", [], excel_epoch=workbook.epoch), []
+    return RawTable(rows, "xlsx", [], excel_epoch=workbook.epoch, sheet=sheet.title, sheets=sheets), []
+
+
+def _has_data(sheet) -> bool:
+    return sheet.max_row > 1 or sheet.max_column > 1
 
 
 def _formulas_without_values(data: bytes, name: str, title: str) -> list[RowError]:
@@ -77,7 +82,8 @@ def _formulas_without_values(data: bytes, name: str, title: str) -> list[RowErro
         for formula, value in zip(formula_row, value_row):
             if getattr(formula, "data_type", None) == "f" and value.value is None:
                 errors.append(RowError(name, formula.row, formula.column_letter, str(formula.value),
-                                       "the cell holds a formula without a saved value; open and save the file in a spreadsheet first"))
+                                       f"the cell on sheet {title!r} holds a formula without a saved value; "
+                                       "open and save the file in a spreadsheet first"))
     return errors
 
 
