@@ -20,7 +20,8 @@ import duckdb
 
 from core import config
 from core.money import MAX_DIGITS, MAX_SCALE
-from core.records import DATE_COLUMNS, TRANSACTION_COLUMNS, extra_columns, is_currency_code, map_titles, normalise_title
+from core.records import (CREDIT_MARKERS, DATE_COLUMNS, DEBIT_MARKERS, TRANSACTION_COLUMNS, extra_columns, is_currency_code,
+                          map_titles, normalise_title)
 
 __all__ = ["SPACES", "CanonicalStats", "ReadAhead", "copy_to_parquet", "load_canonical_csv", "within_import_limit", "write_canonical_parquet"]
 
@@ -153,12 +154,15 @@ def load_canonical_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -
     try:
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {', '.join(select)} FROM {source} r{order}")
         unique = "count(DISTINCT id) = count(*)" if "id" in source_of else "true"
-        bad, rows, unique, scale, currencies, accounts, first, last = con.execute(f"""
+        # Unsigned amounts with a type column of debit/credit markers: the general import signs them.
+        markers = ", ".join(f"'{m}'" for m in sorted(set(DEBIT_MARKERS + CREDIT_MARKERS) - {"-", "+"}))
+        indicated = f"coalesce(bool_and(upper(type) IN ({markers})) AND min(amount) >= 0, false)" if "type" in source_of else "false"
+        bad, rows, unique, scale, currencies, accounts, first, last, indicated = con.execute(f"""
             SELECT count(*) FILTER (WHERE _bad), count(*), {unique}, coalesce(max(_scale), 0), list(DISTINCT currency),
-                   count(DISTINCT account), min(date), max(date)
+                   count(DISTINCT account), min(date), max(date), {indicated}
             FROM {table}
         """).fetchone()
-        if bad or rows == 0 or not unique or any(c and not is_currency_code(c) for c in currencies):
+        if bad or rows == 0 or not unique or indicated or any(c and not is_currency_code(c) for c in currencies):
             con.execute(f"DROP TABLE {table}")
             return None
         scale = max(2, scale)

@@ -2,8 +2,10 @@
 
 A column is read with the single format that parses all (or most) of its values, so
 ``03/04/2024`` is never read as March in one row and April in the next. When both day-first
-and month-first read every value, the column is ambiguous: day-first is assumed and a
-warning says so; a profile's ``date_format`` settles it.
+and month-first read every value, the column is ambiguous: the reading that keeps the dates
+closer together wins (a statement's ``10/01 10/02 10/03`` are three days of October, not
+the 10th of three months), day-first when neither does; a warning always says which was
+taken, and a profile's ``date_format`` settles it.
 """
 
 from __future__ import annotations
@@ -29,11 +31,22 @@ _SAMPLE = 5000
 class DateFormatChoice:
     """The format chosen for a column and whether the choice was a guess."""
 
-    __slots__ = ("ambiguous", "format")
+    __slots__ = ("ambiguous", "format", "other", "spans")
 
-    def __init__(self, fmt: str | None, ambiguous: bool = False):
+    def __init__(self, fmt: str | None, ambiguous: bool = False, other: str | None = None, spans: tuple[int, int] = (0, 0)):
         self.format = fmt
         self.ambiguous = ambiguous
+        self.other = other  # the reading not taken, when ambiguous
+        self.spans = spans  # days from first to last date: as read, and as the other reading would have it
+
+    def explain(self) -> str:
+        """Which reading an ambiguous column was given, and what the other would have made of it."""
+        def order(fmt):
+            return "month-first" if fmt in _MONTH_FIRST else "day-first"
+
+        taken, other = self.spans
+        return (f"dates read {order(self.format)} as {describe_format(self.format)} (first to last {taken} days); "
+                f"read {order(self.other)} they would span {other} days")
 
 
 def _strip_time(text: str) -> str:
@@ -68,8 +81,24 @@ def choose_date_format(values: list[str]) -> DateFormatChoice:
     if best == 0:
         return DateFormatChoice(None)
     winners = [fmt for score, fmt in scores if score == best]
-    ambiguous = any(f in _MONTH_FIRST for f in winners) and any(f not in _MONTH_FIRST for f in winners)
-    return DateFormatChoice(winners[0], ambiguous)
+    day_first = next((f for f in winners if f not in _MONTH_FIRST), None)
+    month_first = next((f for f in winners if f in _MONTH_FIRST), None)
+    if day_first is None or month_first is None:
+        return DateFormatChoice(winners[0])
+    spans = {fmt: _span(distinct, fmt) for fmt in (day_first, month_first)}
+    # Month-first only when it keeps the dates clearly closer together than day-first.
+    chosen, other = (month_first, day_first) if spans[month_first] * 2 < spans[day_first] else (day_first, month_first)
+    return DateFormatChoice(chosen, True, other, (spans[chosen], spans[other]))
+
+
+def _span(texts: list[str], fmt: str) -> int:
+    days = []
+    for text in texts:
+        try:
+            days.append(dt.datetime.strptime(text, fmt).toordinal())
+        except ValueError:
+            pass
+    return max(days) - min(days) if days else 0
 
 
 def describe_format(fmt: str) -> str:

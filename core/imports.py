@@ -309,8 +309,7 @@ def _parse_dates(cells, numbers, header, mapping, profile, raw, file, out) -> tu
             choice = choose_date_format(texts)
             fmt = choice.format
             if choice.ambiguous:
-                warnings.append(f"column {title!r}: dates read as {describe_format(fmt)}; they also read as month-first. "
-                                "Set parse.date_format in a profile if that is wrong")
+                warnings.append(f"column {title!r}: {choice.explain()}. Set parse.date_format in a profile if that is wrong")
         values, cache = [], {}
         for number, cell in zip(numbers, cells[name]):
             try:
@@ -398,6 +397,10 @@ def _parse_amounts(cells, numbers, header, mapping, profile, raw, file, out) -> 
                 values.append(None)
                 errors.append(RowError(file, number, title, _text(cell), str(exc)))
         parsed[name] = values
+    indicator = "indicator" if "indicator" in mapping else _type_as_indicator(cells, parsed, mapping, profile)
+    if indicator == "type":
+        warnings.append(f"amounts signed by column {header[mapping['type']]!r}: every row there says debit or credit, "
+                        f"and column {header[mapping['amount']]!r} holds no negative amounts")
     amounts: list[Decimal | None] = []
     bad_rows = {e.row for e in errors}
     for i, number in enumerate(numbers):
@@ -409,10 +412,10 @@ def _parse_amounts(cells, numbers, header, mapping, profile, raw, file, out) -> 
             if amount is None:
                 errors.append(RowError(file, number, header[mapping["amount"]], "", "the amount is missing"))
                 amount = Decimal(0)
-            elif "indicator" in mapping:
-                amount, error = _apply_indicator(amount, cells["indicator"][i], profile)
+            elif indicator:
+                amount, error = _apply_indicator(amount, cells[indicator][i], profile)
                 if error:
-                    errors.append(RowError(file, number, header[mapping["indicator"]], _text(cells["indicator"][i]), error))
+                    errors.append(RowError(file, number, header[mapping[indicator]], _text(cells[indicator][i]), error))
         else:
             debit = parsed.get("debit", [None] * len(numbers))[i]
             credit = parsed.get("credit", [None] * len(numbers))[i]
@@ -426,6 +429,24 @@ def _parse_amounts(cells, numbers, header, mapping, profile, raw, file, out) -> 
         amounts.append(-amount if profile.amount.flip_sign else amount)
     out["amount"] = amounts
     return warnings, errors
+
+
+def _type_as_indicator(cells, parsed, mapping, profile: Profile) -> str | None:
+    """``"type"`` when the type column is really a debit/credit indicator for unsigned amounts.
+
+    A statement that prints every amount as positive and says DEBIT or CREDIT in its type
+    column would otherwise be read with every payment as money in. Only when no amount is
+    negative (signed amounts are already right) and every row's type is a debit or credit
+    marker.
+    """
+    if "amount" not in parsed or "type" not in mapping:
+        return None
+    markers = {m.upper() for m in (*profile.amount.debit_markers, *profile.amount.credit_markers)} - {"-", "+"}
+    kinds = {_text(c).upper() for c in cells["type"]}
+    amounts = [a for a in parsed["amount"] if a is not None]
+    if kinds and kinds <= markers and amounts and all(a >= 0 for a in amounts):
+        return "type"
+    return None
 
 
 def _apply_indicator(amount: Decimal, cell: Cell, profile: Profile) -> tuple[Decimal, str | None]:

@@ -48,7 +48,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.records import TRANSACTION_COLUMNS
+from core.records import CREDIT_MARKERS, DEBIT_MARKERS, TRANSACTION_COLUMNS
 
 __all__ = [
     "Profile",
@@ -98,8 +98,8 @@ class AmountSection(_Strict):
     ``round``; ``direction`` names the buy/sell column and the markers say which is which."""
 
     flip_sign: bool = False
-    debit_markers: tuple[str, ...] = ("D", "DR", "DB", "DEBIT", "-")
-    credit_markers: tuple[str, ...] = ("C", "CR", "CREDIT", "+")
+    debit_markers: tuple[str, ...] = DEBIT_MARKERS
+    credit_markers: tuple[str, ...] = CREDIT_MARKERS
     quantity: str | None = None
     price: str | None = None
     fees: tuple[str, ...] = ()

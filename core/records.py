@@ -15,6 +15,8 @@ import pycountry
 
 __all__ = [
     "ALIASES",
+    "CREDIT_MARKERS",
+    "DEBIT_MARKERS",
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
     "TRANSACTION_COLUMNS",
@@ -30,6 +32,9 @@ REQUIRED_COLUMNS = ("id", "account", "date", "amount", "currency", "reference", 
 OPTIONAL_COLUMNS = ("counterparty", "trade_date", "entry_date", "type")
 TRANSACTION_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 DATE_COLUMNS = ("date", "trade_date", "entry_date")
+# What a debit/credit indicator writes (a profile may name others).
+DEBIT_MARKERS = ("D", "DR", "DB", "DEBIT", "-")
+CREDIT_MARKERS = ("C", "CR", "CREDIT", "+")
 
 # Source titles recognised without a profile, best first: a source column serves one
 # canonical column, and ``date`` picks value/settlement dates before booking dates.

@@ -84,6 +84,7 @@ def test_fast_path_declines_files_it_might_read_differently(tmp_path):
         "next line": "account,date,amount,currency,reference\nA,2024-01-01,1.00,USD,R1\x85\n",
         "debit and credit": "Account,Date,Debit,Credit,Currency\nA,2024-01-01,1.00,,USD\n",
         "indicator": "account,date,amount,currency,dr cr\nA,2024-01-01,1.00,USD,D\n",
+        "unsigned with a debit or credit type": "account,date,amount,currency,type\nA,2024-01-01,1.00,USD,debit\nA,2024-01-02,2.00,USD,CR\n",
         "alike titles": "account,date,amount,currency,Reference,reference\nA,2024-01-01,1.00,USD,x,y\n",
         "no currency column": "account,date,amount\nA,2024-01-01,1.00\n",
         "bad currency": "account,date,amount,currency\nA,2024-01-01,1.00,XXY\n",
@@ -102,6 +103,17 @@ def test_fast_path_declines_files_it_might_read_differently(tmp_path):
         target = tmp_path / f"{name}.parquet"
         assert write_canonical_parquet(path, target) is None, name
         assert not target.exists(), name
+
+
+def test_a_type_column_of_other_values_or_signed_amounts_keeps_the_fast_path(tmp_path):
+    for text in ("account,date,amount,currency,type\nA,2024-01-01,1.00,USD,FEE\nA,2024-01-02,2.00,USD,CR\n",
+                 "account,date,amount,currency,type\nA,2024-01-01,-1.00,USD,DEBIT\nA,2024-01-02,2.00,USD,CREDIT\n"):
+        path = tmp_path / "typed.csv"
+        path.write_text(text, encoding="utf-8")
+        stats = write_canonical_parquet(path, tmp_path / "typed.parquet")
+        general, errors = parse_source(path.read_bytes(), path.name)
+        assert stats is not None and errors == []
+        assert pq.read_table(tmp_path / "typed.parquet").to_pylist() == general.table.to_pylist()
 
 
 def test_every_character_python_strips_at_either_end_declines_the_fast_path(tmp_path):

@@ -100,6 +100,21 @@ def test_indian_bank_statement_withdrawal_and_deposit_columns_with_lakh_grouping
     assert [r["trade_date"] for r in got] == [dt.date(2026, 10, 13), dt.date(2026, 10, 14)]
 
 
+def test_unsigned_amounts_take_their_sign_from_a_debit_credit_type_column():
+    data = b"Date,Description,Amount,Transaction Type,Currency\n2026-10-01,Rent,500.00,Debit,USD\n2026-10-02,Salary,900.00,CREDIT,USD\n"
+    result = canonical(data)
+    assert [(r["amount"], r["type"]) for r in rows(result)] == [(Decimal("-500.00"), "Debit"), (Decimal("900.00"), "CREDIT")]
+    assert ("amounts signed by column 'Transaction Type': every row there says debit or credit, and column 'Amount' "
+            "holds no negative amounts") in result.warnings
+    # Signed amounts are left as they are, and so are types that are not debit/credit markers.
+    signed = b"Date,Amount,Type,Currency\n2026-10-01,-500.00,DEBIT,USD\n2026-10-02,900.00,DEBIT,USD\n"
+    other_types = b"Date,Amount,Type,Currency\n2026-10-01,500.00,ACH_DEBIT,USD\n2026-10-02,900.00,CREDIT,USD\n"
+    for text, expected in ((signed, ["-500.00", "900.00"]), (other_types, ["500.00", "900.00"])):
+        result = canonical(text)
+        assert [r["amount"] for r in rows(result)] == [Decimal(a) for a in expected]
+        assert not any("signed by column" in w for w in result.warnings)
+
+
 def test_trailing_total_and_footer_rows_are_left_out_with_a_warning():
     data = (
         "Date,Description,Amount,Currency\n"
@@ -146,6 +161,21 @@ def test_ambiguous_day_month_dates_are_read_day_first_with_a_warning():
     result = canonical(data)
     assert [r["date"] for r in rows(result)] == [dt.date(2024, 2, 1), dt.date(2024, 4, 3)]
     assert any("month-first" in w for w in result.warnings)
+
+
+def test_ambiguous_dates_take_the_reading_that_keeps_a_statement_together():
+    # A US statement of early October: month-first keeps it within a week; day-first would
+    # spread it from January to June.
+    data = b"Date,Amount,Currency\n10/01/2026,1.00,USD\n10/02/2026,2.00,USD\n10/06/2026,3.00,USD\n"
+    result = canonical(data)
+    assert [r["date"] for r in rows(result)] == [dt.date(2026, 10, 1), dt.date(2026, 10, 2), dt.date(2026, 10, 6)]
+    assert ("column 'Date': dates read month-first as MM/DD/YYYY (first to last 5 days); read day-first they would span "
+            "151 days. Set parse.date_format in a profile if that is wrong") in result.warnings
+    # The same days written day-first stay day-first.
+    data = b"Date,Amount,Currency\n01/10/2026,1.00,USD\n02/10/2026,2.00,USD\n06/10/2026,3.00,USD\n"
+    result = canonical(data)
+    assert [r["date"] for r in rows(result)] == [dt.date(2026, 10, 1), dt.date(2026, 10, 2), dt.date(2026, 10, 6)]
+    assert any("dates read day-first as DD/MM/YYYY (first to last 5 days)" in w for w in result.warnings)
 
 
 def test_us_dates_are_recognised_when_a_day_is_over_twelve():
