@@ -140,6 +140,10 @@ def reconcile_files(store: Store, internal: Path, external: Path, rules: RuleSet
     staged = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
         digests = {"internal": pool.submit(_file_sha256, internal), "external": pool.submit(_file_sha256, external)}
+        if isinstance(digests["internal"].result(), str) and digests["internal"].result() == digests["external"].result():
+            same = "is the same file as" if internal.resolve() == external.resolve() else "has the same content as"
+            return None, [RowError(external.name, None, None, None,
+                                   f"{same} the books ({internal.name}): a file cannot be reconciled against itself")]
         for side, path in (("internal", internal), ("external", external)):
             found, problems = stage_file(store, path, digests[side], con, f"source_{side}", pool, user=user, ahead=ahead)
             errors += problems

@@ -204,3 +204,19 @@ def test_an_out_path_that_cannot_be_written_exits_2_before_any_work(tmp_path, co
         # Refused before the store was opened: no dataset, no run.
         assert not (tmp_path / "data").exists()
     assert (tmp_path / "in_the_way").read_text() == "a file, not a folder"
+
+
+def test_match_of_a_file_against_itself_or_a_copy_exits_2_and_saves_nothing(tmp_path):
+    (tmp_path / "books.csv").write_text(BOOKS)
+    (tmp_path / "copy.csv").write_text(BOOKS)
+    for external, message in (("copy.csv", "copy.csv: has the same content as the books (books.csv)"),
+                              ("books.csv", "books.csv: is the same file as the books (books.csv)")):
+        result = run_cli("match", "--internal", str(tmp_path / "books.csv"), "--external", str(tmp_path / external),
+                         "--out", str(tmp_path / "out"), data_dir=tmp_path / "data")
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+    assert not list((tmp_path / "data").glob("datasets/*.parquet"))
+    missing = run_cli("match", "--internal", str(tmp_path / "nope.csv"), "--external", str(tmp_path / "nope.csv"),
+                      "--out", str(tmp_path / "out"), data_dir=tmp_path / "data")
+    assert missing.returncode == 2 and "nope.csv: cannot read the file" in missing.stderr
