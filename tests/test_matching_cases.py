@@ -168,6 +168,18 @@ def test_rule_set_errors_name_the_pass_and_key(text, fragment):
     assert "rules.toml" in str(caught.value) and fragment in str(caught.value)
 
 
+def test_rule_set_errors_say_only_what_is_wrong_and_list_the_settings():
+    with pytest.raises(RuleSetError) as caught:
+        parse_rules("nme = 'x'\n[[passes]]\nname = 'a'\nequality_keys = ['account']\n", "rules.toml")
+    message = str(caught.value)
+    assert message.startswith("rules.toml: pass 1 (a).equality_keys: not a setting; the settings are name, description, cardinality, keys,")
+    assert "nme: not a setting; the settings are name, description, passes" in message
+    assert "at least 1 item" not in message and "Value error" not in message
+    with pytest.raises(RuleSetError) as caught:
+        parse_rules("[[passes]]\nname = 'a'\nkeys = ['colour']\n", "rules.toml")
+    assert str(caught.value).startswith("rules.toml: pass 1 (a).keys: unknown column(s) ['colour']; use ['account'")
+
+
 COUNTERPARTY_RULES = """
 [[passes]]
 name = "same_counterparty"
