@@ -49,6 +49,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.records import CREDIT_MARKERS, DEBIT_MARKERS, TRANSACTION_COLUMNS
+from core.validation import problems
 
 __all__ = [
     "Profile",
@@ -188,8 +189,8 @@ def parse_profile(text: str, name: str, source: str = "<text>") -> Profile:
     try:
         return Profile.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'profile'}: {e['msg']}" for e in exc.errors())
-        raise ProfileError(f"{source}: {problems}") from None
+        found = "; ".join(f"{'.'.join(str(p) for p in location) or 'profile'}: {message}" for location, message in problems(exc, Profile))
+        raise ProfileError(f"{source}: {found}") from None
 
 
 def load_profile(name_or_path: str, folder: Path | None = None) -> Profile:

@@ -104,6 +104,13 @@ def test_a_wrong_profile_is_refused_with_the_key_named(text, fragment):
     assert fragment in str(caught.value)
 
 
+def test_a_misspelt_setting_is_named_with_the_settings_of_its_section():
+    with pytest.raises(ProfileError) as caught:
+        parse_profile("[parse]\ndate_fmt = '%d'\n", "p", "somefile")
+    assert str(caught.value) == ("somefile: parse.date_fmt: not a setting; the settings are date_format, trade_date_format, "
+                                 "entry_date_format")
+
+
 def test_saving_an_invalid_profile_writes_nothing(tmp_path):
     with pytest.raises(ProfileError):
         save_profile_text("bad", "[columns]\nnope = 'x'\n", tmp_path)

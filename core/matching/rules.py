@@ -41,6 +41,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from core.validation import problems
+
 __all__ = ["Pass", "RuleSet", "RuleSetError", "default_rules_path", "list_rule_files", "load_rules", "parse_rules", "rules_dir"]
 
 KEY_COLUMNS = ("account", "currency", "date", "reference", "counterparty", "type", "trade_date", "entry_date")
@@ -166,24 +168,15 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
     try:
         return RuleSet.model_validate(raw)
     except ValidationError as exc:
-        problems = []
-        errors = exc.errors()
-        in_a_pass = any(len(e["loc"]) >= 2 and e["loc"][0] == "passes" for e in errors)
-        for error in errors:
-            location = list(error["loc"])
-            if in_a_pass and location == ["passes"] and error["type"] == "too_short":
-                continue  # a consequence of the pass's own error, said below
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                model = Pass if location[0] == "passes" else RuleSet
-                message = f"not a setting; the settings are {', '.join(model.model_fields)}"
+        found = []
+        for location, message in problems(exc, RuleSet):
             if len(location) >= 2 and location[0] == "passes" and isinstance(location[1], int):
                 index = location[1]
                 passes = raw.get("passes") or []
                 name = passes[index].get("name", "?") if index < len(passes) and isinstance(passes[index], dict) else "?"
                 location = [f"pass {index + 1} ({name})"] + location[2:]
-            problems.append(f"{'.'.join(str(p) for p in location) or 'rules'}: {message}")
-        raise RuleSetError(f"{source}: " + "; ".join(problems)) from None
+            found.append(f"{'.'.join(str(p) for p in location) or 'rules'}: {message}")
+        raise RuleSetError(f"{source}: " + "; ".join(found)) from None
 
 
 def load_rules(path: str | Path | None = None) -> RuleSet:
