@@ -84,7 +84,8 @@ def test_fast_path_declines_files_it_might_read_differently(tmp_path):
         "next line": "account,date,amount,currency,reference\nA,2024-01-01,1.00,USD,R1\x85\n",
         "debit and credit": "Account,Date,Debit,Credit,Currency\nA,2024-01-01,1.00,,USD\n",
         "indicator": "account,date,amount,currency,dr cr\nA,2024-01-01,1.00,USD,D\n",
-        "unsigned with a debit or credit type": "account,date,amount,currency,type\nA,2024-01-01,1.00,USD,debit\nA,2024-01-02,2.00,USD,CR\n",
+        "unsigned with a debit or credit type": ("account,date,amount,currency,type\n"
+                                                 "A,2024-01-01,1.00,USD,debit\nA,2024-01-02,2.00,USD,CR\n"),
         "alike titles": "account,date,amount,currency,Reference,reference\nA,2024-01-01,1.00,USD,x,y\n",
         "no currency column": "account,date,amount\nA,2024-01-01,1.00\n",
         "bad currency": "account,date,amount,currency\nA,2024-01-01,1.00,XXY\n",
