@@ -21,7 +21,7 @@ class BadInput(Exception):
     """Raised inside a command to stop with exit code 2 and this message."""
 
 
-def _check_out(value: str, *, folder: bool) -> Path:
+def _check_out(value: str, *, folder: bool) -> None:
     """Refuse an ``--out`` the command could not write to, before any work is done.
 
     ``folder``: the option names a folder (``match``, ``holdings``), else a file (``import``).
@@ -35,7 +35,7 @@ def _check_out(value: str, *, folder: bool) -> Path:
             raise BadInput(f"--out {value}: is a folder; give a file name")
         if not os.access(path, os.W_OK):
             raise BadInput(f"--out {value}: not writable")
-        return path
+        return
     existing = path.absolute().parent
     while not existing.exists():
         existing = existing.parent
@@ -43,7 +43,6 @@ def _check_out(value: str, *, folder: bool) -> Path:
         raise BadInput(f"--out {value}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise BadInput(f"--out {value}: cannot create it in {existing} (not writable)")
-    return path
 
 
 def _cmd_import(args: argparse.Namespace) -> int:

@@ -99,15 +99,15 @@ def _check_grouping(s: str, decimal: str, separators: str, text: str) -> None:
     of three digits (``1,234,567``) or, in Indian notation, of two before the last three
     (``12,34,567``); one separator throughout, none after the decimal separator.
     """
-    used = {ch for ch in s if ch in separators}
+    used = [ch for ch in s if ch in separators]
     if not used:
         return
     whole, _, fraction = s.partition(decimal)
-    sep = next(iter(used))
+    sep = used[0]
     groups = whole.split(sep)
     western = 1 <= len(groups[0]) <= 3 and all(len(g) == 3 for g in groups[1:])
     indian = len(groups) > 2 and 1 <= len(groups[0]) <= 2 and all(len(g) == 2 for g in groups[1:-1]) and len(groups[-1]) == 3
-    if len(used) > 1 or any(ch in separators for ch in fraction) or not all(g.isdigit() for g in groups) or not (western or indian):
+    if len(set(used)) > 1 or any(ch in separators for ch in fraction) or not all(g.isdigit() for g in groups) or not (western or indian):
         shown = "a space" if sep in _SPACES else repr(sep)
         raise AmountError(f"{text!r} is not an amount with {decimal!r} as the decimal separator: {shown} must separate "
                           "groups of three digits")
