@@ -140,7 +140,8 @@ def reconcile_files(store: Store, internal: Path, external: Path, rules: RuleSet
     staged = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
         digests = {"internal": pool.submit(_file_sha256, internal), "external": pool.submit(_file_sha256, external)}
-        if isinstance(digests["internal"].result(), str) and digests["internal"].result() == digests["external"].result():
+        books, statement = digests["internal"].result(), digests["external"].result()
+        if isinstance(books, str) and books == statement:
             same = "is the same file as" if internal.resolve() == external.resolve() else "has the same content as"
             return None, [RowError(external.name, None, None, None,
                                    f"{same} the books ({internal.name}): a file cannot be reconciled against itself")]
