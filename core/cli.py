@@ -45,6 +45,14 @@ def _check_out(value: str, *, folder: bool) -> None:
         raise BadInput(f"--out {value}: cannot create it in {existing} (not writable)")
 
 
+def _prepare_out(value: str, *, folder: bool) -> None:
+    """Check ``--out`` (``_check_out``) and remove the temporaries killed commands left there."""
+    from core.atomic import sweep_leftovers
+
+    _check_out(value, folder=folder)
+    sweep_leftovers(Path(value) if folder else Path(value).absolute().parent)
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from core.datasets import import_file, load_dataset_table
     from core.exports import write_canonical_csv
@@ -52,7 +60,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from core.store import open_store
 
     if args.out is not None:
-        _check_out(args.out, folder=False)
+        _prepare_out(args.out, folder=False)
     store = open_store()
     outcome, errors = import_file(store, args.file, args.profile, user=os.environ.get("RECON_USER", "cli"))
     if errors:
@@ -69,8 +77,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
     if args.out is None:
         write_canonical_csv(table, sys.stdout)
     else:
+        from core.atomic import write_atomically
+
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "w", newline="", encoding="utf-8") as handle:
+        with write_atomically(Path(args.out), "w", newline="", encoding="utf-8") as handle:
             write_canonical_csv(table, handle)
         print(f"wrote {args.out}", file=report)
     return 0
@@ -79,7 +89,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _cmd_match(args: argparse.Namespace) -> int:
     from core.canonical_csv import ReadAhead
 
-    _check_out(args.out, folder=True)
+    _prepare_out(args.out, folder=True)
     # DuckDB reads the files while the rest is imported and the store is opened.
     ahead = ReadAhead([Path(args.internal), Path(args.external)])
     try:
@@ -123,7 +133,7 @@ def _cmd_holdings(args: argparse.Namespace) -> int:
     from core.holdings import reconcile_files, save_holdings_run, write_holdings_outputs
     from core.records import format_errors
 
-    _check_out(args.out, folder=True)
+    _prepare_out(args.out, folder=True)
     try:
         as_of = dt.date.fromisoformat(args.as_of)
     except ValueError:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import select
 
 from core import config
+from core.atomic import publish, temporary_path
 from core.records import RowError
 from core.store import Store
 from core.store.models import DatasetRecord
@@ -181,7 +181,7 @@ def stage_file(store: Store, path: Path, digest, con, table: str, pool, *, user:
         def store_dataset(cursor=con.cursor()) -> None:
             folder = store.data_dir / "datasets"
             folder.mkdir(parents=True, exist_ok=True)
-            temporary = folder / f".{digest}.{os.getpid()}.{table}.tmp"
+            temporary = temporary_path(folder / f"{digest}.parquet")
             try:
                 copy_to_parquet(cursor, table, temporary)
             finally:
@@ -211,7 +211,7 @@ def _import_canonical_csv(store: Store, path: Path, digest: str, user: str) -> I
 
     folder = store.data_dir / "datasets"
     folder.mkdir(parents=True, exist_ok=True)
-    temporary = folder / f".{digest}.{os.getpid()}.tmp"
+    temporary = temporary_path(folder / f"{digest}.parquet")
     try:
         stats = write_canonical_parquet(path, temporary)
     except BaseException:
@@ -280,9 +280,13 @@ def _persist(store: Store, digest: str, name: str, result, profile: Profile | No
 
     folder = store.data_dir / "datasets"
     folder.mkdir(parents=True, exist_ok=True)
-    temporary = folder / f".{digest}.{os.getpid()}.tmp"
+    temporary = temporary_path(folder / f"{digest}.parquet")
     table = result.table
-    pq.write_table(table, temporary)
+    try:
+        pq.write_table(table, temporary)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     dates = table.column("date")
     record = _record(store, digest, name, result.format, profile.name if profile and profile.name != "auto" else None, user,
                      table.num_rows, len(pc.unique(table.column("account"))), pc.min(dates).as_py(), pc.max(dates).as_py(),
@@ -306,7 +310,7 @@ def _commit(store: Store, record: DatasetRecord, temporary: Path, facts=()) -> N
 
     target = store.data_dir / record.parquet_path
     try:
-        os.replace(temporary, target)
+        publish(temporary, target)
         with store.session() as session:
             session.add(record)
             session.flush()

@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple
 
+from core.atomic import write_atomically
 from core.datasets import import_file, list_datasets
 from core.store import Store
 
@@ -141,7 +142,7 @@ def _account_month(rng: random.Random, account: DemoAccount, scale: int) -> tupl
 
 
 def _write_books(path: Path, months: dict[DemoAccount, tuple[list[Line], list[Line]]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with write_atomically(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["Journal ID", "Account", "Value Date", "Amount", "Currency", "Reference", "Description", "Counterparty"])
         number = 0
@@ -150,6 +151,12 @@ def _write_books(path: Path, months: dict[DemoAccount, tuple[list[Line], list[Li
                 number += 1
                 writer.writerow([f"JE-2610-{number:05d}", account.account, line.date.isoformat(), str(line.amount),
                                  account.currency, line.reference, line.description, line.counterparty])
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """A demo file appears whole or not at all (it is imported by its hash next)."""
+    with write_atomically(path, "wb") as handle:
+        handle.write(data)
 
 
 def _us_money(amount: Decimal) -> str:
@@ -172,7 +179,7 @@ def _write_first_national(path: Path, account: DemoAccount, lines: list[Line]) -
         credits += max(line.amount, Decimal(0))
         writer.writerow([f"{line.date:%m/%d/%Y}", line.description, line.reference, debit, credit])
     writer.writerow(["Total", "", "", _us_money(debits), _us_money(credits)])
-    path.write_text(out.getvalue(), encoding="utf-8", newline="")
+    _write_bytes(path, out.getvalue().encode("utf-8"))
 
 
 def _write_hanse(path: Path, account: DemoAccount, lines: list[Line]) -> None:
@@ -183,7 +190,7 @@ def _write_hanse(path: Path, account: DemoAccount, lines: list[Line]) -> None:
         amount = f"{line.amount:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".")
         booked = line.date - dt.timedelta(days=1 if line.date.weekday() > 0 else 3)
         writer.writerow([f"{booked:%d.%m.%Y}", f"{line.date:%d.%m.%Y}", line.description.replace("UE", "Ü"), line.reference, amount, "EUR"])
-    path.write_bytes(out.getvalue().encode("cp1252"))
+    _write_bytes(path, out.getvalue().encode("cp1252"))
 
 
 def _write_clear_street(path: Path, account: DemoAccount, lines: list[Line]) -> None:
@@ -208,7 +215,7 @@ def _write_clear_street(path: Path, account: DemoAccount, lines: list[Line]) -> 
             cell.number_format = "yyyy-mm-dd"
     buffer = io.BytesIO()
     workbook.save(buffer)
-    path.write_bytes(_zip_deterministic(buffer.getvalue()))
+    _write_bytes(path, _zip_deterministic(buffer.getvalue()))
 
 
 def _zip_deterministic(data: bytes) -> bytes:
@@ -241,7 +248,7 @@ def _write_riyad(path: Path, account: DemoAccount, lines: list[Line]) -> None:
         kind = "Transfer In" if line.amount > 0 else "Transfer Out"
         writer.writerow([f"{line.date:%d/%m/%Y}", kind, line.description, line.reference, f"{abs(line.amount):,.2f}", "CR" if line.amount > 0 else "DR"])
     writer.writerow(["Closing Balance", "", "", "", "", ""])
-    path.write_text(out.getvalue(), encoding="utf-8")
+    _write_bytes(path, out.getvalue().encode("utf-8"))
 
 
 _WRITERS = {

@@ -27,6 +27,7 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from core.atomic import replace_atomically
 from core.money import AmountError, parse_amount
 from core.records import RowError
 
@@ -318,7 +319,8 @@ def save_holdings_run(store, rows: list[HoldingRow], as_of: dt.date, tolerance: 
         "registrar_units": pa.array([r.registrar_units for r in rows], units),
         "difference": pa.array([r.difference for r in rows], units),
     })
-    pq.write_table(table, path)
+    with replace_atomically(path) as temporary:
+        pq.write_table(table, temporary)
     counts = defaultdict(int)
     for row in rows:
         counts[row.status] += 1
@@ -337,7 +339,7 @@ def save_holdings_run(store, rows: list[HoldingRow], as_of: dt.date, tolerance: 
 
 def write_holdings_outputs(rows: list[HoldingRow], folder: Path, as_of: dt.date, tolerance: Decimal) -> dict:
     """``holdings.csv`` and ``summary.json``, written whole or not at all."""
-    import csv
+    from core.exports import write_csv_rows
 
     folder.mkdir(parents=True, exist_ok=True)
     places = max([3] + [max(0, -u.as_tuple().exponent) for r in rows for u in (r.internal_units, r.registrar_units)])
@@ -352,17 +354,18 @@ def write_holdings_outputs(rows: list[HoldingRow], folder: Path, as_of: dt.date,
                "registrars": {r: dict(sorted(c.items())) for r, c in sorted(per_registrar.items())},
                "internal_units": str(sum((r.internal_units for r in rows), Decimal(0)).quantize(quantum)),
                "registrar_units": str(sum((r.registrar_units for r in rows), Decimal(0)).quantize(quantum))}
-    temporary = folder / ".holdings.csv.tmp"
-    with temporary.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["folio", "product", "status", "internal_units", "registrar_units", "difference", "registrar"])
-        for row in rows:
-            writer.writerow([row.folio, row.product, row.status, row.internal_units.quantize(quantum),
-                             row.registrar_units.quantize(quantum), row.difference.quantize(quantum), row.registrar])
-    summary_temporary = folder / ".summary.json.tmp"
-    summary_temporary.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(temporary, folder / "holdings.csv")
-    os.replace(summary_temporary, folder / "summary.json")
+    # Both are written under temporary names first; then the old summary.json goes, holdings.csv is renamed into
+    # place and summary.json last: a folder holding a summary.json holds a whole set (as with match --out).
+    with replace_atomically(folder / "summary.json") as summary_temporary:
+        summary_temporary.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        with replace_atomically(folder / "holdings.csv") as temporary:
+            with temporary.open("w", newline="", encoding="utf-8") as handle:
+                write_csv_rows(handle, [["folio", "product", "status", "internal_units", "registrar_units", "difference",
+                                         "registrar"]])
+                write_csv_rows(handle, ([row.folio, row.product, row.status, row.internal_units.quantize(quantum),
+                                         row.registrar_units.quantize(quantum), row.difference.quantize(quantum), row.registrar]
+                                        for row in rows))
+            (folder / "summary.json").unlink(missing_ok=True)
     return summary
 
 

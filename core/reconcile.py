@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import importlib
 import json
-import os
 import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,9 @@ import duckdb
 from sqlalchemy import select, update
 
 from core import config
+from core.atomic import publish, replace_atomically, temporary_path
 from core.datasets import stage_file
+from core.exports import neutralised_sql
 from core.matching.engine import MatchResult, match_tables
 from core.matching.rules import RuleSet
 from core.store import Store, bulk_insert_text, record_audit
@@ -234,8 +235,7 @@ def _save_run(store: Store, internal: DatasetRecord, external: DatasetRecord, ru
                          {"internal": internal.id, "external": external.id, "rules": rules.name, "groups": result.summary["groups"]})
             for write in writes:
                 write.result()
-        for temporary, target in outputs:
-            os.replace(temporary, target)
+        _publish_outputs(outputs)
     except BaseException:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -251,20 +251,21 @@ def _copy(con, query: str, target: Path, options: str) -> None:
 
 
 def _write_artifacts(result: MatchResult, folder: Path) -> None:
-    temporary = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
-    cursor = result.con.cursor()
-    try:
-        # result_groups is in order of match_id already.
-        _copy(cursor, "SELECT * FROM result_groups", temporary / "groups.parquet", "FORMAT parquet")
-        _copy(cursor, "SELECT * EXCLUDE (k, carried_from, rule, status, amount_diff, days_diff) FROM result_items",
-              temporary / "items.parquet", "FORMAT parquet")
-        _copy(cursor, "SELECT * EXCLUDE (k, carried_from) FROM result_breaks", temporary / "breaks.parquet", "FORMAT parquet")
-    finally:
-        cursor.close()
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(temporary, folder)
+    """The run's Parquet files, built in a folder beside ``folder`` that is renamed to it whole."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with replace_atomically(folder) as temporary:
+        temporary.mkdir()
+        cursor = result.con.cursor()
+        try:
+            # result_groups is in order of match_id already.
+            _copy(cursor, "SELECT * FROM result_groups", temporary / "groups.parquet", "FORMAT parquet")
+            _copy(cursor, "SELECT * EXCLUDE (k, carried_from, rule, status, amount_diff, days_diff) FROM result_items",
+                  temporary / "items.parquet", "FORMAT parquet")
+            _copy(cursor, "SELECT * EXCLUDE (k, carried_from) FROM result_breaks", temporary / "breaks.parquet", "FORMAT parquet")
+        finally:
+            cursor.close()
+        # A folder of this id left by a run whose saving was rolled back (SQLite may give its id again).
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _settle_previous(session, run: Run, previous: list[Break], result: MatchResult, user: str) -> None:
@@ -342,40 +343,57 @@ def _save_proposed(session, run: Run, internal: DatasetRecord, external: Dataset
 
 
 _OUTPUTS = {
-    # result_items is in this order already (match, book records first, then k).
-    "matches.csv": "SELECT match_id, side, record_id, rule, status, amount_diff, days_diff FROM result_items",
-    "breaks.csv": """SELECT side, record_id, account, strftime(date, '%Y-%m-%d') AS date, amount, reason
-                     FROM result_breaks""",  # in order of side, account, date and k already
+    # result_items is in this order already (match, book records first, then k). Text that comes from the
+    # files or the rule set is neutralised as every export is (core.exports).
+    "matches.csv": f"""SELECT match_id, side, {neutralised_sql('record_id')} AS record_id, {neutralised_sql('rule')} AS rule,
+                              status, amount_diff, days_diff FROM result_items""",
+    "breaks.csv": f"""SELECT side, {neutralised_sql('record_id')} AS record_id, {neutralised_sql('account')} AS account,
+                             strftime(date, '%Y-%m-%d') AS date, amount, reason
+                      FROM result_breaks""",  # in order of side, account, date and k already
 }
 
 
 def _write_outputs(result: MatchResult, folder: Path, written: list[tuple[Path, Path]]) -> None:
-    """Write the command line's files under temporary names, listing them in ``written``."""
+    """Write the command line's files under temporary names, listing them in ``written``, summary.json last."""
     folder.mkdir(parents=True, exist_ok=True)
     cursor = result.con.cursor()
     try:
         for name, query in _OUTPUTS.items():
-            temporary = folder / f".{name}.tmp"
+            temporary = temporary_path(folder / name)
             written.append((temporary, folder / name))
             _copy(cursor, query, temporary, "FORMAT csv, HEADER true")
     finally:
         cursor.close()
-    temporary = folder / ".summary.json.tmp"
+    temporary = temporary_path(folder / "summary.json")
     written.append((temporary, folder / "summary.json"))
     temporary.write_text(json.dumps(result.summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _publish_outputs(written: list[tuple[Path, Path]]) -> None:
+    """Rename the written files into place, ``summary.json`` last.
+
+    Each file is replaced whole. A set is replaced file by file, so the previous
+    ``summary.json`` goes first: a folder that holds a ``summary.json`` holds one run's
+    whole set, and one without it, a set still being (or never finished being) replaced.
+    """
+    (*files, (summary, summary_target)) = written
+    summary_target.unlink(missing_ok=True)
+    for temporary, target in files:
+        publish(temporary, target)
+    publish(summary, summary_target)
 
 
 def write_match_outputs(result: MatchResult, folder: Path) -> None:
     """Write ``matches.csv``, ``breaks.csv`` and ``summary.json`` (the CLI contract).
 
-    Files are written under temporary names and renamed, so a folder never holds half a
-    result. Identical inputs and rules give byte-identical files.
+    Files are written under temporary names and renamed, ``summary.json`` last, so a folder
+    with a ``summary.json`` never holds half a result. Identical inputs and rules give
+    byte-identical files.
     """
     written: list[tuple[Path, Path]] = []
     try:
         _write_outputs(result, folder, written)
-        for temporary, target in written:
-            os.replace(temporary, target)
+        _publish_outputs(written)
     finally:
         for temporary, _ in written:
             temporary.unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from sqlalchemy import Date, Engine, create_engine, event, insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import config
+from core.atomic import sweep_leftovers
 from core.store.models import AuditEntry
 from core.store.types import ExactDecimal
 
@@ -58,6 +59,8 @@ def open_store(url: str | None = None, data_dir: Path | None = None) -> Store:
     """
     folder = Path(data_dir or config.data_dir())
     folder.mkdir(parents=True, exist_ok=True)
+    # What killed processes left half written (core.atomic), where the product writes.
+    sweep_leftovers(folder, *(folder / name for name in ("datasets", "runs", "holdings", "demo")))
     url = url or config.database_url(folder)
     engine = create_engine(url, json_serializer=lambda v: json.dumps(v, default=str, sort_keys=True))
     if engine.dialect.name == "sqlite":
