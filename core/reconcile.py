@@ -376,6 +376,8 @@ def _publish_outputs(written: list[tuple[Path, Path]]) -> None:
     ``summary.json`` goes first: a folder that holds a ``summary.json`` holds one run's
     whole set, and one without it, a set still being (or never finished being) replaced.
     """
+    if not written:
+        return
     (*files, (summary, summary_target)) = written
     summary_target.unlink(missing_ok=True)
     for temporary, target in files:
