@@ -220,3 +220,30 @@ def test_match_of_a_file_against_itself_or_a_copy_exits_2_and_saves_nothing(tmp_
     missing = run_cli("match", "--internal", str(tmp_path / "nope.csv"), "--external", str(tmp_path / "nope.csv"),
                       "--out", str(tmp_path / "out"), data_dir=tmp_path / "data")
     assert missing.returncode == 2 and "nope.csv: cannot read the file" in missing.stderr
+
+
+def test_import_out_and_match_out_neutralise_formulas_and_keep_a_lone_cr_inside_its_record(tmp_path):
+    import pandas as pd
+
+    source = tmp_path / "books.csv"
+    source.write_bytes('id,account,date,amount,currency,reference,description\n'
+                       'b1,A,2026-10-01,-12.50,USD,\uff1dHYPERLINK("x"),"pay\r=1+1"\n'
+                       '@b2,A,2026-10-02,5.00,USD,-7,plain\n'.encode())
+    out = tmp_path / "normalized.csv"
+    result = run_cli("import", str(source), "--out", str(out), data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    written = out.read_bytes().decode("utf-8")
+    records = list(csv.DictReader(io.StringIO(written, newline="")))
+    assert [(r["id"], r["amount"], r["reference"], r["description"]) for r in records] == [
+        ("b1", "-12.50", "'\uff1dHYPERLINK(\"x\")", "pay\r=1+1"), ("'@b2", "5.00", "'-7", "plain")]
+    assert len(pd.read_csv(io.StringIO(written), dtype=str)) == 2
+    to_stdout = run_cli("import", str(source), data_dir=tmp_path / "data")
+    assert to_stdout.stdout == written.replace("\r", "\n")  # the same rows (run_cli reads text with universal newlines)
+
+    (tmp_path / "bank.csv").write_text(BANK)
+    matched = run_cli("match", "--internal", str(source), "--external", str(tmp_path / "bank.csv"), "--out", str(tmp_path / "out"),
+                      data_dir=tmp_path / "data")
+    assert matched.returncode == 0, matched.stderr
+    breaks = list(csv.DictReader((tmp_path / "out" / "breaks.csv").open(encoding="utf-8", newline="")))
+    assert ("internal", "'@b2", "5.00") in [(b["side"], b["record_id"], b["amount"]) for b in breaks]
+    assert not any(b["record_id"].startswith(("=", "+", "-", "@")) for b in breaks)

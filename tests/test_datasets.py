@@ -43,3 +43,19 @@ def test_import_is_recorded_in_the_audit_log(store):
         entries = session.scalars(select(AuditEntry)).all()
     assert [(e.actor, e.action, e.entity_type, e.entity_id) for e in entries] == [("ana", "import", "dataset", outcome.dataset.id)]
     assert entries[0].after["rows"] == 2
+
+
+def test_a_failed_parquet_write_leaves_no_file_and_no_dataset(store, monkeypatch):
+    import pyarrow.parquet
+    import pytest
+
+    write_table = pyarrow.parquet.write_table
+
+    def fails_once_written(table, where, **options):
+        write_table(table, where, **options)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pyarrow.parquet, "write_table", fails_once_written)
+    with pytest.raises(OSError, match="No space left"):
+        import_bytes(store, DATA, "march.csv")
+    assert list((store.data_dir / "datasets").iterdir()) == [] and list_datasets(store) == []

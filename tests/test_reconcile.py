@@ -95,6 +95,25 @@ def test_a_failed_save_leaves_the_store_as_it_was(store, monkeypatch):
     assert not list((store.data_dir / "runs").glob("*")) if (store.data_dir / "runs").exists() else True
 
 
+def test_a_run_whose_files_fail_halfway_leaves_no_folder_and_no_temporary(store, monkeypatch):
+    books, bank = datasets(store)
+    written = []
+    copy = reconcile._copy
+
+    def fails_on_the_second_file(con, query, target, options):
+        if written:
+            raise OSError(28, "No space left on device")
+        copy(con, query, target, options)
+        written.append(target)
+
+    monkeypatch.setattr(reconcile, "_copy", fails_on_the_second_file)
+    with pytest.raises(OSError, match="No space left"):
+        reconcile_datasets(store, books, bank, load_rules(), "")
+    assert written and list((store.data_dir / "runs").iterdir()) == []
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(Run)) == 0
+
+
 OCTOBER_BOOKS = b"""id,account,date,amount,currency,reference
 c1,A,2026-10-30,-500.00,USD,CHQ-1001
 d1,A,2026-10-02,75.00,USD,
