@@ -4,9 +4,10 @@ Downloads (CSV, XLSX), ``import --out``, ``match --out``, ``holdings --out`` and
 export follow it:
 
 - A text cell a spreadsheet would run as a formula gets a leading ``'``: one that starts with
-  a tab, CR or LF, or whose first character after any blanks (spaces, tabs, no-break and
-  zero-width spaces, any Unicode space) is ``= + - @`` or their full-width forms ``＝ ＋ － ＠``.
-  Numbers are not text: a negative amount stays the number ``-12.50``.
+  a tab, CR or LF, or whose first character after any blanks (any Unicode space, no-break
+  spaces included, and invisible format characters such as zero-width spaces and the
+  byte-order mark) is ``= + - @`` or their full-width forms ``＝ ＋ － ＠``. Numbers are not
+  text: a negative amount stays the number ``-12.50``; a text cell ``-7`` becomes ``'-7``.
 - A CSV field holding CR or LF is quoted, so it reads back as one record everywhere.
 - An empty cell (None, NaN, NaT, NA) is written empty; an integer column that pandas holds as
   floats (because of a missing value) is written as integers; decimals exactly; a
