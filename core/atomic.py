@@ -29,7 +29,7 @@ from typing import IO
 __all__ = ["publish", "replace_atomically", "sweep_leftovers", "temporary_path", "write_atomically"]
 
 _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"
-_LEFTOVER = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)-[0-9a-f]{8}\.tmp$")
+_LEFTOVER = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]{8}\.tmp$")
 # Temporaries of earlier versions: a dataset's Parquet file (".<sha256>.<pid>[.<table>].tmp"), and, with no
 # process id, the files of match and holdings --out.
 _OLD_DATASET_LEFTOVER = re.compile(r"^\.[0-9a-f]{64}\.(?P<pid>\d+)(\.[A-Za-z0-9_]+)?\.tmp$")
