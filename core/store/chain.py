@@ -154,7 +154,9 @@ def _verify_table(session: Session, model: type) -> tuple[int, str, tuple | None
     """Entries checked, the head hash, and the first broken link as (entry id, problem, detail)."""
     table = model.__table__
     head = session.get(AuditChainHead, model.__tablename__)
-    head_seq, head_hash = (head.seq, head.last_hash) if head else (0, GENESIS)
+    if head is None:
+        return 0, "", (None, "deleted", "the chain's head is missing")
+    head_seq, head_hash = head.seq, head.last_hash
     rows = session.execute(select(table).order_by(table.c.chain_seq.is_(None), table.c.chain_seq, table.c.id)).mappings()
     expected, prev, prev_id, count = 1, GENESIS, None, 0
     seen: dict[str, int] = {}
