@@ -153,8 +153,13 @@ def _append(url: str, data_dir: str, actor: str, count: int, start) -> None:
     try:
         for n in range(count):
             with store.session() as session:
+                # Half the time the audit entry goes first, half the time the decision.
+                if n % 3 == 0 and n % 2 == 0:
+                    session.add(Decision(target_type="break", target_id=str(n), action="resolve", status="applied", made_by=actor))
+                    session.flush()
                 record_audit(session, actor, "resolve", "break", str(n), None, {"n": n})
-                if n % 3 == 0:
+                if n % 3 == 0 and n % 2 == 1:
+                    session.flush()
                     session.add(Decision(target_type="break", target_id=str(n), action="resolve", status="applied", made_by=actor))
     finally:
         store.engine.dispose()

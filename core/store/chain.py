@@ -72,8 +72,15 @@ def entry_hash(model: type, values: dict[str, Any]) -> str:
 
 
 def _take_head(connection, model: type, count: int) -> tuple[int, str]:
-    """Reserve ``count`` places in the chain; the lock taken here lasts until the commit."""
+    """Reserve ``count`` places in the chain; the lock taken here lasts until the commit.
+
+    The decisions' head is always locked before the audit log's, whatever a transaction
+    appends first, so two writers never wait for each other in a circle.
+    """
     name = model.__tablename__
+    if model is AuditEntry:
+        connection.execute(update(AuditChainHead).where(AuditChainHead.name == Decision.__tablename__)
+                           .values(seq=AuditChainHead.seq))
     seq, last_hash = connection.execute(
         update(AuditChainHead).where(AuditChainHead.name == name).values(seq=AuditChainHead.seq + count)
         .returning(AuditChainHead.seq, AuditChainHead.last_hash)).one()
