@@ -13,7 +13,7 @@ from core.reconcile import reconcile_datasets
 from core import review
 from core.review import (ConflictError, ReviewError, approve_proposed, approve_proposed_many, decide_pending, manual_match,
                          pending_decisions, reject_proposed, reject_proposed_many, resolve_break, unmatch_group)
-from core.store import open_store
+from core.store import open_store, verify_audit_chain
 from core.store.models import AuditEntry, Break, Decision, MatchGroup
 
 # Users as the store makes them, in this order, in the fresh store of every test (see ``people``).
@@ -194,6 +194,7 @@ def test_two_processes_unmatching_one_group_one_wins_and_the_other_is_told(store
     assert sorted(results.get(timeout=5) for _ in workers) == ["conflict", "unmatched"]
     assert _count(store, Decision, Decision.action == "unmatch") == 1
     assert _count(store, Break, Break.reason == "unmatched_by_user") == 2
+    assert verify_audit_chain(store).intact
 
 
 def test_a_forged_disabled_or_re_roled_account_decides_nothing(store, run):
@@ -329,3 +330,4 @@ def test_in_a_queue_the_groups_above_the_threshold_wait_and_a_refused_one_is_pro
         refused = session.get(MatchGroup, int(session.get(Decision, waiting[0]).target_id))
     assert (refused.status, refused.pending_decision_id, refused.version) == ("proposed", None, 3)
     assert _count(store, MatchGroup, MatchGroup.status == "confirmed") == QUEUE_SIZE - len(waiting)
+    assert verify_audit_chain(store).intact, "decisions and audit entries written in bulk are chained too"
