@@ -554,7 +554,8 @@ def decide_pending(store: Store, decision_id: int, approve: bool, actor: Account
             for row in rows:
                 values = {"pending_decision_id": None}
                 if approve:
-                    values |= {"status": "resolved", "resolution": pending.reason_code} if pending.action == "resolve" else {"status": "matched"}
+                    values |= ({"status": "resolved", "resolution": pending.reason_code} if pending.action == "resolve"
+                               else {"status": "matched"})
                 _bump(session, Break, row.id, row.version, by, **values)
             if approve and pending.action == "manual_match":
                 maker = Decision(made_by=pending.made_by, reason_code=pending.reason_code, comment=pending.comment)

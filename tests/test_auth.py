@@ -84,7 +84,8 @@ def test_an_account_the_store_does_not_vouch_for_is_signed_out(store):
 
 def test_user_changes_need_an_active_admin_as_the_store_has_it(store, admin):
     ana = create_user(store, "ana", PASSWORD, "analyst", actor=admin)
-    for forged in (Account("ana", "Ana", "admin", ana.user_id), Account("root", "Root", "admin"), Account("Root", "Root", "admin", admin.user_id)):
+    for forged in (Account("ana", "Ana", "admin", ana.user_id), Account("root", "Root", "admin"),
+                   Account("Root", "Root", "admin", admin.user_id)):
         with pytest.raises(AuthError):
             update_user(store, "ana", actor=forged, role="admin")
         with pytest.raises(AuthError):

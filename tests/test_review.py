@@ -200,8 +200,9 @@ def test_two_processes_unmatching_one_group_one_wins_and_the_other_is_told(store
 def test_a_forged_disabled_or_re_roled_account_decides_nothing(store, run):
     payment, charge = open_break(store, "b3"), open_break(store, "s5")
     outcome = resolve_break(store, payment.id, payment.version, "timing", "", ANA)
-    forged = [Account("pat", "Pat", "approver"), Account("pat", "Pat", "approver", ANA.user_id), Account("Pat", "Pat", "approver", PAT.user_id),
-              Account("pat ", "Pat", "approver", PAT.user_id), Account("boss", "Boss", "approver", 999)]
+    forged = [Account("pat", "Pat", "approver"), Account("pat", "Pat", "approver", ANA.user_id),
+              Account("Pat", "Pat", "approver", PAT.user_id), Account("pat ", "Pat", "approver", PAT.user_id),
+              Account("boss", "Boss", "approver", 999)]
     for account in forged:
         with pytest.raises(ReviewError, match="not known to the store"):
             decide_pending(store, outcome.decision_id, True, account)

@@ -140,8 +140,8 @@ def _old_rows(engine, usernames: list[str]) -> None:
                                     "VALUES (:at, :actor, 'resolve', 'break', :id, NULL, :after)"),
                                {"at": dt.datetime(2026, 10, 2, 8, n, 30, 123456, tzinfo=dt.UTC), "actor": usernames[0], "id": str(n),
                                 "after": '{"status": "resolved", "amount": "73410.87"}'})
-            connection.execute(text("INSERT INTO decisions (target_type, target_id, action, comment, amount, status, made_by, made_at, payload) "
-                                    "VALUES ('break', :id, 'resolve', '', :amount, 'pending', :maker, :at, NULL)"),
+            connection.execute(text("INSERT INTO decisions (target_type, target_id, action, comment, amount, status, made_by, made_at, "
+                                    "payload) VALUES ('break', :id, 'resolve', '', :amount, 'pending', :maker, :at, NULL)"),
                                {"id": str(n), "amount": "73410.870000" if engine.dialect.name == "sqlite" else Decimal("73410.87"),
                                 "maker": usernames[0], "at": dt.datetime(2026, 10, 2, 8, n, tzinfo=dt.UTC)})
 
