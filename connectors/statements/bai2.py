@@ -27,10 +27,13 @@ _MINOR_UNITS = {"BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF
 def _money(value, currency: str) -> Decimal | None:
     if value is None or value == "":
         return None
-    return Decimal(int(value)).scaleb(-_MINOR_UNITS.get(currency, 2))
+    # Built from text, exactly: scaleb would round a long number to the context's precision.
+    return Decimal(f"{int(value)}E-{_MINOR_UNITS.get(currency, 2)}")
 
 
 _RECORD = re.compile(r"^(01|02|03|16|88|49|98|99),")
+# More digits than an amount column holds (18); refused before the library does sums with it.
+_LONG_NUMBER = re.compile(r"(?:^|,)([+-]?\d{19,})(?=[,/]|$)")
 
 
 def _structure_problem(lines: list[str]) -> tuple[int | None, str] | None:
@@ -44,6 +47,9 @@ def _structure_problem(lines: list[str]) -> tuple[int | None, str] | None:
         if not match:
             return number, f"line {number} is not a BAI2 record ({line[:20]!r})"
         code = match.group(1)
+        long_number = _LONG_NUMBER.search(line) if code != "88" else None
+        if long_number:
+            return number, f"line {number} holds a number of {len(long_number.group(1).lstrip('+-'))} digits, more than an amount can have"
         if code in depth:
             depth[code] += 1
         elif code in opened:
@@ -89,4 +95,7 @@ def read(data: bytes, name: str):
                                         closing=_money(summary.get("015"), currency), start=as_of, end=as_of, entries=entries))
     if not statements:
         return None, [RowError(name, None, None, None, "the BAI2 file holds no account")]
+    written, read_count = sum(line.startswith("16,") for line in lines), sum(len(s.entries) for s in statements)
+    if written != read_count:
+        return None, [RowError(name, None, None, None, f"the file holds {written} detail (16) records but {read_count} were read")]
     return statements, []
