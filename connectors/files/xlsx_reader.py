@@ -2,6 +2,12 @@
 
 Numbers become exact ``Decimal`` as the spreadsheet shows them; date cells become dates.
 Numbers stored as text stay text and are parsed like any CSV cell.
+
+A workbook is a ZIP archive that may expand a thousand times: its declared sizes are
+checked before anything is parsed (``detect.check_expansion``), and the sheet is read once,
+streaming, serving values and the check for formulas without saved values together. Memory
+holds the rows kept, not the sheet's XML; a sheet of formulas without saved values is
+refused after its first ones, not after all of them.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import zipfile
 import zlib
 from decimal import Decimal
 
+from connectors.files.detect import SourceFormatError, check_expansion
 from connectors.files.table import Cell, RawRow, RawTable, ReadOptions
 from core.money import AmountError, decimal_from_spreadsheet
 from core.records import RowError
@@ -23,78 +30,137 @@ __all__ = ["read_xlsx_table"]
 # broken XML, or parts that do not fit together.
 _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, IndexError, OSError, ValueError, TypeError, AttributeError,
             SyntaxError, NotImplementedError)
+# Enough to show what is wrong; the rest of such a sheet is not read.
+_MAX_FORMULA_ERRORS = 100
 
 
 def read_xlsx_table(data: bytes, name: str, options: ReadOptions = ReadOptions()) -> tuple[RawTable | None, list[RowError]]:
     """Read one sheet (the named one, else the first with data) into typed cells."""
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            check_expansion(archive.infolist())
+    except SourceFormatError as exc:
+        return None, [RowError(name, None, None, None, str(exc))]
+    except _DAMAGED as exc:
+        return None, [_damaged(name, exc)]
+    try:
         return _read(data, name, options)
     except _DAMAGED as exc:
-        return None, [RowError(name, None, None, None, f"the workbook cannot be read; it is damaged or truncated ({type(exc).__name__}: {exc})")]
+        return None, [_damaged(name, exc)]
+
+
+def _damaged(name: str, exc: Exception) -> RowError:
+    return RowError(name, None, None, None, f"the workbook cannot be read; it is damaged or truncated ({type(exc).__name__}: {exc})")
 
 
 def _read(data: bytes, name: str, options: ReadOptions) -> tuple[RawTable | None, list[RowError]]:
     import openpyxl
 
-    workbook = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
-    if options.sheet:
-        if options.sheet not in workbook.sheetnames:
+    workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    try:
+        if options.sheet and options.sheet not in workbook.sheetnames:
             return None, [RowError(name, None, None, options.sheet, f"no sheet named {options.sheet!r}; the sheets are {workbook.sheetnames}")]
-        sheet = workbook[options.sheet]
-    else:
-        sheet = next((ws for ws in workbook.worksheets if _has_data(ws)), workbook.worksheets[0])
-    sheets = tuple(ws.title for ws in workbook.worksheets if _has_data(ws))
-    errors = _formulas_without_values(data, name, sheet.title)
-    if errors:
-        return None, errors
-    _fill_merged_cells(sheet)
-    rows: list[RawRow] = []
-    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-        cells = []
-        for index, value in enumerate(values):
-            try:
-                cells.append(_cell(value))
-            except AmountError as exc:
-                errors.append(RowError(name, number, _column_letter(index), str(value), str(exc)))
-                cells.append(None)
-        if any(c is not None and (not isinstance(c, str) or c.strip()) for c in cells):
-            rows.append(RawRow(number, cells))
+        sheets = tuple(ws.title for ws in workbook.worksheets if _has_data(workbook, ws))
+        title = options.sheet or (sheets[0] if sheets else workbook.sheetnames[0])
+        rows, errors = _sheet_rows(workbook, workbook[title], name)
+    finally:
+        workbook.close()
     if errors:
         return None, errors
     if not rows:
-        return None, [RowError(name, None, None, sheet.title, f"sheet {sheet.title!r} is empty")]
-    return RawTable(rows, "xlsx", [], excel_epoch=workbook.epoch, sheet=sheet.title, sheets=sheets), []
+        return None, [RowError(name, None, None, title, f"sheet {title!r} is empty")]
+    return RawTable(rows, "xlsx", [], excel_epoch=workbook.epoch, sheet=title, sheets=sheets), []
 
 
-def _has_data(sheet) -> bool:
-    return sheet.max_row > 1 or sheet.max_column > 1
+def _parser(workbook, sheet):
+    """openpyxl's streaming sheet parser, keeping both a cell's saved value and whether it holds a formula."""
+    from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser
+
+    class Parser(WorkSheetParser):
+        def parse_cell(self, element):
+            cell = super().parse_cell(element)
+            formula = element.find(FORMULA_TAG)
+            cell["formula"] = None if formula is None else "=" + (formula.text or "")
+            return cell
+
+    source = sheet._get_source()
+    return source, Parser(source, sheet._shared_strings, data_only=True, epoch=workbook.epoch,
+                          date_formats=workbook._date_formats, timedelta_formats=workbook._timedelta_formats)
 
 
-def _formulas_without_values(data: bytes, name: str, title: str) -> list[RowError]:
-    """Formula cells whose last computed value was not saved in the file (written by a program
-    that does not calculate): their value is unknown, so they are named, not read as blank."""
-    import openpyxl
-
-    formulas = openpyxl.load_workbook(io.BytesIO(data), data_only=False, read_only=True)[title]
-    values = openpyxl.load_workbook(io.BytesIO(data), data_only=True, read_only=True)[title]
-    errors = []
-    for formula_row, value_row in zip(formulas.iter_rows(), values.iter_rows()):
-        for formula, value in zip(formula_row, value_row):
-            if getattr(formula, "data_type", None) == "f" and value.value is None:
-                errors.append(RowError(name, formula.row, formula.column_letter, str(formula.value),
-                                       f"the cell on sheet {title!r} holds a formula without a saved value; "
-                                       "open and save the file in a spreadsheet first"))
-    return errors
+def _has_data(workbook, sheet) -> bool:
+    """Whether the sheet holds a value other than a lone title in A1; reads only up to the first such value."""
+    source, parser = _parser(workbook, sheet)
+    with source:
+        for number, cells in parser.parse():
+            if any(c["value"] not in (None, "") and (number > 1 or c["column"] > 1) for c in cells):
+                return True
+    return False
 
 
-def _fill_merged_cells(sheet) -> None:
-    """A merged range shows its top-left value in every cell it covers; so do we."""
-    for merged in list(sheet.merged_cells.ranges):
-        value = sheet.cell(merged.min_row, merged.min_col).value
-        sheet.unmerge_cells(str(merged))
-        for row in range(merged.min_row, merged.max_row + 1):
-            for col in range(merged.min_col, merged.max_col + 1):
-                sheet.cell(row, col).value = value
+def _sheet_rows(workbook, sheet, name: str) -> tuple[list[RawRow], list[RowError]]:
+    """Every non-blank row of the sheet in one streaming pass, with merged ranges filled in."""
+    rows: dict[int, list[Cell]] = {}
+    errors: list[RowError] = []
+    formulas: list[RowError] = []
+    source, parser = _parser(workbook, sheet)
+    with source:
+        for number, parsed in parser.parse():
+            cells: list[Cell] = []
+            for cell in parsed:
+                index = cell["column"] - 1
+                value = cell["value"]
+                if cell["formula"] is not None and value is None:
+                    formulas.append(RowError(name, number, _column_letter(index), cell["formula"],
+                                             f"the cell on sheet {sheet.title!r} holds a formula without a saved value; "
+                                             "open and save the file in a spreadsheet first"))
+                    continue
+                if index >= len(cells):
+                    cells.extend([None] * (index + 1 - len(cells)))
+                try:
+                    cells[index] = _cell(value)
+                except AmountError as exc:
+                    errors.append(RowError(name, number, _column_letter(index), str(value), str(exc)))
+            if len(formulas) >= _MAX_FORMULA_ERRORS:
+                break
+            rows[number] = cells
+        merged = parser.merged_cells
+    if formulas:
+        return [], formulas
+    if errors:
+        return [], errors
+    if merged is not None:
+        _fill_merged_cells(rows, merged.mergeCell)
+    kept = [RawRow(number, cells) for number, cells in sorted(rows.items())
+            if any(c is not None and (not isinstance(c, str) or c.strip()) for c in cells)]
+    return kept, []
+
+
+def _fill_merged_cells(rows: dict[int, list[Cell]], ranges) -> None:
+    """A merged range shows its top-left value in every cell it covers; so do we, in the rows the sheet has.
+
+    A range is bounded by the sheet's rows and widest row: ``A1:XFD1048576`` fills no more.
+    """
+    from openpyxl.worksheet.cell_range import CellRange
+
+    if not rows:
+        return
+    last, width = max(rows), max(len(cells) for cells in rows.values())
+    for merged in ranges:
+        bounds = CellRange(merged.ref)
+        top = rows.get(bounds.min_row, [])
+        value = top[bounds.min_col - 1] if bounds.min_col - 1 < len(top) else None
+        if value is None:
+            continue
+        max_col = min(bounds.max_col, width)
+        for number in range(bounds.min_row, min(bounds.max_row, last) + 1):
+            cells = rows.get(number)
+            if cells is None:
+                continue
+            if len(cells) < max_col:
+                cells.extend([None] * (max_col - len(cells)))
+            for col in range(bounds.min_col - 1, max_col):
+                cells[col] = value
 
 
 def _cell(value: object) -> Cell:
