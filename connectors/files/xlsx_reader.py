@@ -17,6 +17,7 @@ import io
 import zipfile
 import zlib
 from decimal import Decimal
+from typing import NamedTuple
 
 from connectors.files.detect import SourceFormatError, check_expansion
 from connectors.files.table import Cell, RawRow, RawTable, ReadOptions
@@ -53,18 +54,46 @@ def _damaged(name: str, exc: Exception) -> RowError:
     return RowError(name, None, None, None, f"the workbook cannot be read; it is damaged or truncated ({type(exc).__name__}: {exc})")
 
 
-def _read(data: bytes, name: str, options: ReadOptions) -> tuple[RawTable | None, list[RowError]]:
-    import openpyxl
+class _Workbook(NamedTuple):
+    """What reading a sheet needs: the archive, shared strings, date styles, and each sheet's part."""
 
-    workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    archive: zipfile.ZipFile
+    strings: list
+    epoch: dt.datetime
+    date_formats: set
+    timedelta_formats: set
+    parts: dict[str, str]  # sheet title -> its part in the archive, in workbook order
+
+
+def _open(data: bytes) -> _Workbook:
+    """The workbook's parts without its sheets: openpyxl's read-only mode parses a whole sheet
+    up front when it declares no dimensions, so sheets are opened here, one stream each."""
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.styles.stylesheet import apply_stylesheet
+
+    reader = ExcelReader(io.BytesIO(data), read_only=True, data_only=True)
+    reader.read_manifest()
+    reader.read_strings()
+    reader.read_workbook()
+    apply_stylesheet(reader.archive, reader.wb)
+    parts = {sheet.name: rel.target for sheet, rel in reader.parser.find_sheets()
+             if rel.target in reader.valid_files and "chartsheet" not in rel.Type}
+    return _Workbook(reader.archive, reader.shared_strings, reader.wb.epoch, reader.wb._date_formats, reader.wb._timedelta_formats, parts)
+
+
+def _read(data: bytes, name: str, options: ReadOptions) -> tuple[RawTable | None, list[RowError]]:
+    workbook = _open(data)
     try:
-        if options.sheet and options.sheet not in workbook.sheetnames:
-            return None, [RowError(name, None, None, options.sheet, f"no sheet named {options.sheet!r}; the sheets are {workbook.sheetnames}")]
-        sheets = tuple(ws.title for ws in workbook.worksheets if _has_data(workbook, ws))
-        title = options.sheet or (sheets[0] if sheets else workbook.sheetnames[0])
-        rows, errors = _sheet_rows(workbook, workbook[title], name)
+        titles = list(workbook.parts)
+        if options.sheet and options.sheet not in workbook.parts:
+            return None, [RowError(name, None, None, options.sheet, f"no sheet named {options.sheet!r}; the sheets are {titles}")]
+        if not titles:
+            return None, [RowError(name, None, None, None, "the workbook holds no worksheet")]
+        sheets = tuple(title for title in titles if _has_data(workbook, title))
+        title = options.sheet or (sheets[0] if sheets else titles[0])
+        rows, errors = _sheet_rows(workbook, title, name)
     finally:
-        workbook.close()
+        workbook.archive.close()
     if errors:
         return None, errors
     if not rows:
@@ -72,8 +101,8 @@ def _read(data: bytes, name: str, options: ReadOptions) -> tuple[RawTable | None
     return RawTable(rows, "xlsx", [], excel_epoch=workbook.epoch, sheet=title, sheets=sheets), []
 
 
-def _parser(workbook, sheet):
-    """openpyxl's streaming sheet parser, keeping both a cell's saved value and whether it holds a formula."""
+def _parser(workbook: _Workbook, title: str):
+    """openpyxl's streaming sheet parser, keeping both a cell's saved value and its formula."""
     from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser
 
     class Parser(WorkSheetParser):
@@ -83,14 +112,14 @@ def _parser(workbook, sheet):
             cell["formula"] = None if formula is None else "=" + (formula.text or "")
             return cell
 
-    source = sheet._get_source()
-    return source, Parser(source, sheet._shared_strings, data_only=True, epoch=workbook.epoch,
-                          date_formats=workbook._date_formats, timedelta_formats=workbook._timedelta_formats)
+    source = workbook.archive.open(workbook.parts[title])
+    return source, Parser(source, workbook.strings, data_only=True, epoch=workbook.epoch, date_formats=workbook.date_formats,
+                          timedelta_formats=workbook.timedelta_formats)
 
 
-def _has_data(workbook, sheet) -> bool:
+def _has_data(workbook: _Workbook, title: str) -> bool:
     """Whether the sheet holds a value other than a lone title in A1; reads only up to the first such value."""
-    source, parser = _parser(workbook, sheet)
+    source, parser = _parser(workbook, title)
     with source:
         for number, cells in parser.parse():
             if any(c["value"] not in (None, "") and (number > 1 or c["column"] > 1) for c in cells):
@@ -98,12 +127,12 @@ def _has_data(workbook, sheet) -> bool:
     return False
 
 
-def _sheet_rows(workbook, sheet, name: str) -> tuple[list[RawRow], list[RowError]]:
+def _sheet_rows(workbook: _Workbook, title: str, name: str) -> tuple[list[RawRow], list[RowError]]:
     """Every non-blank row of the sheet in one streaming pass, with merged ranges filled in."""
     rows: dict[int, list[Cell]] = {}
     errors: list[RowError] = []
     formulas: list[RowError] = []
-    source, parser = _parser(workbook, sheet)
+    source, parser = _parser(workbook, title)
     with source:
         for number, parsed in parser.parse():
             cells: list[Cell] = []
@@ -112,7 +141,7 @@ def _sheet_rows(workbook, sheet, name: str) -> tuple[list[RawRow], list[RowError
                 value = cell["value"]
                 if cell["formula"] is not None and value is None:
                     formulas.append(RowError(name, number, _column_letter(index), cell["formula"],
-                                             f"the cell on sheet {sheet.title!r} holds a formula without a saved value; "
+                                             f"the cell on sheet {title!r} holds a formula without a saved value; "
                                              "open and save the file in a spreadsheet first"))
                     continue
                 if index >= len(cells):
@@ -131,7 +160,9 @@ def _sheet_rows(workbook, sheet, name: str) -> tuple[list[RawRow], list[RowError
         return [], errors
     if merged is not None:
         _fill_merged_cells(rows, merged.mergeCell)
-    kept = [RawRow(number, cells) for number, cells in sorted(rows.items())
+    # Every row as wide as the sheet, as a spreadsheet shows it: derived ids hash the whole row.
+    width = max((len(cells) for cells in rows.values()), default=0)
+    kept = [RawRow(number, cells + [None] * (width - len(cells))) for number, cells in sorted(rows.items())
             if any(c is not None and (not isinstance(c, str) or c.strip()) for c in cells)]
     return kept, []
 
