@@ -33,6 +33,8 @@ _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, IndexError, OSEr
             SyntaxError, NotImplementedError)
 # Enough to show what is wrong; the rest of such a sheet is not read.
 _MAX_FORMULA_ERRORS = 100
+_MAX_CELL_ERRORS = 1000
+_MAX_MERGED_CELLS = 1_000_000
 
 
 def read_xlsx_table(data: bytes, name: str, options: ReadOptions = ReadOptions()) -> tuple[RawTable | None, list[RowError]]:
@@ -128,10 +130,15 @@ def _has_data(workbook: _Workbook, title: str) -> bool:
 
 
 def _sheet_rows(workbook: _Workbook, title: str, name: str) -> tuple[list[RawRow], list[RowError]]:
-    """Every non-blank row of the sheet in one streaming pass, with merged ranges filled in."""
+    """Every non-blank row of the sheet in one streaming pass, with merged ranges filled in.
+
+    Blank rows are not kept; the sheet's width (counting blank cells and merged ranges, as a
+    spreadsheet does) is given to every row.
+    """
     rows: dict[int, list[Cell]] = {}
     errors: list[RowError] = []
     formulas: list[RowError] = []
+    width = 0
     source, parser = _parser(workbook, title)
     with source:
         for number, parsed in parser.parse():
@@ -139,10 +146,13 @@ def _sheet_rows(workbook: _Workbook, title: str, name: str) -> tuple[list[RawRow
             for cell in parsed:
                 index = cell["column"] - 1
                 value = cell["value"]
+                width = max(width, index + 1)
                 if cell["formula"] is not None and value is None:
                     formulas.append(RowError(name, number, _column_letter(index), cell["formula"],
                                              f"the cell on sheet {title!r} holds a formula without a saved value; "
                                              "open and save the file in a spreadsheet first"))
+                    continue
+                if value is None:
                     continue
                 if index >= len(cells):
                     cells.extend([None] * (index + 1 - len(cells)))
@@ -150,48 +160,54 @@ def _sheet_rows(workbook: _Workbook, title: str, name: str) -> tuple[list[RawRow
                     cells[index] = _cell(value)
                 except AmountError as exc:
                     errors.append(RowError(name, number, _column_letter(index), str(value), str(exc)))
-            if len(formulas) >= _MAX_FORMULA_ERRORS:
+            if len(formulas) >= _MAX_FORMULA_ERRORS or len(errors) >= _MAX_CELL_ERRORS:
                 break
-            rows[number] = cells
+            if cells:
+                rows[number] = cells
         merged = parser.merged_cells
     if formulas:
         return [], formulas
     if errors:
         return [], errors
     if merged is not None:
-        _fill_merged_cells(rows, merged.mergeCell)
+        filled = _fill_merged_cells(rows, merged.mergeCell, name, title)
+        if isinstance(filled, RowError):
+            return [], [filled]
+        width = max(width, filled)
     # Every row as wide as the sheet, as a spreadsheet shows it: derived ids hash the whole row.
-    width = max((len(cells) for cells in rows.values()), default=0)
     kept = [RawRow(number, cells + [None] * (width - len(cells))) for number, cells in sorted(rows.items())
             if any(c is not None and (not isinstance(c, str) or c.strip()) for c in cells)]
     return kept, []
 
 
-def _fill_merged_cells(rows: dict[int, list[Cell]], ranges) -> None:
-    """A merged range shows its top-left value in every cell it covers; so do we, in the rows the sheet has.
+def _fill_merged_cells(rows: dict[int, list[Cell]], ranges, name: str, title: str) -> int | RowError:
+    """A merged range shows its top-left value in every cell it covers; so do we.
 
-    A range is bounded by the sheet's rows and widest row: ``A1:XFD1048576`` fills no more.
+    Returns:
+        The sheet's width including the ranges, or a finding for a range too large to fill
+        (``A1:XFD1048576`` would be seventeen billion cells).
     """
     from openpyxl.worksheet.cell_range import CellRange
 
-    if not rows:
-        return
-    last, width = max(rows), max(len(cells) for cells in rows.values())
+    width = 0
     for merged in ranges:
         bounds = CellRange(merged.ref)
         top = rows.get(bounds.min_row, [])
         value = top[bounds.min_col - 1] if bounds.min_col - 1 < len(top) else None
         if value is None:
             continue
-        max_col = min(bounds.max_col, width)
-        for number in range(bounds.min_row, min(bounds.max_row, last) + 1):
-            cells = rows.get(number)
-            if cells is None:
-                continue
-            if len(cells) < max_col:
-                cells.extend([None] * (max_col - len(cells)))
-            for col in range(bounds.min_col - 1, max_col):
+        if bounds.size["rows"] * bounds.size["columns"] > _MAX_MERGED_CELLS:
+            return RowError(name, bounds.min_row, _column_letter(bounds.min_col - 1), merged.ref,
+                            f"the merged range {merged.ref} on sheet {title!r} covers {bounds.size['rows'] * bounds.size['columns']:,} "
+                            "cells; unmerge it")
+        width = max(width, bounds.max_col)
+        for number in range(bounds.min_row, bounds.max_row + 1):
+            cells = rows.setdefault(number, [])
+            if len(cells) < bounds.max_col:
+                cells.extend([None] * (bounds.max_col - len(cells)))
+            for col in range(bounds.min_col - 1, bounds.max_col):
                 cells[col] = value
+    return width
 
 
 def _cell(value: object) -> Cell:
