@@ -203,3 +203,10 @@ def test_a_highly_compressible_sheet_under_the_total_limit_is_refused_from_its_d
     message, peak = import_in_a_process(tmp_path / "bomb.xlsx")
     assert "possible ZIP bomb" in message and "xl/worksheets/sheet1.xml" in message
     assert peak < 400, f"{peak} MB to refuse a ZIP bomb"
+
+
+def test_rows_past_a_spreadsheets_last_row_are_refused(tmp_path):
+    hostile_workbook(tmp_path / "far.xlsx", b'<row r="2"><c r="A2"><v>45000</v></c><c r="B2"><v>1</v></c></row>'
+                                            b'<row r="1048577"><c r="A1048577"><v>45001</v></c></row>')
+    result, errors = parse_source((tmp_path / "far.xlsx").read_bytes(), "far.xlsx")
+    assert result is None and errors[0].row == 1_048_577 and "last row" in errors[0].message

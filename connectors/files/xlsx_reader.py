@@ -35,6 +35,7 @@ _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, IndexError, OSEr
 _MAX_FORMULA_ERRORS = 100
 _MAX_CELL_ERRORS = 1000
 _MAX_MERGED_CELLS = 1_000_000
+_LAST_ROW = 1_048_576
 
 
 def read_xlsx_table(data: bytes, name: str, options: ReadOptions = ReadOptions()) -> tuple[RawTable | None, list[RowError]]:
@@ -124,8 +125,8 @@ def _has_data(workbook: _Workbook, title: str) -> bool:
     source, parser = _parser(workbook, title)
     with source:
         for number, cells in parser.parse():
-            if any(c["value"] not in (None, "") and (number > 1 or c["column"] > 1) for c in cells):
-                return True
+            if number > _LAST_ROW or any(c["value"] not in (None, "") and (number > 1 or c["column"] > 1) for c in cells):
+                return True  # past the last row, reading it says why
     return False
 
 
@@ -142,6 +143,11 @@ def _sheet_rows(workbook: _Workbook, title: str, name: str) -> tuple[list[RawRow
     source, parser = _parser(workbook, title)
     with source:
         for number, parsed in parser.parse():
+            if number > _LAST_ROW:
+                # The XML parser keeps an emptied element per row read: rows past a spreadsheet's
+                # last one would grow memory with the file.
+                return [], [RowError(name, number, None, None, f"sheet {title!r} has rows past row {_LAST_ROW:,}, "
+                                                               "a spreadsheet's last row; the workbook is damaged or not a spreadsheet")]
             cells: list[Cell] = []
             for cell in parsed:
                 index = cell["column"] - 1
