@@ -177,10 +177,11 @@ def import_in_a_process(path) -> tuple[str, int]:
     import sys
     from pathlib import Path
 
-    script = ("import resource, sys\nfrom core.datasets import parse_source\n"
+    # VmHWM, not ru_maxrss: the latter keeps the parent's size from before the new program started.
+    script = ("import re, sys\nfrom core.datasets import parse_source\n"
               "result, errors = parse_source(open(sys.argv[1], 'rb').read(), 'hostile.xlsx')\n"
               "print(errors[0].message if errors else 'read')\n"
-              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+              "print(int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) // 1024)\n")
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     done = subprocess.run([sys.executable, "-c", script, str(path)], cwd=Path(__file__).resolve().parents[1], env=env,
                           capture_output=True, text=True, timeout=300)
