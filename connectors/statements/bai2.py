@@ -32,8 +32,9 @@ def _money(value, currency: str) -> Decimal | None:
 
 
 _RECORD = re.compile(r"^(01|02|03|16|88|49|98|99),")
-# More digits than an amount column holds (18); refused before the library does sums with it.
-_LONG_NUMBER = re.compile(r"(?:^|,)([+-]?\d{19,})(?=[,/]|$)")
+# Where a record holds an amount (a detail's, a control total); references may be long numbers.
+_AMOUNT_FIELD = {"16": 2, "49": 1, "98": 1, "99": 1}
+_MAX_AMOUNT_DIGITS = 18
 
 
 def _structure_problem(lines: list[str]) -> tuple[int | None, str] | None:
@@ -47,9 +48,11 @@ def _structure_problem(lines: list[str]) -> tuple[int | None, str] | None:
         if not match:
             return number, f"line {number} is not a BAI2 record ({line[:20]!r})"
         code = match.group(1)
-        long_number = _LONG_NUMBER.search(line) if code != "88" else None
-        if long_number:
-            return number, f"line {number} holds a number of {len(long_number.group(1).lstrip('+-'))} digits, more than an amount can have"
+        if code in _AMOUNT_FIELD:
+            fields = line.rstrip("/").split(",")
+            amount = fields[_AMOUNT_FIELD[code]].lstrip("+-") if len(fields) > _AMOUNT_FIELD[code] else ""
+            if len(amount) > _MAX_AMOUNT_DIGITS:
+                return number, f"line {number} holds an amount of {len(amount)} digits, more than an amount can have"
         if code in depth:
             depth[code] += 1
         elif code in opened:
