@@ -35,7 +35,7 @@ MAX_SCALE = 6
 _SPACES = "\u00a0\u202f\u2007 \t"
 _CURRENCY_AFFIX = re.compile(r"^(?:[A-Z]{3}|[$€£¥₹₩₪₫฿]|US\$|R\$|S/\.?)\s*|\s*(?:[A-Z]{3}|[$€£¥₹₩₪₫฿])$")
 _DIGITS = re.compile(r"^(?:\d+(?:\.\d+)?|\.\d+)$")
-_PLAIN_DECIMAL = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
 _SPREADSHEET = Context(prec=15)
 
@@ -97,15 +97,16 @@ def parse_amount(text: str, decimal: str = ".") -> Decimal | None:
 def decimal_from_text(text: str) -> Decimal:
     """Build an exact ``Decimal`` from a plain decimal as machine formats write it (``-1234.5``).
 
-    XML and OFX amounts are plain decimals: no exponent, no separators, no infinity. Text
-    that is not one, or that the store cannot hold, is refused before any arithmetic.
+    CAMT.053 and MT940 amounts are plain decimals (MT940's decimal comma made a point by the
+    caller): no exponent, no separators, no infinity. Text that is not one, or that the store
+    cannot hold, is refused before any arithmetic.
 
     Raises:
         AmountError: saying what is wrong with the text.
     """
     s = text.strip()
     shown = s if len(s) <= 40 else s[:37] + "..."
-    if not _PLAIN_DECIMAL.match(s):
+    if not _PLAIN_DECIMAL.fullmatch(s):
         raise AmountError(f"{shown!r} is not a plain decimal number")
     value = Decimal(s)
     _check_size(value, shown)

@@ -6,10 +6,10 @@ the customer reference unless ``NONREF``, else the bank reference.
 
 The library skips what it does not recognise as a tag (a tag is a line starting with
 ``:NN:``), so a damaged line would lose an entry or a whole statement without a word. Every
-entry is accounted for instead: what is harmless is normalised first (byte-order marks,
-blanks and control characters before a tag), then a tag not at the start of a line, a tag before the first ``:20:``,
-a second balance in one statement, or an amount the library read differently from the text
-(or not at all) refuses the file, naming the line.
+entry is accounted for instead. What is harmless is normalised first: byte-order marks,
+blanks and control characters before a tag. Then a tag not at the start of a line, a tag
+before the first ``:20:``, a second balance in one statement, or an amount the library read
+differently from the text (or not at all) refuses the file, naming the line.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ _ANY_TAG = re.compile(r"^:(?:\d{2}[A-Z]?|NS):", re.MULTILINE)
 # (``14:20:05``); a damaged ``:20:`` line shows as tags before the first statement or as a
 # second balance in one statement. No time of day holds :60:, :61: or :62:.
 _MISPLACED = re.compile(r"(?<=[^\n]):(?:61|6[02][FM]):")
+# A :61: line's amount and a :60F:/:62F: balance, found as the library finds them, read whole.
 _ENTRY = re.compile(r"^:61:\d{6}(?:\d{2}|\s{2})?(?:\d{2}|\s{2})?R?[DC][A-Z]?[\n ]?([\d,]*)", re.MULTILINE)
 _BALANCE = re.compile(r"^:(6[02]F):[DC]\d{6}.{3}([\d,]*)", re.MULTILINE)
 # The library logs each tag it cannot parse; the finding reported here says it instead.
