@@ -33,6 +33,9 @@ _ANY_TAG = re.compile(r"^:(?:\d{2}[A-Z]?|NS):", re.MULTILINE)
 # Tags that must start a line. ``:20:`` is left out here as it also occurs in times of day
 # (``14:20:05``); a damaged ``:20:`` line shows as tags before the first statement or as a
 # second balance in one statement. No time of day holds :60:, :61: or :62:.
+# A statement header behind a few stray characters, which hide it from the library.
+_DAMAGED_HEADER = re.compile(r"^[^\n:]{1,3}:20:", re.MULTILINE)
+_HEADER_NOT_AT_START = "the statement header :20: does not start its line (stray characters before it), so the statement cannot be found"
 _MISPLACED = re.compile(r"(?<=[^\n]):(?:61|6[02][FM]):")
 # A :61: line's amount and a :60F:/:62F: balance, found as the library finds them, read whole.
 _ENTRY = re.compile(r"^:61:\d{6}(?:\d{2}|\s{2})?(?:\d{2}|\s{2})?R?[DC][A-Z]?[\n ]?([\d,]*)", re.MULTILINE)
@@ -54,6 +57,9 @@ def read(data: bytes, name: str):
         return None, [RowError(name, None, None, None, "no :20: statement header at the start of a line; this is not an MT940 file")]
     before = _ANY_TAG.search(text, 0, starts[0])
     if before:
+        damaged = _DAMAGED_HEADER.search(text, 0, before.start())
+        if damaged:
+            return None, [_refusal(name, text, damaged.start(), _HEADER_NOT_AT_START)]
         return None, [_refusal(name, text, before.start(), f"tag {before.group()} comes before the first statement header (:20:)")]
     statements, errors = [], []
     for index, start in enumerate(starts):
@@ -108,6 +114,9 @@ def _unaccounted(block: str, parsed, opening: Decimal, closing: Decimal) -> tupl
     for tag, read in (("60F", opening), ("62F", closing)):
         found = balances[tag]
         if len(found) > 1:
+            damaged = _DAMAGED_HEADER.search(block, 1, found[1].start())
+            if damaged:
+                return damaged.start(), _HEADER_NOT_AT_START
             return found[1].start(), f"a second :{tag}: balance before the next statement header; is the :20: line before it damaged?"
         if found:
             problem = _amount_problem(found[0].group(2), read)
