@@ -12,6 +12,7 @@ import, which finds and reports the problems row by row.
 from __future__ import annotations
 
 import csv
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -28,11 +29,12 @@ __all__ = ["SPACES", "CanonicalStats", "ReadAhead", "copy_to_parquet", "load_can
 # The characters Python's ``str.strip`` removes, as the general import does (``str.isspace``),
 # by code point; a field starting or ending with one is padded.
 SPACES = (9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 133, 160, 5760, *range(8192, 8203), 8232, 8233, 8239, 8287, 12288)
-_SPACE_SET = "(" + ", ".join(map(str, SPACES)) + ")"
 # Working columns of the read, dropped before the table is used; a file's own column of the
 # same name sends the file to the general import.
 _FLAGS = ("_bad", "_scale")
 _SCRATCH = (*_FLAGS, "_row")
+# A field's first and last code points, computed once in the read (``_first_3``, ``_last_3``).
+_EDGE = re.compile(r"_(?:first|last)_[0-9]+")
 _AMOUNT = rf"-?[0-9]{{1,{MAX_DIGITS - MAX_SCALE}}}(\.[0-9]{{1,{MAX_SCALE}}})?"
 
 
@@ -65,7 +67,7 @@ def _header(path: Path) -> _Header | None:
         names = next(csv.reader([text], strict=True))
     except (csv.Error, StopIteration):
         return None
-    if any(not n or n != n.strip() or n.startswith("source_") or "\n" in n or n in _SCRATCH for n in names):
+    if any(not n or n != n.strip() or n.startswith("source_") or "\n" in n or n in _SCRATCH or _EDGE.fullmatch(n) for n in names):
         return None
     normalised = [normalise_title(n) for n in names]
     if len(set(normalised)) != len(normalised):
@@ -85,9 +87,33 @@ def _header(path: Path) -> _Header | None:
 _EMPTY = "''"
 
 
-def _padded(field: str) -> str:
+def _is_space(code: str) -> str:
+    """Whether a code point is one ``str.strip`` removes, as ranges and lists of at most three.
+
+    A longer ``IN`` list is planned by DuckDB as a join against the list, and that join lets
+    a parallel ``CREATE TABLE AS`` store the rows out of the file's order.
+    """
+    runs: list[list[int]] = []
+    for point in SPACES:
+        if runs and point == runs[-1][-1] + 1:
+            runs[-1].append(point)
+        else:
+            runs.append([point])
+    ranges = [f"{code} BETWEEN {run[0]} AND {run[-1]}" for run in runs if len(run) > 2]
+    singles = [point for run in runs if len(run) <= 2 for point in run]
+    lists = [f"{code} IN ({', '.join(map(str, singles[i:i + 3]))})" for i in range(0, len(singles), 3)]
+    return "(" + " OR ".join(ranges + lists) + ")"
+
+
+def _edges(index: int, name: str) -> str:
+    """The first and last code points of a text field, for :func:`_padded`."""
+    field = f"coalesce({_q(name)}, {_EMPTY})"
+    return f"unicode({field}) AS _first_{index}, unicode(right({field}, 1)) AS _last_{index}"
+
+
+def _padded(index: int) -> str:
     """Whether a text field starts or ends with a character ``str.strip`` removes (its first and last code points)."""
-    return f"(unicode({field}) IN {_SPACE_SET} OR unicode(right({field}, 1)) IN {_SPACE_SET})"
+    return f"({_is_space(f'r._first_{index}')} OR {_is_space(f'r._last_{index}')})"
 
 
 def _q(name: str) -> str:
@@ -117,7 +143,8 @@ def load_canonical_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -
     # to DuckDB, not to Python); any other text must not be padded, as the general import
     # would strip it.
     typed = {source_of[c] for c in ("amount", "currency", *DATE_COLUMNS) if c in source_of}
-    doubts = [_padded(f"coalesce(r.{_q(n)}, {_EMPTY})") for n in names if n not in typed]
+    untyped = [(index, n) for index, n in enumerate(names) if n not in typed]
+    doubts = [_padded(index) for index, _ in untyped]
     for column in (c for c in DATE_COLUMNS if c in source_of):
         doubts.append(f"({cell(column)} IS NOT NULL AND (NOT regexp_full_match({cell(column)}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') "
                       f"OR starts_with({cell(column)}, '0000') OR try_cast({cell(column)} AS DATE) IS NULL))")
@@ -150,7 +177,11 @@ def load_canonical_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -
     select += [f"({' OR '.join(doubts)}) AS _bad",
                f"CAST(CASE WHEN strpos({amount}, '.') > 0 THEN strlen({amount}) - strpos({amount}, '.') ELSE 0 END AS TINYINT) AS _scale"]
     # The window numbering identical rows reorders them: the file's order is restored.
-    source, order = (source, "") if "id" in source_of else (f"(SELECT row_number() OVER () AS _row, * FROM {source})", " ORDER BY r._row")
+    edges = "".join(f", {_edges(index, n)}" for index, n in untyped)
+    if "id" in source_of:
+        source, order = f"(SELECT *{edges} FROM {source})", ""
+    else:
+        source, order = f"(SELECT row_number() OVER () AS _row, *{edges} FROM {source})", " ORDER BY r._row"
     try:
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {', '.join(select)} FROM {source} r{order}")
         unique = "count(DISTINCT id) = count(*)" if "id" in source_of else "true"

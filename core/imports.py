@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from connectors.files.table import Cell, RawRow, RawTable
 from core.dates import choose_date_format, date_from_serial, describe_format, parse_date
-from core.money import AmountError, infer_decimal_separator, parse_amount, scale_of
+from core.money import AmountError, check_amount, infer_decimal_separator, parse_amount, scale_of
 from core.profiles import Profile
 from core.records import ALIASES, DATE_COLUMNS, TRANSACTION_COLUMNS, RowError, extra_columns, is_currency_code, map_titles
 from core.records import normalise_title as _norm
@@ -368,6 +368,12 @@ def _trade_amounts(cells, numbers, header, mapping, profile, decimal, file, out)
         gross = (values["_quantity"] * values["_price"]).quantize(trade.round, rounding=ROUND_HALF_UP)
         fees = sum((values[k] for k in fee_keys), Decimal(0))
         amount = -(gross + fees) if side in buys else gross - fees
+        try:
+            check_amount(amount)
+        except AmountError as exc:
+            errors.append(RowError(file, number, header[mapping["_quantity"]], _text(cells["_quantity"][i]),
+                                   f"quantity x price plus fees: {exc}"))
+            amount = Decimal(0)
         amounts.append(-amount if trade.flip_sign else amount)
     out["amount"] = amounts
     return errors

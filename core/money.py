@@ -20,6 +20,7 @@ __all__ = [
     "check_amount",
     "MAX_SCALE",
     "decimal_from_spreadsheet",
+    "decimal_from_text",
     "format_amount",
     "infer_decimal_separator",
     "parse_amount",
@@ -34,6 +35,7 @@ MAX_SCALE = 6
 _SPACES = "\u00a0\u202f\u2007 \t"
 _CURRENCY_AFFIX = re.compile(r"^(?:[A-Z]{3}|[$€£¥₹₩₪₫฿]|US\$|R\$|S/\.?)\s*|\s*(?:[A-Z]{3}|[$€£¥₹₩₪₫฿])$")
 _DIGITS = re.compile(r"^(?:\d+(?:\.\d+)?|\.\d+)$")
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
 _SPREADSHEET = Context(prec=15)
 
@@ -92,6 +94,25 @@ def parse_amount(text: str, decimal: str = ".") -> Decimal | None:
     return -value if negative else value
 
 
+def decimal_from_text(text: str) -> Decimal:
+    """Build an exact ``Decimal`` from a plain decimal as machine formats write it (``-1234.5``).
+
+    CAMT.053 and MT940 amounts are plain decimals (MT940's decimal comma made a point by the
+    caller): no exponent, no separators, no infinity. Text that is not one, or that the store
+    cannot hold, is refused before any arithmetic.
+
+    Raises:
+        AmountError: saying what is wrong with the text.
+    """
+    s = text.strip()
+    shown = s if len(s) <= 40 else s[:37] + "..."
+    if not _PLAIN_DECIMAL.fullmatch(s):
+        raise AmountError(f"{shown!r} is not a plain decimal number")
+    value = Decimal(s)
+    _check_size(value, shown)
+    return value
+
+
 def _check_grouping(s: str, decimal: str, separators: str, text: str) -> None:
     """Refuse a thousands separator that does not separate thousands.
 
@@ -123,9 +144,10 @@ def check_amount(value: Decimal, where: object = "") -> None:
     Raises:
         AmountError: saying which limit is passed.
     """
+    shown = where or str(value)
     if not value.is_finite():
-        raise AmountError(f"{where or value!r} is not a finite number")
-    _check_size(value, where or value)
+        raise AmountError(f"{shown!r} is not a finite number")
+    _check_size(value, shown)
 
 
 def _check_size(value: Decimal, text: object) -> None:
@@ -150,11 +172,14 @@ def decimal_from_spreadsheet(number: int | float, where: str = "") -> Decimal:
     """
     if isinstance(number, bool):
         raise AmountError(f"{number!r} is a TRUE/FALSE cell, not a number")
+    if isinstance(number, float) and not math.isfinite(number):
+        raise AmountError(f"{number!r} is not a number")
+    if abs(number) >= 10 ** (MAX_DIGITS - MAX_SCALE):
+        # Refused before any arithmetic: rounding 1.79e308 to whole units overflows Decimal's context.
+        raise AmountError(f"{where or number!r} is too large (at most {MAX_DIGITS - MAX_SCALE} digits before the point)")
     if isinstance(number, int):
         value = Decimal(number)
     else:
-        if not math.isfinite(number):
-            raise AmountError(f"{number!r} is not a number")
         value = _SPREADSHEET.create_decimal(repr(number)).normalize()
         if value == value.to_integral_value() and scale_of(value) == 0:
             value = value.quantize(Decimal(1))

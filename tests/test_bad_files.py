@@ -97,3 +97,86 @@ def test_a_missing_file_and_an_unknown_profile_are_clear_errors(store, tmp_path)
     assert outcome is None and "cannot read the file" in errors[0].message
     outcome, errors = import_bytes(store, GOOD, "good.csv", "no_such_profile")
     assert outcome is None and "no profile named 'no_such_profile'" in errors[0].message
+
+
+def xlsx_with_number(text: bytes) -> bytes:
+    """A workbook whose amount cell stores ``text`` as its number, as another program may write it."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    workbook.active.append(["Date", "Account", "Amount", "Currency"])
+    workbook.active.append(["2024-03-01", "A1", 123.456, "USD"])
+    written = io.BytesIO()
+    workbook.save(written)
+    rewritten = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(written.getvalue())) as source, zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as target:
+        for member in source.infolist():
+            content = source.read(member)
+            if member.filename == "xl/worksheets/sheet1.xml":
+                content = content.replace(b"<v>123.456</v>", b"<v>" + text + b"</v>")
+            target.writestr(member, content)
+    return rewritten.getvalue()
+
+
+def _statement_samples():
+    from tests.statement_samples import BAI2, MT940, OFX_SGML, camt053
+
+    return BAI2, MT940, OFX_SGML, camt053
+
+
+def out_of_range_files():
+    bai2, mt940, ofx, camt053 = _statement_samples()
+    return {
+        "camt entry 1E+999999999": ("camt.xml", camt053().replace(b">300.00<", b">1E+999999999<"), None, "Stmt 1", "'1E+999999999'"),
+        "camt balance NaN": ("camt.xml", camt053(closing="NaN"), None, "Stmt 1", "'NaN'"),
+        "xlsx cell 1.7976931348623157e308": ("big.xlsx", xlsx_with_number(b"1.7976931348623157e308"), 2, "C", "too large"),
+        "csv 1e400": ("big.csv", GOOD.replace(b"-4.00", b"1e400"), 3, "Amount", "'1e400'"),
+        "csv inf": ("inf.csv", GOOD.replace(b"-4.00", b"inf"), 3, "Amount", "'inf'"),
+        "csv NaN": ("nan.csv", GOOD.replace(b"-4.00", b"NaN"), 3, "Amount", "'NaN'"),
+        "csv 40 digits": ("digits.csv", GOOD.replace(b"-4.00", b"9" * 40), 3, "Amount", "too large"),
+        "mt940 entry of 40 digits": ("big.sta", mt940.replace(b"50,00", b"9" * 40 + b","), 5, None, "too large"),
+        "mt940 opening of 400 digits": ("big.sta", mt940.replace(b"1000,00", b"9" * 400 + b","), 4, None, "too large"),
+        "bai2 amount of 400 digits": ("big.bai", bai2.replace(b"20050", b"9" * 400), 4, None, "400 digits"),
+        "ofx 1E+999999999": ("big.ofx", ofx.replace(b"-50.00", b"1E+999999999"), None, "amount", "too large"),
+        "ofx Infinity": ("inf.ofx", ofx.replace(b"-50.00", b"Infinity"), None, "amount", "not a finite number"),
+    }
+
+
+@pytest.mark.parametrize("case", list(out_of_range_files()))
+def test_numbers_out_of_range_are_row_errors_naming_file_row_and_column(store, case):
+    name, data, row, column, fragment = out_of_range_files()[case]
+    before = store_state(store)
+    outcome, errors = import_bytes(store, data, name)
+    assert outcome is None
+    first = errors[0]
+    assert (first.file, first.row) == (name, row) and fragment in first.message, str(first)
+    if column is not None:
+        assert first.column == column, str(first)
+    assert store_state(store) == before
+
+
+def test_a_trade_whose_quantity_times_price_is_out_of_range_is_a_row_error():
+    from core.datasets import parse_source
+    from core.profiles import load_profile
+
+    trades = (b"timestamp,type,client_trade_id,date,instrument.identifier_type,instrument.identifier,instrument.country,"
+              b"instrument.currency,account_id,capacity,quantity,price,side.direction,fees.commission,settlement.currency\n"
+              b"1582706171,bilateral_trade,5-B,20200221,ticker,UVXY,USA,USD,100018,agency,999999999999,999999999999,buy,0,USD\n")
+    result, errors = parse_source(trades, "trades.csv", load_profile("clear_street_trades"))
+    assert result is None and (errors[0].row, errors[0].column) == (2, "quantity") and "too large" in errors[0].message
+
+
+@pytest.mark.parametrize("case", ["camt entry 1E+999999999", "xlsx cell 1.7976931348623157e308", "csv 1e400"])
+def test_the_cli_exits_2_on_a_number_out_of_range(tmp_path, case):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    name, data, row, column, fragment = out_of_range_files()[case]
+    (tmp_path / name).write_bytes(data)
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"RECON_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run([sys.executable, "-m", "core", "import", str(tmp_path / name)], cwd=Path(__file__).resolve().parents[1],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert name in result.stderr and fragment in result.stderr and "Traceback" not in result.stderr

@@ -95,3 +95,33 @@ def test_xlsx_formulas_without_saved_values_are_named():
     result, errors = parse_source(buffer.getvalue(), "formulas.xlsx")
     assert result is None
     assert (errors[0].row, errors[0].column) == (2, "B") and "formula" in errors[0].message
+
+
+MT940_AMOUNTS = [a for a in parse_source(MT940, "sample.sta")[0].table.column("amount").to_pylist()]
+MT940_LINE_STARTS = [0] + [i + 1 for i, byte in enumerate(MT940) if byte == ord("\n") and i + 1 < len(MT940)]
+# Before the first :20:, before any later line (a :20:, :61:, :86: or balance), or several at once.
+MUTATIONS = [b" ", b"\t", b"\xef\xbb\xbf\xef\xbb\xbf", b"\x1a", b"x", b"\xff", b"-", b":", b"\r", b"0", b"\x00"]
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from(MT940_LINE_STARTS), st.sampled_from(MUTATIONS)), min_size=1, max_size=3))
+def test_mt940_with_bytes_before_its_lines_is_read_whole_or_refused(mutations):
+    """Every entry with its right amount, or a refusal naming why: never a statement lost in silence."""
+    mutated = MT940
+    for position, junk in sorted(mutations, reverse=True):
+        mutated = mutated[:position] + junk + mutated[position:]
+    result, errors = parse_source(mutated, "mutated.sta")
+    if result is None:
+        assert errors and all(e.file == "mutated.sta" and e.message for e in errors)
+    else:
+        assert result.table.column("amount").to_pylist() == MT940_AMOUNTS
+
+
+def test_mt940_each_mutation_before_each_line_is_read_whole_or_refused():
+    """Exhaustive over single mutations: a leading space, stray byte or doubled BOM before the first :20: and every later line."""
+    for position in MT940_LINE_STARTS:
+        for junk in MUTATIONS:
+            mutated = MT940[:position] + junk + MT940[position:]
+            result, errors = parse_source(mutated, "mutated.sta")
+            assert (result is None and errors and all(e.message for e in errors)) or \
+                result.table.column("amount").to_pylist() == MT940_AMOUNTS, (position, junk)

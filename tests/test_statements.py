@@ -2,6 +2,7 @@
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +37,60 @@ def test_mt940_balance_that_does_not_add_up_is_refused():
     assert "opening 1000.00 plus entries 100.25 is 1100.25, but the closing balance is 1100.35" in errors[0].message
     assert errors[0].row == 1
     assert any("does not continue the closing balance 1100.35" in e.message for e in errors)
+
+
+BOM = b"\xef\xbb\xbf"
+SECOND = MT940.index(b"\n:20:") + 1
+MT940_AMOUNTS = [Decimal("-50.00"), Decimal("150.25"), Decimal("-0.25"), Decimal("-0.25")]
+
+
+@pytest.mark.parametrize("before", [b" ", b"\t", BOM + BOM, b"\x1a"], ids=["space", "tab", "doubled BOM", "DOS end-of-file mark"])
+@pytest.mark.parametrize("where", [0, SECOND], ids=["first statement", "second statement"])
+def test_mt940_harmless_bytes_before_a_statement_header_are_read_past(before, where):
+    result, table = rows(MT940[:where] + before + MT940[where:], "statement.sta")
+    assert [r["amount"] for r in table] == MT940_AMOUNTS
+    assert [r["statement"] for r in table] == ["00012/001", "00012/001", "00013/001", "00013/001"]
+
+
+@pytest.mark.parametrize("where, row", [(0, 1), (SECOND, 11)], ids=["first statement", "second statement"])
+def test_mt940_a_stray_byte_before_a_statement_header_refuses_the_file_naming_the_line(where, row):
+    result, errors = parse_source(MT940[:where] + b"x" + MT940[where:], "statement.sta")
+    assert result is None
+    assert errors[0].row == row and "the statement header :20: does not start its line" in errors[0].message
+
+
+def test_mt940_an_entry_line_the_library_would_skip_refuses_the_file_naming_the_line():
+    stray = MT940.replace(b"\n:61:2610031003", b"\nx:61:2610031003")
+    result, errors = parse_source(stray, "statement.sta")
+    assert result is None and errors[0].row == 7 and ":61: is not at the start of the line" in errors[0].message
+    result, table = rows(MT940.replace(b"\n:61:2610031003", b"\n  :61:2610031003"), "statement.sta")
+    assert [r["amount"] for r in table] == MT940_AMOUNTS
+
+
+def test_camt053_an_entry_outside_its_statement_is_not_left_out_unseen():
+    moved = camt053(closing="1499.75").replace(b"</Stmt>", b"</Stmt><Ntry><Amt Ccy=\"CHF\">5.00</Amt><Sts>BOOK</Sts></Ntry>")
+    result, errors = parse_source(moved, "statement.xml")
+    assert result is None and "1 of the 5 Ntry elements" in errors[0].message
+
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "statements"
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus of other people's statement files is not beside the repository")
+def test_real_mt940_with_a_dos_end_of_file_mark_before_a_statement_keeps_every_statement():
+    from core.datasets import _parse
+
+    result, facts, errors = _parse((CORPUS / "mt940" / "zilverline-two-accounts.txt").read_bytes(), "two.txt", None)
+    assert errors == []
+    assert [(f.account, f.opening, f.closing, f.entry_count) for f in facts] == [
+        ("1567.50.961EUR", Decimal("9265.12"), Decimal("2666.37"), 2), ("9914.30.727EUR", Decimal("352.84"), Decimal("352.84"), 0),
+        ("3462.483.153 EUR", Decimal("5000.00"), Decimal("5000.00"), 0), ("1325.76.155EUR", Decimal("-12.00"), Decimal("238.00"), 1)]
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus of other people's statement files is not beside the repository")
+def test_an_ofx_investment_statement_is_refused_clearly():
+    result, errors = parse_source((CORPUS / "ofx" / "ofxparse-vanguard-invest.ofx").read_bytes(), "vanguard.ofx")
+    assert result is None and "INVSTMTRS" in errors[0].message
 
 
 def test_camt053_batched_details_reversal_pending_and_balances():

@@ -141,3 +141,73 @@ def test_no_sheet_with_a_table_reports_the_first_sheet_and_an_unreadable_sheet_i
     assert result is None
     assert [(e.row, e.column) for e in errors] == [(2, "B")]
     assert "on sheet 'Lines' holds a formula without a saved value" in errors[0].message
+
+
+def hostile_workbook(path, sheet_data: bytes) -> None:
+    """A minimal workbook whose one sheet holds ``sheet_data`` (rows written straight as XML)."""
+    import zipfile
+
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    relationships = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    package = "http://schemas.openxmlformats.org/package/2006/relationships"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", (
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/xl/workbook.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            '<Override PartName="/xl/worksheets/sheet1.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>'))
+        archive.writestr("_rels/.rels", f'<Relationships xmlns="{package}"><Relationship Id="rId1" '
+                         f'Type="{relationships}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+        archive.writestr("xl/workbook.xml", f'<workbook xmlns="{main}" xmlns:r="{relationships}"><sheets>'
+                         '<sheet name="Lines" sheetId="1" r:id="rId1"/></sheets></workbook>')
+        archive.writestr("xl/_rels/workbook.xml.rels", f'<Relationships xmlns="{package}"><Relationship Id="rId1" '
+                         f'Type="{relationships}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>')
+        header = b'<row r="1"><c r="A1" t="inlineStr"><is><t>Date</t></is></c><c r="B1" t="inlineStr"><is><t>Amount</t></is></c></row>'
+        archive.writestr("xl/worksheets/sheet1.xml", f'<worksheet xmlns="{main}"><sheetData>'.encode() + header + sheet_data
+                         + b"</sheetData></worksheet>")
+
+
+def import_in_a_process(path) -> tuple[str, int]:
+    """The first error's message and the peak memory (MB) of a process that imports the file, and only that."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    # VmHWM, not ru_maxrss: the latter keeps the parent's size from before the new program started.
+    script = ("import re, sys\nfrom core.datasets import parse_source\n"
+              "result, errors = parse_source(open(sys.argv[1], 'rb').read(), 'hostile.xlsx')\n"
+              "print(errors[0].message if errors else 'read')\n"
+              "print(int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) // 1024)\n")
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    done = subprocess.run([sys.executable, "-c", script, str(path)], cwd=Path(__file__).resolve().parents[1], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    message, peak = done.stdout.strip().rsplit("\n", 1)
+    return message, int(peak)
+
+
+def test_a_sheet_of_formulas_without_saved_values_is_refused_from_its_first_rows(tmp_path):
+    rows = b"".join(b'<row r="%d"><c r="A%d"><v>45000</v></c><c r="B%d"><f>1+1</f></c></row>' % (n, n, n) for n in range(2, 500_002))
+    hostile_workbook(tmp_path / "formulas.xlsx", rows)
+    message, peak = import_in_a_process(tmp_path / "formulas.xlsx")
+    assert "formula without a saved value" in message
+    assert peak < 400, f"{peak} MB to refuse a sheet of formulas"
+
+
+def test_a_highly_compressible_sheet_under_the_total_limit_is_refused_from_its_declared_sizes(tmp_path):
+    hostile_workbook(tmp_path / "bomb.xlsx", b"<row>" + b"<c/>" * 6_000_000 + b"</row>")
+    assert (tmp_path / "bomb.xlsx").stat().st_size < 200_000
+    message, peak = import_in_a_process(tmp_path / "bomb.xlsx")
+    assert "possible ZIP bomb" in message and "xl/worksheets/sheet1.xml" in message
+    assert peak < 400, f"{peak} MB to refuse a ZIP bomb"
+
+
+def test_rows_past_a_spreadsheets_last_row_are_refused(tmp_path):
+    hostile_workbook(tmp_path / "far.xlsx", b'<row r="2"><c r="A2"><v>45000</v></c><c r="B2"><v>1</v></c></row>'
+                                            b'<row r="1048577"><c r="A1048577"><v>45001</v></c></row>')
+    result, errors = parse_source((tmp_path / "far.xlsx").read_bytes(), "far.xlsx")
+    assert result is None and errors[0].row == 1_048_577 and "last row" in errors[0].message

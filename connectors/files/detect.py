@@ -10,7 +10,7 @@ import io
 import re
 import zipfile
 
-__all__ = ["STATEMENT_FORMATS", "SourceFormatError", "detect_format"]
+__all__ = ["STATEMENT_FORMATS", "SourceFormatError", "check_expansion", "detect_format"]
 
 _ZIP = b"PK\x03\x04"
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -23,8 +23,35 @@ def max_expanded_bytes() -> int:
     return 10 * max_import_bytes()
 
 
+# A workbook's parts compress about five to twenty times; a part that expands a hundred
+# times more than it takes is a ZIP bomb's mark. Small parts are not worth the question.
+_MAX_RATIO = 100
+_RATIO_FROM = 16 * 2**20
+
+
 class SourceFormatError(ValueError):
     """The file is not in a format this product reads."""
+
+
+def check_expansion(members: list[zipfile.ZipInfo]) -> None:
+    """Refuse an archive from the sizes it declares, before anything is expanded.
+
+    Python's ``zipfile`` never expands a part past its declared size, so these sizes bound
+    what reading the workbook can cost.
+
+    Raises:
+        SourceFormatError: the parts add up to more than :func:`max_expanded_bytes`, or one
+            part expands more than a hundred times.
+    """
+    expanded = sum(m.file_size for m in members)
+    if expanded > max_expanded_bytes():
+        raise SourceFormatError(f"the workbook expands to {expanded / 2**20:,.0f} MB, over the limit of "
+                                f"{max_expanded_bytes() / 2**20:,.0f} MB; it is refused as a possible ZIP bomb")
+    for member in members:
+        if member.file_size > _RATIO_FROM and member.file_size > _MAX_RATIO * max(member.compress_size, 1):
+            raise SourceFormatError(f"the workbook part {member.filename} expands from {member.compress_size / 2**10:,.0f} KB to "
+                                    f"{member.file_size / 2**20:,.0f} MB ({member.file_size // max(member.compress_size, 1):,} times); "
+                                    "it is refused as a possible ZIP bomb")
 
 
 STATEMENT_FORMATS = ("mt940", "camt053", "bai2", "ofx")
@@ -45,10 +72,7 @@ def detect_format(data: bytes, name: str = "") -> str:
                 members = archive.infolist()
         except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError) as exc:
             raise SourceFormatError(f"the file looks like a ZIP/XLSX workbook but is damaged or truncated ({exc})") from None
-        expanded = sum(m.file_size for m in members)
-        if expanded > max_expanded_bytes():
-            raise SourceFormatError(f"the workbook expands to {expanded / 2**20:,.0f} MB, over the limit of "
-                                    f"{max_expanded_bytes() / 2**20:,.0f} MB; it is refused as a possible ZIP bomb")
+        check_expansion(members)
         if "xl/workbook.xml" in {m.filename for m in members}:
             return "xlsx"
         raise SourceFormatError("the file is a ZIP archive, not an XLSX workbook")

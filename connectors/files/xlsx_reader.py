@@ -2,6 +2,12 @@
 
 Numbers become exact ``Decimal`` as the spreadsheet shows them; date cells become dates.
 Numbers stored as text stay text and are parsed like any CSV cell.
+
+A workbook is a ZIP archive that may expand a thousand times: its declared sizes are
+checked before anything is parsed (``detect.check_expansion``), and the sheet is read once,
+streaming, serving values and the check for formulas without saved values together. Memory
+holds the rows kept, not the sheet's XML; a sheet of formulas without saved values is
+refused after its first ones, not after all of them.
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ import io
 import zipfile
 import zlib
 from decimal import Decimal
+from typing import NamedTuple
 
+from connectors.files.detect import SourceFormatError, check_expansion
 from connectors.files.table import Cell, RawRow, RawTable, ReadOptions
 from core.money import AmountError, decimal_from_spreadsheet
 from core.records import RowError
@@ -23,78 +31,189 @@ __all__ = ["read_xlsx_table"]
 # broken XML, or parts that do not fit together.
 _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, IndexError, OSError, ValueError, TypeError, AttributeError,
             SyntaxError, NotImplementedError)
+# Enough to show what is wrong; the rest of such a sheet is not read.
+_MAX_FORMULA_ERRORS = 100
+_MAX_CELL_ERRORS = 1000
+_MAX_MERGED_CELLS = 1_000_000
+_LAST_ROW = 1_048_576
 
 
 def read_xlsx_table(data: bytes, name: str, options: ReadOptions = ReadOptions()) -> tuple[RawTable | None, list[RowError]]:
     """Read one sheet (the named one, else the first with data) into typed cells."""
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            check_expansion(archive.infolist())
+    except SourceFormatError as exc:
+        return None, [RowError(name, None, None, None, str(exc))]
+    except _DAMAGED as exc:
+        return None, [_damaged(name, exc)]
+    try:
         return _read(data, name, options)
     except _DAMAGED as exc:
-        return None, [RowError(name, None, None, None, f"the workbook cannot be read; it is damaged or truncated ({type(exc).__name__}: {exc})")]
+        return None, [_damaged(name, exc)]
+
+
+def _damaged(name: str, exc: Exception) -> RowError:
+    return RowError(name, None, None, None, f"the workbook cannot be read; it is damaged or truncated ({type(exc).__name__}: {exc})")
+
+
+class _Workbook(NamedTuple):
+    """What reading a sheet needs: the archive, shared strings, date styles, and each sheet's part."""
+
+    archive: zipfile.ZipFile
+    strings: list
+    epoch: dt.datetime
+    date_formats: set
+    timedelta_formats: set
+    parts: dict[str, str]  # sheet title -> its part in the archive, in workbook order
+
+
+def _open(data: bytes) -> _Workbook:
+    """The workbook's parts without its sheets: openpyxl's read-only mode parses a whole sheet
+    up front when it declares no dimensions, so sheets are opened here, one stream each."""
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.styles.stylesheet import apply_stylesheet
+
+    reader = ExcelReader(io.BytesIO(data), read_only=True, data_only=True)
+    reader.read_manifest()
+    reader.read_strings()
+    reader.read_workbook()
+    apply_stylesheet(reader.archive, reader.wb)
+    parts = {sheet.name: rel.target for sheet, rel in reader.parser.find_sheets()
+             if rel.target in reader.valid_files and "chartsheet" not in rel.Type}
+    return _Workbook(reader.archive, reader.shared_strings, reader.wb.epoch, reader.wb._date_formats, reader.wb._timedelta_formats, parts)
 
 
 def _read(data: bytes, name: str, options: ReadOptions) -> tuple[RawTable | None, list[RowError]]:
-    import openpyxl
-
-    workbook = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
-    if options.sheet:
-        if options.sheet not in workbook.sheetnames:
-            return None, [RowError(name, None, None, options.sheet, f"no sheet named {options.sheet!r}; the sheets are {workbook.sheetnames}")]
-        sheet = workbook[options.sheet]
-    else:
-        sheet = next((ws for ws in workbook.worksheets if _has_data(ws)), workbook.worksheets[0])
-    sheets = tuple(ws.title for ws in workbook.worksheets if _has_data(ws))
-    errors = _formulas_without_values(data, name, sheet.title)
-    if errors:
-        return None, errors
-    _fill_merged_cells(sheet)
-    rows: list[RawRow] = []
-    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-        cells = []
-        for index, value in enumerate(values):
-            try:
-                cells.append(_cell(value))
-            except AmountError as exc:
-                errors.append(RowError(name, number, _column_letter(index), str(value), str(exc)))
-                cells.append(None)
-        if any(c is not None and (not isinstance(c, str) or c.strip()) for c in cells):
-            rows.append(RawRow(number, cells))
+    workbook = _open(data)
+    try:
+        titles = list(workbook.parts)
+        if options.sheet and options.sheet not in workbook.parts:
+            return None, [RowError(name, None, None, options.sheet, f"no sheet named {options.sheet!r}; the sheets are {titles}")]
+        if not titles:
+            return None, [RowError(name, None, None, None, "the workbook holds no worksheet")]
+        sheets = tuple(title for title in titles if _has_data(workbook, title))
+        title = options.sheet or (sheets[0] if sheets else titles[0])
+        rows, errors = _sheet_rows(workbook, title, name)
+    finally:
+        workbook.archive.close()
     if errors:
         return None, errors
     if not rows:
-        return None, [RowError(name, None, None, sheet.title, f"sheet {sheet.title!r} is empty")]
-    return RawTable(rows, "xlsx", [], excel_epoch=workbook.epoch, sheet=sheet.title, sheets=sheets), []
+        return None, [RowError(name, None, None, title, f"sheet {title!r} is empty")]
+    return RawTable(rows, "xlsx", [], excel_epoch=workbook.epoch, sheet=title, sheets=sheets), []
 
 
-def _has_data(sheet) -> bool:
-    return sheet.max_row > 1 or sheet.max_column > 1
+def _parser(workbook: _Workbook, title: str):
+    """openpyxl's streaming sheet parser, keeping both a cell's saved value and its formula."""
+    from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser
+
+    class Parser(WorkSheetParser):
+        def parse_cell(self, element):
+            cell = super().parse_cell(element)
+            formula = element.find(FORMULA_TAG)
+            cell["formula"] = None if formula is None else "=" + (formula.text or "")
+            return cell
+
+    source = workbook.archive.open(workbook.parts[title])
+    return source, Parser(source, workbook.strings, data_only=True, epoch=workbook.epoch, date_formats=workbook.date_formats,
+                          timedelta_formats=workbook.timedelta_formats)
 
 
-def _formulas_without_values(data: bytes, name: str, title: str) -> list[RowError]:
-    """Formula cells whose last computed value was not saved in the file (written by a program
-    that does not calculate): their value is unknown, so they are named, not read as blank."""
-    import openpyxl
-
-    formulas = openpyxl.load_workbook(io.BytesIO(data), data_only=False, read_only=True)[title]
-    values = openpyxl.load_workbook(io.BytesIO(data), data_only=True, read_only=True)[title]
-    errors = []
-    for formula_row, value_row in zip(formulas.iter_rows(), values.iter_rows()):
-        for formula, value in zip(formula_row, value_row):
-            if getattr(formula, "data_type", None) == "f" and value.value is None:
-                errors.append(RowError(name, formula.row, formula.column_letter, str(formula.value),
-                                       f"the cell on sheet {title!r} holds a formula without a saved value; "
-                                       "open and save the file in a spreadsheet first"))
-    return errors
+def _has_data(workbook: _Workbook, title: str) -> bool:
+    """Whether the sheet holds a value other than a lone title in A1; reads only up to the first such value."""
+    source, parser = _parser(workbook, title)
+    with source:
+        for number, cells in parser.parse():
+            if number > _LAST_ROW or any(c["value"] not in (None, "") and (number > 1 or c["column"] > 1) for c in cells):
+                return True  # past the last row, reading it says why
+    return False
 
 
-def _fill_merged_cells(sheet) -> None:
-    """A merged range shows its top-left value in every cell it covers; so do we."""
-    for merged in list(sheet.merged_cells.ranges):
-        value = sheet.cell(merged.min_row, merged.min_col).value
-        sheet.unmerge_cells(str(merged))
-        for row in range(merged.min_row, merged.max_row + 1):
-            for col in range(merged.min_col, merged.max_col + 1):
-                sheet.cell(row, col).value = value
+def _sheet_rows(workbook: _Workbook, title: str, name: str) -> tuple[list[RawRow], list[RowError]]:
+    """Every non-blank row of the sheet in one streaming pass, with merged ranges filled in.
+
+    Blank rows are not kept; the sheet's width (counting blank cells and merged ranges, as a
+    spreadsheet does) is given to every row.
+    """
+    rows: dict[int, list[Cell]] = {}
+    errors: list[RowError] = []
+    formulas: list[RowError] = []
+    width = 0
+    source, parser = _parser(workbook, title)
+    with source:
+        for number, parsed in parser.parse():
+            if number > _LAST_ROW:
+                # The XML parser keeps an emptied element per row read: rows past a spreadsheet's
+                # last one would grow memory with the file.
+                return [], [RowError(name, number, None, None, f"sheet {title!r} has rows past row {_LAST_ROW:,}, "
+                                                               "a spreadsheet's last row; the workbook is damaged or not a spreadsheet")]
+            cells: list[Cell] = []
+            for cell in parsed:
+                index = cell["column"] - 1
+                value = cell["value"]
+                width = max(width, index + 1)
+                if cell["formula"] is not None and value is None:
+                    formulas.append(RowError(name, number, _column_letter(index), cell["formula"],
+                                             f"the cell on sheet {title!r} holds a formula without a saved value; "
+                                             "open and save the file in a spreadsheet first"))
+                    continue
+                if value is None:
+                    continue
+                if index >= len(cells):
+                    cells.extend([None] * (index + 1 - len(cells)))
+                try:
+                    cells[index] = _cell(value)
+                except AmountError as exc:
+                    errors.append(RowError(name, number, _column_letter(index), str(value), str(exc)))
+            if len(formulas) >= _MAX_FORMULA_ERRORS or len(errors) >= _MAX_CELL_ERRORS:
+                break
+            if cells:
+                rows[number] = cells
+        merged = parser.merged_cells
+    if formulas:
+        return [], formulas
+    if errors:
+        return [], errors
+    if merged is not None:
+        filled = _fill_merged_cells(rows, merged.mergeCell, name, title)
+        if isinstance(filled, RowError):
+            return [], [filled]
+        width = max(width, filled)
+    # Every row as wide as the sheet, as a spreadsheet shows it: derived ids hash the whole row.
+    kept = [RawRow(number, cells + [None] * (width - len(cells))) for number, cells in sorted(rows.items())
+            if any(c is not None and (not isinstance(c, str) or c.strip()) for c in cells)]
+    return kept, []
+
+
+def _fill_merged_cells(rows: dict[int, list[Cell]], ranges, name: str, title: str) -> int | RowError:
+    """A merged range shows its top-left value in every cell it covers; so do we.
+
+    Returns:
+        The sheet's width including the ranges, or a finding for a range too large to fill
+        (``A1:XFD1048576`` would be seventeen billion cells).
+    """
+    from openpyxl.worksheet.cell_range import CellRange
+
+    width = 0
+    for merged in ranges:
+        bounds = CellRange(merged.ref)
+        top = rows.get(bounds.min_row, [])
+        value = top[bounds.min_col - 1] if bounds.min_col - 1 < len(top) else None
+        if value is None:
+            continue
+        if bounds.size["rows"] * bounds.size["columns"] > _MAX_MERGED_CELLS:
+            return RowError(name, bounds.min_row, _column_letter(bounds.min_col - 1), merged.ref,
+                            f"the merged range {merged.ref} on sheet {title!r} covers {bounds.size['rows'] * bounds.size['columns']:,} "
+                            "cells; unmerge it")
+        width = max(width, bounds.max_col)
+        for number in range(bounds.min_row, bounds.max_row + 1):
+            cells = rows.setdefault(number, [])
+            if len(cells) < bounds.max_col:
+                cells.extend([None] * (bounds.max_col - len(cells)))
+            for col in range(bounds.min_col - 1, bounds.max_col):
+                cells[col] = value
+    return width
 
 
 def _cell(value: object) -> Cell:

@@ -27,10 +27,14 @@ _MINOR_UNITS = {"BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF
 def _money(value, currency: str) -> Decimal | None:
     if value is None or value == "":
         return None
-    return Decimal(int(value)).scaleb(-_MINOR_UNITS.get(currency, 2))
+    # Built from text, exactly: scaleb would round a long number to the context's precision.
+    return Decimal(f"{int(value)}E-{_MINOR_UNITS.get(currency, 2)}")
 
 
 _RECORD = re.compile(r"^(01|02|03|16|88|49|98|99),")
+# Where a record holds an amount (a detail's, a control total); references may be long numbers.
+_AMOUNT_FIELD = {"16": 2, "49": 1, "98": 1, "99": 1}
+_MAX_AMOUNT_DIGITS = 18
 
 
 def _structure_problem(lines: list[str]) -> tuple[int | None, str] | None:
@@ -44,6 +48,11 @@ def _structure_problem(lines: list[str]) -> tuple[int | None, str] | None:
         if not match:
             return number, f"line {number} is not a BAI2 record ({line[:20]!r})"
         code = match.group(1)
+        if code in _AMOUNT_FIELD:
+            fields = line.rstrip("/").split(",")
+            amount = fields[_AMOUNT_FIELD[code]].lstrip("+-") if len(fields) > _AMOUNT_FIELD[code] else ""
+            if len(amount) > _MAX_AMOUNT_DIGITS:
+                return number, f"line {number} holds an amount of {len(amount)} digits, more than an amount can have"
         if code in depth:
             depth[code] += 1
         elif code in opened:
@@ -89,4 +98,7 @@ def read(data: bytes, name: str):
                                         closing=_money(summary.get("015"), currency), start=as_of, end=as_of, entries=entries))
     if not statements:
         return None, [RowError(name, None, None, None, "the BAI2 file holds no account")]
+    written, read_count = sum(line.startswith("16,") for line in lines), sum(len(s.entries) for s in statements)
+    if written != read_count:
+        return None, [RowError(name, None, None, None, f"the file holds {written} detail (16) records but {read_count} were read")]
     return statements, []

@@ -9,12 +9,13 @@ becomes one row per transaction. ``RvslInd`` true turns the entry's sign around.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
 from connectors.statements import Entry, Statement
+from core.money import AmountError, decimal_from_text
 from core.records import RowError
 
 
@@ -47,8 +48,13 @@ def _date(node, path: str) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
 
-def _amount(node) -> Decimal:
-    return Decimal((node.text or "").strip())
+def _amount(node, what: str) -> Decimal:
+    if node is None:
+        raise AmountError(f"{what}: no Amt element")
+    try:
+        return decimal_from_text(node.text or "")
+    except AmountError as exc:
+        raise AmountError(f"{what}: {exc}") from None
 
 
 def read(data: bytes, name: str):
@@ -61,15 +67,28 @@ def read(data: bytes, name: str):
     container = _find(root, "BkToCstmrStmt")
     if container is None:
         return None, [RowError(name, None, None, None, "no BkToCstmrStmt element; this is not a CAMT.053 statement")]
+    nodes = _all(container, "Stmt")
+    misplaced = _misplaced(root, nodes)
+    if misplaced:
+        return None, [RowError(name, None, None, None, misplaced)]
     statements, errors = [], []
-    for number, node in enumerate(_all(container, "Stmt"), start=1):
+    for number, node in enumerate(nodes, start=1):
         try:
             statements.append(_statement(node))
-        except (InvalidOperation, ValueError, KeyError) as exc:
+        except (ValueError, KeyError) as exc:
             errors.append(RowError(name, None, f"Stmt {number}", _text(node, "Id"), f"the statement cannot be read ({exc})"))
     if not statements and not errors:
         errors.append(RowError(name, None, None, None, "the file holds no Stmt element"))
     return (statements if not errors else None), errors
+
+
+def _misplaced(root, nodes) -> str | None:
+    """Every Stmt and Ntry element is read or the file is refused: one elsewhere would be left out unseen."""
+    for name, read in (("Stmt", len(nodes)), ("Ntry", sum(len(_all(node, "Ntry")) for node in nodes))):
+        found = sum(1 for element in root.iter() if _local(element.tag) == name)
+        if found != read:
+            return f"{found - read} of the {found} {name} elements are not where CAMT.053 puts them and would be left out"
+    return None
 
 
 def _statement(node) -> Statement:
@@ -79,7 +98,7 @@ def _statement(node) -> Statement:
     for balance in _all(node, "Bal"):
         code = _text(balance, "Tp/CdOrPrtry/Cd") or _text(balance, "Tp/CdOrPrtry/Prtry")
         amount_node = _find(balance, "Amt")
-        amount = _amount(amount_node)
+        amount = _amount(amount_node, f"balance {code or '?'}")
         currency = currency or amount_node.get("Ccy", "")
         if _text(balance, "CdtDbtInd") == "DBIT":
             amount = -amount
@@ -87,13 +106,12 @@ def _statement(node) -> Statement:
     opening = balances.get("OPBD") or balances.get("PRCD")
     closing = balances.get("CLBD")
     entries, warnings, pending = [], [], 0
-    for entry in _all(node, "Ntry"):
+    for number, entry in enumerate(_all(node, "Ntry"), start=1):
         status = _text(entry, "Sts") or _text(entry, "Sts/Cd")
         if status and status != "BOOK":
             pending += 1
             continue
-        amount_node = _find(entry, "Amt")
-        amount = _amount(amount_node)
+        amount = _amount(_find(entry, "Amt"), f"entry {number}")
         sign = -1 if _text(entry, "CdtDbtInd") == "DBIT" else 1
         if _text(entry, "RvslInd").lower() == "true":
             sign = -sign
@@ -102,9 +120,9 @@ def _statement(node) -> Statement:
         service_ref = _text(entry, "AcctSvcrRef")
         details = [tx for block in _all(entry, "NtryDtls") for tx in _all(block, "TxDtls")]
         amounts = [_find(tx, "AmtDtls/TxAmt/Amt") if _find(tx, "AmtDtls/TxAmt/Amt") is not None else _find(tx, "Amt") for tx in details]
-        split = len(details) > 1 and all(a is not None for a in amounts) and sum(_amount(a) for a in amounts) == amount
+        split = len(details) > 1 and all(a is not None for a in amounts) and sum(_amount(a, f"entry {number}") for a in amounts) == amount
         for index, tx in enumerate(details if split else [details[0] if details else None]):
-            part = _amount(amounts[index]) if split else amount
+            part = _amount(amounts[index], f"entry {number}") if split else amount
             reference = _text(tx, "Refs/EndToEndId") if tx is not None else ""
             if reference.upper() == "NOTPROVIDED":
                 reference = ""

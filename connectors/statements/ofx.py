@@ -7,10 +7,14 @@ previous statement of the account does the work of the balance check.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 
 from connectors.statements import Entry, Statement
 from core.records import RowError
+
+_TRANSACTION = re.compile(rb"<STMTTRN>", re.IGNORECASE)
+_READ = ("STMTRS", "CCSTMTRS")
 
 
 def read(data: bytes, name: str):
@@ -27,6 +31,10 @@ def read(data: bytes, name: str):
             found = list(document.statements)
     except Exception as exc:  # ofxtools raises a variety of parse and validation errors
         return None, [RowError(name, None, None, None, f"the file cannot be read as OFX ({type(exc).__name__}: {exc})")]
+    other = sorted({type(s).__name__ for s in found} - set(_READ))
+    if other:
+        return None, [RowError(name, None, None, None, f"the OFX file holds {' and '.join(other)} statements; only bank and "
+                                                       "card statements (STMTRS, CCSTMTRS) are read")]
     statements = []
     for statement in found:
         account = getattr(statement, "account", None)
@@ -43,4 +51,8 @@ def read(data: bytes, name: str):
                                     entries=entries))
     if not statements:
         return None, [RowError(name, None, None, None, "the OFX file holds no statement")]
+    written, read_count = len(_TRANSACTION.findall(data)), sum(len(s.entries) for s in statements)
+    if written != read_count:
+        return None, [RowError(name, None, None, None, f"the file holds {written} STMTTRN transactions but {read_count} "
+                                                       "are in a statement's transaction list; the others would be left out")]
     return statements, []

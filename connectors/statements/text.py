@@ -1,9 +1,18 @@
-"""Decoding statement text files: UTF-8, else Windows-1252, else Latin-1; binary refused."""
+"""Decoding statement text files: UTF-8, else Windows-1252, else Latin-1; binary refused.
+
+Byte-order marks at the start of a line (one doubled by a tool, or files joined together)
+are dropped before decoding, so they are not read as text in any encoding.
+"""
+
+import re
 
 from core.records import RowError
 
+_BOMS = re.compile(rb"^(?:\xef\xbb\xbf)+", re.MULTILINE)
+
 
 def decode(data: bytes, name: str) -> tuple[str | None, list[RowError]]:
+    data = _BOMS.sub(b"", data)
     if b"\x00" in data[:65536]:
         return None, [RowError(name, None, None, None, "the file holds binary data (NUL bytes), not a statement")]
     for codec in ("utf-8-sig", "cp1252", "latin-1"):
