@@ -4,9 +4,9 @@ import streamlit as st
 
 from core.auth import authenticate, can, demo_passwords_in_use
 from core.demo import DEMO_USERS
-from ui import account, demo_mode, get_store
+from ui import FAVICON, account, demo_mode, get_store, sign_out
 
-st.set_page_config(page_title="Recon Workbench", page_icon=":material/balance:", layout="wide")
+st.set_page_config(page_title="Recon Workbench", page_icon=FAVICON, layout="wide")
 store = get_store()
 
 
@@ -45,9 +45,7 @@ if current is None:
 
 with st.sidebar:
     st.write(f"Signed in as **{current.display_name}** ({current.role})")
-    if st.button("Sign out", key="sign_out"):
-        st.session_state.pop("account", None)
-        st.rerun()
+    st.button("Sign out", key="sign_out", on_click=sign_out)
 
 pages = [
     st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),

@@ -14,13 +14,13 @@ from typing import NamedTuple
 
 import duckdb
 import pandas as pd
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, literal, select
 
 from core.store import Store
 from core.store.models import AuditEntry, Break, DatasetRecord, MatchGroup, Run
 
 __all__ = ["AGE_BUCKETS", "BreakFilters", "aging_summary", "audit_frame", "breaks_stamp", "confirmed_groups",
-           "dataset_accounts", "filter_breaks", "history_frame", "load_breaks", "proposed_frame", "recent_runs", "run_account_summary"]
+           "dataset_accounts", "filter_breaks", "history_page", "load_breaks", "proposed_frame", "recent_runs", "run_account_summary"]
 
 AGE_BUCKETS = ("0-7", "8-30", "31-90", "90+")
 BREAK_COLUMNS = ["id", "version", "side", "account", "date", "amount", "currency", "reference", "description", "reason", "status",
@@ -229,34 +229,63 @@ def _describe(state) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(state.items()))
 
 
-def history_frame(store: Store, account: str = "", search: str = "", limit: int = 2000) -> pd.DataFrame:
-    """Cleared items archived per account: matched records of every run and resolved breaks.
+class HistoryPage(NamedTuple):
+    """One page of the archive of cleared items, and how many there are in all."""
 
-    ``search`` looks in record ids and references.
+    frame: pd.DataFrame
+    total: int
+
+
+HISTORY_COLUMNS = ["run_id", "cleared_as", "side", "record_id", "account", "date", "amount", "currency", "detail"]
+
+
+def history_page(store: Store, account: str = "", search: str = "", *, offset: int = 0, limit: int = 500) -> HistoryPage:
+    """Cleared items archived per account, newest first: records matched by the engine in any
+    run (from the runs' Parquet files) and breaks resolved or matched by hand (from the store).
+
+    Both sources give one typed frame: ``date`` holds ``datetime.date`` and ``amount`` exact
+    ``Decimal``, whichever source a row comes from. ``search`` looks in record ids and references.
+
+    Returns:
+        The rows ``offset`` to ``offset + limit`` of the merged, date-ordered archive, and the
+        number of rows in all, so a page can say "showing N of M".
     """
+    from core.money import canonical_decimal
+
     pattern = f"%{search.strip()}%"
+    wanted = offset + limit
     files = sorted(glob.glob(str(store.data_dir / "runs" / "*" / "items.parquet")))
-    frames = []
+    rows: list[tuple] = []
+    total = 0
     if files:
         con = duckdb.connect()
-        frames.append(con.execute(f"""
-            SELECT CAST(regexp_extract(filename, 'runs/([0-9]+)/', 1) AS INTEGER) AS run_id, 'matched' AS cleared_as,
-                   side, record_id, account, date, amount, currency, CAST(match_id AS VARCHAR) AS detail
-            FROM read_parquet({files!r}, filename = true)
-            WHERE (? = '' OR account = ?) AND (record_id ILIKE ? OR coalesce(reference, '') ILIKE ?)
-            ORDER BY date DESC, record_id LIMIT {int(limit)}
-        """, [account, account, pattern, pattern]).df())
+        where = "WHERE (? = '' OR account = ?) AND (record_id ILIKE ? OR coalesce(reference, '') ILIKE ?)"
+        parameters = [account, account, pattern, pattern]
+        source = f"read_parquet({files!r}, filename = true)"
+        total += con.execute(f"SELECT count(*) FROM {source} {where}", parameters).fetchone()[0]
+        rows += con.execute(f"""
+            SELECT CAST(regexp_extract(filename, 'runs/([0-9]+)/', 1) AS INTEGER), 'matched', side, record_id, account, date,
+                   amount, currency, 'match ' || CAST(match_id AS VARCHAR)
+            FROM {source} {where} ORDER BY date DESC, record_id LIMIT {int(wanted)}
+        """, parameters).fetchall()
     conditions = [Break.status.in_(("resolved", "matched"))]
     if account:
         conditions.append(Break.account == account)
     if search.strip():
         conditions.append(Break.record_id.ilike(pattern) | Break.reference.ilike(pattern))
+    cleared_as = case((Break.status == "matched", literal("matched by hand")), else_=Break.status)
     with store.session() as session:
-        rows = session.execute(select(Break.run_id, Break.status, Break.side, Break.record_id, Break.account, Break.date, Break.amount,
-                                      Break.currency, func.coalesce(Break.resolution, ""))
-                               .where(and_(*conditions)).order_by(Break.date.desc()).limit(limit)).all()
-    frames.append(pd.DataFrame(rows, columns=["run_id", "cleared_as", "side", "record_id", "account", "date", "amount", "currency", "detail"]))
-    frames = [f for f in frames if not f.empty]
-    if not frames:
-        return pd.DataFrame(columns=["run_id", "cleared_as", "side", "record_id", "account", "date", "amount", "currency", "detail"])
-    return pd.concat(frames, ignore_index=True).head(limit)
+        total += session.scalar(select(func.count(Break.id)).where(and_(*conditions)))
+        rows += session.execute(select(Break.run_id, cleared_as, Break.side, Break.record_id, Break.account, Break.date, Break.amount,
+                                       Break.currency, func.coalesce(Break.resolution, ""))
+                                .where(and_(*conditions)).order_by(Break.date.desc(), Break.record_id).limit(wanted)).all()
+    rows.sort(key=lambda r: r[3])
+    rows.sort(key=lambda r: _as_date(r[5]), reverse=True)
+    kept = [(run_id, how, side, record_id, acct, _as_date(day), canonical_decimal(Decimal(amount)), currency, detail)
+            for run_id, how, side, record_id, acct, day, amount, currency, detail in rows[offset:wanted]]
+    return HistoryPage(pd.DataFrame(kept, columns=HISTORY_COLUMNS), int(total))
+
+
+def _as_date(value) -> dt.date:
+    """A date from either source: DuckDB and the store drivers hand back ``date`` or ``datetime``."""
+    return value.date() if isinstance(value, dt.datetime) else value

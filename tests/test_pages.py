@@ -1,5 +1,6 @@
 """Every page through Streamlit's AppTest, signed in as the demo users, on the demo month."""
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -262,3 +263,81 @@ def test_holdings_page_reconciles_uploaded_files_and_saves_the_run(demo, tmp_pat
     with demo.session() as session:
         run = session.scalars(select(HoldingsRun)).one()
         assert run.summary == {"matched": 3, "mismatched": 1, "registrar_only": 2, "internal_only": 1}
+
+
+def test_a_password_reset_keeps_the_users_role_and_active_flag(demo):
+    from core.auth import authenticate, list_users
+
+    at = open_page(signed_in("admin"), "pages/users.py")
+    at.selectbox(key="users_change_name").set_value("approver").run()
+    assert (at.selectbox(key="users_change_role_approver").value, at.selectbox(key="users_change_active_approver").value) == (
+        "approver", "yes")
+    at.text_input(key="users_password_approver_new").input("a-fresh-password-1")
+    next(b for b in at.button if b.label == "Set password").click().run()
+    assert any("Password of 'approver' changed" in s.value for s in at.success), [e.value for e in at.error]
+    approver = next(u for u in list_users(demo) if u.username == "approver")
+    assert (approver.role, approver.active) == ("approver", True)
+    assert authenticate(demo, "approver", "a-fresh-password-1").role == "approver"
+
+    at.selectbox(key="users_change_name").set_value("viewer").run()
+    at.selectbox(key="users_change_role_viewer").set_value("analyst")
+    next(b for b in at.button if b.label == "Save role and active").click().run()
+    assert next(u for u in list_users(demo) if u.username == "viewer").role == "analyst"
+    assert next(u for u in list_users(demo) if u.username == "approver").role == "approver"
+
+
+def session_keys(at: AppTest) -> set[str]:
+    return set(at.session_state.keys())
+
+
+def test_sign_out_forgets_everything_the_previous_user_left_in_the_session(demo):
+    at = open_page(signed_in("analyst"), "pages/reconcile.py")
+    at.button(key="reconcile_run").click().run()
+    assert any(h.value.startswith("Run ") for h in at.subheader)
+    open_page(at, "pages/breaks.py")
+    at.text_input(key="breaks_ids").input("1").run()
+    left_behind = session_keys(at)
+    assert {"account", "reconcile_last_run", "breaks_ids"} <= left_behind
+
+    # AppTest runs a page switched to without the entry file around it: back to Home for the sidebar.
+    at.switch_page("Home.py").run()
+    at.sidebar.button(key="sign_out").click().run()
+    assert not at.exception
+    assert session_keys(at) <= {"sign_in_username", "sign_in_password", "FormSubmitter:sign_in-Sign in"}, session_keys(at)
+    at.text_input(key="sign_in_username").input("analyst2")
+    at.text_input(key="sign_in_password").input(DEMO_USERS["analyst2"])
+    at.button[0].click().run()
+    open_page(at, "pages/reconcile.py")
+    assert not any(h.value.startswith("Run ") for h in at.subheader)
+    assert at.session_state["account"].username == "analyst2"
+    assert not (left_behind - {"account"}) & session_keys(at), (left_behind - {"account"}) & session_keys(at)
+
+
+def test_history_shows_resolved_and_hand_matched_breaks_as_dates_and_says_how_many(demo, monkeypatch):
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "1000000.00")
+    from core.auth import Account
+    from core.review import manual_match, resolve_break
+    from core.workbench import load_breaks
+
+    analyst = Account("analyst", "Analyst", "analyst")
+    breaks = load_breaks(demo, run_of(demo, "DE89370400440532013000"))
+    fee, duplicate, interest = (breaks[breaks["description"] == "ACCOUNT MAINTENANCE FEE"].iloc[0],
+                                breaks[breaks["reason"] == "possible_duplicate"].iloc[0],
+                                breaks[breaks["description"] == "CREDIT INTEREST"].iloc[0])
+    resolve_break(demo, int(fee["id"]), int(fee["version"]), "bank_fee", "", analyst)
+    manual_match(demo, [int(duplicate["id"]), int(interest["id"])], {int(duplicate["id"]): 1, int(interest["id"]): 1}, analyst,
+                 reason_code="other", comment="pair")
+
+    at = open_page(signed_in("viewer"), "pages/history.py")
+    assert not at.exception
+    history = frame_with(at, "cleared_as")
+    assert {"resolved", "matched by hand", "matched"} <= set(history["cleared_as"])
+    assert all(type(d) is dt.date for d in history["date"])
+    import pyarrow.parquet as pq
+
+    with demo.session() as session:
+        decided = len(session.scalars(select(Break).where(Break.status.in_(("resolved", "matched")))).all())
+    total = decided + sum(pq.read_metadata(f).num_rows for f in (demo.data_dir / "runs").glob("*/items.parquet"))
+    assert total == len(history) and f"Showing items 1 to {len(history):,} of {total:,}, newest first." in [c.value for c in at.caption]
+    at.number_input(key="history_page").set_value(2).run()
+    assert f"No item on page 2; {total:,} item(s) in all." in [c.value for c in at.caption]

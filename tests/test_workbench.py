@@ -6,7 +6,11 @@ from decimal import Decimal
 from core.datasets import import_bytes
 from core.matching.rules import load_rules
 from core.reconcile import reconcile_datasets
-from core.workbench import BreakFilters, aging_summary, audit_frame, filter_breaks, history_frame, load_breaks
+import pyarrow as pa
+
+from core.auth import Account
+from core.review import manual_match, resolve_break
+from core.workbench import BreakFilters, aging_summary, audit_frame, filter_breaks, history_page, load_breaks
 
 BOOKS = b"""id,account,date,amount,currency,reference
 b1,A,2026-10-01,100.00,USD,INV-1
@@ -32,6 +36,31 @@ def test_breaks_with_age_filters_and_aging(store):
     assert filter_breaks(frame, BreakFilters(age_buckets=("90+",), sides=("internal",))).record_id.tolist() == ["b2"]
     aging = aging_summary(frame)
     assert aging[(aging.age == "90+") & (aging.side == "internal")][["breaks", "amount"]].values.tolist() == [[1, Decimal("2500.50")]]
-    history = history_frame(store, "A")
+    history = history_page(store, "A").frame
     assert set(history["record_id"]) == {"b1", "s1"}
     assert {"import", "reconcile"} <= set(audit_frame(store)["action"])
+
+
+def test_history_is_one_typed_frame_with_resolved_and_hand_matched_breaks_and_says_how_many(store):
+    books, _ = import_bytes(store, BOOKS, "books.csv")
+    bank, _ = import_bytes(store, BANK, "bank.csv")
+    run = reconcile_datasets(store, books.dataset, bank.dataset, load_rules(), "").run
+    breaks = {r.record_id: r for r in load_breaks(store, run.id).itertuples()}
+    analyst = Account("ana", "Ana", "analyst")
+    resolve_break(store, breaks["b2"].id, breaks["b2"].version, "timing", "", analyst)
+    manual_match(store, [breaks["b3"].id, breaks["s2"].id], {breaks["b3"].id: breaks["b3"].version, breaks["s2"].id: breaks["s2"].version},
+                 analyst, reason_code="other", comment="pair")
+
+    everything = history_page(store)
+    assert everything.total == 5
+    frame = everything.frame
+    assert [(r.record_id, r.cleared_as, r.date, r.amount) for r in frame.itertuples()] == [
+        ("b3", "matched by hand", dt.date(2026, 10, 20), Decimal("7.25")), ("s1", "matched", dt.date(2026, 10, 2), Decimal("100.00")),
+        ("b1", "matched", dt.date(2026, 10, 1), Decimal("100.00")), ("s2", "matched by hand", dt.date(2026, 9, 1), Decimal("-0.10")),
+        ("b2", "resolved", dt.date(2026, 6, 1), Decimal("-2500.50"))]
+    assert all(type(d) is dt.date for d in frame["date"]) and all(isinstance(a, Decimal) for a in frame["amount"])
+    assert pa.Table.from_pandas(frame).schema.field("date").type == pa.date32()
+
+    second = history_page(store, offset=2, limit=2)
+    assert (second.total, second.frame["record_id"].tolist()) == (5, ["b1", "s2"])
+    assert history_page(store, "A", limit=1).total == 3

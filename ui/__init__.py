@@ -4,6 +4,7 @@ and downloads. No business logic lives here."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -13,10 +14,14 @@ from core.exports import frame_to_csv_bytes, frame_to_xlsx_bytes
 from core.records import RowError
 from core.store import Store, open_store
 
-__all__ = ["MONEY", "account", "download_buttons", "flash", "get_store", "require", "show_flashes", "show_row_errors"]
+__all__ = ["DATE", "FAVICON", "MONEY", "account", "download_buttons", "flash", "get_store", "require", "show_flashes", "show_row_errors", "sign_out"]
 
 # Display format of amount columns; the values themselves stay exact decimals.
 MONEY = st.column_config.NumberColumn(format="%.2f")
+# Dates show as dates, never with a midnight time.
+DATE = st.column_config.DateColumn(format="YYYY-MM-DD")
+# A local file: a page never fetches its icon from the internet, so the app works offline.
+FAVICON = str(Path(__file__).with_name("favicon.png"))
 
 
 @st.cache_resource
@@ -69,3 +74,9 @@ def flash(kind: str, text: str) -> None:
 def show_flashes() -> None:
     for kind, text in st.session_state.pop("flashes", []):
         getattr(st, kind)(text)
+
+
+def sign_out() -> None:
+    """Forget everything the session held (the account, selections, last results, messages),
+    so the next person in this browser starts from nothing."""
+    st.session_state.clear()
