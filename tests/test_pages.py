@@ -162,7 +162,9 @@ def test_breaks_resolve_manual_match_and_approve_a_proposal(demo):
     assert len(proposals) >= 1 and proposals["explanation"].str.len().min() > 10
     at.text_input(key="breaks_proposed_ids").input(str(proposals.iloc[0]["id"])).run()
     at.button(key="breaks_approve").click().run()
-    assert any("confirmed" in s.value for s in at.success), [e.value for e in at.error]
+    assert not any("confirmed" in s.value for s in at.success)
+    at.button(key="breaks_proposed_confirm_yes").click().run()
+    assert any("1 confirmed" in s.value for s in at.success), [e.value for e in at.error]
 
 
 def test_breaks_manual_match_and_unmatch(demo):
@@ -341,3 +343,84 @@ def test_history_shows_resolved_and_hand_matched_breaks_as_dates_and_says_how_ma
     assert total == len(history) and f"Showing items 1 to {len(history):,} of {total:,}, newest first." in [c.value for c in at.caption]
     at.number_input(key="history_page").set_value(2).run()
     assert f"No item on page 2; {total:,} item(s) in all." in [c.value for c in at.caption]
+
+
+def select_rows(at: AppTest, key: str, rows: list[int]) -> AppTest:
+    """What a click on grid rows sends: the selected positions of the grid on screen."""
+    at.session_state[key] = {"selection": {"rows": rows, "columns": []}}
+    return at.run()
+
+
+def selected_breaks(at: AppTest) -> list[int]:
+    """The break a single selection names, read from its audit trail's title."""
+    return [int(e.label.rsplit(" ", 1)[1]) for e in at.expander if e.label.startswith("Audit trail of break ")]
+
+
+def test_a_grid_selection_names_the_breaks_picked_and_never_a_position(demo, monkeypatch):
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "1000000.00")
+    at, grid = breaks_of(demo, "CS-00192-CASH")
+    assert len(grid) == 7
+    last = int(grid.iloc[6]["id"])
+    select_rows(at, "breaks_grid", [6])
+    assert selected_breaks(at) == [last]
+    at.selectbox(key="breaks_resolve_code").set_value("timing")
+    next(b for b in at.button if b.label == "Resolve selected").click().run()
+    assert not at.exception, at.exception
+    assert any(s.value == f"Break {last}: resolved." for s in at.success), [e.value for e in at.error]
+    assert selected_breaks(at) == [] and not any(b.label == "Resolve selected" for b in at.button)
+
+    grid = frame_with(at, "reason")
+    third = int(grid.iloc[2]["id"])
+    select_rows(at, "breaks_grid", [2])
+    assert selected_breaks(at) == [third]
+    next(b for b in at.button if b.label == "Resolve selected").click().run()
+    assert not at.exception, at.exception
+    assert selected_breaks(at) == [] and not any(b.label == "Resolve selected" for b in at.button)
+    with demo.session() as session:
+        assert {b.id for b in session.scalars(select(Break).where(Break.status == "resolved"))} == {last, third}
+
+    grid = frame_with(at, "reason")
+    receipt = grid[grid["description"] == "Receipt from Fabrikam Inc"].index[0]
+    select_rows(at, "breaks_grid", [int(receipt)])
+    assert selected_breaks(at) == [int(grid.loc[receipt, "id"])]
+    at.multiselect(key="breaks_sides").select("external").run()
+    assert not at.exception
+    assert any("no longer shown" in w.value and str(grid.loc[receipt, "id"]) in w.value for w in at.warning), [w.value for w in at.warning]
+    assert selected_breaks(at) == [] and not any(b.label == "Resolve selected" for b in at.button)
+    statement = frame_with(at, "reason")
+    select_rows(at, "breaks_grid", [0])
+    assert selected_breaks(at) == [int(statement.iloc[0]["id"])]
+    at.multiselect(key="breaks_sides").set_value([]).run()
+    assert selected_breaks(at) == [int(statement.iloc[0]["id"])]
+
+
+def test_proposed_matches_follow_the_filters_show_both_sides_and_a_bulk_approval_asks_first(demo):
+    from core.store.models import MatchGroup
+
+    at, _ = breaks_of(demo, "4471-0092-18")
+    proposals = frame_with(at, "explanation")
+    assert len(proposals) >= 2
+    assert set(proposals["account"]) == {"4471-0092-18"} and set(proposals["currency"]) == {"USD"}
+    assert all(proposals["books"].str.len() > 0) and all(proposals["statement"].str.len() > 0)
+    sizes = {int(i): max(abs(b), abs(s)) for i, b, s in zip(proposals["id"], proposals["books_amount"], proposals["statement_amount"])}
+    smallest = min(sizes, key=sizes.get)
+    at.text_input(key="breaks_proposed_min").input(str(min(sizes.values()) + 1)).run()
+    shown = frame_with(at, "explanation")
+    assert smallest not in set(shown["id"]) and len(shown) == len(sizes) - 1
+    kept = {i: v for i, v in sizes.items() if i != smallest}
+
+    next(c for c in at.checkbox if c.label.startswith("Select every proposal shown")).check().run()
+    at.button(key="breaks_approve").click().run()
+    question = next(w.value for w in at.warning if w.value.startswith("Approve"))
+    assert f"{len(kept)} proposed match(es) covering USD {sum(kept.values()):,.2f}" in question, question
+    at.button(key="breaks_proposed_confirm_no").click().run()
+    with demo.session() as session:
+        assert {g.status for g in session.scalars(select(MatchGroup).where(MatchGroup.id.in_(list(sizes))))} == {"proposed"}
+
+    at.button(key="breaks_approve").click().run()
+    at.button(key="breaks_proposed_confirm_yes").click().run()
+    assert any(s.value == f"{len(kept)} confirmed." for s in at.success), [e.value for e in at.error]
+    with demo.session() as session:
+        status = {g.id: g.status for g in session.scalars(select(MatchGroup).where(MatchGroup.id.in_(list(sizes))))}
+    assert status == {i: "proposed" if i == smallest else "confirmed" for i in sizes}
+    assert not at.exception and not next(c for c in at.checkbox if c.label.startswith("Select every proposal shown")).value

@@ -12,9 +12,10 @@ import streamlit as st
 from core.auth import Account, can
 from core.exports import frame_to_csv_bytes, frame_to_xlsx_bytes
 from core.records import RowError
+from core.workbench import picked_records, reconcile_selection
 from core.store import Store, open_store
 
-__all__ = ["DATE", "FAVICON", "MONEY", "account", "download_buttons", "flash", "get_store", "require", "show_flashes", "show_row_errors", "sign_out"]
+__all__ = ["DATE", "FAVICON", "MONEY", "account", "download_buttons", "flash", "forget_selection", "get_store", "grid_selection", "require", "show_flashes", "show_row_errors", "sign_out"]
 
 # Display format of amount columns; the values themselves stay exact decimals.
 MONEY = st.column_config.NumberColumn(format="%.2f")
@@ -80,3 +81,34 @@ def sign_out() -> None:
     """Forget everything the session held (the account, selections, last results, messages),
     so the next person in this browser starts from nothing."""
     st.session_state.clear()
+
+
+def grid_selection(key: str, shown: pd.DataFrame, noun: str = "record") -> dict[int, int]:
+    """The records picked in the selectable grid ``key`` (to be drawn next with ``shown``), by id
+    with the version the person saw. Call it just before ``st.dataframe(..., key=key)``.
+
+    A grid reports row positions. They are read here against the rows that grid displayed when
+    the person clicked (kept from the previous run), never against what is shown now. Picked
+    records that are no longer among ``shown`` are dropped with a notice, and the grid's own
+    selection is moved to where the kept records now stand, so a position never selects
+    another record.
+    """
+    before = st.session_state.get(f"{key}_rows", [])
+    now = list(zip(shown["id"].astype(int).tolist(), shown["version"].astype(int).tolist())) if len(shown) else []
+    forget = st.session_state.pop(f"{key}_forget", False)
+    state = None if forget else st.session_state.get(key)
+    chosen = picked_records(before, list(state["selection"]["rows"])) if state else {}
+    kept, dropped = reconcile_selection(chosen, shown)
+    if dropped:
+        st.warning(f"{len(dropped)} selected {noun}(s) no longer shown (decided meanwhile or filtered out) and dropped from the "
+                   f"selection: {', '.join(map(str, dropped))}.")
+    if forget or dropped or [i for i, _ in now] != [i for i, _ in before]:
+        position = {record_id: row for row, (record_id, _) in enumerate(now)}
+        st.session_state[key] = {"selection": {"rows": sorted(position[i] for i in kept), "columns": []}}
+    st.session_state[f"{key}_rows"] = now
+    return kept
+
+
+def forget_selection(key: str) -> None:
+    """Start the grid ``key`` with nothing selected on the next run (after a decision)."""
+    st.session_state[f"{key}_forget"] = True
