@@ -1,7 +1,8 @@
 """Command line: ``python -m core COMMAND``. The contract scripts rely on (ARCHITECTURE.md).
 
 Exit codes: 0 done, 2 bad input (the message names file, row and column), 1 an unexpected
-failure (set ``RECON_DEBUG=1`` to see its traceback).
+failure (set ``RECON_DEBUG=1`` to see its traceback) or, for ``audit verify``, a broken audit
+chain (the line on standard output names the first broken link).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 __all__ = ["main"]
 
 EXIT_BAD_INPUT = 2
+EXIT_CHAIN_BROKEN = 1
 
 
 class BadInput(Exception):
@@ -157,6 +159,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit_verify(args: argparse.Namespace) -> int:
+    """One line on standard output: intact with the counts and heads, or the first broken link."""
+    from core.store import open_store, verify_audit_chain
+
+    report = verify_audit_chain(open_store())
+    print(report)
+    return 0 if report.intact else EXIT_CHAIN_BROKEN
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Recon Workbench command line")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -185,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="seed the demo month: books, bank and broker statements")
     demo.add_argument("--if-empty", action="store_true", help="do nothing when the store already has datasets")
     demo.set_defaults(run=_cmd_demo)
+
+    audit = commands.add_parser("audit", help="check the audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser("verify", help="walk the hash chain of the audit log and decisions; exit 1 when broken")
+    verify.set_defaults(run=_cmd_audit_verify)
     return parser
 
 

@@ -2,6 +2,10 @@
 
 ``RECON_DATA_DIR`` moves the data folder; ``DATABASE_URL`` points the store at any
 SQLAlchemy URL (``postgresql+psycopg://...``); ``RECON_MAX_IMPORT_MB`` caps an upload.
+``RECON_APPROVAL_THRESHOLD`` is the amount above which a decision needs a second person.
+``RECON_SIGNIN_MAX_FAILURES`` (per username, default 5), ``RECON_SIGNIN_MAX_CLIENT_FAILURES``
+(per client, default 20), ``RECON_SIGNIN_LOCK_MINUTES`` (first lock, default 5, doubled by each
+further failure) and ``RECON_SIGNIN_MAX_LOCK_MINUTES`` (default 1440) set the sign-in backoff.
 DuckDB spills what does not fit in memory under the system's temporary folder (``TMPDIR``),
 never into the folder the command was started from.
 """
@@ -10,9 +14,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
-__all__ = ["data_dir", "database_url", "duckdb_settings", "max_import_bytes"]
+__all__ = ["SignInPolicy", "approval_threshold", "data_dir", "database_url", "duckdb_settings", "manual_match_tolerance",
+           "max_import_bytes", "sign_in_policy"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,3 +39,25 @@ def max_import_bytes() -> int:
 def duckdb_settings() -> dict[str, str]:
     """Settings for the DuckDB connections runs work in."""
     return {"temp_directory": str(Path(tempfile.gettempdir()) / "recon-duckdb")}
+
+
+def approval_threshold() -> Decimal:
+    """Decisions on amounts above this wait for a second person (default 10000.00)."""
+    return Decimal(os.environ.get("RECON_APPROVAL_THRESHOLD", "10000.00"))
+
+
+def manual_match_tolerance() -> Decimal:
+    """A manual match nets to within this without a reason code (``RECON_MANUAL_MATCH_TOLERANCE``, default 0.00)."""
+    return Decimal(os.environ.get("RECON_MANUAL_MATCH_TOLERANCE", "0.00"))
+
+
+class SignInPolicy(NamedTuple):
+    max_failures: int  # per username, since its last success and within a day
+    max_client_failures: int  # per client (browser or caller), likewise
+    lock_minutes: int  # the first lock; each further failure doubles it
+    max_lock_minutes: int
+
+
+def sign_in_policy() -> SignInPolicy:
+    return SignInPolicy(int(os.environ.get("RECON_SIGNIN_MAX_FAILURES", "5")), int(os.environ.get("RECON_SIGNIN_MAX_CLIENT_FAILURES", "20")),
+                        int(os.environ.get("RECON_SIGNIN_LOCK_MINUTES", "5")), int(os.environ.get("RECON_SIGNIN_MAX_LOCK_MINUTES", "1440")))

@@ -130,10 +130,10 @@ def test_open_breaks_are_carried_into_the_next_run_and_clear_there(store):
 
 
 def test_decisions_survive_a_rerun_of_the_same_files(store):
-    from core.auth import Account
+    from core.auth import create_user
     from core.review import resolve_break, reject_proposed
 
-    analyst = Account("ana", "Ana", "analyst")
+    analyst = create_user(store, "ana", "a-long-password", "analyst")
     books, bank = datasets(store)
     first = reconcile_datasets(store, books, bank, load_rules(), "")
     with store.session() as session:

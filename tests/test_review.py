@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from core.auth import Account
+from core.auth import Account, create_user, update_user
 from core.datasets import import_bytes
 from core.matching.rules import load_rules
 from core.reconcile import reconcile_datasets
@@ -14,11 +14,19 @@ from core.review import (ConflictError, ReviewError, approve_proposed, approve_p
                          pending_decisions, reject_proposed, reject_proposed_many, resolve_break, unmatch_group)
 from core.store.models import AuditEntry, Break, Decision, MatchGroup
 
-ANA = Account("ana", "Ana", "analyst")
-BEN = Account("ben", "Ben", "analyst")
-PAT = Account("pat", "Pat", "approver")
-ADA = Account("ada", "Ada", "approver")
-VIC = Account("vic", "Vic", "viewer")
+# Users as the store makes them, in this order, in the fresh store of every test (see ``people``).
+ANA = Account("ana", "Ana", "analyst", 1)
+BEN = Account("ben", "Ben", "analyst", 2)
+PAT = Account("pat", "Pat", "approver", 3)
+ADA = Account("ada", "Ada", "approver", 4)
+VIC = Account("vic", "Vic", "viewer", 5)
+ADM = Account("adm", "Adm", "admin", 6)
+
+
+@pytest.fixture(autouse=True)
+def people(store):
+    for person in (ANA, BEN, PAT, ADA, VIC, ADM):
+        assert create_user(store, person.username, "a-long-password", person.role, display_name=person.display_name) == person
 
 BOOKS = b"""id,account,date,amount,currency,reference
 b1,A,2026-10-01,100.00,USD,INV-1
@@ -90,7 +98,8 @@ def test_above_the_threshold_a_second_person_must_approve_and_never_the_maker(st
     assert [(p.id, p.made_by, p.action) for p in pending_decisions(store)] == [(outcome.decision_id, "ana", "resolve")]
     with pytest.raises(ReviewError, match="needs the approver role"):
         decide_pending(store, outcome.decision_id, True, BEN)
-    maker_who_approves = Account("ana", "Ana", "approver")
+    update_user(store, "ana", actor=ADM, role="approver")
+    maker_who_approves = Account("ana", "Ana", "approver", ANA.user_id)
     with pytest.raises(ReviewError, match="their own decision"):
         decide_pending(store, outcome.decision_id, True, maker_who_approves)
     decide_pending(store, outcome.decision_id, True, PAT)
@@ -124,11 +133,11 @@ def test_manual_match_within_tolerance_and_with_a_reason_when_not(store, run):
 
 
 def test_unmatching_a_confirmed_engine_group_reopens_its_records(store, run):
-    unmatch_group(store, run.id, 1, ANA, "wrong invoice")
+    unmatch_group(store, run.id, 1, ANA, "wrong invoice", version=1)
     assert open_break(store, "b1").reason == "unmatched_by_user"
     assert open_break(store, "s1").reference == "inv1"
     with pytest.raises(ReviewError, match="not confirmed"):
-        unmatch_group(store, run.id, 1, ANA)
+        unmatch_group(store, run.id, 1, ANA, version=2)
 
 
 def test_two_people_at_once_the_second_is_told_who_changed_it_and_nothing_doubles(store, run):
@@ -182,7 +191,9 @@ def test_a_whole_queue_is_approved_at_once_with_a_decision_and_audit_entry_each(
         assert {(g.status, g.version, g.updated_by) for g in groups} == {("confirmed", 2, "ana")}
         decisions = {d.id: d for d in session.scalars(select(Decision).where(Decision.action == "approve_match"))}
         assert {decisions[o.decision_id].target_id for o in outcomes} == {str(g) for g in queue}
-        assert {decisions[o.decision_id].amount for o in outcomes} == {Decimal("1.50")}
+        # The amount the threshold measures: the larger side, here the books' wire (the bank's is 1.50 short).
+        assert sorted(decisions[o.decision_id].amount for o in outcomes) == [Decimal(1000 + 100 * n) for n in range(QUEUE_SIZE)]
+        assert {abs(g.amount_diff) for g in groups} == {Decimal("1.50")}
         audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "approve_match")).all()
     assert sorted(int(a.entity_id) for a in audit) == sorted(queue)
     assert all(a.after["decision_id"] in decisions and a.before == {"status": "proposed", "version": 1} for a in audit)

@@ -18,6 +18,7 @@ from sqlalchemy import Date, Engine, create_engine, event, insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import config
+from core.store import chain  # noqa: F401  (chains every audit entry and decision as it is flushed)
 from core.store.models import AuditEntry
 from core.store.types import ExactDecimal
 
@@ -35,9 +36,16 @@ class Store(NamedTuple):
     sessions: sessionmaker
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on any error."""
+    def session(self, *, serialised: bool = False) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on any error.
+
+        ``serialised``: on SQLite, take the write lock at the start (``BEGIN IMMEDIATE``), so
+        that what the transaction reads first (the acting user, a version) cannot change before
+        it writes. PostgreSQL gets the same from row locks taken by the reads that need them.
+        """
         with self.sessions() as session, session.begin():
+            if serialised and self.engine.dialect.name == "sqlite":
+                session.connection().exec_driver_sql("BEGIN IMMEDIATE")
             yield session
 
 
@@ -191,5 +199,8 @@ def _chain(first, rest):
 
 def record_audit(session: Session, actor: str, action: str, entity_type: str, entity_id: str,
                  before: dict | None = None, after: dict | None = None) -> None:
-    """Append one audit entry in the caller's transaction, so it lands with the change it records."""
+    """Append one audit entry in the caller's transaction, so it lands with the change it records.
+
+    The entry is chained as it is flushed (``core.store.chain``): writers wait for each other there.
+    """
     session.add(AuditEntry(actor=actor, action=action, entity_type=entity_type, entity_id=str(entity_id), before=before, after=after))

@@ -16,8 +16,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.store.types import ExactDecimal
 
-__all__ = ["AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "FetchedFile", "HoldingsRun", "MatchGroup", "MatchItem", "Run", "StatementRecord", "User",
-           "utc_now"]
+__all__ = ["AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "FetchedFile", "HoldingsRun", "MatchGroup", "MatchItem", "Run", "SignInAttempt", "StatementRecord",
+           "User", "utc_now"]
 
 
 def utc_now() -> dt.datetime:
@@ -138,6 +138,7 @@ class Decision(Base):
     """A person's decision. Append-only: an approval or reversal is a new row with ``parent_id``."""
 
     __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_chain_seq", "chain_seq", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"))
@@ -152,13 +153,17 @@ class Decision(Base):
     made_by: Mapped[str] = mapped_column(String(128))
     made_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
     payload: Mapped[dict | None] = mapped_column(JSON, comment="what the decision does, to apply it once approved")
+    made_by_id: Mapped[int | None] = mapped_column(Integer, comment="the maker's user id; nobody approves their own")
+    chain_seq: Mapped[int | None] = mapped_column(Integer, comment="place in the decisions' hash chain")
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64), comment="SHA-256 of prev_hash and the canonical content")
 
 
 class AuditEntry(Base):
     """Who did what, when, with the state before and after. Append-only."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_entity", "entity_type", "entity_id"),)
+    __table_args__ = (Index("ix_audit_entity", "entity_type", "entity_id"), Index("ix_audit_log_chain_seq", "chain_seq", unique=True))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(default=utc_now, index=True)
@@ -168,6 +173,32 @@ class AuditEntry(Base):
     entity_id: Mapped[str] = mapped_column(String(128))
     before: Mapped[dict | None] = mapped_column(JSON)
     after: Mapped[dict | None] = mapped_column(JSON)
+    chain_seq: Mapped[int | None] = mapped_column(Integer, comment="place in the audit log's hash chain")
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64), comment="SHA-256 of prev_hash and the canonical content")
+
+
+class AuditChainHead(Base):
+    """The last place and hash of one chain (``audit_log``, ``decisions``); appends lock this row."""
+
+    __tablename__ = "audit_chain_heads"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class SignInAttempt(Base):
+    """One sign-in attempt, kept to slow down guessing per username and per client."""
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (Index("ix_sign_in_attempts_username", "username", "at"), Index("ix_sign_in_attempts_client", "client", "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+    username: Mapped[str] = mapped_column(String(64), comment="canonical, as typed; known or not")
+    client: Mapped[str] = mapped_column(String(128), comment="what identifies the browser or caller; may be empty")
+    outcome: Mapped[str] = mapped_column(String(8), comment="ok | failed | locked")
 
 
 class User(Base):
