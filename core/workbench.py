@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 from sqlalchemy import and_, case, func, literal, select
 
+from core.money import canonical_decimal
 from core.store import Store
 from core.store.models import AuditEntry, Break, DatasetRecord, MatchGroup, Run
 
@@ -58,8 +59,6 @@ def load_breaks(store: Store, run_id: int, today: dt.date | None = None) -> pd.D
     Read with plain SQL and converted column by column (amounts to exact ``Decimal``), which
     keeps 100,000 breaks well under a second.
     """
-    from core.money import canonical_decimal
-
     today = today or dt.date.today()
     names = ", ".join(BREAK_COLUMNS)
     with store.engine.connect() as connection:
@@ -117,7 +116,6 @@ def proposed_frame(store: Store, run_id: int) -> pd.DataFrame:
     ``books`` and ``statement`` list each side's records (id, date, amount); ``size`` is the
     larger side's absolute total, the money an approval covers.
     """
-    from core.money import canonical_decimal
     from core.store.models import MatchItem
 
     with store.session() as session:
@@ -203,7 +201,7 @@ def confirmed_groups(store: Store, run_id: int, search: str = "", limit: int = 5
                                                           .where(MatchGroup.run_id == run_id)).all()}
     con = duckdb.connect()
     pattern = f"%{search.strip()}%"
-    engine = con.execute(f"""
+    cursor = con.execute(f"""
         SELECT g.match_id, g.rule, g.status, g.amount_diff, g.days_diff,
                string_agg(i.side || ' ' || i.record_id || ' ' || CAST(i.amount AS VARCHAR), ' | ' ORDER BY i.side, i.record_id) AS records,
                any_value(i.account) AS account
@@ -212,8 +210,11 @@ def confirmed_groups(store: Store, run_id: int, search: str = "", limit: int = 5
         GROUP BY ALL
         HAVING (? = '%%' OR bool_or(i.record_id ILIKE ? OR i.account ILIKE ?)) AND (len(?) = 0 OR bool_or(list_contains(?, i.account)))
         ORDER BY g.match_id LIMIT {int(limit)}
-    """, [pattern, pattern, pattern, list(accounts), list(accounts)]).df() if (folder / "groups.parquet").exists() else pd.DataFrame()
+    """, [pattern, pattern, pattern, list(accounts), list(accounts)]) if (folder / "groups.parquet").exists() else None
+    engine = pd.DataFrame(cursor.fetchall(), columns=[c[0] for c in cursor.description]) if cursor is not None else pd.DataFrame()
     if not engine.empty:
+        # Exact decimals from both sources, in one canonical scale, so the frame has one type.
+        engine["amount_diff"] = [canonical_decimal(a) for a in engine["amount_diff"]]
         engine["status"] = [stored.get(m, (s, 1))[0] for m, s in zip(engine["match_id"], engine["status"])]
         engine["version"] = [stored.get(m, (s, 1))[1] for m, s in zip(engine["match_id"], engine["status"])]
         engine = engine[engine["status"] == "confirmed"]
@@ -243,7 +244,8 @@ def _sql_groups(store: Store, run_id: int, match_ids: list[int]) -> pd.DataFrame
     rows = []
     for match_id, rule, status, amount_diff, days_diff, group_id, version in groups:
         members = sorted(by_group.get(group_id, []))
-        rows.append({"match_id": match_id, "rule": rule, "status": status, "amount_diff": amount_diff, "days_diff": days_diff,
+        rows.append({"match_id": match_id, "rule": rule, "status": status, "amount_diff": canonical_decimal(Decimal(amount_diff)),
+                     "days_diff": days_diff,
                      "records": " | ".join(f"{s} {r} {a}" for s, r, a, _ in members), "account": members[0][3] if members else "",
                      "version": version})
     return pd.DataFrame(rows)
@@ -325,8 +327,6 @@ def history_page(store: Store, account: str = "", search: str = "", *, offset: i
         The rows ``offset`` to ``offset + limit`` of the merged, date-ordered archive, and the
         number of rows in all, so a page can say "showing N of M".
     """
-    from core.money import canonical_decimal
-
     pattern = f"%{search.strip()}%"
     wanted = offset + limit
     files = sorted(glob.glob(str(store.data_dir / "runs" / "*" / "items.parquet")))

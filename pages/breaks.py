@@ -49,7 +49,8 @@ def typed_ids(text: str) -> list[int]:
 
 def described(kind: str, outcomes) -> str:
     counts = Counter(o.status for o in outcomes)
-    return f"{counts['applied']:,} {kind}" + (f", {counts['pending']:,} sent for approval" if counts["pending"] else "") + "."
+    parts = [f"{counts['applied']:,} {kind}"] if counts["applied"] else []
+    return ", ".join(parts + ([f"{counts['pending']:,} sent for approval"] if counts["pending"] else [])) + "."
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -199,7 +200,10 @@ with confirmed_tab:
     groups = confirmed_groups(store, run_id, search, limit, accounts=tuple(accounts))
     st.caption(f"{len(groups):,} confirmed match(es)" + (f"; only the first {limit:,} are shown, search to narrow" if len(groups) >= limit
                                                           else ""))
-    shown_groups = groups.drop(columns=["version"]) if "version" in groups else groups
+    seen_matches = st.session_state.get("breaks_confirmed_seen", {})
+    current = dict(zip(groups["match_id"].tolist(), groups["version"].tolist())) if len(groups) else {}
+    st.session_state["breaks_confirmed_seen"] = current
+    shown_groups = groups.drop(columns=["version"]) if len(groups) else groups
     st.dataframe(shown_groups, hide_index=True, width="stretch", key="breaks_confirmed_grid", column_config={"amount_diff": MONEY})
     download_buttons(shown_groups, f"confirmed_run_{run_id}", "breaks_confirmed_download")
     if may_decide and len(groups):
@@ -209,7 +213,8 @@ with confirmed_tab:
             comment = st.text_input("Why", key="breaks_unmatch_comment")
             if st.form_submit_button("Unmatch"):
                 try:
-                    outcome = unmatch_group(store, run_id, int(match_id), me, comment)
+                    outcome = unmatch_group(store, run_id, int(match_id), me, comment,
+                                            version=int(seen_matches.get(match_id, current[match_id])))
                     flash("success", "Unmatched; its records are open breaks again." if outcome.status == "applied"
                           else f"Sent for approval (decision {outcome.decision_id}).")
                 except ReviewError as exc:

@@ -22,7 +22,7 @@ with st.form("users_add"):
     password = c4.text_input("Password", type="password", key="users_new_password")
     if st.form_submit_button("Add user"):
         try:
-            create_user(store, username, password, role, display_name=display, actor=me.username)
+            create_user(store, username, password, role, display_name=display, actor=me)
             st.session_state["users_flash"] = f"User {username!r} added."
             st.rerun()
         except AuthError as exc:
@@ -38,7 +38,7 @@ with st.form(f"users_change_{who}"):
     active = c2.selectbox("Active", ["yes", "no"], index=0 if chosen.active else 1, key=f"users_change_active_{who}")
     if st.form_submit_button("Save role and active"):
         try:
-            update_user(store, who, actor=me.username, role=new_role, active=active == "yes")
+            update_user(store, who, actor=me, role=new_role, active=active == "yes")
             st.session_state["users_flash"] = f"User {who!r}: role {new_role}, active {active}."
             st.rerun()
         except AuthError as exc:
@@ -48,7 +48,7 @@ with st.form(f"users_password_{who}", clear_on_submit=True):
     new_password = st.text_input(f"New password for {who}", type="password", key=f"users_password_{who}_new")
     if st.form_submit_button("Set password"):
         try:
-            set_password(store, who, new_password, actor=me.username)
+            set_password(store, who, new_password, actor=me)
             st.session_state["users_flash"] = f"Password of {who!r} changed; role and active flag unchanged."
             st.rerun()
         except AuthError as exc:

@@ -164,7 +164,7 @@ def test_breaks_resolve_manual_match_and_approve_a_proposal(demo):
     at.button(key="breaks_approve").click().run()
     assert not any("confirmed" in s.value for s in at.success)
     at.button(key="breaks_proposed_confirm_yes").click().run()
-    assert any("1 confirmed" in s.value for s in at.success), [e.value for e in at.error]
+    assert any(s.value in ("1 confirmed.", "1 sent for approval.") for s in at.success), [e.value for e in at.error]
 
 
 def test_breaks_manual_match_and_unmatch(demo):
@@ -317,11 +317,11 @@ def test_sign_out_forgets_everything_the_previous_user_left_in_the_session(demo)
 
 def test_history_shows_resolved_and_hand_matched_breaks_as_dates_and_says_how_many(demo, monkeypatch):
     monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "1000000.00")
-    from core.auth import Account
+    from core.auth import authenticate
     from core.review import manual_match, resolve_break
     from core.workbench import load_breaks
 
-    analyst = Account("analyst", "Analyst", "analyst")
+    analyst = authenticate(demo, "analyst", DEMO_USERS["analyst"])
     breaks = load_breaks(demo, run_of(demo, "DE89370400440532013000"))
     fee, duplicate, interest = (breaks[breaks["description"] == "ACCOUNT MAINTENANCE FEE"].iloc[0],
                                 breaks[breaks["reason"] == "possible_duplicate"].iloc[0],
@@ -394,7 +394,8 @@ def test_a_grid_selection_names_the_breaks_picked_and_never_a_position(demo, mon
     assert selected_breaks(at) == [int(statement.iloc[0]["id"])]
 
 
-def test_proposed_matches_follow_the_filters_show_both_sides_and_a_bulk_approval_asks_first(demo):
+def test_proposed_matches_follow_the_filters_show_both_sides_and_a_bulk_approval_asks_first(demo, monkeypatch):
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "1000000.00")
     from core.store.models import MatchGroup
 
     at, _ = breaks_of(demo, "4471-0092-18")
@@ -424,3 +425,43 @@ def test_proposed_matches_follow_the_filters_show_both_sides_and_a_bulk_approval
         status = {g.id: g.status for g in session.scalars(select(MatchGroup).where(MatchGroup.id.in_(list(sizes))))}
     assert status == {i: "proposed" if i == smallest else "confirmed" for i in sizes}
     assert not at.exception and not next(c for c in at.checkbox if c.label.startswith("Select every proposal shown")).value
+
+
+def page_load_of(account) -> AppTest:
+    """The next page load of a browser session that holds ``account``, as signed in earlier."""
+    at = AppTest.from_file(HOME, default_timeout=60)
+    at.session_state["account"] = account
+    at.session_state["reconcile_last_run"] = 1
+    return at.run()
+
+
+def test_a_disabled_user_is_signed_out_at_the_next_page_load_and_a_new_role_applies_at_once(demo):
+    from core.auth import authenticate, update_user
+
+    admin = authenticate(demo, "admin", DEMO_USERS["admin"])
+    viewer = authenticate(demo, "viewer", DEMO_USERS["viewer"])
+    analyst = authenticate(demo, "analyst", DEMO_USERS["analyst"])
+    update_user(demo, "viewer", actor=admin, role="analyst")
+    at = page_load_of(viewer)
+    assert not at.exception
+    assert at.session_state["account"].role == "analyst"
+    assert any("(analyst)" in m.value for m in at.sidebar.markdown)
+
+    update_user(demo, "analyst", actor=admin, active=False)
+    at = page_load_of(analyst)
+    assert not at.exception
+    assert "account" not in at.session_state and "reconcile_last_run" not in at.session_state and not at.sidebar.button
+    assert any("You were signed out" in w.value for w in at.warning)
+    assert [t.key for t in at.text_input] == ["sign_in_username", "sign_in_password"]
+
+
+def test_a_locked_sign_in_says_so_on_the_form(demo):
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    for _ in range(12):
+        at.text_input(key="sign_in_username").input("analyst")
+        at.text_input(key="sign_in_password").input("not the password")
+        at.button[0].click().run()
+        if any("locked" in e.value.lower() or "minute" in e.value.lower() for e in at.error):
+            break
+    assert not at.exception
+    assert any("minute" in e.value.lower() for e in at.error), [e.value for e in at.error]

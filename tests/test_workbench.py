@@ -8,7 +8,7 @@ from core.matching.rules import load_rules
 from core.reconcile import reconcile_datasets
 import pyarrow as pa
 
-from core.auth import Account
+from core.auth import create_user
 from core.review import manual_match, resolve_break
 from core.workbench import BreakFilters, aging_summary, audit_frame, filter_breaks, history_page, load_breaks
 
@@ -46,7 +46,7 @@ def test_history_is_one_typed_frame_with_resolved_and_hand_matched_breaks_and_sa
     bank, _ = import_bytes(store, BANK, "bank.csv")
     run = reconcile_datasets(store, books.dataset, bank.dataset, load_rules(), "").run
     breaks = {r.record_id: r for r in load_breaks(store, run.id).itertuples()}
-    analyst = Account("ana", "Ana", "analyst")
+    analyst = create_user(store, "ana", "a-long-password-1", "analyst")
     resolve_break(store, breaks["b2"].id, breaks["b2"].version, "timing", "", analyst)
     manual_match(store, [breaks["b3"].id, breaks["s2"].id], {breaks["b3"].id: breaks["b3"].version, breaks["s2"].id: breaks["s2"].version},
                  analyst, reason_code="other", comment="pair")

@@ -15,7 +15,7 @@ from core.records import RowError
 from core.workbench import picked_records, reconcile_selection
 from core.store import Store, open_store
 
-__all__ = ["DATE", "FAVICON", "MONEY", "account", "download_buttons", "flash", "forget_selection", "get_store", "grid_selection", "require", "show_flashes", "show_row_errors", "sign_out"]
+__all__ = ["DATE", "FAVICON", "MONEY", "account", "client_address", "download_buttons", "flash", "forget_selection", "get_store", "grid_selection", "require", "show_flashes", "show_row_errors", "sign_out"]
 
 # Display format of amount columns; the values themselves stay exact decimals.
 MONEY = st.column_config.NumberColumn(format="%.2f")
@@ -32,6 +32,12 @@ def get_store() -> Store:
 
 def account() -> Account | None:
     return st.session_state.get("account")
+
+
+def client_address() -> str:
+    """The browser's address as the server sees it, or "" where there is none (tests, some proxies)."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) else ""
 
 
 def require(role: str) -> Account:
