@@ -233,8 +233,8 @@ def _sql_groups(store: Store, run_id: int, match_ids: list[int]) -> pd.DataFrame
     from core.store.models import MatchItem
 
     with store.session() as session:
-        groups = session.execute(select(MatchGroup.match_id, MatchGroup.rule, MatchGroup.status, MatchGroup.amount_diff, MatchGroup.days_diff,
-                                        MatchGroup.id, MatchGroup.version)
+        groups = session.execute(select(MatchGroup.match_id, MatchGroup.rule, MatchGroup.status, MatchGroup.amount_diff,
+                                        MatchGroup.days_diff, MatchGroup.id, MatchGroup.version)
                                  .where(MatchGroup.run_id == run_id, MatchGroup.match_id.in_(match_ids))).all()
         items = session.execute(select(MatchItem.group_id, MatchItem.side, MatchItem.record_id, MatchItem.amount, MatchItem.account)
                                 .where(MatchItem.group_id.in_([g.id for g in groups]))).all()

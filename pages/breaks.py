@@ -163,8 +163,8 @@ with proposed_tab:
         asked = st.session_state.pop("breaks_proposed_confirm")
     if may_decide and asked is not None:
         verb = "Approve" if asked["approve"] else "Reject"
-        st.warning(f"{verb} {asked['covers']}? " + ("Each becomes a confirmed match." if asked["approve"]
-                                                      else "Their records become open breaks again."))
+        st.warning(f"{verb} {asked['covers']}? " + ("Each becomes a confirmed match, or waits for an approver when above the approval "
+                                                      "threshold." if asked["approve"] else "Their records become open breaks again."))
         yes, no = st.columns(2)
         if yes.button(f"Yes, {verb.lower()} {len(asked['chosen']):,}", type="primary", key="breaks_proposed_confirm_yes"):
             try:

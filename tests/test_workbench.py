@@ -6,11 +6,13 @@ from decimal import Decimal
 from core.datasets import import_bytes
 from core.matching.rules import load_rules
 from core.reconcile import reconcile_datasets
+import pandas as pd
 import pyarrow as pa
 
 from core.auth import create_user
 from core.review import manual_match, resolve_break
-from core.workbench import BreakFilters, aging_summary, audit_frame, filter_breaks, history_page, load_breaks
+from core.workbench import (BreakFilters, aging_summary, audit_frame, filter_breaks, filter_proposals, history_page, load_breaks,
+                            money_per_currency, picked_records, proposed_frame, reconcile_selection)
 
 BOOKS = b"""id,account,date,amount,currency,reference
 b1,A,2026-10-01,100.00,USD,INV-1
@@ -64,3 +66,32 @@ def test_history_is_one_typed_frame_with_resolved_and_hand_matched_breaks_and_sa
     second = history_page(store, offset=2, limit=2)
     assert (second.total, second.frame["record_id"].tolist()) == (5, ["b1", "s2"])
     assert history_page(store, "A", limit=1).total == 3
+
+
+def test_a_selection_is_read_against_the_grid_clicked_and_kept_by_id():
+    clicked = [(11, 1), (12, 3), (13, 1)]
+    assert picked_records(clicked, [1, 5]) == {12: 3}
+    now = pd.DataFrame({"id": [13, 11], "version": [2, 1]})
+    assert reconcile_selection({12: 3, 13: 1}, now) == ({13: 1}, [12])
+
+
+def test_proposals_show_both_sides_and_follow_account_pass_and_size(store):
+    from sqlalchemy import select
+
+    from core.demo import seed_demo
+    from core.store.models import Run
+
+    seed_demo(store)
+    with store.session() as session:
+        run_id = next(r.id for r in session.scalars(select(Run)) if r.accounts == ["4471-0092-18"])
+    proposals = proposed_frame(store, run_id)
+    assert len(proposals) >= 2 and set(proposals["account"]) == {"4471-0092-18"} and set(proposals["currency"]) == {"USD"}
+    for row in proposals.itertuples():
+        assert row.books and row.statement and isinstance(row.books_amount, Decimal) and isinstance(row.statement_amount, Decimal)
+        assert row.size == max(abs(row.books_amount), abs(row.statement_amount))
+    assert filter_proposals(proposals, accounts=("CS-00192-CASH",)).empty
+    assert len(filter_proposals(proposals, accounts=("4471-0092-18",))) == len(proposals)
+    smallest = min(proposals["size"])
+    assert smallest not in set(filter_proposals(proposals, amount_min=smallest + Decimal("0.01"))["size"])
+    assert set(filter_proposals(proposals, rules=(proposals.iloc[0]["rule"],))["rule"]) == {proposals.iloc[0]["rule"]}
+    assert money_per_currency(proposals, "size") == {"USD": sum(proposals["size"], Decimal(0))}

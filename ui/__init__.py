@@ -15,7 +15,8 @@ from core.records import RowError
 from core.workbench import picked_records, reconcile_selection
 from core.store import Store, open_store
 
-__all__ = ["DATE", "FAVICON", "MONEY", "account", "client_address", "download_buttons", "flash", "forget_selection", "get_store", "grid_selection", "require", "show_flashes", "show_row_errors", "sign_out"]
+__all__ = ["DATE", "FAVICON", "MONEY", "account", "client_address", "download_buttons", "flash", "forget_selection", "get_store",
+           "grid_selection", "require", "show_flashes", "show_row_errors", "sign_out"]
 
 # Display format of amount columns; the values themselves stay exact decimals.
 MONEY = st.column_config.NumberColumn(format="%.2f")
