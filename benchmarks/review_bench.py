@@ -46,7 +46,7 @@ def main() -> None:
         os.environ.pop("DATABASE_URL", None)
         from sqlalchemy import select
 
-        from core.auth import Account
+        from core.auth import create_user
         from core.datasets import import_file
         from core.matching.rules import load_rules
         from core.reconcile import reconcile_datasets
@@ -63,7 +63,7 @@ def main() -> None:
             queue = sorted(session.execute(select(MatchGroup.id, MatchGroup.version)
                                            .where(MatchGroup.run_id == run.id, MatchGroup.status == "proposed")).all())
         print(f"run {run.id}: {len(queue):,} proposed matches")
-        analyst = Account("bench", "Bench", "analyst")
+        analyst = create_user(store, "bench", "bench-password-1", "analyst")
         sample, queue = queue[:2 * args.sample], queue[2 * args.sample:]
         half = len(queue) // 2
 

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from core import config
@@ -138,6 +140,24 @@ def _actor_name(session: Session, actor: Account | str) -> str:
     return acting_user(session, actor, "admin").username
 
 
+@contextmanager
+def _changing_users(store: Store) -> Iterator[Session]:
+    """A user change's transaction, serialised; a clash the database catches is an ``AuthError``.
+
+    Two admins changing each other at once can deadlock on PostgreSQL: one of them is told to
+    try again and nothing of theirs is written.
+    """
+    try:
+        with store.session(serialised=True) as session:
+            yield session
+    except IntegrityError:
+        raise AuthError("someone else changed the same user at the same moment; reload and try again") from None
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) in ("40001", "40P01") or "locked" in str(exc.orig):
+            raise AuthError("someone else was changing users at the same moment; reload and try again") from None
+        raise
+
+
 def create_user(store: Store, username: str, password: str, role: str, *, display_name: str = "",
                 actor: Account | str = "system") -> Account:
     """Add a user, stored under its canonical name.
@@ -155,18 +175,15 @@ def create_user(store: Store, username: str, password: str, role: str, *, displa
     if role not in ROLES:
         raise AuthError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
     _check_password(password)
-    try:
-        with store.session(serialised=True) as session:
-            by = _actor_name(session, actor)
-            if session.scalar(select(User.id).where(User.username == username)):
-                raise AuthError(f"the username {username!r} is taken")
-            user = User(username=username, display_name=display_name.strip() or username, password_hash=_HASHER.hash(password),
-                        role=role, active=True)
-            session.add(user)
-            session.flush()
-            record_audit(session, by, "create_user", "user", username, None, {"role": role, "active": True})
-    except IntegrityError:
-        raise AuthError(f"the username {username!r} is taken") from None
+    with _changing_users(store) as session:
+        by = _actor_name(session, actor)
+        if session.scalar(select(User.id).where(User.username == username)):
+            raise AuthError(f"the username {username!r} is taken")
+        user = User(username=username, display_name=display_name.strip() or username, password_hash=_HASHER.hash(password),
+                    role=role, active=True)
+        session.add(user)
+        session.flush()
+        record_audit(session, by, "create_user", "user", username, None, {"role": role, "active": True})
     return Account(user.username, user.display_name, role, user.id)
 
 
@@ -269,7 +286,7 @@ def update_user(store: Store, username: str, *, actor: Account, role: str | None
     """
     if role is not None and role not in ROLES:
         raise AuthError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
-    with store.session(serialised=True) as session:
+    with _changing_users(store) as session:
         by = acting_user(session, actor, "admin").username
         user = _user_to_change(session, username)
         before = {"role": user.role, "active": user.active}
@@ -286,7 +303,7 @@ def update_user(store: Store, username: str, *, actor: Account, role: str | None
 def set_password(store: Store, username: str, password: str, *, actor: Account) -> None:
     """Give a user a new password. ``actor``: the signed-in admin, checked against the store."""
     _check_password(password)
-    with store.session(serialised=True) as session:
+    with _changing_users(store) as session:
         by = acting_user(session, actor, "admin").username
         user = _user_to_change(session, username)
         user.password_hash, user.updated_at = _HASHER.hash(password), _now()

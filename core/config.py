@@ -59,5 +59,6 @@ class SignInPolicy(NamedTuple):
 
 
 def sign_in_policy() -> SignInPolicy:
-    return SignInPolicy(int(os.environ.get("RECON_SIGNIN_MAX_FAILURES", "5")), int(os.environ.get("RECON_SIGNIN_MAX_CLIENT_FAILURES", "20")),
-                        int(os.environ.get("RECON_SIGNIN_LOCK_MINUTES", "5")), int(os.environ.get("RECON_SIGNIN_MAX_LOCK_MINUTES", "1440")))
+    setting = {"RECON_SIGNIN_MAX_FAILURES": "5", "RECON_SIGNIN_MAX_CLIENT_FAILURES": "20", "RECON_SIGNIN_LOCK_MINUTES": "5",
+               "RECON_SIGNIN_MAX_LOCK_MINUTES": "1440"}
+    return SignInPolicy(*(int(os.environ.get(name, default)) for name, default in setting.items()))

@@ -32,7 +32,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 import pyarrow.parquet as pq
-from sqlalchemy import insert, select, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from core import config
@@ -322,8 +322,7 @@ def _decide_proposed(store: Store, seen: dict[int, int], actor: Account, *, appr
              "made_by_id": by.id, "made_at": now, "payload": {"group_id": g} if g in waiting else None} for g in ids))
         decision_of = dict(zip(ids, session.scalars(insert(Decision).returning(Decision.id, sort_by_parameter_order=True), decisions)))
         taken = _move_proposed(session, [g for g in ids if g not in waiting], seen, by, status=status)
-        for group_id in sorted(waiting):
-            _move_proposed(session, [group_id], seen, by, pending_decision_id=decision_of[group_id])
+        _move_proposed(session, sorted(waiting), seen, by, waiting_for={g: decision_of[g] for g in waiting})
         reopened = {} if approve else _reopen_groups(session, store.data_dir, taken, "rejected_proposal")
         audit = []
         for g in ids:
@@ -368,10 +367,13 @@ def _group_amounts(session, ids: list[int]) -> dict[int, Decimal]:
     return {g: decision_amount(members) for g, members in items.items()}
 
 
-def _move_proposed(session, ids: list[int], seen: dict[int, int], by: User, **values) -> list:
-    """Change proposed groups still at the versions seen and free; any other finding undoes it all."""
+def _move_proposed(session, ids: list[int], seen: dict[int, int], by: User, *, status: str | None = None,
+                   waiting_for: dict[int, int] | None = None) -> list:
+    """Move proposed groups still at the versions seen, and free, to ``status`` or to wait for
+    their decision (``waiting_for``: group -> pending decision). Any other finding undoes it all."""
     taken = []
     for chunk in chunks(ids, _CHUNK):
+        values = {"status": status} if status else {"pending_decision_id": case({g: waiting_for[g] for g in chunk}, value=MatchGroup.id)}
         taken += session.execute(
             update(MatchGroup).where(MatchGroup.id.in_(chunk), MatchGroup.status == "proposed", MatchGroup.pending_decision_id.is_(None))
             .values(version=MatchGroup.version + 1, updated_by=by.username, updated_at=_now(), **values)
@@ -552,7 +554,8 @@ def decide_pending(store: Store, decision_id: int, approve: bool, actor: Account
             for row in rows:
                 values = {"pending_decision_id": None}
                 if approve:
-                    values |= {"status": "resolved", "resolution": pending.reason_code} if pending.action == "resolve" else {"status": "matched"}
+                    values |= ({"status": "resolved", "resolution": pending.reason_code} if pending.action == "resolve"
+                               else {"status": "matched"})
                 _bump(session, Break, row.id, row.version, by, **values)
             if approve and pending.action == "manual_match":
                 maker = Decision(made_by=pending.made_by, reason_code=pending.reason_code, comment=pending.comment)

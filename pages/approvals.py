@@ -9,8 +9,8 @@ me = account()
 store = get_store()
 st.title("Approvals")
 show_flashes()
-st.caption("Manual matches, unmatches and resolutions above the approval threshold wait here for a second person with the "
-           "approver role. Nobody approves their own.")
+st.caption("Manual matches, unmatches, resolutions and approvals of proposed matches above the approval threshold wait here "
+           "for a second person with the approver role. Nobody approves their own.")
 
 pending = pending_decisions(store)
 table = pd.DataFrame([{"decision": p.id, "what": p.action.replace("_", " "), "on": p.target, "amount": p.amount,
@@ -21,7 +21,7 @@ if table.empty:
     st.stop()
 st.dataframe(table, hide_index=True, width="stretch", key="approvals_grid", column_config={"amount": MONEY})
 download_buttons(table, "pending_approvals", "approvals_download")
-mine = [p for p in pending if p.made_by == me.username]
+mine = [p for p in pending if p.made_by_id == me.user_id or (p.made_by_id is None and p.made_by == me.username)]
 if mine:
     st.info(f"{len(mine)} of these are yours; another approver must decide them.")
 if not can(me, "approver"):

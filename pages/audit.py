@@ -1,11 +1,20 @@
 import streamlit as st
 
+from core.store import verify_audit_chain
 from core.workbench import audit_frame
 from ui import download_buttons, get_store
 
 store = get_store()
 st.title("Audit log")
-st.caption("Every import, run and decision: who, when, what, and the state before and after. Append-only.")
+st.caption("Every import, run, sign-in and decision: who, when, what, and the state before and after. Append-only, and "
+           "hash-chained: each entry carries the hash of the one before.")
+chain = verify_audit_chain(store)
+if chain.intact:
+    st.success(f"Chain verified: {chain.entries['audit_log']:,} audit entries and {chain.entries['decisions']:,} decisions, "
+               "none changed, removed or slipped in.", icon=":material/verified:")
+else:
+    where = f"{chain.table} entry {chain.entry_id}" if chain.entry_id is not None else chain.table
+    st.error(f"Chain broken at {where}: {chain.problem} ({chain.detail}).", icon=":material/gpp_bad:")
 c1, c2, c3, c4 = st.columns(4)
 actor = c1.text_input("Who", key="audit_actor")
 action = c2.text_input("Action (e.g. resolve, unmatch, import)", key="audit_action")

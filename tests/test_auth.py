@@ -84,7 +84,8 @@ def test_an_account_the_store_does_not_vouch_for_is_signed_out(store):
 
 def test_user_changes_need_an_active_admin_as_the_store_has_it(store, admin):
     ana = create_user(store, "ana", PASSWORD, "analyst", actor=admin)
-    for forged in (Account("ana", "Ana", "admin", ana.user_id), Account("root", "Root", "admin"), Account("Root", "Root", "admin", admin.user_id)):
+    for forged in (Account("ana", "Ana", "admin", ana.user_id), Account("root", "Root", "admin"),
+                   Account("Root", "Root", "admin", admin.user_id)):
         with pytest.raises(AuthError):
             update_user(store, "ana", actor=forged, role="admin")
         with pytest.raises(AuthError):
@@ -185,3 +186,35 @@ def test_an_unknown_username_costs_what_a_known_one_costs(store, clock, monkeypa
     assert costs["ana"][0] == costs["nobody"][0] == 1
     assert costs["ana"][1] == costs["nobody"][1]
     assert any("INSERT INTO audit_log" in s for s in costs["nobody"][1])
+
+
+def _disable_in_a_process(url, data_dir, actor, target, start, results) -> None:
+    store = open_store(url, data_dir)
+    try:
+        start.wait()
+        update_user(store, target, actor=Account(*actor), active=False)
+        results.put("disabled")
+    except AuthError:
+        results.put("refused")
+    except Exception as exc:  # anything else is the failure this test is about
+        results.put(f"{type(exc).__name__}: {exc}")
+    finally:
+        store.engine.dispose()
+
+
+def test_two_admins_disabling_each_other_at_once_leave_one_admin(store, admin):
+    import multiprocessing
+
+    other = create_user(store, "second", PASSWORD, "admin", actor=admin)
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(2), context.Queue()
+    url = store.engine.url.render_as_string(hide_password=False)
+    workers = [context.Process(target=_disable_in_a_process, args=(url, str(store.data_dir), tuple(actor), target.username, start, results))
+               for actor, target in ((admin, other), (other, admin))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert sorted(results.get(timeout=5) for _ in workers) == ["disabled", "refused"]
+    with store.session() as session:
+        assert session.scalars(select(User.username).where(User.role == "admin", User.active.is_(True))).all() in (["root"], ["second"])

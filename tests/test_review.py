@@ -1,5 +1,6 @@
 """Working the breaks on SQLite and PostgreSQL: decisions, maker-checker, conflicts, audit."""
 
+import multiprocessing
 from decimal import Decimal
 
 import pytest
@@ -12,6 +13,7 @@ from core.reconcile import reconcile_datasets
 from core import review
 from core.review import (ConflictError, ReviewError, approve_proposed, approve_proposed_many, decide_pending, manual_match,
                          pending_decisions, reject_proposed, reject_proposed_many, resolve_break, unmatch_group)
+from core.store import open_store, verify_audit_chain
 from core.store.models import AuditEntry, Break, Decision, MatchGroup
 
 # Users as the store makes them, in this order, in the fresh store of every test (see ``people``).
@@ -24,7 +26,12 @@ ADM = Account("adm", "Adm", "admin", 6)
 
 
 @pytest.fixture(autouse=True)
-def people(store):
+def people(store, monkeypatch):
+    from argon2 import PasswordHasher
+
+    from core import auth
+
+    monkeypatch.setattr(auth, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))  # cheap: not what is tested here
     for person in (ANA, BEN, PAT, ADA, VIC, ADM):
         assert create_user(store, person.username, "a-long-password", person.role, display_name=person.display_name) == person
 
@@ -151,6 +158,90 @@ def test_two_people_at_once_the_second_is_told_who_changed_it_and_nothing_double
         assert session.get(Break, seen_by_ana.id).resolution == "bank_fee"
 
 
+def test_unmatching_names_the_version_seen_and_a_stale_one_is_a_conflict(store, run):
+    with pytest.raises(ConflictError, match="version 1, not 2"):
+        unmatch_group(store, run.id, 1, ANA, version=2)
+    unmatch_group(store, run.id, 1, BEN, version=1)
+    with pytest.raises(ConflictError, match=r"changed by ben at \d{4}-"):
+        unmatch_group(store, run.id, 1, ANA, version=1)
+    assert _count(store, Break, Break.reason == "unmatched_by_user") == 2
+
+
+def _unmatch_in_a_process(url, data_dir, run_id, person, start, results) -> None:
+    store = open_store(url, data_dir)
+    try:
+        start.wait()
+        unmatch_group(store, run_id, 1, Account(*person), version=1)
+        results.put("unmatched")
+    except ConflictError:
+        results.put("conflict")
+    except Exception as exc:  # anything else is the failure this test is about
+        results.put(f"{type(exc).__name__}: {exc}")
+    finally:
+        store.engine.dispose()
+
+
+def test_two_processes_unmatching_one_group_one_wins_and_the_other_is_told(store, run):
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(2), context.Queue()
+    url = store.engine.url.render_as_string(hide_password=False)
+    workers = [context.Process(target=_unmatch_in_a_process, args=(url, str(store.data_dir), run.id, tuple(person), start, results))
+               for person in (ANA, BEN)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert sorted(results.get(timeout=5) for _ in workers) == ["conflict", "unmatched"]
+    assert _count(store, Decision, Decision.action == "unmatch") == 1
+    assert _count(store, Break, Break.reason == "unmatched_by_user") == 2
+    assert verify_audit_chain(store).intact
+
+
+def test_a_forged_disabled_or_re_roled_account_decides_nothing(store, run):
+    payment, charge = open_break(store, "b3"), open_break(store, "s5")
+    outcome = resolve_break(store, payment.id, payment.version, "timing", "", ANA)
+    forged = [Account("pat", "Pat", "approver"), Account("pat", "Pat", "approver", ANA.user_id),
+              Account("Pat", "Pat", "approver", PAT.user_id), Account("pat ", "Pat", "approver", PAT.user_id),
+              Account("boss", "Boss", "approver", 999)]
+    for account in forged:
+        with pytest.raises(ReviewError, match="not known to the store"):
+            decide_pending(store, outcome.decision_id, True, account)
+    with pytest.raises(ReviewError, match="not known to the store"):
+        decide_pending(store, outcome.decision_id, True, Account("Ana", "Ana", "approver", ANA.user_id))
+    update_user(store, "ben", actor=ADM, role="viewer")
+    with pytest.raises(ReviewError, match=r"ben \(viewer\) may not do this; it needs the analyst role"):
+        resolve_break(store, charge.id, charge.version, "bank_fee", "", BEN)
+    update_user(store, "ada", actor=ADM, active=False)
+    with pytest.raises(ReviewError, match="ada is disabled"):
+        decide_pending(store, outcome.decision_id, True, ADA)
+    assert [p.id for p in pending_decisions(store)] == [outcome.decision_id]
+    assert open_break(store, "s5").version == charge.version
+    decide_pending(store, outcome.decision_id, True, PAT)
+    with store.session() as session:
+        assert session.scalar(select(Decision.made_by_id).where(Decision.parent_id == outcome.decision_id)) == PAT.user_id
+
+
+def test_a_proposed_match_above_the_threshold_waits_for_an_approver_who_is_not_its_maker(store, run, monkeypatch):
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "1000.00")
+    group = proposed(store)
+    outcome = approve_proposed(store, group.id, group.version, PAT)
+    assert outcome.status == "pending"
+    with store.session() as session:
+        row = session.get(MatchGroup, group.id)
+        assert (row.status, row.pending_decision_id, row.version) == ("proposed", outcome.decision_id, group.version + 1)
+    assert [(p.id, p.action, p.amount, p.made_by_id) for p in pending_decisions(store)] == [
+        (outcome.decision_id, "approve_match", Decimal("5000.00"), PAT.user_id)]
+    with pytest.raises(ReviewError, match="waits for an approver"):
+        reject_proposed(store, group.id, group.version + 1, ANA)
+    with pytest.raises(ReviewError, match="their own decision"):
+        decide_pending(store, outcome.decision_id, True, PAT)
+    decide_pending(store, outcome.decision_id, True, ADA)
+    with store.session() as session:
+        row = session.get(MatchGroup, group.id)
+        assert (row.status, row.pending_decision_id) == ("confirmed", None)
+    assert pending_decisions(store) == []
+
+
 def test_a_viewer_cannot_decide(store, run):
     charge = open_break(store, "s5")
     with pytest.raises(ReviewError, match="needs the analyst role"):
@@ -224,3 +315,20 @@ def test_a_whole_queue_is_rejected_at_once_and_every_record_is_open_again(store,
     listed = sorted(b for a in audit for b in a.after["reopened_breaks"])
     assert listed == sorted(r.id for r in reopened)
     assert all(len(a.after["reopened_breaks"]) == 2 for a in audit)
+
+
+def test_in_a_queue_the_groups_above_the_threshold_wait_and_a_refused_one_is_proposed_again(store, queue, monkeypatch):
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "2500.00")
+    outcomes = approve_proposed_many(store, queue, ANA)
+    with store.session() as session:
+        amounts = {o.decision_id: session.get(Decision, o.decision_id).amount for o in outcomes}
+    assert all((o.status == "pending") == (amounts[o.decision_id] > Decimal("2500.00")) for o in outcomes)
+    assert sum(o.status == "pending" for o in outcomes) == sum(1000 + 100 * n > 2500 for n in range(QUEUE_SIZE))
+    waiting = [o.decision_id for o in outcomes if o.status == "pending"]
+    assert sorted(p.id for p in pending_decisions(store)) == sorted(waiting)
+    decide_pending(store, waiting[0], False, PAT, "show the wire")
+    with store.session() as session:
+        refused = session.get(MatchGroup, int(session.get(Decision, waiting[0]).target_id))
+    assert (refused.status, refused.pending_decision_id, refused.version) == ("proposed", None, 3)
+    assert _count(store, MatchGroup, MatchGroup.status == "confirmed") == QUEUE_SIZE - len(waiting)
+    assert verify_audit_chain(store).intact, "decisions and audit entries written in bulk are chained too"

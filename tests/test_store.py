@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from core.store import bulk_insert, open_store, record_audit
+from core.store import bulk_insert, open_store, record_audit, verify_audit_chain
 from core.store.db import head_revision, migrate
 from core.store.models import AuditEntry, Base, Break, DatasetRecord, Decision, Run
 
@@ -110,3 +110,66 @@ def test_database_url_from_the_environment(tmp_path, monkeypatch, postgres_url):
     store = open_store(data_dir=tmp_path)
     assert store.engine.dialect.name == "postgresql"
     store.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_at_0005(request, tmp_path):
+    """A URL whose schema stands at revision 0005, the one before the audit chain."""
+    from sqlalchemy import create_engine
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        from tests.conftest import _new_postgres_database
+
+        url = _new_postgres_database(request.getfixturevalue("postgres_url"))
+    engine = create_engine(url)
+    migrate(engine, "0005")
+    yield url, engine
+    engine.dispose()
+
+
+def _old_rows(engine, usernames: list[str]) -> None:
+    with engine.begin() as connection:
+        for name in usernames:
+            connection.execute(text("INSERT INTO users (username, display_name, password_hash, role, active, created_at, updated_at) "
+                                    "VALUES (:name, :name, 'x', 'analyst', :yes, :at, :at)"),
+                               {"name": name, "yes": True, "at": dt.datetime(2026, 10, 1, tzinfo=dt.UTC)})
+        for n in range(3):
+            connection.execute(text("INSERT INTO audit_log (at, actor, action, entity_type, entity_id, before, after) "
+                                    "VALUES (:at, :actor, 'resolve', 'break', :id, NULL, :after)"),
+                               {"at": dt.datetime(2026, 10, 2, 8, n, 30, 123456, tzinfo=dt.UTC), "actor": usernames[0], "id": str(n),
+                                "after": '{"status": "resolved", "amount": "73410.87"}'})
+            connection.execute(text("INSERT INTO decisions (target_type, target_id, action, comment, amount, status, made_by, made_at, "
+                                    "payload) VALUES ('break', :id, 'resolve', '', :amount, 'pending', :maker, :at, NULL)"),
+                               {"id": str(n), "amount": "73410.870000" if engine.dialect.name == "sqlite" else Decimal("73410.87"),
+                                "maker": usernames[0], "at": dt.datetime(2026, 10, 2, 8, n, tzinfo=dt.UTC)})
+
+
+def test_the_upgrade_makes_usernames_canonical_and_chains_what_was_written_before(store_at_0005, tmp_path):
+    url, engine = store_at_0005
+    _old_rows(engine, [" Ana ", "BEN"])
+    store = open_store(url, tmp_path / "data")
+    try:
+        with store.session() as session:
+            assert session.scalars(select(text("username")).select_from(text("users")).order_by(text("id"))).all() == ["ana", "ben"]
+            assert set(session.scalars(select(Decision.made_by_id))) == {1}
+        report = verify_audit_chain(store)
+        assert report.intact and report.entries == {"audit_log": 3, "decisions": 3}, str(report)
+        with store.session() as session:
+            record_audit(session, "ana", "resolve", "break", "9")
+        assert verify_audit_chain(store).entries["audit_log"] == 4
+        with pytest.raises(DBAPIError, match="append-only"):
+            with store.session() as session:
+                session.execute(update(AuditEntry).values(actor="mallory"))
+    finally:
+        store.engine.dispose()
+
+
+def test_the_upgrade_stops_at_two_usernames_that_would_collide(store_at_0005, tmp_path):
+    url, engine = store_at_0005
+    _old_rows(engine, ["Ana", "ana "])
+    with pytest.raises(RuntimeError, match="users 'Ana' and 'ana ' would both be 'ana'"):
+        open_store(url, tmp_path / "data")
+    with engine.connect() as connection:
+        assert connection.execute(text("select version_num from alembic_version")).scalar() == "0005"

@@ -72,8 +72,15 @@ def entry_hash(model: type, values: dict[str, Any]) -> str:
 
 
 def _take_head(connection, model: type, count: int) -> tuple[int, str]:
-    """Reserve ``count`` places in the chain; the lock taken here lasts until the commit."""
+    """Reserve ``count`` places in the chain; the lock taken here lasts until the commit.
+
+    The decisions' head is always locked before the audit log's, whatever a transaction
+    appends first, so two writers never wait for each other in a circle.
+    """
     name = model.__tablename__
+    if model is AuditEntry:
+        connection.execute(update(AuditChainHead).where(AuditChainHead.name == Decision.__tablename__)
+                           .values(seq=AuditChainHead.seq))
     seq, last_hash = connection.execute(
         update(AuditChainHead).where(AuditChainHead.name == name).values(seq=AuditChainHead.seq + count)
         .returning(AuditChainHead.seq, AuditChainHead.last_hash)).one()
@@ -85,6 +92,10 @@ def link_rows(model: type, rows: list[dict[str, Any]], seq: int, prev: str) -> s
         for name, default in _DEFAULTS.items():
             if name in model.__table__.c and row.get(name) is None:
                 row[name] = default()
+        for name, value in row.items():
+            if isinstance(value, dt.datetime):
+                # SQLite keeps the wall time and drops the offset: store UTC, as it is hashed.
+                row[name] = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
         seq += 1
         row["chain_seq"], row["prev_hash"] = seq, prev
         row["hash"] = prev = entry_hash(model, row)
@@ -117,9 +128,9 @@ def _chain_orm_row(mapper, connection, target) -> None:
     values = {c.key: getattr(target, c.key) for c in model.__table__.columns}
     seq, prev = _take_head(connection, model, 1)
     last = link_rows(model, [values], seq, prev)
-    for name in ("chain_seq", "prev_hash", "hash", *_DEFAULTS):
-        if name in values:
-            setattr(target, name, values[name])
+    for name, value in values.items():
+        if value is not getattr(target, name):
+            setattr(target, name, value)
     connection.execute(update(AuditChainHead).where(AuditChainHead.name == model.__tablename__).values(last_hash=last))
 
 
@@ -144,7 +155,7 @@ class ChainReport(NamedTuple):
     def __str__(self) -> str:
         if self.intact:
             counts = ", ".join(f"{n:,} {table}" for table, n in self.entries.items())
-            heads = ", ".join(f"{table} {h[:16]}" for table, h in self.heads.items())
+            heads = ", ".join(f"{table} {h}" for table, h in self.heads.items())
             return f"audit chain intact: {counts} entries verified; heads {heads}"
         where = f"{self.table} entry {self.entry_id}" if self.entry_id is not None else self.table
         return f"audit chain broken at {where}: {self.problem}: {self.detail}"

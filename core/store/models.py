@@ -3,7 +3,8 @@
 Datasets point at Parquet files; a reconciliation run pairs two datasets and produces match
 groups (with their items) and breaks. Decisions and the audit log are append-only: the
 migration adds database triggers that refuse UPDATE and DELETE on them, and a later state
-is a new row that points at the one it follows.
+is a new row that points at the one it follows. Both are hash chains as well
+(``core.store.chain``), so a change made around the triggers is detected.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.store.types import ExactDecimal
 
-__all__ = ["AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "FetchedFile", "HoldingsRun", "MatchGroup", "MatchItem", "Run", "SignInAttempt", "StatementRecord",
+__all__ = ["AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "FetchedFile", "HoldingsRun", "MatchGroup",
+           "MatchItem", "Run", "SignInAttempt", "StatementRecord",
            "User", "utc_now"]
 
 
