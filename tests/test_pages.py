@@ -465,3 +465,23 @@ def test_a_locked_sign_in_says_so_on_the_form(demo):
             break
     assert not at.exception
     assert any("minute" in e.value.lower() for e in at.error), [e.value for e in at.error]
+
+
+def test_a_proposal_picked_in_the_grid_is_the_one_approved_and_the_page_lives_on(demo, monkeypatch):
+    from core.store.models import MatchGroup
+
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "1000000.00")
+    at, _ = breaks_of(demo, "CS-00192-CASH")
+    proposals = frame_with(at, "explanation")
+    first = int(proposals.iloc[0]["id"])
+    select_rows(at, "breaks_proposed_grid", [0])
+    assert any(m.value.startswith("**Selected: 1 proposed match(es) covering USD") for m in at.markdown)
+    at.button(key="breaks_approve").click().run()
+    at.button(key="breaks_proposed_confirm_yes").click().run()
+    assert not at.exception, at.exception
+    assert any(s.value == "1 confirmed." for s in at.success), [e.value for e in at.error]
+    assert not any(m.value.startswith("**Selected:") for m in at.markdown)
+    with demo.session() as session:
+        assert {g.id: g.status for g in session.scalars(select(MatchGroup).where(MatchGroup.id.in_(proposals["id"].tolist())))} == {
+            int(i): "confirmed" if int(i) == first else "proposed" for i in proposals["id"]}
+    assert frame_with(at, "explanation")["id"].tolist() == proposals["id"].tolist()[1:]
