@@ -2,7 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from core.auth import ROLES, AuthError, create_user, list_users, set_password, update_user
-from ui import get_store, require
+from ui import MOMENT, get_store, require
 
 me = require("admin")
 store = get_store()
@@ -11,7 +11,8 @@ if "users_flash" in st.session_state:
     st.success(st.session_state.pop("users_flash"))
 users = list_users(store)
 st.dataframe(pd.DataFrame([{"username": u.username, "name": u.display_name, "role": u.role, "active": u.active,
-                            "since": u.created_at} for u in users]), hide_index=True, width="stretch", key="users_grid")
+                            "since": u.created_at} for u in users]), hide_index=True, width="stretch", key="users_grid",
+             column_config={"since": MOMENT})
 
 with st.form("users_add"):
     st.markdown("**Add a user**")

@@ -485,3 +485,23 @@ def test_a_proposal_picked_in_the_grid_is_the_one_approved_and_the_page_lives_on
         assert {g.id: g.status for g in session.scalars(select(MatchGroup).where(MatchGroup.id.in_(proposals["id"].tolist())))} == {
             int(i): "confirmed" if int(i) == first else "proposed" for i in proposals["id"]}
     assert frame_with(at, "explanation")["id"].tolist() == proposals["id"].tolist()[1:]
+
+
+def test_dates_show_as_dates_and_moments_to_the_minute_on_every_grid(demo):
+    import json
+
+    at = signed_in("admin")
+    unformatted = []
+    for page in ("pages/overview.py", "pages/breaks.py", "pages/history.py", "pages/users.py"):
+        open_page(at, page)
+        for grid in at.dataframe:
+            config = json.loads(grid.proto.columns or "{}")
+            for column in grid.value.columns:
+                if str(grid.value[column].dtype).startswith("datetime"):
+                    shown = config.get(column, {}).get("type_config", {})
+                    if shown.get("type") != "datetime" or "ss" in shown.get("format", "ss"):
+                        unformatted.append((page, column))
+                values = grid.value[column].dropna()
+                if len(values) and type(values.iloc[0]) is dt.date:
+                    assert all(type(v) is dt.date for v in values), (page, column)
+    assert unformatted == []

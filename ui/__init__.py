@@ -15,13 +15,15 @@ from core.records import RowError
 from core.store import Store, open_store
 from core.workbench import picked_records, reconcile_selection
 
-__all__ = ["DATE", "FAVICON", "MONEY", "account", "client_address", "download_buttons", "flash", "forget_selection", "get_store",
+__all__ = ["DATE", "FAVICON", "MOMENT", "MONEY", "account", "client_address", "download_buttons", "flash", "forget_selection", "get_store",
            "grid_selection", "require", "show_flashes", "show_row_errors", "sign_out"]
 
 # Display format of amount columns; the values themselves stay exact decimals.
 MONEY = st.column_config.NumberColumn(format="%.2f")
 # Dates show as dates, never with a midnight time.
 DATE = st.column_config.DateColumn(format="YYYY-MM-DD")
+# Moments (imports, runs, changes) to the minute.
+MOMENT = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")
 # A local file: a page never fetches its icon from the internet, so the app works offline.
 FAVICON = str(Path(__file__).with_name("favicon.png"))
 
