@@ -20,7 +20,7 @@ from core.money import canonical_decimal
 from core.store import Store
 from core.store.models import AuditEntry, Break, DatasetRecord, MatchGroup, Run
 
-__all__ = ["AGE_BUCKETS", "BreakFilters", "HistoryPage", "aging_summary", "audit_frame", "breaks_stamp", "confirmed_groups",
+__all__ = ["AGE_BUCKETS", "BreakFilters", "CLEARED_AS", "HistoryPage", "aging_summary", "audit_frame", "breaks_stamp", "confirmed_groups",
            "dataset_accounts", "filter_breaks", "filter_proposals", "history_page", "load_breaks", "money_per_currency", "picked_records",
            "proposed_frame", "recent_runs", "reconcile_selection", "run_account_summary"]
 
@@ -316,12 +316,17 @@ class HistoryPage(NamedTuple):
 HISTORY_COLUMNS = ["run_id", "cleared_as", "side", "record_id", "account", "date", "amount", "currency", "detail"]
 
 
-def history_page(store: Store, account: str = "", search: str = "", *, offset: int = 0, limit: int = 500) -> HistoryPage:
+CLEARED_AS = {"matched": None, "matched by hand": "matched", "resolved": "resolved"}  # how an item was cleared -> break status
+
+
+def history_page(store: Store, account: str = "", search: str = "", *, cleared_as: tuple[str, ...] = (), offset: int = 0,
+                 limit: int = 500) -> HistoryPage:
     """Cleared items archived per account, newest first: records matched by the engine in any
     run (from the runs' Parquet files) and breaks resolved or matched by hand (from the store).
 
     Both sources give one typed frame: ``date`` holds ``datetime.date`` and ``amount`` exact
-    ``Decimal``, whichever source a row comes from. ``search`` looks in record ids and references.
+    ``Decimal``, whichever source a row comes from. ``search`` looks in record ids and references;
+    ``cleared_as`` keeps some of the kinds in ``CLEARED_AS`` (all when empty).
 
     Returns:
         The rows ``offset`` to ``offset + limit`` of the merged, date-ordered archive, and the
@@ -332,7 +337,8 @@ def history_page(store: Store, account: str = "", search: str = "", *, offset: i
     files = sorted(glob.glob(str(store.data_dir / "runs" / "*" / "items.parquet")))
     rows: list[tuple] = []
     total = 0
-    if files:
+    kinds = set(cleared_as or CLEARED_AS)
+    if files and "matched" in kinds:
         con = duckdb.connect()
         where = "WHERE (? = '' OR account = ?) AND (record_id ILIKE ? OR coalesce(reference, '') ILIKE ?)"
         parameters = [account, account, pattern, pattern]
@@ -343,15 +349,15 @@ def history_page(store: Store, account: str = "", search: str = "", *, offset: i
                    amount, currency, 'match ' || CAST(match_id AS VARCHAR)
             FROM {source} {where} ORDER BY date DESC, record_id LIMIT {int(wanted)}
         """, parameters).fetchall()
-    conditions = [Break.status.in_(("resolved", "matched"))]
+    conditions = [Break.status.in_([CLEARED_AS[k] for k in kinds if CLEARED_AS[k]])]
     if account:
         conditions.append(Break.account == account)
     if search.strip():
         conditions.append(Break.record_id.ilike(pattern) | Break.reference.ilike(pattern))
-    cleared_as = case((Break.status == "matched", literal("matched by hand")), else_=Break.status)
+    how = case((Break.status == "matched", literal("matched by hand")), else_=Break.status)
     with store.session() as session:
         total += session.scalar(select(func.count(Break.id)).where(and_(*conditions)))
-        rows += session.execute(select(Break.run_id, cleared_as, Break.side, Break.record_id, Break.account, Break.date, Break.amount,
+        rows += session.execute(select(Break.run_id, how, Break.side, Break.record_id, Break.account, Break.date, Break.amount,
                                        Break.currency, func.coalesce(Break.resolution, ""))
                                 .where(and_(*conditions)).order_by(Break.date.desc(), Break.record_id).limit(wanted)).all()
     rows.sort(key=lambda r: r[3])

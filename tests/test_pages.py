@@ -343,6 +343,11 @@ def test_history_shows_resolved_and_hand_matched_breaks_as_dates_and_says_how_ma
     assert total == len(history) and f"Showing items 1 to {len(history):,} of {total:,}, newest first." in [c.value for c in at.caption]
     at.number_input(key="history_page").set_value(2).run()
     assert f"No item on page 2; {total:,} item(s) in all." in [c.value for c in at.caption]
+    at.number_input(key="history_page").set_value(1)
+    at.multiselect(key="history_cleared_as").set_value(["resolved", "matched by hand"]).run()
+    decided = frame_with(at, "cleared_as")
+    assert (len(decided), set(decided["cleared_as"])) == (3, {"resolved", "matched by hand"})
+    assert "Showing items 1 to 3 of 3, newest first." in [c.value for c in at.caption]
 
 
 def select_rows(at: AppTest, key: str, rows: list[int]) -> AppTest:

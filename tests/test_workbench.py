@@ -66,6 +66,9 @@ def test_history_is_one_typed_frame_with_resolved_and_hand_matched_breaks_and_sa
     second = history_page(store, offset=2, limit=2)
     assert (second.total, second.frame["record_id"].tolist()) == (5, ["b1", "s2"])
     assert history_page(store, "A", limit=1).total == 3
+    decided = history_page(store, cleared_as=("resolved", "matched by hand"))
+    assert (decided.total, decided.frame["record_id"].tolist()) == (3, ["b3", "s2", "b2"])
+    assert history_page(store, cleared_as=("matched",)).frame["record_id"].tolist() == ["s1", "b1"]
 
 
 def test_a_selection_is_read_against_the_grid_clicked_and_kept_by_id():
