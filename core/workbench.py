@@ -203,7 +203,7 @@ def confirmed_groups(store: Store, run_id: int, search: str = "", limit: int = 5
     pattern = f"%{search.strip()}%"
     cursor = con.execute(f"""
         SELECT g.match_id, g.rule, g.status, g.amount_diff, g.days_diff,
-               string_agg(i.side || ' ' || i.record_id || ' ' || CAST(i.amount AS VARCHAR), ' | ' ORDER BY i.side, i.record_id) AS records,
+               string_agg(i.side || ' ' || i.record_id || ' ' || {_AMOUNT_TEXT}, ' | ' ORDER BY i.side, i.record_id) AS records,
                any_value(i.account) AS account
         FROM read_parquet('{folder / 'groups.parquet'}') g JOIN read_parquet('{folder / 'items.parquet'}') i USING (match_id)
         WHERE g.status = 'confirmed'
@@ -229,6 +229,11 @@ def confirmed_groups(store: Store, run_id: int, search: str = "", limit: int = 5
     return pd.concat([engine, found], ignore_index=True) if not found.empty else engine.reset_index(drop=True)
 
 
+# An amount as text in its canonical scale (at least two places, no trailing zeros beyond), exactly.
+_AMOUNT_TEXT = ("CASE WHEN i.amount = round(i.amount, 2) THEN CAST(CAST(i.amount AS DECIMAL(38, 2)) AS VARCHAR) "
+                "ELSE rtrim(CAST(i.amount AS VARCHAR), '0') END")
+
+
 def _sql_groups(store: Store, run_id: int, match_ids: list[int]) -> pd.DataFrame:
     from core.store.models import MatchItem
 
@@ -246,7 +251,8 @@ def _sql_groups(store: Store, run_id: int, match_ids: list[int]) -> pd.DataFrame
         members = sorted(by_group.get(group_id, []))
         rows.append({"match_id": match_id, "rule": rule, "status": status, "amount_diff": canonical_decimal(Decimal(amount_diff)),
                      "days_diff": days_diff,
-                     "records": " | ".join(f"{s} {r} {a}" for s, r, a, _ in members), "account": members[0][3] if members else "",
+                     "records": " | ".join(f"{s} {r} {canonical_decimal(Decimal(a))}" for s, r, a, _ in members),
+                     "account": members[0][3] if members else "",
                      "version": version})
     return pd.DataFrame(rows)
 

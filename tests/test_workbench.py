@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from core.auth import create_user
 from core.review import manual_match, resolve_break
-from core.workbench import (BreakFilters, aging_summary, audit_frame, filter_breaks, filter_proposals, history_page, load_breaks,
+from core.workbench import (BreakFilters, aging_summary, audit_frame, confirmed_groups, filter_breaks, filter_proposals, history_page, load_breaks,
                             money_per_currency, picked_records, proposed_frame, reconcile_selection)
 
 BOOKS = b"""id,account,date,amount,currency,reference
@@ -98,3 +98,24 @@ def test_proposals_show_both_sides_and_follow_account_pass_and_size(store):
     assert smallest not in set(filter_proposals(proposals, amount_min=smallest + Decimal("0.01"))["size"])
     assert set(filter_proposals(proposals, rules=(proposals.iloc[0]["rule"],))["rule"]) == {proposals.iloc[0]["rule"]}
     assert money_per_currency(proposals, "size") == {"USD": sum(proposals["size"], Decimal(0))}
+
+
+def test_confirmed_matches_carry_their_version_and_exact_amounts_and_follow_the_account_filter(store):
+    from core.review import unmatch_group
+
+    books, _ = import_bytes(store, BOOKS, "books.csv")
+    bank, _ = import_bytes(store, BANK, "bank.csv")
+    run = reconcile_datasets(store, books.dataset, bank.dataset, load_rules(), "").run
+    breaks = {r.record_id: r for r in load_breaks(store, run.id).itertuples()}
+    analyst = create_user(store, "ana", "a-long-password-1", "analyst")
+    manual_match(store, [breaks["b3"].id, breaks["s2"].id], {breaks["b3"].id: breaks["b3"].version, breaks["s2"].id: breaks["s2"].version},
+                 analyst, reason_code="other", comment="pair")
+
+    groups = confirmed_groups(store, run.id)
+    assert [(g.account, g.records, g.amount_diff, g.version) for g in groups.itertuples()] == [
+        ("A", "external s1 100.00 | internal b1 100.00", Decimal("0.00"), 1),
+        ("B", "external s2 -0.10 | internal b3 7.25", Decimal("-7.35"), 1)]
+    assert confirmed_groups(store, run.id, accounts=("B",))["account"].tolist() == ["B"]
+    engine = groups.iloc[0]
+    unmatch_group(store, run.id, int(engine["match_id"]), analyst, "wrong", version=int(engine["version"]))
+    assert confirmed_groups(store, run.id)["account"].tolist() == ["B"]
