@@ -11,8 +11,8 @@ import pyarrow as pa
 
 from core.auth import create_user
 from core.review import manual_match, resolve_break
-from core.workbench import (BreakFilters, aging_summary, audit_frame, confirmed_groups, filter_breaks, filter_proposals, history_page, load_breaks,
-                            money_per_currency, picked_records, proposed_frame, reconcile_selection)
+from core.workbench import (BreakFilters, aging_summary, audit_frame, confirmed_groups, filter_breaks, filter_proposals, history_page,
+                            load_breaks, money_per_currency, picked_records, proposed_frame, reconcile_selection)
 
 BOOKS = b"""id,account,date,amount,currency,reference
 b1,A,2026-10-01,100.00,USD,INV-1
