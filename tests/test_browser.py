@@ -161,7 +161,7 @@ def test_click_a_row_resolve_filter_and_sign_out_in_a_real_browser(server, tmp_p
         books = next(i for i, r in enumerate(rows) if r[1] == "internal")
         click_grid_row(page, books)
         assert selected(page).startswith(f"Selected: 1 break(s), ids {rows[books][0]} ")
-        page.get_by_test_id("stMultiSelect").filter(has_text="Side").click()
+        page.locator(".st-key-breaks_sides [data-testid=stMultiSelect]").click()
         page.get_by_role("option", name="statement").click()
         page.keyboard.press("Escape")
         page.get_by_text(re.compile(r"no longer shown .* dropped from the selection")).wait_for(timeout=60_000)
