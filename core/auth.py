@@ -27,6 +27,7 @@ entry.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -199,7 +200,8 @@ class _Lock(NamedTuple):
 
 
 def _lock_in_force(session: Session, username: str, client: str, now: dt.datetime) -> _Lock | None:
-    """The lock on the username or the client at ``now``, if any; the longer one when both."""
+    """The lock on the username (its key, see :func:`_attempt_key`) or the client at ``now``, if
+    any; the longer one when both."""
     policy = config.sign_in_policy()
     found = []
     buckets = [("username", SignInAttempt.username == username, policy.max_failures)]
@@ -218,6 +220,12 @@ def _lock_in_force(session: Session, username: str, client: str, now: dt.datetim
     return max(found, key=lambda lock: lock.until, default=None)
 
 
+def _attempt_key(username: str) -> str:
+    """Attempts are kept under the SHA-256 of the canonical name: what is typed as a username is
+    sometimes a password, and it is not stored."""
+    return hashlib.sha256(username.encode()).hexdigest()
+
+
 def authenticate(store: Store, username: str, password: str, *, client: str = "") -> Account | None:
     """The account for a correct username and password of an active user; otherwise ``None``.
 
@@ -229,16 +237,16 @@ def authenticate(store: Store, username: str, password: str, *, client: str = ""
         ``SignInLocked`` while the username or the client is locked, and at the failure that
         locks it; its message says for how many minutes, for the person to read.
     """
-    name, client = canonical_username(username)[:64], client.strip()[:128]
-    now = _now()
+    name, client = canonical_username(username), client.strip()[:128]
+    key, now = _attempt_key(name), _now()
     with store.session() as session:
-        lock = _lock_in_force(session, name, client, now)
+        lock = _lock_in_force(session, key, client, now)
         user = session.scalar(select(User).where(User.username == name))
     # Unknown usernames are audited without the text typed, which may be a password.
     shown = user.username if user is not None else "unknown"
     if lock is not None:
         with store.session() as session:
-            session.add(SignInAttempt(at=now, username=name, client=client, outcome="locked"))
+            session.add(SignInAttempt(at=now, username=key, client=client, outcome="locked"))
             record_audit(session, shown, "sign_in_refused", "user", shown, None,
                          {"client": client, "locked": lock.scope, "until": lock.until.isoformat(timespec="seconds")})
         raise SignInLocked(lock.message(now))
@@ -249,13 +257,13 @@ def authenticate(store: Store, username: str, password: str, *, client: str = ""
         correct = False
     if correct and user is not None and user.active:
         with store.session() as session:
-            session.add(SignInAttempt(at=now, username=name, client=client, outcome="ok"))
+            session.add(SignInAttempt(at=now, username=key, client=client, outcome="ok"))
             record_audit(session, user.username, "sign_in", "user", user.username, None, {"client": client})
         return Account(user.username, user.display_name, user.role, user.id)
     with store.session() as session:
-        session.add(SignInAttempt(at=now, username=name, client=client, outcome="failed"))
+        session.add(SignInAttempt(at=now, username=key, client=client, outcome="failed"))
         session.flush()
-        lock = _lock_in_force(session, name, client, now)
+        lock = _lock_in_force(session, key, client, now)
         record_audit(session, shown, "sign_in_failed", "user", shown, None, {"client": client})
         if lock is not None:
             record_audit(session, shown, "sign_in_locked", "user", shown, None,

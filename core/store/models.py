@@ -198,7 +198,7 @@ class SignInAttempt(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(default=utc_now)
-    username: Mapped[str] = mapped_column(String(64), comment="canonical, as typed; known or not")
+    username: Mapped[str] = mapped_column(String(64), comment="SHA-256 of the canonical username typed, known or not")
     client: Mapped[str] = mapped_column(String(128), comment="what identifies the browser or caller; may be empty")
     outcome: Mapped[str] = mapped_column(String(8), comment="ok | failed | locked")
 

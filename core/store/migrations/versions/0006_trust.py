@@ -46,7 +46,7 @@ def upgrade() -> None:
         "sign_in_attempts",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("username", sa.String(64), nullable=False, comment="canonical, as typed; known or not"),
+        sa.Column("username", sa.String(64), nullable=False, comment="SHA-256 of the canonical username typed, known or not"),
         sa.Column("client", sa.String(128), nullable=False, comment="what identifies the browser or caller; may be empty"),
         sa.Column("outcome", sa.String(8), nullable=False, comment="ok | failed | locked"),
     )
