@@ -149,7 +149,7 @@ def test_click_a_row_resolve_filter_and_sign_out_in_a_real_browser(server, tmp_p
         assert len(rows) >= 5 and all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", r[3]) for r in rows), rows
         third = rows[2][0]
         click_grid_row(page, 2)
-        assert selected(page).startswith(f"Selected: 1 break(s), ids {third} ")
+        page.get_by_text(f"Selected: 1 break(s), ids {third}", exact=True).wait_for(timeout=60_000)
         page.get_by_role("button", name="Resolve selected").click()
         page.get_by_text(re.compile(rf"^Break {third}: (resolved|sent for approval)\.$")).wait_for(timeout=60_000)
         idle(page)
@@ -160,7 +160,7 @@ def test_click_a_row_resolve_filter_and_sign_out_in_a_real_browser(server, tmp_p
         rows = grid_rows(page)
         books = next(i for i, r in enumerate(rows) if r[1] == "internal")
         click_grid_row(page, books)
-        assert selected(page).startswith(f"Selected: 1 break(s), ids {rows[books][0]} ")
+        page.get_by_text(f"Selected: 1 break(s), ids {rows[books][0]}", exact=True).wait_for(timeout=60_000)
         page.locator(".st-key-breaks_sides [data-testid=stMultiSelect]").click()
         page.get_by_role("option", name="statement").click()
         page.keyboard.press("Escape")
@@ -184,6 +184,14 @@ def test_click_a_row_resolve_filter_and_sign_out_in_a_real_browser(server, tmp_p
         idle(page)
         assert "Demo analyst" not in page.content()
         page.screenshot(path=str(tmp_path / "signed_in_again.png"), full_page=True)
+
+        from core.auth import authenticate, update_user
+
+        store = open_store(f"sqlite:///{tmp_path / 'data' / 'recon.db'}", tmp_path / "data")
+        update_user(store, "viewer", actor=authenticate(store, "admin", DEMO_USERS["admin"]), active=False)
+        page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="History").click()
+        page.get_by_text("You were signed out").wait_for(timeout=60_000)
+        assert page.get_by_role("textbox", name="Username").count() == 1 and not page.get_by_text("Signed in as").count()
         browser.close()
     assert elsewhere == []
     for shot in ("resolved.png", "filtered.png", "signed_in_again.png"):
