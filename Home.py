@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from core.auth import authenticate, can, demo_passwords_in_use
+from core.auth import SignInLocked, authenticate, can, demo_passwords_in_use, reload_account
 from core.demo import DEMO_USERS
-from ui import account, demo_mode, get_store
+from ui import FAVICON, account, client_address, demo_mode, get_store, sign_out
 
-st.set_page_config(page_title="Recon Workbench", page_icon=":material/balance:", layout="wide")
+st.set_page_config(page_title="Recon Workbench", page_icon=FAVICON, layout="wide")
 store = get_store()
 
 
@@ -23,12 +23,19 @@ if not demo_mode() and demo_passwords_present():
 
 def sign_in() -> None:
     st.title("Recon Workbench")
+    if notice := st.session_state.pop("sign_in_notice", None):
+        st.warning(notice)
     with st.form("sign_in"):
         username = st.text_input("Username", key="sign_in_username")
         password = st.text_input("Password", type="password", key="sign_in_password")
         submitted = st.form_submit_button("Sign in")
     if submitted:
-        found = authenticate(store, username, password)
+        try:
+            # Failed sign-ins are counted per username and per client address too.
+            found = authenticate(store, username, password, client=client_address())
+        except SignInLocked as exc:
+            st.error(str(exc))
+            return
         if found is None:
             st.error("Wrong username or password, or the account is disabled.")
         else:
@@ -39,15 +46,22 @@ def sign_in() -> None:
 
 
 current = account()
+if current is not None:
+    # Every page load re-reads the account: a disabled user is signed out, a new role applies now.
+    fresh = reload_account(store, current)
+    if fresh is None:
+        sign_out()
+        st.session_state["sign_in_notice"] = "You were signed out: your account was disabled or changed. Sign in again."
+    else:
+        st.session_state["account"] = fresh
+    current = fresh
 if current is None:
     st.navigation([st.Page(sign_in, title="Sign in", icon=":material/login:")]).run()
     st.stop()
 
 with st.sidebar:
     st.write(f"Signed in as **{current.display_name}** ({current.role})")
-    if st.button("Sign out", key="sign_out"):
-        st.session_state.pop("account", None)
-        st.rerun()
+    st.button("Sign out", key="sign_out", on_click=sign_out)
 
 pages = [
     st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),

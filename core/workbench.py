@@ -14,13 +14,15 @@ from typing import NamedTuple
 
 import duckdb
 import pandas as pd
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, literal, select
 
+from core.money import canonical_decimal
 from core.store import Store
 from core.store.models import AuditEntry, Break, DatasetRecord, MatchGroup, Run
 
-__all__ = ["AGE_BUCKETS", "BreakFilters", "aging_summary", "audit_frame", "breaks_stamp", "confirmed_groups",
-           "dataset_accounts", "filter_breaks", "history_frame", "load_breaks", "proposed_frame", "recent_runs", "run_account_summary"]
+__all__ = ["AGE_BUCKETS", "BreakFilters", "CLEARED_AS", "HistoryPage", "aging_summary", "audit_frame", "breaks_stamp", "confirmed_groups",
+           "dataset_accounts", "filter_breaks", "filter_proposals", "history_page", "load_breaks", "money_per_currency", "picked_records",
+           "proposed_frame", "recent_runs", "reconcile_selection", "run_account_summary"]
 
 AGE_BUCKETS = ("0-7", "8-30", "31-90", "90+")
 BREAK_COLUMNS = ["id", "version", "side", "account", "date", "amount", "currency", "reference", "description", "reason", "status",
@@ -57,8 +59,6 @@ def load_breaks(store: Store, run_id: int, today: dt.date | None = None) -> pd.D
     Read with plain SQL and converted column by column (amounts to exact ``Decimal``), which
     keeps 100,000 breaks well under a second.
     """
-    from core.money import canonical_decimal
-
     today = today or dt.date.today()
     names = ", ".join(BREAK_COLUMNS)
     with store.engine.connect() as connection:
@@ -106,71 +106,154 @@ def aging_summary(frame: pd.DataFrame) -> pd.DataFrame:
                          for bucket in AGE_BUCKETS for side in ("internal", "external")])
 
 
+PROPOSAL_COLUMNS = ["id", "version", "match_id", "rule", "account", "currency", "books", "books_amount", "statement",
+                    "statement_amount", "amount_diff", "days_diff", "explanation", "size"]
+
+
 def proposed_frame(store: Store, run_id: int) -> pd.DataFrame:
-    """Proposed matches of a run, each with its explanation and records."""
+    """Proposed matches of a run, one row per group with both sides' records and totals.
+
+    ``books`` and ``statement`` list each side's records (id, date, amount); ``size`` is the
+    larger side's absolute total, the money an approval covers.
+    """
     from core.store.models import MatchItem
 
     with store.session() as session:
         groups = session.execute(select(MatchGroup.id, MatchGroup.version, MatchGroup.match_id, MatchGroup.rule, MatchGroup.amount_diff,
                                         MatchGroup.days_diff, MatchGroup.explanation)
                                  .where(MatchGroup.run_id == run_id, MatchGroup.status == "proposed").order_by(MatchGroup.match_id)).all()
-        items = session.execute(select(MatchItem.group_id, MatchItem.side, MatchItem.record_id, MatchItem.amount, MatchItem.date)
-                                .where(MatchItem.run_id == run_id)).all()
-    records: dict[int, list[str]] = {}
-    for group_id, side, record_id, amount, date in items:
-        records.setdefault(group_id, []).append(f"{'books' if side == 'internal' else 'statement'} {record_id} {date} {amount}")
-    frame = pd.DataFrame(groups, columns=["id", "version", "match_id", "rule", "amount_diff", "days_diff", "explanation"])
-    frame["records"] = [" | ".join(sorted(records.get(g, []))) for g in frame["id"]]
-    return frame
+        items = session.execute(select(MatchItem.group_id, MatchItem.side, MatchItem.record_id, MatchItem.account, MatchItem.currency,
+                                       MatchItem.amount, MatchItem.date)
+                                .where(MatchItem.run_id == run_id).order_by(MatchItem.group_id, MatchItem.date, MatchItem.record_id)).all()
+    members: dict[int, list] = {}
+    for item in items:
+        members.setdefault(item.group_id, []).append(item)
+    rows = []
+    for group in groups:
+        found = members.get(group.id, [])
+        sides = {side: [i for i in found if i.side == side] for side in ("internal", "external")}
+        totals = {side: sum((canonical_decimal(Decimal(i.amount)) for i in part), Decimal(0)) for side, part in sides.items()}
+        rows.append([group.id, group.version, group.match_id, group.rule, ", ".join(sorted({i.account for i in found})),
+                     ", ".join(sorted({i.currency for i in found})),
+                     "; ".join(f"{i.record_id} {i.date} {canonical_decimal(Decimal(i.amount))}" for i in sides["internal"]),
+                     totals["internal"],
+                     "; ".join(f"{i.record_id} {i.date} {canonical_decimal(Decimal(i.amount))}" for i in sides["external"]),
+                     totals["external"], canonical_decimal(Decimal(group.amount_diff)), group.days_diff, group.explanation,
+                     max(abs(totals["internal"]), abs(totals["external"]))])
+    return pd.DataFrame(rows, columns=PROPOSAL_COLUMNS)
 
 
-def confirmed_groups(store: Store, run_id: int, search: str = "", limit: int = 500) -> pd.DataFrame:
-    """Confirmed matches of a run (engine and manual), newest state, optionally searched by record id or account."""
+def filter_proposals(frame: pd.DataFrame, accounts: tuple[str, ...] = (), amount_min: Decimal | None = None,
+                     amount_max: Decimal | None = None, rules: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The proposals on the given accounts and passes whose size (larger side's absolute total) is in range."""
+    if frame.empty:
+        return frame
+    keep = pd.Series(True, index=frame.index)
+    if accounts:
+        keep &= pd.Series([bool(set(a.split(", ")) & set(accounts)) for a in frame["account"]], index=frame.index)
+    if rules:
+        keep &= frame["rule"].isin(rules)
+    if amount_min is not None:
+        keep &= pd.Series([size >= amount_min for size in frame["size"]], index=frame.index)
+    if amount_max is not None:
+        keep &= pd.Series([size <= amount_max for size in frame["size"]], index=frame.index)
+    return frame[keep].reset_index(drop=True)
+
+
+def money_per_currency(frame: pd.DataFrame, column: str) -> dict[str, Decimal]:
+    """The total of an amount column per currency, currencies in alphabetical order."""
+    totals: dict[str, Decimal] = {}
+    for currency, amount in zip(frame["currency"], frame[column]):
+        totals[currency] = totals.get(currency, Decimal(0)) + amount
+    return dict(sorted(totals.items()))
+
+
+def picked_records(shown: list[tuple[int, int]], rows: list[int]) -> dict[int, int]:
+    """The records behind the selected row positions of a grid, by id with the version shown.
+
+    Args:
+        shown: (id, version) of every row, in the order of the grid the person clicked on.
+        rows: the selected positions in that grid; a position past its end names nothing.
+    """
+    return {shown[r][0]: shown[r][1] for r in rows if 0 <= r < len(shown)}
+
+
+def reconcile_selection(chosen: dict[int, int], shown: pd.DataFrame) -> tuple[dict[int, int], list[int]]:
+    """Keep the chosen records still among ``shown`` (an ``id`` column); the others are dropped.
+
+    Returns:
+        The kept records (id -> version the person saw) and the ids dropped, in their order.
+    """
+    ids = set(shown["id"].tolist()) if len(shown) else set()
+    return {i: v for i, v in chosen.items() if i in ids}, [i for i in chosen if i not in ids]
+
+
+def confirmed_groups(store: Store, run_id: int, search: str = "", limit: int = 500, accounts: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Confirmed matches of a run (engine and manual), newest state, optionally searched by record id
+    or account and kept to ``accounts``; at most ``limit`` groups.
+
+    ``version`` is the group's version in the store, 1 for an engine group nobody has touched yet:
+    an unmatch names it, so a change made meanwhile by someone else is refused.
+    """
     folder = store.data_dir / "runs" / str(run_id)
     with store.session() as session:
-        changed = dict(session.execute(select(MatchGroup.match_id, MatchGroup.status).where(MatchGroup.run_id == run_id)).all())
+        stored = {m: (s, v) for m, s, v in session.execute(select(MatchGroup.match_id, MatchGroup.status, MatchGroup.version)
+                                                          .where(MatchGroup.run_id == run_id)).all()}
     con = duckdb.connect()
     pattern = f"%{search.strip()}%"
-    engine = con.execute(f"""
+    cursor = con.execute(f"""
         SELECT g.match_id, g.rule, g.status, g.amount_diff, g.days_diff,
-               string_agg(i.side || ' ' || i.record_id || ' ' || CAST(i.amount AS VARCHAR), ' | ' ORDER BY i.side, i.record_id) AS records,
+               string_agg(i.side || ' ' || i.record_id || ' ' || {_AMOUNT_TEXT}, ' | ' ORDER BY i.side, i.record_id) AS records,
                any_value(i.account) AS account
         FROM read_parquet('{folder / 'groups.parquet'}') g JOIN read_parquet('{folder / 'items.parquet'}') i USING (match_id)
         WHERE g.status = 'confirmed'
         GROUP BY ALL
-        HAVING ? = '%%' OR bool_or(i.record_id ILIKE ? OR i.account ILIKE ?)
+        HAVING (? = '%%' OR bool_or(i.record_id ILIKE ? OR i.account ILIKE ?)) AND (len(?) = 0 OR bool_or(list_contains(?, i.account)))
         ORDER BY g.match_id LIMIT {int(limit)}
-    """, [pattern, pattern, pattern]).df() if (folder / "groups.parquet").exists() else pd.DataFrame()
+    """, [pattern, pattern, pattern, list(accounts), list(accounts)]) if (folder / "groups.parquet").exists() else None
+    engine = pd.DataFrame(cursor.fetchall(), columns=[c[0] for c in cursor.description]) if cursor is not None else pd.DataFrame()
     if not engine.empty:
-        engine["status"] = [changed.get(m, s) for m, s in zip(engine["match_id"], engine["status"])]
+        # Exact decimals from both sources, in one canonical scale, so the frame has one type.
+        engine["amount_diff"] = [canonical_decimal(a) for a in engine["amount_diff"]]
+        engine["status"] = [stored.get(m, (s, 1))[0] for m, s in zip(engine["match_id"], engine["status"])]
+        engine["version"] = [stored.get(m, (s, 1))[1] for m, s in zip(engine["match_id"], engine["status"])]
         engine = engine[engine["status"] == "confirmed"]
     in_files = set(engine["match_id"]) if not engine.empty else set()
-    extra = [g for g, s in changed.items() if s == "confirmed" and g not in in_files]
-    if search.strip() and extra:
-        found = _sql_groups(store, run_id, extra)
+    extra = [g for g, (s, _) in stored.items() if s == "confirmed" and g not in in_files]
+    found = _sql_groups(store, run_id, extra) if extra else pd.DataFrame()
+    if not found.empty and search.strip():
         needle = search.strip().lower()
         found = found[[needle in r.lower() or needle in a.lower() for r, a in zip(found["records"], found["account"])]]
-    else:
-        found = _sql_groups(store, run_id, extra) if extra else pd.DataFrame()
+    if not found.empty and accounts:
+        found = found[found["account"].isin(accounts)]
     return pd.concat([engine, found], ignore_index=True) if not found.empty else engine.reset_index(drop=True)
+
+
+# An amount as text in its canonical scale (at least two places, no trailing zeros beyond), exactly.
+_AMOUNT_TEXT = ("CASE WHEN i.amount = round(i.amount, 2) THEN CAST(CAST(i.amount AS DECIMAL(38, 2)) AS VARCHAR) "
+                "ELSE rtrim(CAST(i.amount AS VARCHAR), '0') END")
 
 
 def _sql_groups(store: Store, run_id: int, match_ids: list[int]) -> pd.DataFrame:
     from core.store.models import MatchItem
 
     with store.session() as session:
-        groups = session.execute(select(MatchGroup.match_id, MatchGroup.rule, MatchGroup.status, MatchGroup.amount_diff, MatchGroup.days_diff,
-                                        MatchGroup.id).where(MatchGroup.run_id == run_id, MatchGroup.match_id.in_(match_ids))).all()
+        groups = session.execute(select(MatchGroup.match_id, MatchGroup.rule, MatchGroup.status, MatchGroup.amount_diff,
+                                        MatchGroup.days_diff, MatchGroup.id, MatchGroup.version)
+                                 .where(MatchGroup.run_id == run_id, MatchGroup.match_id.in_(match_ids))).all()
         items = session.execute(select(MatchItem.group_id, MatchItem.side, MatchItem.record_id, MatchItem.amount, MatchItem.account)
                                 .where(MatchItem.group_id.in_([g.id for g in groups]))).all()
     by_group: dict[int, list] = {}
     for group_id, side, record_id, amount, account in items:
         by_group.setdefault(group_id, []).append((side, record_id, amount, account))
     rows = []
-    for match_id, rule, status, amount_diff, days_diff, group_id in groups:
+    for match_id, rule, status, amount_diff, days_diff, group_id, version in groups:
         members = sorted(by_group.get(group_id, []))
-        rows.append({"match_id": match_id, "rule": rule, "status": status, "amount_diff": amount_diff, "days_diff": days_diff,
-                     "records": " | ".join(f"{s} {r} {a}" for s, r, a, _ in members), "account": members[0][3] if members else ""})
+        rows.append({"match_id": match_id, "rule": rule, "status": status, "amount_diff": canonical_decimal(Decimal(amount_diff)),
+                     "days_diff": days_diff,
+                     "records": " | ".join(f"{s} {r} {canonical_decimal(Decimal(a))}" for s, r, a, _ in members),
+                     "account": members[0][3] if members else "",
+                     "version": version})
     return pd.DataFrame(rows)
 
 
@@ -229,34 +312,67 @@ def _describe(state) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(state.items()))
 
 
-def history_frame(store: Store, account: str = "", search: str = "", limit: int = 2000) -> pd.DataFrame:
-    """Cleared items archived per account: matched records of every run and resolved breaks.
+class HistoryPage(NamedTuple):
+    """One page of the archive of cleared items, and how many there are in all."""
 
-    ``search`` looks in record ids and references.
+    frame: pd.DataFrame
+    total: int
+
+
+HISTORY_COLUMNS = ["run_id", "cleared_as", "side", "record_id", "account", "date", "amount", "currency", "detail"]
+
+
+CLEARED_AS = {"matched": None, "matched by hand": "matched", "resolved": "resolved"}  # how an item was cleared -> break status
+
+
+def history_page(store: Store, account: str = "", search: str = "", *, cleared_as: tuple[str, ...] = (), offset: int = 0,
+                 limit: int = 500) -> HistoryPage:
+    """Cleared items archived per account, newest first: records matched by the engine in any
+    run (from the runs' Parquet files) and breaks resolved or matched by hand (from the store).
+
+    Both sources give one typed frame: ``date`` holds ``datetime.date`` and ``amount`` exact
+    ``Decimal``, whichever source a row comes from. ``search`` looks in record ids and references;
+    ``cleared_as`` keeps some of the kinds in ``CLEARED_AS`` (all when empty).
+
+    Returns:
+        The rows ``offset`` to ``offset + limit`` of the merged, date-ordered archive, and the
+        number of rows in all, so a page can say "showing N of M".
     """
     pattern = f"%{search.strip()}%"
+    wanted = offset + limit
     files = sorted(glob.glob(str(store.data_dir / "runs" / "*" / "items.parquet")))
-    frames = []
-    if files:
+    rows: list[tuple] = []
+    total = 0
+    kinds = set(cleared_as or CLEARED_AS)
+    if files and "matched" in kinds:
         con = duckdb.connect()
-        frames.append(con.execute(f"""
-            SELECT CAST(regexp_extract(filename, 'runs/([0-9]+)/', 1) AS INTEGER) AS run_id, 'matched' AS cleared_as,
-                   side, record_id, account, date, amount, currency, CAST(match_id AS VARCHAR) AS detail
-            FROM read_parquet({files!r}, filename = true)
-            WHERE (? = '' OR account = ?) AND (record_id ILIKE ? OR coalesce(reference, '') ILIKE ?)
-            ORDER BY date DESC, record_id LIMIT {int(limit)}
-        """, [account, account, pattern, pattern]).df())
-    conditions = [Break.status.in_(("resolved", "matched"))]
+        where = "WHERE (? = '' OR account = ?) AND (record_id ILIKE ? OR coalesce(reference, '') ILIKE ?)"
+        parameters = [account, account, pattern, pattern]
+        source = f"read_parquet({files!r}, filename = true)"
+        total += con.execute(f"SELECT count(*) FROM {source} {where}", parameters).fetchone()[0]
+        rows += con.execute(f"""
+            SELECT CAST(regexp_extract(filename, 'runs/([0-9]+)/', 1) AS INTEGER), 'matched', side, record_id, account, date,
+                   amount, currency, 'match ' || CAST(match_id AS VARCHAR)
+            FROM {source} {where} ORDER BY date DESC, record_id LIMIT {int(wanted)}
+        """, parameters).fetchall()
+    conditions = [Break.status.in_([CLEARED_AS[k] for k in kinds if CLEARED_AS[k]])]
     if account:
         conditions.append(Break.account == account)
     if search.strip():
         conditions.append(Break.record_id.ilike(pattern) | Break.reference.ilike(pattern))
+    how = case((Break.status == "matched", literal("matched by hand")), else_=Break.status)
     with store.session() as session:
-        rows = session.execute(select(Break.run_id, Break.status, Break.side, Break.record_id, Break.account, Break.date, Break.amount,
-                                      Break.currency, func.coalesce(Break.resolution, ""))
-                               .where(and_(*conditions)).order_by(Break.date.desc()).limit(limit)).all()
-    frames.append(pd.DataFrame(rows, columns=["run_id", "cleared_as", "side", "record_id", "account", "date", "amount", "currency", "detail"]))
-    frames = [f for f in frames if not f.empty]
-    if not frames:
-        return pd.DataFrame(columns=["run_id", "cleared_as", "side", "record_id", "account", "date", "amount", "currency", "detail"])
-    return pd.concat(frames, ignore_index=True).head(limit)
+        total += session.scalar(select(func.count(Break.id)).where(and_(*conditions)))
+        rows += session.execute(select(Break.run_id, how, Break.side, Break.record_id, Break.account, Break.date, Break.amount,
+                                       Break.currency, func.coalesce(Break.resolution, ""))
+                                .where(and_(*conditions)).order_by(Break.date.desc(), Break.record_id).limit(wanted)).all()
+    rows.sort(key=lambda r: r[3])
+    rows.sort(key=lambda r: _as_date(r[5]), reverse=True)
+    kept = [(run_id, how, side, record_id, acct, _as_date(day), canonical_decimal(Decimal(amount)), currency, detail)
+            for run_id, how, side, record_id, acct, day, amount, currency, detail in rows[offset:wanted]]
+    return HistoryPage(pd.DataFrame(kept, columns=HISTORY_COLUMNS), int(total))
+
+
+def _as_date(value) -> dt.date:
+    """A date from either source: DuckDB and the store drivers hand back ``date`` or ``datetime``."""
+    return value.date() if isinstance(value, dt.datetime) else value

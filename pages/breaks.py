@@ -1,20 +1,29 @@
+from collections import Counter
 from decimal import Decimal, InvalidOperation
 
 import plotly.express as px
 import streamlit as st
 
 from core.auth import can
+from core.money import format_amount
 from core.review import (REASON_CODES, ReviewError, approve_proposed_many, manual_match, net_difference, reject_proposed_many,
                          resolve_break, unmatch_group)
 from core.workbench import (AGE_BUCKETS, BreakFilters, aging_summary, audit_frame, breaks_stamp, confirmed_groups, filter_breaks,
-                           load_breaks, proposed_frame, recent_runs)
-from ui import MONEY, account, download_buttons, flash, get_store, show_flashes
+                            filter_proposals, load_breaks, money_per_currency, proposed_frame, recent_runs)
+from ui import DATE, MONEY, account, download_buttons, flash, forget_selection, get_store, grid_selection, show_flashes
 
 me = account()
 store = get_store()
 may_decide = can(me, "analyst")
 st.title("Breaks")
 show_flashes()
+# After a decision the typed ids and "select every proposal" start empty: what was decided is
+# never offered again by a leftover entry.
+if st.session_state.pop("breaks_decided", False):
+    st.session_state["breaks_ids"] = ""
+if st.session_state.pop("breaks_proposed_decided", False):
+    st.session_state["breaks_proposed_ids"] = ""
+    st.session_state["breaks_proposed_all"] = False
 
 runs = recent_runs(store)
 if not runs:
@@ -34,63 +43,81 @@ def amount_or_none(text: str, label: str):
         st.stop()
 
 
+def typed_ids(text: str) -> list[int]:
+    return [int(x) for x in text.replace(" ", "").split(",") if x.isdigit()]
+
+
+def described(kind: str, outcomes) -> str:
+    counts = Counter(o.status for o in outcomes)
+    parts = [f"{counts['applied']:,} {kind}"] if counts["applied"] else []
+    return ", ".join(parts + ([f"{counts['pending']:,} sent for approval"] if counts["pending"] else [])) + "."
+
+
 @st.cache_data(max_entries=4, show_spinner=False)
 def cached_breaks(run: int, stamp: tuple[int, int]):
     return load_breaks(get_store(), run)
 
 
-with st.expander("Filters", expanded=True):
-    everything = cached_breaks(run_id, breaks_stamp(store, run_id))
-    c1, c2, c3 = st.columns(3)
-    accounts = c1.multiselect("Account", sorted(everything["account"].unique()) if len(everything) else [], key="breaks_accounts")
-    sides = c2.multiselect("Side", ["internal", "external"], format_func={"internal": "books", "external": "statement"}.get, key="breaks_sides")
-    ages = c3.multiselect("Age (days)", AGE_BUCKETS, key="breaks_ages")
-    c4, c5, c6, c7 = st.columns(4)
-    amount_min = amount_or_none(c4.text_input("Amount from (absolute)", key="breaks_amount_min"), "Amount from")
-    amount_max = amount_or_none(c5.text_input("Amount to (absolute)", key="breaks_amount_max"), "Amount to")
-    statuses = c6.multiselect("Status", ["open", "resolved", "matched"], default=["open"], key="breaks_statuses")
-    reasons = c7.multiselect("Reason", sorted(everything["reason"].unique()) if len(everything) else [], key="breaks_reasons")
-filters = BreakFilters(tuple(accounts), tuple(sides), tuple(ages), amount_min, amount_max, tuple(statuses), tuple(reasons))
-frame = filter_breaks(everything, filters)
+everything = cached_breaks(run_id, breaks_stamp(store, run_id))
+accounts = st.multiselect("Account (applies to every tab)", sorted(everything["account"].unique()) if len(everything) else [],
+                          key="breaks_accounts")
 # A decision names the version the user saw on screen, not whatever is current at the click,
 # so a change made meanwhile by someone else is reported instead of overwritten.
 seen_breaks = st.session_state.get("breaks_seen", {})
-seen_groups = st.session_state.get("breaks_proposed_seen", {})
 st.session_state["breaks_seen"] = dict(zip(everything["id"].tolist(), everything["version"].tolist())) if len(everything) else {}
 
 open_tab, proposed_tab, confirmed_tab, aging_tab = st.tabs(["Breaks", "Proposed matches", "Confirmed matches", "Aging"])
 
 with open_tab:
+    with st.expander("Filters", expanded=True):
+        c2, c3, c6, c7 = st.columns(4)
+        sides = c2.multiselect("Side", ["internal", "external"], format_func={"internal": "books", "external": "statement"}.get,
+                               key="breaks_sides")
+        ages = c3.multiselect("Age (days)", AGE_BUCKETS, key="breaks_ages")
+        statuses = c6.multiselect("Status", ["open", "resolved", "matched"], default=["open"], key="breaks_statuses")
+        reasons = c7.multiselect("Reason", sorted(everything["reason"].unique()) if len(everything) else [], key="breaks_reasons")
+        c4, c5 = st.columns(2)
+        amount_min = amount_or_none(c4.text_input("Amount from (absolute)", key="breaks_amount_min"), "Amount from")
+        amount_max = amount_or_none(c5.text_input("Amount to (absolute)", key="breaks_amount_max"), "Amount to")
+    frame = filter_breaks(everything, BreakFilters(tuple(accounts), tuple(sides), tuple(ages), amount_min, amount_max, tuple(statuses),
+                                                   tuple(reasons)))
     shown = frame[["id", "side", "account", "date", "amount", "currency", "reference", "description", "reason", "status",
                    "resolution", "age_days", "pending_decision_id"]] if len(frame) else frame
     st.caption(f"{len(frame):,} break(s)")
-    grid = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key="breaks_grid",
-                        column_config={"amount": MONEY})
+    chosen = grid_selection("breaks_grid", frame, "break")
+    st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key="breaks_grid",
+                 column_config={"amount": MONEY, "date": DATE})
     download_buttons(shown, f"breaks_run_{run_id}", "breaks_download")
-    picked = [int(frame.iloc[i]["id"]) for i in grid.selection.rows] if len(frame) else []
-    typed = st.text_input("Or type break ids (comma-separated)", key="breaks_ids")
-    picked += [int(x) for x in typed.replace(" ", "").split(",") if x.isdigit()]
-    chosen = everything[everything["id"].isin(picked)] if len(everything) else everything
-    if len(set(picked)) == 1:
-        with st.expander(f"Audit trail of break {picked[0]}"):
-            st.dataframe(audit_frame(store, entity_type="break", entity_id=str(picked[0])), hide_index=True, width="stretch",
+    typed = typed_ids(st.text_input("Or type break ids (comma-separated)", key="breaks_ids"))
+    current = st.session_state["breaks_seen"]
+    unknown = [i for i in typed if i not in current]
+    if unknown:
+        st.warning(f"Run {run_id} has no break {', '.join(map(str, unknown))}.")
+    chosen |= {i: seen_breaks.get(i, current[i]) for i in typed if i in current and i not in chosen}
+    rows = everything.set_index("id").loc[list(chosen)].reset_index() if chosen else everything.head(0)
+    if len(chosen) == 1:
+        with st.expander(f"Audit trail of break {next(iter(chosen))}"):
+            st.dataframe(audit_frame(store, entity_type="break", entity_id=str(next(iter(chosen)))), hide_index=True, width="stretch",
                          key="breaks_audit_trail")
-    if may_decide and picked:
-        st.markdown(f"**{len(set(picked))} selected** · net difference (statement less books): "
-                    f"`{net_difference(list(chosen.itertuples()))}`")
-        current = dict(zip(chosen["id"].tolist(), chosen["version"].tolist()))
-        versions = {i: seen_breaks.get(i, current.get(i, 0)) for i in dict.fromkeys(picked)}
+    if chosen:
+        st.markdown(f"**Selected: {len(chosen)} break(s), ids {', '.join(map(str, chosen))}** · net difference (statement less books): "
+                    f"`{net_difference(list(rows.itertuples()))}`")
+        st.dataframe(rows[["id", "side", "account", "date", "amount", "currency", "reference", "description", "status"]], hide_index=True,
+                     width="stretch", column_config={"amount": MONEY, "date": DATE})
+    if may_decide and chosen:
         resolve_col, match_col = st.columns(2)
         with resolve_col.form("breaks_resolve_form"):
             code = st.selectbox("Reason code", list(REASON_CODES), format_func=REASON_CODES.get, key="breaks_resolve_code")
             comment = st.text_input("Comment", key="breaks_resolve_comment")
             if st.form_submit_button("Resolve selected"):
-                for break_id, version in versions.items():
+                for break_id, version in chosen.items():
                     try:
-                        outcome = resolve_break(store, int(break_id), int(version), code, comment, me)
+                        outcome = resolve_break(store, break_id, version, code, comment, me)
                         flash("success", f"Break {break_id}: {'resolved' if outcome.status == 'applied' else 'sent for approval'}.")
                     except ReviewError as exc:
                         flash("error", str(exc))
+                forget_selection("breaks_grid")
+                st.session_state["breaks_decided"] = True
                 st.rerun()
         with match_col.form("breaks_match_form"):
             code = st.selectbox("Reason code (needed when they do not net to zero)", [""] + list(REASON_CODES),
@@ -98,58 +125,96 @@ with open_tab:
             comment = st.text_input("Comment", key="breaks_match_comment")
             if st.form_submit_button("Match selected"):
                 try:
-                    outcome = manual_match(store, [int(i) for i in versions], {int(k): int(v) for k, v in versions.items()}, me,
-                                           reason_code=code or None, comment=comment)
+                    outcome = manual_match(store, list(chosen), chosen, me, reason_code=code or None, comment=comment)
                     flash("success", "Matched." if outcome.status == "applied" else f"Sent for approval (decision {outcome.decision_id}).")
+                    forget_selection("breaks_grid")
+                    st.session_state["breaks_decided"] = True
                 except ReviewError as exc:
                     flash("error", str(exc))
                 st.rerun()
 
 with proposed_tab:
-    proposals = proposed_frame(store, run_id)
-    st.caption(f"{len(proposals):,} proposed match(es) waiting for review")
-    queue = st.dataframe(proposals.drop(columns=["version"]), hide_index=True, width="stretch", on_select="rerun",
-                         selection_mode="multi-row", key="breaks_proposed_grid", column_config={"amount_diff": MONEY})
-    download_buttons(proposals.drop(columns=["version"]), f"proposed_run_{run_id}", "breaks_proposed_download")
-    picked = [int(proposals.iloc[i]["id"]) for i in queue.selection.rows] if len(proposals) else []
-    if st.checkbox("Select every proposal shown", key="breaks_proposed_all"):
-        picked = proposals["id"].astype(int).tolist()
-    typed = st.text_input("Or type match group ids (comma-separated)", key="breaks_proposed_ids")
-    picked += [int(x) for x in typed.replace(" ", "").split(",") if x.isdigit()]
-    st.session_state["breaks_proposed_seen"] = dict(zip(proposals["id"].tolist(), proposals["version"].tolist()))
-    selected = proposals[proposals["id"].isin(picked)].assign(
-        version=lambda f: [seen_groups.get(i, v) for i, v in zip(f["id"], f["version"])])
-    if may_decide and len(selected):
-        approve_col, reject_col = st.columns(2)
-        chosen = dict(zip(selected["id"].astype(int).tolist(), selected["version"].astype(int).tolist()))
-        if approve_col.button(f"Approve {len(selected)}", type="primary", key="breaks_approve"):
+    proposals_all = proposed_frame(store, run_id)
+    c1, c2, c3 = st.columns(3)
+    rules = c1.multiselect("Pass", sorted(proposals_all["rule"].unique()), key="breaks_proposed_rules")
+    size_min = amount_or_none(c2.text_input("Size from (larger side, absolute)", key="breaks_proposed_min"), "Size from")
+    size_max = amount_or_none(c3.text_input("Size to (larger side, absolute)", key="breaks_proposed_max"), "Size to")
+    proposals = filter_proposals(proposals_all, tuple(accounts), size_min, size_max, tuple(rules))
+    st.caption(f"{len(proposals):,} of {len(proposals_all):,} proposed match(es) waiting for review shown")
+    seen_groups = st.session_state.get("breaks_proposed_seen", {})
+    st.session_state["breaks_proposed_seen"] = dict(zip(proposals_all["id"].tolist(), proposals_all["version"].tolist()))
+    picked = grid_selection("breaks_proposed_grid", proposals, "proposed match")
+    st.dataframe(proposals.drop(columns=["version", "size"]), hide_index=True, width="stretch", on_select="rerun",
+                 selection_mode="multi-row", key="breaks_proposed_grid",
+                 column_config={"books_amount": MONEY, "statement_amount": MONEY, "amount_diff": MONEY})
+    download_buttons(proposals.drop(columns=["version", "size"]), f"proposed_run_{run_id}", "breaks_proposed_download")
+    if st.checkbox(f"Select every proposal shown ({len(proposals):,})", key="breaks_proposed_all"):
+        picked |= {i: seen_groups.get(i, v) for i, v in zip(proposals["id"].tolist(), proposals["version"].tolist()) if i not in picked}
+    typed = typed_ids(st.text_input("Or type match group ids (comma-separated)", key="breaks_proposed_ids"))
+    current = st.session_state["breaks_proposed_seen"]
+    if unknown := [i for i in typed if i not in current]:
+        st.warning(f"Run {run_id} has no proposed match {', '.join(map(str, unknown))}.")
+    picked |= {i: seen_groups.get(i, current[i]) for i in typed if i in current and i not in picked}
+    selected = proposals_all[proposals_all["id"].isin(picked)]
+    covers = (f"{len(picked):,} proposed match(es) covering "
+              + ", ".join(f"{currency} {format_amount(total)}" for currency, total in money_per_currency(selected, "size").items()))
+    asked = st.session_state.get("breaks_proposed_confirm")
+    if asked is not None and asked["run_id"] != run_id:
+        asked = st.session_state.pop("breaks_proposed_confirm")
+    if may_decide and asked is not None:
+        verb = "Approve" if asked["approve"] else "Reject"
+        st.warning(f"{verb} {asked['covers']}? " + ("Each becomes a confirmed match, or waits for an approver when above the approval "
+                                                      "threshold." if asked["approve"] else "Their records become open breaks again."))
+        yes, no = st.columns(2)
+        if yes.button(f"Yes, {verb.lower()} {len(asked['chosen']):,}", type="primary", key="breaks_proposed_confirm_yes"):
             try:
-                approve_proposed_many(store, chosen, me)
-                flash("success", f"{len(chosen):,} match(es) confirmed.")
+                if asked["approve"]:
+                    flash("success", described("confirmed", approve_proposed_many(store, asked["chosen"], me)))
+                else:
+                    outcomes = reject_proposed_many(store, asked["chosen"], me, asked["comment"])
+                    flash("success", f"{len(outcomes):,} match(es) rejected; their records are open breaks again.")
+                forget_selection("breaks_proposed_grid")
+                st.session_state["breaks_proposed_decided"] = True
             except ReviewError as exc:
-                flash("error", f"{exc}. Nothing was approved.")
+                flash("error", f"{exc}. Nothing was {'approved' if asked['approve'] else 'rejected'}.")
+            del st.session_state["breaks_proposed_confirm"]
+            st.rerun()
+        if no.button("Cancel", key="breaks_proposed_confirm_no"):
+            del st.session_state["breaks_proposed_confirm"]
+            st.rerun()
+    elif may_decide and picked:
+        st.markdown(f"**Selected: {covers}**")
+        approve_col, reject_col = st.columns(2)
+        if approve_col.button(f"Approve {len(picked):,}", type="primary", key="breaks_approve"):
+            st.session_state["breaks_proposed_confirm"] = {"approve": True, "chosen": picked, "covers": covers, "run_id": run_id}
             st.rerun()
         reason = reject_col.text_input("Why reject", key="breaks_reject_comment")
-        if reject_col.button(f"Reject {len(selected)}", key="breaks_reject"):
-            try:
-                reject_proposed_many(store, chosen, me, reason)
-                flash("success", f"{len(chosen):,} match(es) rejected; their records are open breaks again.")
-            except ReviewError as exc:
-                flash("error", f"{exc}. Nothing was rejected.")
+        if reject_col.button(f"Reject {len(picked):,}", key="breaks_reject"):
+            st.session_state["breaks_proposed_confirm"] = {"approve": False, "chosen": picked, "covers": covers, "run_id": run_id,
+                                                           "comment": reason}
             st.rerun()
 
 with confirmed_tab:
     search = st.text_input("Search by record id or account", key="breaks_confirmed_search")
-    groups = confirmed_groups(store, run_id, search)
-    st.dataframe(groups, hide_index=True, width="stretch", key="breaks_confirmed_grid", column_config={"amount_diff": MONEY})
-    download_buttons(groups, f"confirmed_run_{run_id}", "breaks_confirmed_download")
+    limit = 500
+    groups = confirmed_groups(store, run_id, search, limit, accounts=tuple(accounts))
+    st.caption(f"{len(groups):,} confirmed match(es)" + (f"; only the first {limit:,} are shown, search to narrow" if len(groups) >= limit
+                                                          else ""))
+    seen_matches = st.session_state.get("breaks_confirmed_seen", {})
+    current = dict(zip(groups["match_id"].tolist(), groups["version"].tolist())) if len(groups) else {}
+    st.session_state["breaks_confirmed_seen"] = current
+    shown_groups = groups.drop(columns=["version"]) if len(groups) else groups
+    st.dataframe(shown_groups, hide_index=True, width="stretch", key="breaks_confirmed_grid", column_config={"amount_diff": MONEY})
+    download_buttons(shown_groups, f"confirmed_run_{run_id}", "breaks_confirmed_download")
     if may_decide and len(groups):
+        described_group = {m: f"match {m} · {a} · {r}" for m, a, r in zip(groups["match_id"], groups["account"], groups["records"])}
         with st.form("breaks_unmatch_form"):
-            match_id = st.selectbox("Match to undo", groups["match_id"].tolist(), key="breaks_unmatch_id")
+            match_id = st.selectbox("Match to undo", list(described_group), format_func=described_group.get, key="breaks_unmatch_id")
             comment = st.text_input("Why", key="breaks_unmatch_comment")
             if st.form_submit_button("Unmatch"):
                 try:
-                    outcome = unmatch_group(store, run_id, int(match_id), me, comment)
+                    outcome = unmatch_group(store, run_id, int(match_id), me, comment,
+                                            version=int(seen_matches.get(match_id, current[match_id])))
                     flash("success", "Unmatched; its records are open breaks again." if outcome.status == "applied"
                           else f"Sent for approval (decision {outcome.decision_id}).")
                 except ReviewError as exc:
@@ -157,7 +222,7 @@ with confirmed_tab:
                 st.rerun()
 
 with aging_tab:
-    aging = aging_summary(filter_breaks(everything, BreakFilters(accounts=tuple(accounts), sides=tuple(sides))))
+    aging = aging_summary(filter_breaks(everything, BreakFilters(accounts=tuple(accounts))))
     chart = px.bar(aging, x="age", y="breaks", color="side", barmode="group", category_orders={"age": list(AGE_BUCKETS)}, height=320)
     chart.update_yaxes(rangemode="tozero", dtick=max(1, -(-int(aging["breaks"].max()) // 5)), title="breaks")
     st.plotly_chart(chart, width="stretch", key="breaks_aging_chart")

@@ -1,15 +1,25 @@
 import streamlit as st
 
-from core.workbench import history_frame
-from ui import download_buttons, get_store
+from core.workbench import CLEARED_AS, history_page
+from ui import DATE, MONEY, download_buttons, get_store
+
+PAGE_SIZE = 500
 
 store = get_store()
 st.title("History")
 st.caption("Cleared items archived per account: records matched in any run, and breaks resolved or matched by hand.")
-c1, c2 = st.columns(2)
+c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
 account_filter = c1.text_input("Account", key="history_account")
 search = c2.text_input("Search record id or reference", key="history_search")
-frame = history_frame(store, account_filter.strip(), search)
-st.caption(f"{len(frame):,} item(s)")
-st.dataframe(frame, hide_index=True, width="stretch", key="history_grid")
-download_buttons(frame, "history", "history_download")
+kinds = c3.multiselect("Cleared as", list(CLEARED_AS), key="history_cleared_as")
+page_number = c4.number_input("Page", min_value=1, step=1, key="history_page")
+found = history_page(store, account_filter.strip(), search, cleared_as=tuple(kinds), offset=(page_number - 1) * PAGE_SIZE,
+                     limit=PAGE_SIZE)
+first = (page_number - 1) * PAGE_SIZE + 1
+if found.frame.empty:
+    st.caption(f"No item on page {page_number}; {found.total:,} item(s) in all.")
+else:
+    st.caption(f"Showing items {first:,} to {first + len(found.frame) - 1:,} of {found.total:,}, newest first"
+               + (f" ({-(-found.total // PAGE_SIZE):,} pages of {PAGE_SIZE})." if found.total > PAGE_SIZE else "."))
+st.dataframe(found.frame, hide_index=True, width="stretch", key="history_grid", column_config={"date": DATE, "amount": MONEY})
+download_buttons(found.frame, "history", "history_download")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.money import format_amount
 from core.overview import workbench_overview
-from ui import get_store
+from ui import DATE, MOMENT, get_store
 
 store = get_store()
 overview = workbench_overview(store)
@@ -58,7 +58,7 @@ if overview.runs:
                 "By": [r.created_by for r in overview.runs],
             }
         ),
-        hide_index=True, width="stretch", key="overview_runs_table",
+        hide_index=True, width="stretch", key="overview_runs_table", column_config={"Started": MOMENT},
     )
 else:
     st.info("No reconciliation runs yet.")
@@ -82,6 +82,7 @@ if overview.datasets:
             }
         ),
         hide_index=True, width="stretch", key="overview_datasets_table",
+        column_config={"From": DATE, "To": DATE, "Imported": MOMENT},
     )
 else:
     st.info("No datasets yet. Import a file with `python -m core import FILE`, or seed the demo with `python -m core demo`.")

@@ -2,7 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from core.auth import ROLES, AuthError, create_user, list_users, set_password, update_user
-from ui import get_store, require
+from ui import MOMENT, get_store, require
 
 me = require("admin")
 store = get_store()
@@ -11,7 +11,8 @@ if "users_flash" in st.session_state:
     st.success(st.session_state.pop("users_flash"))
 users = list_users(store)
 st.dataframe(pd.DataFrame([{"username": u.username, "name": u.display_name, "role": u.role, "active": u.active,
-                            "since": u.created_at} for u in users]), hide_index=True, width="stretch", key="users_grid")
+                            "since": u.created_at} for u in users]), hide_index=True, width="stretch", key="users_grid",
+             column_config={"since": MOMENT})
 
 with st.form("users_add"):
     st.markdown("**Add a user**")
@@ -22,25 +23,34 @@ with st.form("users_add"):
     password = c4.text_input("Password", type="password", key="users_new_password")
     if st.form_submit_button("Add user"):
         try:
-            create_user(store, username, password, role, display_name=display, actor=me.username)
+            create_user(store, username, password, role, display_name=display, actor=me)
             st.session_state["users_flash"] = f"User {username!r} added."
             st.rerun()
         except AuthError as exc:
             st.error(str(exc))
 
-with st.form("users_change"):
-    st.markdown("**Change a user**")
-    c1, c2, c3, c4 = st.columns(4)
-    who = c1.selectbox("User", [u.username for u in users], key="users_change_name")
-    new_role = c2.selectbox("Role", ROLES, key="users_change_role")
-    active = c3.selectbox("Active", ["yes", "no"], key="users_change_active")
-    new_password = c4.text_input("New password (optional)", type="password", key="users_change_password")
-    if st.form_submit_button("Save"):
+st.markdown("**Change a user**")
+who = st.selectbox("User", [u.username for u in users], key="users_change_name")
+chosen = next(u for u in users if u.username == who)
+# The form is keyed by the user, so it opens on that user's own role and active flag.
+with st.form(f"users_change_{who}"):
+    c1, c2 = st.columns(2)
+    new_role = c1.selectbox("Role", ROLES, index=ROLES.index(chosen.role), key=f"users_change_role_{who}")
+    active = c2.selectbox("Active", ["yes", "no"], index=0 if chosen.active else 1, key=f"users_change_active_{who}")
+    if st.form_submit_button("Save role and active"):
         try:
-            update_user(store, who, actor=me.username, role=new_role, active=active == "yes")
-            if new_password:
-                set_password(store, who, new_password, actor=me.username)
-            st.session_state["users_flash"] = f"User {who!r} updated."
+            update_user(store, who, actor=me, role=new_role, active=active == "yes")
+            st.session_state["users_flash"] = f"User {who!r}: role {new_role}, active {active}."
+            st.rerun()
+        except AuthError as exc:
+            st.error(str(exc))
+
+with st.form(f"users_password_{who}", clear_on_submit=True):
+    new_password = st.text_input(f"New password for {who}", type="password", key=f"users_password_{who}_new")
+    if st.form_submit_button("Set password"):
+        try:
+            set_password(store, who, new_password, actor=me)
+            st.session_state["users_flash"] = f"Password of {who!r} changed; role and active flag unchanged."
             st.rerun()
         except AuthError as exc:
             st.error(str(exc))

@@ -1,7 +1,10 @@
-"""One pass in a real browser (Debian's Chromium, headless): sign in, reconcile the demo
-month, approve a proposed match, and keep a screenshot in the test's folder."""
+"""Passes in a real browser (Debian's Chromium, headless), for what AppTest cannot see: sign
+in, reconcile the demo month and approve proposed matches; click grid rows, decide, filter and
+sign out; every request stays on the app's own address. Screenshots are kept in the test's
+folder and in test-output/browser."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -84,12 +87,112 @@ def test_sign_in_reconcile_and_approve_in_a_real_browser(server, tmp_path):
         page.get_by_text("Select every proposal shown").click()
         idle(page)
         page.get_by_role("button", name="Approve").click()
-        page.get_by_text("confirmed.").first.wait_for(timeout=60_000)
+        page.get_by_text(re.compile(r"^Approve \d+ proposed match\(es\) covering ")).wait_for(timeout=60_000)
+        page.get_by_role("button", name=re.compile(r"^Yes, approve")).click()
+        page.get_by_text(re.compile(r"(confirmed|sent for approval)\.$")).first.wait_for(timeout=60_000)
         idle(page)
         shot = tmp_path / "approved.png"
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
     assert shot.stat().st_size > 10_000
+    keep(shot)
+
+
+def keep(shot: Path) -> None:
     kept = ROOT / "test-output" / "browser"
     kept.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, kept / shot.name)
+
+
+def grid_rows(page, index: int = 0) -> list[list[str]]:
+    """The cell texts of a grid's rendered rows (the grid draws on a canvas and mirrors the cells for screen readers)."""
+    grid = page.get_by_test_id("stDataFrame").nth(index)
+    grid.locator('[role="gridcell"]').first.wait_for(state="attached", timeout=60_000)
+    rows = grid.locator('[role="row"]')
+    return [cells for cells in (row.locator('[role="gridcell"]').all_text_contents() for row in rows.all()) if cells]
+
+
+def click_grid_row(page, position: int, index: int = 0) -> None:
+    """Tick a grid row's box, as a person does: the grid is a canvas, so by position."""
+    box = page.get_by_test_id("stDataFrame").nth(index).bounding_box()
+    page.mouse.click(box["x"] + 16, box["y"] + 35 * (position + 1) + 17)
+    idle(page)
+
+
+def selected(page) -> str:
+    texts = [t for t in page.get_by_test_id("stMarkdown").all_inner_texts() if t.startswith("Selected:")]
+    return texts[0] if texts else ""
+
+
+def test_click_a_row_resolve_filter_and_sign_out_in_a_real_browser(server, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: `make test` installs the chromium package")
+    from playwright.sync_api import sync_playwright
+
+    elsewhere = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("request", lambda r: elsewhere.append(r.url) if not r.url.startswith((server, "data:", "blob:")) else None)
+        page.goto(server)
+        page.get_by_role("textbox", name="Username").fill("analyst")
+        page.get_by_role("textbox", name="Password").fill(DEMO_USERS["analyst"])
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("Open breaks per account").wait_for(timeout=60_000)
+        icons = page.evaluate("Array.from(document.querySelectorAll('link[rel~=icon]')).map(l => l.href)")
+        assert icons and all(i.startswith(server) for i in icons), icons
+
+        page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Breaks").click()
+        page.get_by_role("tab", name="Proposed matches").wait_for(timeout=60_000)
+        idle(page)
+        rows = grid_rows(page)
+        assert len(rows) >= 5 and all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", r[3]) for r in rows), rows
+        third = rows[2][0]
+        click_grid_row(page, 2)
+        page.get_by_text(f"Selected: 1 break(s), ids {third}", exact=True).wait_for(timeout=60_000)
+        page.get_by_role("button", name="Resolve selected").click()
+        page.get_by_text(re.compile(rf"^Break {third}: (resolved|sent for approval)\.$")).wait_for(timeout=60_000)
+        idle(page)
+        assert not page.get_by_test_id("stException").count()
+        assert selected(page) == "" and not page.get_by_role("button", name="Resolve selected").count()
+        page.screenshot(path=str(tmp_path / "resolved.png"), full_page=True)
+
+        rows = grid_rows(page)
+        books = next(i for i, r in enumerate(rows) if r[1] == "internal")
+        click_grid_row(page, books)
+        page.get_by_text(f"Selected: 1 break(s), ids {rows[books][0]}", exact=True).wait_for(timeout=60_000)
+        page.locator(".st-key-breaks_sides [data-testid=stMultiSelect]").click()
+        page.get_by_role("option", name="statement").click()
+        page.keyboard.press("Escape")
+        page.get_by_text(re.compile(r"no longer shown .* dropped from the selection")).wait_for(timeout=60_000)
+        idle(page)
+        assert selected(page) == "" and not page.get_by_role("button", name="Resolve selected").count()
+        assert {r[1] for r in grid_rows(page)} == {"external"}
+        page.screenshot(path=str(tmp_path / "filtered.png"), full_page=True)
+
+        page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="History").click()
+        page.get_by_text(re.compile(r"^Showing items 1 to [\d,]+ of [\d,]+")).wait_for(timeout=60_000)
+        idle(page)
+        history = grid_rows(page)
+        assert history and all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", r[5]) for r in history), history[:3]
+
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("textbox", name="Username").fill("viewer")
+        page.get_by_role("textbox", name="Password").fill(DEMO_USERS["viewer"])
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("Signed in as").wait_for(timeout=60_000)
+        idle(page)
+        assert "Demo analyst" not in page.content()
+        page.screenshot(path=str(tmp_path / "signed_in_again.png"), full_page=True)
+
+        from core.auth import authenticate, update_user
+
+        store = open_store(f"sqlite:///{tmp_path / 'data' / 'recon.db'}", tmp_path / "data")
+        update_user(store, "viewer", actor=authenticate(store, "admin", DEMO_USERS["admin"]), active=False)
+        page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="History").click()
+        page.get_by_text("You were signed out").wait_for(timeout=60_000)
+        assert page.get_by_role("textbox", name="Username").count() == 1 and not page.get_by_text("Signed in as").count()
+        browser.close()
+    assert elsewhere == []
+    for shot in ("resolved.png", "filtered.png", "signed_in_again.png"):
+        keep(tmp_path / shot)

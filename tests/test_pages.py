@@ -1,5 +1,6 @@
 """Every page through Streamlit's AppTest, signed in as the demo users, on the demo month."""
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -161,7 +162,9 @@ def test_breaks_resolve_manual_match_and_approve_a_proposal(demo):
     assert len(proposals) >= 1 and proposals["explanation"].str.len().min() > 10
     at.text_input(key="breaks_proposed_ids").input(str(proposals.iloc[0]["id"])).run()
     at.button(key="breaks_approve").click().run()
-    assert any("confirmed" in s.value for s in at.success), [e.value for e in at.error]
+    assert not any("confirmed" in s.value for s in at.success)
+    at.button(key="breaks_proposed_confirm_yes").click().run()
+    assert any(s.value in ("1 confirmed.", "1 sent for approval.") for s in at.success), [e.value for e in at.error]
 
 
 def test_breaks_manual_match_and_unmatch(demo):
@@ -262,3 +265,248 @@ def test_holdings_page_reconciles_uploaded_files_and_saves_the_run(demo, tmp_pat
     with demo.session() as session:
         run = session.scalars(select(HoldingsRun)).one()
         assert run.summary == {"matched": 3, "mismatched": 1, "registrar_only": 2, "internal_only": 1}
+
+
+def test_a_password_reset_keeps_the_users_role_and_active_flag(demo):
+    from core.auth import authenticate, list_users
+
+    at = open_page(signed_in("admin"), "pages/users.py")
+    at.selectbox(key="users_change_name").set_value("approver").run()
+    assert (at.selectbox(key="users_change_role_approver").value, at.selectbox(key="users_change_active_approver").value) == (
+        "approver", "yes")
+    at.text_input(key="users_password_approver_new").input("a-fresh-password-1")
+    next(b for b in at.button if b.label == "Set password").click().run()
+    assert any("Password of 'approver' changed" in s.value for s in at.success), [e.value for e in at.error]
+    approver = next(u for u in list_users(demo) if u.username == "approver")
+    assert (approver.role, approver.active) == ("approver", True)
+    assert authenticate(demo, "approver", "a-fresh-password-1").role == "approver"
+
+    at.selectbox(key="users_change_name").set_value("viewer").run()
+    at.selectbox(key="users_change_role_viewer").set_value("analyst")
+    next(b for b in at.button if b.label == "Save role and active").click().run()
+    assert next(u for u in list_users(demo) if u.username == "viewer").role == "analyst"
+    assert next(u for u in list_users(demo) if u.username == "approver").role == "approver"
+
+
+def session_keys(at: AppTest) -> set[str]:
+    return set(at.session_state.keys())
+
+
+def test_sign_out_forgets_everything_the_previous_user_left_in_the_session(demo):
+    at = open_page(signed_in("analyst"), "pages/reconcile.py")
+    at.button(key="reconcile_run").click().run()
+    assert any(h.value.startswith("Run ") for h in at.subheader)
+    open_page(at, "pages/breaks.py")
+    at.text_input(key="breaks_ids").input("1").run()
+    left_behind = session_keys(at)
+    assert {"account", "reconcile_last_run", "breaks_ids"} <= left_behind
+
+    # AppTest runs a page switched to without the entry file around it: back to Home for the sidebar.
+    at.switch_page("Home.py").run()
+    at.sidebar.button(key="sign_out").click().run()
+    assert not at.exception
+    assert session_keys(at) <= {"sign_in_username", "sign_in_password", "FormSubmitter:sign_in-Sign in"}, session_keys(at)
+    at.text_input(key="sign_in_username").input("analyst2")
+    at.text_input(key="sign_in_password").input(DEMO_USERS["analyst2"])
+    at.button[0].click().run()
+    open_page(at, "pages/reconcile.py")
+    assert not any(h.value.startswith("Run ") for h in at.subheader)
+    assert at.session_state["account"].username == "analyst2"
+    assert not (left_behind - {"account"}) & session_keys(at), (left_behind - {"account"}) & session_keys(at)
+
+
+def test_history_shows_resolved_and_hand_matched_breaks_as_dates_and_says_how_many(demo, monkeypatch):
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "1000000.00")
+    from core.auth import authenticate
+    from core.review import manual_match, resolve_break
+    from core.workbench import load_breaks
+
+    analyst = authenticate(demo, "analyst", DEMO_USERS["analyst"])
+    breaks = load_breaks(demo, run_of(demo, "DE89370400440532013000"))
+    fee, duplicate, interest = (breaks[breaks["description"] == "ACCOUNT MAINTENANCE FEE"].iloc[0],
+                                breaks[breaks["reason"] == "possible_duplicate"].iloc[0],
+                                breaks[breaks["description"] == "CREDIT INTEREST"].iloc[0])
+    resolve_break(demo, int(fee["id"]), int(fee["version"]), "bank_fee", "", analyst)
+    manual_match(demo, [int(duplicate["id"]), int(interest["id"])], {int(duplicate["id"]): 1, int(interest["id"]): 1}, analyst,
+                 reason_code="other", comment="pair")
+
+    at = open_page(signed_in("viewer"), "pages/history.py")
+    assert not at.exception
+    history = frame_with(at, "cleared_as")
+    assert {"resolved", "matched by hand", "matched"} <= set(history["cleared_as"])
+    assert all(type(d) is dt.date for d in history["date"])
+    import pyarrow.parquet as pq
+
+    with demo.session() as session:
+        decided = len(session.scalars(select(Break).where(Break.status.in_(("resolved", "matched")))).all())
+    total = decided + sum(pq.read_metadata(f).num_rows for f in (demo.data_dir / "runs").glob("*/items.parquet"))
+    assert total == len(history) and f"Showing items 1 to {len(history):,} of {total:,}, newest first." in [c.value for c in at.caption]
+    at.number_input(key="history_page").set_value(2).run()
+    assert f"No item on page 2; {total:,} item(s) in all." in [c.value for c in at.caption]
+    at.number_input(key="history_page").set_value(1)
+    at.multiselect(key="history_cleared_as").set_value(["resolved", "matched by hand"]).run()
+    decided = frame_with(at, "cleared_as")
+    assert (len(decided), set(decided["cleared_as"])) == (3, {"resolved", "matched by hand"})
+    assert "Showing items 1 to 3 of 3, newest first." in [c.value for c in at.caption]
+
+
+def select_rows(at: AppTest, key: str, rows: list[int]) -> AppTest:
+    """What a click on grid rows sends: the selected positions of the grid on screen."""
+    at.session_state[key] = {"selection": {"rows": rows, "columns": []}}
+    return at.run()
+
+
+def selected_breaks(at: AppTest) -> list[int]:
+    """The break a single selection names, read from its audit trail's title."""
+    return [int(e.label.rsplit(" ", 1)[1]) for e in at.expander if e.label.startswith("Audit trail of break ")]
+
+
+def test_a_grid_selection_names_the_breaks_picked_and_never_a_position(demo, monkeypatch):
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "1000000.00")
+    at, grid = breaks_of(demo, "CS-00192-CASH")
+    assert len(grid) == 7
+    last = int(grid.iloc[6]["id"])
+    select_rows(at, "breaks_grid", [6])
+    assert selected_breaks(at) == [last]
+    at.selectbox(key="breaks_resolve_code").set_value("timing")
+    next(b for b in at.button if b.label == "Resolve selected").click().run()
+    assert not at.exception, at.exception
+    assert any(s.value == f"Break {last}: resolved." for s in at.success), [e.value for e in at.error]
+    assert selected_breaks(at) == [] and not any(b.label == "Resolve selected" for b in at.button)
+
+    grid = frame_with(at, "reason")
+    third = int(grid.iloc[2]["id"])
+    select_rows(at, "breaks_grid", [2])
+    assert selected_breaks(at) == [third]
+    next(b for b in at.button if b.label == "Resolve selected").click().run()
+    assert not at.exception, at.exception
+    assert selected_breaks(at) == [] and not any(b.label == "Resolve selected" for b in at.button)
+    with demo.session() as session:
+        assert {b.id for b in session.scalars(select(Break).where(Break.status == "resolved"))} == {last, third}
+
+    grid = frame_with(at, "reason")
+    receipt = grid[grid["description"] == "Receipt from Fabrikam Inc"].index[0]
+    select_rows(at, "breaks_grid", [int(receipt)])
+    assert selected_breaks(at) == [int(grid.loc[receipt, "id"])]
+    at.multiselect(key="breaks_sides").select("external").run()
+    assert not at.exception
+    assert any("no longer shown" in w.value and str(grid.loc[receipt, "id"]) in w.value for w in at.warning), [w.value for w in at.warning]
+    assert selected_breaks(at) == [] and not any(b.label == "Resolve selected" for b in at.button)
+    statement = frame_with(at, "reason")
+    select_rows(at, "breaks_grid", [0])
+    assert selected_breaks(at) == [int(statement.iloc[0]["id"])]
+    at.multiselect(key="breaks_sides").set_value([]).run()
+    assert selected_breaks(at) == [int(statement.iloc[0]["id"])]
+
+
+def test_proposed_matches_follow_the_filters_show_both_sides_and_a_bulk_approval_asks_first(demo, monkeypatch):
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "1000000.00")
+    from core.store.models import MatchGroup
+
+    at, _ = breaks_of(demo, "4471-0092-18")
+    proposals = frame_with(at, "explanation")
+    assert len(proposals) >= 2
+    assert set(proposals["account"]) == {"4471-0092-18"} and set(proposals["currency"]) == {"USD"}
+    assert all(proposals["books"].str.len() > 0) and all(proposals["statement"].str.len() > 0)
+    sizes = {int(i): max(abs(b), abs(s)) for i, b, s in zip(proposals["id"], proposals["books_amount"], proposals["statement_amount"])}
+    smallest = min(sizes, key=sizes.get)
+    at.text_input(key="breaks_proposed_min").input(str(min(sizes.values()) + 1)).run()
+    shown = frame_with(at, "explanation")
+    assert smallest not in set(shown["id"]) and len(shown) == len(sizes) - 1
+    kept = {i: v for i, v in sizes.items() if i != smallest}
+
+    next(c for c in at.checkbox if c.label.startswith("Select every proposal shown")).check().run()
+    at.button(key="breaks_approve").click().run()
+    question = next(w.value for w in at.warning if w.value.startswith("Approve"))
+    assert f"{len(kept)} proposed match(es) covering USD {sum(kept.values()):,.2f}" in question, question
+    at.button(key="breaks_proposed_confirm_no").click().run()
+    with demo.session() as session:
+        assert {g.status for g in session.scalars(select(MatchGroup).where(MatchGroup.id.in_(list(sizes))))} == {"proposed"}
+
+    at.button(key="breaks_approve").click().run()
+    at.button(key="breaks_proposed_confirm_yes").click().run()
+    assert any(s.value == f"{len(kept)} confirmed." for s in at.success), [e.value for e in at.error]
+    with demo.session() as session:
+        status = {g.id: g.status for g in session.scalars(select(MatchGroup).where(MatchGroup.id.in_(list(sizes))))}
+    assert status == {i: "proposed" if i == smallest else "confirmed" for i in sizes}
+    assert not at.exception and not next(c for c in at.checkbox if c.label.startswith("Select every proposal shown")).value
+
+
+def page_load_of(account) -> AppTest:
+    """The next page load of a browser session that holds ``account``, as signed in earlier."""
+    at = AppTest.from_file(HOME, default_timeout=60)
+    at.session_state["account"] = account
+    at.session_state["reconcile_last_run"] = 1
+    return at.run()
+
+
+def test_a_disabled_user_is_signed_out_at_the_next_page_load_and_a_new_role_applies_at_once(demo):
+    from core.auth import authenticate, update_user
+
+    admin = authenticate(demo, "admin", DEMO_USERS["admin"])
+    viewer = authenticate(demo, "viewer", DEMO_USERS["viewer"])
+    analyst = authenticate(demo, "analyst", DEMO_USERS["analyst"])
+    update_user(demo, "viewer", actor=admin, role="analyst")
+    at = page_load_of(viewer)
+    assert not at.exception
+    assert at.session_state["account"].role == "analyst"
+    assert any("(analyst)" in m.value for m in at.sidebar.markdown)
+
+    update_user(demo, "analyst", actor=admin, active=False)
+    at = page_load_of(analyst)
+    assert not at.exception
+    assert "account" not in at.session_state and "reconcile_last_run" not in at.session_state and not at.sidebar.button
+    assert any("You were signed out" in w.value for w in at.warning)
+    assert [t.key for t in at.text_input] == ["sign_in_username", "sign_in_password"]
+
+
+def test_a_locked_sign_in_says_so_on_the_form(demo):
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    for _ in range(12):
+        at.text_input(key="sign_in_username").input("analyst")
+        at.text_input(key="sign_in_password").input("not the password")
+        at.button[0].click().run()
+        if any("locked" in e.value.lower() or "minute" in e.value.lower() for e in at.error):
+            break
+    assert not at.exception
+    assert any("minute" in e.value.lower() for e in at.error), [e.value for e in at.error]
+
+
+def test_a_proposal_picked_in_the_grid_is_the_one_approved_and_the_page_lives_on(demo, monkeypatch):
+    from core.store.models import MatchGroup
+
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "1000000.00")
+    at, _ = breaks_of(demo, "CS-00192-CASH")
+    proposals = frame_with(at, "explanation")
+    first = int(proposals.iloc[0]["id"])
+    select_rows(at, "breaks_proposed_grid", [0])
+    assert any(m.value.startswith("**Selected: 1 proposed match(es) covering USD") for m in at.markdown)
+    at.button(key="breaks_approve").click().run()
+    at.button(key="breaks_proposed_confirm_yes").click().run()
+    assert not at.exception, at.exception
+    assert any(s.value == "1 confirmed." for s in at.success), [e.value for e in at.error]
+    assert not any(m.value.startswith("**Selected:") for m in at.markdown)
+    with demo.session() as session:
+        assert {g.id: g.status for g in session.scalars(select(MatchGroup).where(MatchGroup.id.in_(proposals["id"].tolist())))} == {
+            int(i): "confirmed" if int(i) == first else "proposed" for i in proposals["id"]}
+    assert frame_with(at, "explanation")["id"].tolist() == proposals["id"].tolist()[1:]
+
+
+def test_dates_show_as_dates_and_moments_to_the_minute_on_every_grid(demo):
+    import json
+
+    at = signed_in("admin")
+    unformatted = []
+    for page in ("pages/overview.py", "pages/breaks.py", "pages/history.py", "pages/users.py"):
+        open_page(at, page)
+        for grid in at.dataframe:
+            config = json.loads(grid.proto.columns or "{}")
+            for column in grid.value.columns:
+                if str(grid.value[column].dtype).startswith("datetime"):
+                    shown = config.get(column, {}).get("type_config", {})
+                    if shown.get("type") != "datetime" or "ss" in shown.get("format", "ss"):
+                        unformatted.append((page, column))
+                values = grid.value[column].dropna()
+                if len(values) and type(values.iloc[0]) is dt.date:
+                    assert all(type(v) is dt.date for v in values), (page, column)
+    assert unformatted == []

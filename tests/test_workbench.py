@@ -6,7 +6,13 @@ from decimal import Decimal
 from core.datasets import import_bytes
 from core.matching.rules import load_rules
 from core.reconcile import reconcile_datasets
-from core.workbench import BreakFilters, aging_summary, audit_frame, filter_breaks, history_frame, load_breaks
+import pandas as pd
+import pyarrow as pa
+
+from core.auth import create_user
+from core.review import manual_match, resolve_break
+from core.workbench import (BreakFilters, aging_summary, audit_frame, confirmed_groups, filter_breaks, filter_proposals, history_page,
+                            load_breaks, money_per_currency, picked_records, proposed_frame, reconcile_selection)
 
 BOOKS = b"""id,account,date,amount,currency,reference
 b1,A,2026-10-01,100.00,USD,INV-1
@@ -32,6 +38,84 @@ def test_breaks_with_age_filters_and_aging(store):
     assert filter_breaks(frame, BreakFilters(age_buckets=("90+",), sides=("internal",))).record_id.tolist() == ["b2"]
     aging = aging_summary(frame)
     assert aging[(aging.age == "90+") & (aging.side == "internal")][["breaks", "amount"]].values.tolist() == [[1, Decimal("2500.50")]]
-    history = history_frame(store, "A")
+    history = history_page(store, "A").frame
     assert set(history["record_id"]) == {"b1", "s1"}
     assert {"import", "reconcile"} <= set(audit_frame(store)["action"])
+
+
+def test_history_is_one_typed_frame_with_resolved_and_hand_matched_breaks_and_says_how_many(store):
+    books, _ = import_bytes(store, BOOKS, "books.csv")
+    bank, _ = import_bytes(store, BANK, "bank.csv")
+    run = reconcile_datasets(store, books.dataset, bank.dataset, load_rules(), "").run
+    breaks = {r.record_id: r for r in load_breaks(store, run.id).itertuples()}
+    analyst = create_user(store, "ana", "a-long-password-1", "analyst")
+    resolve_break(store, breaks["b2"].id, breaks["b2"].version, "timing", "", analyst)
+    manual_match(store, [breaks["b3"].id, breaks["s2"].id], {breaks["b3"].id: breaks["b3"].version, breaks["s2"].id: breaks["s2"].version},
+                 analyst, reason_code="other", comment="pair")
+
+    everything = history_page(store)
+    assert everything.total == 5
+    frame = everything.frame
+    assert [(r.record_id, r.cleared_as, r.date, r.amount) for r in frame.itertuples()] == [
+        ("b3", "matched by hand", dt.date(2026, 10, 20), Decimal("7.25")), ("s1", "matched", dt.date(2026, 10, 2), Decimal("100.00")),
+        ("b1", "matched", dt.date(2026, 10, 1), Decimal("100.00")), ("s2", "matched by hand", dt.date(2026, 9, 1), Decimal("-0.10")),
+        ("b2", "resolved", dt.date(2026, 6, 1), Decimal("-2500.50"))]
+    assert all(type(d) is dt.date for d in frame["date"]) and all(isinstance(a, Decimal) for a in frame["amount"])
+    assert pa.Table.from_pandas(frame).schema.field("date").type == pa.date32()
+
+    second = history_page(store, offset=2, limit=2)
+    assert (second.total, second.frame["record_id"].tolist()) == (5, ["b1", "s2"])
+    assert history_page(store, "A", limit=1).total == 3
+    decided = history_page(store, cleared_as=("resolved", "matched by hand"))
+    assert (decided.total, decided.frame["record_id"].tolist()) == (3, ["b3", "s2", "b2"])
+    assert history_page(store, cleared_as=("matched",)).frame["record_id"].tolist() == ["s1", "b1"]
+
+
+def test_a_selection_is_read_against_the_grid_clicked_and_kept_by_id():
+    clicked = [(11, 1), (12, 3), (13, 1)]
+    assert picked_records(clicked, [1, 5]) == {12: 3}
+    now = pd.DataFrame({"id": [13, 11], "version": [2, 1]})
+    assert reconcile_selection({12: 3, 13: 1}, now) == ({13: 1}, [12])
+
+
+def test_proposals_show_both_sides_and_follow_account_pass_and_size(store):
+    from sqlalchemy import select
+
+    from core.demo import seed_demo
+    from core.store.models import Run
+
+    seed_demo(store)
+    with store.session() as session:
+        run_id = next(r.id for r in session.scalars(select(Run)) if r.accounts == ["4471-0092-18"])
+    proposals = proposed_frame(store, run_id)
+    assert len(proposals) >= 2 and set(proposals["account"]) == {"4471-0092-18"} and set(proposals["currency"]) == {"USD"}
+    for row in proposals.itertuples():
+        assert row.books and row.statement and isinstance(row.books_amount, Decimal) and isinstance(row.statement_amount, Decimal)
+        assert row.size == max(abs(row.books_amount), abs(row.statement_amount))
+    assert filter_proposals(proposals, accounts=("CS-00192-CASH",)).empty
+    assert len(filter_proposals(proposals, accounts=("4471-0092-18",))) == len(proposals)
+    smallest = min(proposals["size"])
+    assert smallest not in set(filter_proposals(proposals, amount_min=smallest + Decimal("0.01"))["size"])
+    assert set(filter_proposals(proposals, rules=(proposals.iloc[0]["rule"],))["rule"]) == {proposals.iloc[0]["rule"]}
+    assert money_per_currency(proposals, "size") == {"USD": sum(proposals["size"], Decimal(0))}
+
+
+def test_confirmed_matches_carry_their_version_and_exact_amounts_and_follow_the_account_filter(store):
+    from core.review import unmatch_group
+
+    books, _ = import_bytes(store, BOOKS, "books.csv")
+    bank, _ = import_bytes(store, BANK, "bank.csv")
+    run = reconcile_datasets(store, books.dataset, bank.dataset, load_rules(), "").run
+    breaks = {r.record_id: r for r in load_breaks(store, run.id).itertuples()}
+    analyst = create_user(store, "ana", "a-long-password-1", "analyst")
+    manual_match(store, [breaks["b3"].id, breaks["s2"].id], {breaks["b3"].id: breaks["b3"].version, breaks["s2"].id: breaks["s2"].version},
+                 analyst, reason_code="other", comment="pair")
+
+    groups = confirmed_groups(store, run.id)
+    assert [(g.account, g.records, g.amount_diff, g.version) for g in groups.itertuples()] == [
+        ("A", "external s1 100.00 | internal b1 100.00", Decimal("0.00"), 1),
+        ("B", "external s2 -0.10 | internal b3 7.25", Decimal("-7.35"), 1)]
+    assert confirmed_groups(store, run.id, accounts=("B",))["account"].tolist() == ["B"]
+    engine = groups.iloc[0]
+    unmatch_group(store, run.id, int(engine["match_id"]), analyst, "wrong", version=int(engine["version"]))
+    assert confirmed_groups(store, run.id)["account"].tolist() == ["B"]

@@ -4,6 +4,7 @@ and downloads. No business logic lives here."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -12,11 +13,19 @@ from core.auth import Account, can
 from core.exports import frame_to_csv_bytes, frame_to_xlsx_bytes
 from core.records import RowError
 from core.store import Store, open_store
+from core.workbench import picked_records, reconcile_selection
 
-__all__ = ["MONEY", "account", "download_buttons", "flash", "get_store", "require", "show_flashes", "show_row_errors"]
+__all__ = ["DATE", "FAVICON", "MOMENT", "MONEY", "account", "client_address", "download_buttons", "flash", "forget_selection", "get_store",
+           "grid_selection", "require", "show_flashes", "show_row_errors", "sign_out"]
 
 # Display format of amount columns; the values themselves stay exact decimals.
 MONEY = st.column_config.NumberColumn(format="%.2f")
+# Dates show as dates, never with a midnight time.
+DATE = st.column_config.DateColumn(format="YYYY-MM-DD")
+# Moments (imports, runs, changes) to the minute.
+MOMENT = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")
+# A local file: a page never fetches its icon from the internet, so the app works offline.
+FAVICON = str(Path(__file__).with_name("favicon.png"))
 
 
 @st.cache_resource
@@ -26,6 +35,12 @@ def get_store() -> Store:
 
 def account() -> Account | None:
     return st.session_state.get("account")
+
+
+def client_address() -> str:
+    """The browser's address as the server sees it, or "" where there is none (tests, some proxies)."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) else ""
 
 
 def require(role: str) -> Account:
@@ -69,3 +84,40 @@ def flash(kind: str, text: str) -> None:
 def show_flashes() -> None:
     for kind, text in st.session_state.pop("flashes", []):
         getattr(st, kind)(text)
+
+
+def sign_out() -> None:
+    """Forget everything the session held (the account, selections, last results, messages),
+    so the next person in this browser starts from nothing."""
+    st.session_state.clear()
+
+
+def grid_selection(key: str, shown: pd.DataFrame, noun: str = "record") -> dict[int, int]:
+    """The records picked in the selectable grid ``key`` (to be drawn next with ``shown``), by id
+    with the version the person saw. Call it just before ``st.dataframe(..., key=key)``.
+
+    A grid reports row positions. They are read here against the rows that grid displayed when
+    the person clicked (kept from the previous run), never against what is shown now. Picked
+    records that are no longer among ``shown`` are dropped with a notice, and the grid's own
+    selection is moved to where the kept records now stand, so a position never selects
+    another record.
+    """
+    before = st.session_state.get(f"{key}_rows", [])
+    now = list(zip(shown["id"].astype(int).tolist(), shown["version"].astype(int).tolist())) if len(shown) else []
+    forget = st.session_state.pop(f"{key}_forget", False)
+    state = None if forget else st.session_state.get(key)
+    chosen = picked_records(before, list(state["selection"]["rows"])) if state else {}
+    kept, dropped = reconcile_selection(chosen, shown)
+    if dropped:
+        st.warning(f"{len(dropped)} selected {noun}(s) no longer shown (decided meanwhile or filtered out) and dropped from the "
+                   f"selection: {', '.join(map(str, dropped))}.")
+    if forget or dropped or [i for i, _ in now] != [i for i, _ in before]:
+        position = {record_id: row for row, (record_id, _) in enumerate(now)}
+        st.session_state[key] = {"selection": {"rows": sorted(position[i] for i in kept), "columns": []}}
+    st.session_state[f"{key}_rows"] = now
+    return kept
+
+
+def forget_selection(key: str) -> None:
+    """Start the grid ``key`` with nothing selected on the next run (after a decision)."""
+    st.session_state[f"{key}_forget"] = True
