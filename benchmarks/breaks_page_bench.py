@@ -31,9 +31,9 @@ def main() -> None:
         os.environ.pop("DATABASE_URL", None)
         from benchmarks.generate import generate, write_csv
         from core.auth import create_user
-        from core.datasets import import_file
+        from core.ingest.datasets import import_file
         from core.matching.rules import load_rules
-        from core.reconcile import reconcile_datasets
+        from core.runs.reconcile import reconcile_datasets
         from core.store import open_store
 
         store = open_store()

@@ -47,10 +47,10 @@ def main() -> None:
         from sqlalchemy import select
 
         from core.auth import create_user
-        from core.datasets import import_file
+        from core.ingest.datasets import import_file
         from core.matching.rules import load_rules
-        from core.reconcile import reconcile_datasets
         from core.review import approve_proposed, approve_proposed_many, reject_proposed, reject_proposed_many
+        from core.runs.reconcile import reconcile_datasets
         from core.store import open_store
         from core.store.models import MatchGroup
 

@@ -1,7 +1,7 @@
 """Adapters to the outside world. Every reader returns ``(RawTable | None, errors)``.
 
 A reader only gets cells out of a file and says where each came from; turning cells into
-canonical records is ``core.imports``'s job, so each new format is one small module here.
+canonical records is ``core.ingest.normalise``'s job, so each new format is one small module here.
 """
 
 from connectors.files.detect import SourceFormatError, detect_format

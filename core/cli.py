@@ -56,9 +56,9 @@ def _prepare_out(value: str, *, folder: bool) -> None:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from core.datasets import import_file, load_dataset_table
-    from core.exports import write_canonical_csv
-    from core.records import format_errors
+    from core.domain.findings import format_errors
+    from core.exports.writers import write_canonical_csv
+    from core.ingest.datasets import import_file, load_dataset_table
     from core.store import open_store
 
     if args.out is not None:
@@ -89,7 +89,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_match(args: argparse.Namespace) -> int:
-    from core.canonical_csv import ReadAhead
+    from core.ingest.canonical_csv import ReadAhead
 
     _prepare_out(args.out, folder=True)
     # DuckDB reads the files while the rest is imported and the store is opened.
@@ -101,9 +101,9 @@ def _cmd_match(args: argparse.Namespace) -> int:
 
 
 def _match(args: argparse.Namespace, ahead) -> int:
+    from core.domain.findings import format_errors
     from core.matching.rules import RuleSetError, default_rules_path, parse_rules
-    from core.reconcile import reconcile_files
-    from core.records import format_errors
+    from core.runs.reconcile import reconcile_files
     from core.store import open_store
 
     rules_path = Path(args.rules) if args.rules else default_rules_path()
@@ -132,8 +132,9 @@ def _cmd_holdings(args: argparse.Namespace) -> int:
     import datetime as dt
     from decimal import Decimal, InvalidOperation
 
-    from core.holdings import reconcile_files, save_holdings_run, write_holdings_outputs
-    from core.records import format_errors
+    from core.domain.findings import format_errors
+    from core.holdings import read_source_files, run_holdings
+    from core.store import open_store
 
     _prepare_out(args.out, folder=True)
     try:
@@ -144,16 +145,16 @@ def _cmd_holdings(args: argparse.Namespace) -> int:
         tolerance = Decimal(args.tolerance)
     except InvalidOperation:
         raise BadInput(f"--tolerance {args.tolerance!r} is not a number") from None
-    rows, warnings, errors = reconcile_files(Path(args.internal), [Path(p) for p in args.registrar], as_of, tolerance)
+    sources, errors = read_source_files([Path(args.internal), *(Path(p) for p in args.registrar)])
     if errors:
         raise BadInput(format_errors(errors, limit=200))
-    for warning in warnings:
+    outcome = run_holdings(open_store(), sources[0], sources[1:], as_of, tolerance, user=os.environ.get("RECON_USER", "cli"),
+                           out=Path(args.out))
+    if outcome.errors:
+        raise BadInput(format_errors(outcome.errors, limit=200))
+    for warning in outcome.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    from core.store import open_store
-
-    run = save_holdings_run(open_store(), rows, as_of, tolerance, [Path(args.internal).name] + [Path(p).name for p in args.registrar],
-                            os.environ.get("RECON_USER", "cli"))
-    summary = write_holdings_outputs(rows, Path(args.out), as_of, tolerance)
+    run, summary = outcome.run, outcome.summary
     statuses = ", ".join(f"{count} {status}" for status, count in summary["statuses"].items())
     print(f"holdings run {run.id}: {summary['positions']} positions as of {as_of}: {statuses}; results in {args.out}")
     return 0

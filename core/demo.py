@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from core.atomic import write_atomically
-from core.datasets import import_file, list_datasets
+from core.ingest.datasets import import_file, list_datasets
 from core.store import Store
 
 __all__ = ["DEMO_ACCOUNTS", "DEMO_USERS", "demo_files", "seed_demo"]
@@ -303,7 +303,7 @@ def seed_demo(store: Store, only_if_empty: bool = False) -> str:
     from sqlalchemy import select
 
     from core.matching.rules import default_rules_path, parse_rules
-    from core.reconcile import reconcile_datasets
+    from core.runs.reconcile import reconcile_datasets
     from core.store.models import Run
 
     if only_if_empty and list_datasets(store):

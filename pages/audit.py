@@ -1,7 +1,7 @@
 import streamlit as st
 
 from core.store import verify_audit_chain
-from core.workbench import audit_frame
+from core.views import audit_frame
 from ui import download_buttons, get_store
 
 store = get_store()

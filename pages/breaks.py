@@ -5,11 +5,11 @@ import plotly.express as px
 import streamlit as st
 
 from core.auth import can
-from core.money import format_amount
+from core.domain.money import format_amount
 from core.review import (REASON_CODES, ReviewError, approve_proposed_many, manual_match, net_difference, reject_proposed_many,
                          resolve_break, unmatch_group)
-from core.workbench import (AGE_BUCKETS, BreakFilters, aging_summary, audit_frame, breaks_stamp, confirmed_groups, filter_breaks,
-                            filter_proposals, load_breaks, money_per_currency, proposed_frame, recent_runs)
+from core.views import (AGE_BUCKETS, BreakFilters, aging_summary, audit_frame, breaks_stamp, confirmed_groups, filter_breaks,
+                        filter_proposals, load_breaks, money_per_currency, proposed_frame, recent_runs)
 from ui import DATE, MONEY, account, download_buttons, flash, forget_selection, get_store, grid_selection, show_flashes
 
 me = account()

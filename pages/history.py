@@ -1,6 +1,6 @@
 import streamlit as st
 
-from core.workbench import CLEARED_AS, history_page
+from core.views import CLEARED_AS, history_page
 from ui import DATE, MONEY, download_buttons, get_store
 
 PAGE_SIZE = 500

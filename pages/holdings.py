@@ -5,7 +5,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.holdings import read_internal_from_mongo, reconcile_sources, save_holdings_run, write_results_to_mongo
+from connectors.sources.mongodb import MongoBooks
+from core.holdings import read_internal_from_books, reconcile_sources, save_holdings_run, write_results_to_books
 from ui import download_buttons, get_store, require, show_row_errors
 
 me = require("analyst")
@@ -44,7 +45,7 @@ if submitted:
         try:
             client = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)
             database = client[database_name]
-            internal, errors = read_internal_from_mongo(database[collection_name], as_of)
+            internal, errors = read_internal_from_books(MongoBooks(database[collection_name]), as_of)
         except Exception as exc:  # the database's error, shown instead of a traceback
             st.error(f"MongoDB: {type(exc).__name__}: {exc}")
             st.stop()
@@ -62,7 +63,7 @@ if submitted:
             run = save_holdings_run(store, rows, as_of, tolerance, [books.name if books else mongo_collection] + [n for n, _ in registrars],
                                     me.username)
             if write_back and database is not None:
-                write_results_to_mongo(database["holdings_results"], rows, as_of)
+                write_results_to_books(MongoBooks(database[collection_name], database["holdings_results"]), rows, as_of)
             status.update(label=f"Holdings run {run.id} saved", state="complete")
     if errors:
         show_row_errors(errors)

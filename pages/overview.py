@@ -2,8 +2,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.money import format_amount
-from core.overview import workbench_overview
+from core.domain.money import format_amount
+from core.views.overview import workbench_overview
 from ui import DATE, MOMENT, get_store
 
 store = get_store()

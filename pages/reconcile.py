@@ -1,10 +1,10 @@
 import pandas as pd
 import streamlit as st
 
-from core.datasets import list_datasets
+from core.ingest.datasets import list_datasets
 from core.matching.rules import RuleSetError, list_rule_files, parse_rules
-from core.reconcile import reconcile_datasets
-from core.workbench import dataset_accounts, run_account_summary
+from core.runs.reconcile import reconcile_datasets
+from core.views import dataset_accounts, run_account_summary
 from ui import get_store, require
 
 me = require("analyst")

@@ -6,7 +6,7 @@ from decimal import Decimal
 import duckdb
 import pyarrow as pa
 
-from core.imports import transaction_schema
+from core.ingest.normalise import transaction_schema
 from core.matching.engine import match_tables
 from core.matching.rules import load_rules, parse_rules
 

@@ -6,8 +6,8 @@ import zipfile
 import pytest
 from sqlalchemy import func, select
 
-from core.datasets import import_bytes, import_file
-from core.profiles import parse_profile
+from core.ingest.datasets import import_bytes, import_file
+from core.ingest.profiles import parse_profile
 from core.store.models import AuditEntry, DatasetRecord
 
 GOOD = b"Date,Account,Amount,Currency\n2024-03-01,A1,10.00,USD\n2024-03-02,A1,-4.00,USD\n"
@@ -156,8 +156,8 @@ def test_numbers_out_of_range_are_row_errors_naming_file_row_and_column(store, c
 
 
 def test_a_trade_whose_quantity_times_price_is_out_of_range_is_a_row_error():
-    from core.datasets import parse_source
-    from core.profiles import load_profile
+    from core.ingest.datasets import parse_source
+    from core.ingest.profiles import load_profile
 
     trades = (b"timestamp,type,client_trade_id,date,instrument.identifier_type,instrument.identifier,instrument.country,"
               b"instrument.currency,account_id,capacity,quantity,price,side.direction,fees.commission,settlement.currency\n"

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.datasets import parse_source
-from core.profiles import ProfileError, load_profile, parse_profile
+from core.ingest.datasets import parse_source
+from core.ingest.profiles import ProfileError, load_profile, parse_profile
 
 CLEAR_STREET_TRADES = (
     "timestamp,type,client_trade_id,date,instrument.identifier_type,instrument.identifier,instrument.country,"

@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.canonical_csv import SPACES, write_canonical_parquet
-from core.datasets import parse_source
+from core.ingest.canonical_csv import SPACES, write_canonical_parquet
+from core.ingest.datasets import parse_source
 
 texts = st.text(alphabet=string.ascii_letters + string.digits + " ,.-\"é=", max_size=12).map(str.strip)
 rows = st.lists(
@@ -154,7 +154,7 @@ def test_derived_ids_number_identical_rows_in_file_order_in_a_large_file(tmp_pat
 
 
 def test_read_ahead_hands_over_tables_under_the_callers_names(tmp_path):
-    from core.canonical_csv import ReadAhead
+    from core.ingest.canonical_csv import ReadAhead
 
     good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
     good.write_text("id,account,date,amount,currency\nT1,A,2024-01-01,1.50,USD\nT2,A,2024-01-02,-2.25,USD\n", encoding="utf-8")

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.datasets import parse_source
-from core.profiles import Profile, parse_profile
+from core.ingest.datasets import parse_source
+from core.ingest.profiles import Profile, parse_profile
 
 
 def canonical(data: bytes, name: str = "statement.csv", profile: Profile | None = None):

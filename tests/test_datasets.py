@@ -6,7 +6,7 @@ from decimal import Decimal
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from core.datasets import content_sha256, import_bytes, list_datasets, load_dataset_table
+from core.ingest.datasets import content_sha256, import_bytes, list_datasets, load_dataset_table
 from core.store.models import AuditEntry
 
 DATA = b"Date;Account;Amount;Currency;Reference\n01.03.2024;A1;1.234,56;EUR;R1\n02.03.2024;A2;-0,01;EUR;R2\n"

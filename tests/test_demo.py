@@ -3,8 +3,8 @@
 import hashlib
 from decimal import Decimal
 
-from core.datasets import list_datasets, load_dataset_table
 from core.demo import DEMO_ACCOUNTS, demo_files, seed_demo
+from core.ingest.datasets import list_datasets, load_dataset_table
 
 
 def digests(folder):

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pandas as pd
 from openpyxl import load_workbook
 
-from core.exports import frame_to_csv_bytes, frame_to_xlsx_bytes, neutralise_formula
+from core.exports.writers import frame_to_csv_bytes, frame_to_xlsx_bytes, neutralise_formula
 
 DANGEROUS = ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
 
@@ -63,7 +63,7 @@ def test_canonical_csv_writes_each_value_as_python_would_text_it():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from core.exports import write_canonical_csv
+    from core.exports.writers import write_canonical_csv
 
     texts = st.one_of(st.none(), st.text(alphabet=st.characters(blacklist_characters="\r", blacklist_categories=("Cs",)), max_size=12),
                       st.sampled_from([t for t in DANGEROUS if "\r" not in t] + ["a,b", 'say "hi"', "two\nlines", ""]))
@@ -106,7 +106,7 @@ def test_full_width_signs_and_invisible_spaces_before_a_formula_are_neutralised(
 def test_the_blanks_passed_over_are_every_space_and_invisible_format_character():
     import unicodedata
 
-    from core.exports import BLANK_RANGES
+    from core.exports.writers import BLANK_RANGES
 
     listed = {code for first, last in BLANK_RANGES for code in range(first, last + 1)}
     assert listed == {code for code in range(0x110000) if chr(code).isspace() or unicodedata.category(chr(code)) == "Cf"}
@@ -121,7 +121,7 @@ def _records(data: str) -> list[list[str]]:
 def test_a_lone_carriage_return_in_a_text_cell_stays_inside_its_record():
     import pyarrow as pa
 
-    from core.exports import write_canonical_csv, write_csv_rows
+    from core.exports.writers import write_canonical_csv, write_csv_rows
 
     cells = ["pay\r=1+1", "two\nlines", "both\r\n", "\r"]
     downloaded = frame_to_csv_bytes(pd.DataFrame({"description": cells, "amount": [Decimal("1.00")] * 4})).decode("utf-8-sig")
@@ -179,7 +179,7 @@ def test_every_writer_writes_each_text_as_is_or_neutralised_and_one_record_per_r
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from core.exports import neutralised_sql, write_canonical_csv, write_csv_rows
+    from core.exports.writers import neutralised_sql, write_canonical_csv, write_csv_rows
 
     tricky = st.sampled_from(list("=+-@\uff1d\uff0b\uff0d\uff20\t\r\n \u00a0\u200b\ufeff\u3000\u2007\",;'x1"))
     texts = st.text(alphabet=st.one_of(tricky, st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")), max_size=8)

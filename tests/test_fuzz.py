@@ -10,8 +10,8 @@ import zipfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.datasets import parse_source
-from core.records import RowError
+from core.domain.findings import RowError
+from core.ingest.datasets import parse_source
 from tests.statement_samples import BAI2, MT940, OFX_SGML, OFX_XML, camt053
 
 CSV = b"Date;Account;Amount;Currency;Reference\n01.10.2026;A1;1.234,56;EUR;R1\n02.10.2026;A1;-10,00;EUR;R2\n"

@@ -10,7 +10,8 @@ import mongomock
 import pytest
 from bson.decimal128 import Decimal128
 
-from core.holdings import read_internal_from_mongo, reconcile_holdings, write_results_to_mongo
+from connectors.sources.mongodb import MongoBooks
+from core.holdings import read_internal_from_books, reconcile_holdings, write_results_to_books
 
 AS_OF = dt.date(2026, 10, 31)
 
@@ -45,7 +46,7 @@ def test_positions_are_rolled_up_in_the_database_as_of_a_date(database):
         txn("2002", "ICICI", "SWITCH_IN_REVERSAL", dt.date(2026, 10, 2), "0.5"),
         txn("3003", "SBI", "BUY", AS_OF, "7.25"),
     ])
-    positions, errors = read_internal_from_mongo(database.txns, AS_OF)
+    positions, errors = read_internal_from_books(MongoBooks(database.txns), AS_OF)
     assert errors == []
     assert {k: (v.units, v.product_name) for k, v in positions.items()} == {
         ("1001", "HDFCEQ"): (Decimal("80.1233"), "Scheme HDFCEQ"),
@@ -56,16 +57,16 @@ def test_positions_are_rolled_up_in_the_database_as_of_a_date(database):
 
 def test_unknown_transaction_types_are_named(database):
     database.txns.insert_many([txn("1001", "A", "GIFT", dt.date(2026, 9, 1), "1")])
-    _, errors = read_internal_from_mongo(database.txns, AS_OF)
+    _, errors = read_internal_from_books(MongoBooks(database.txns), AS_OF)
     assert "folio 1001, product A: 1 transaction(s) of a type that is not known" in errors[0].message
 
 
 def test_results_are_written_to_a_collection_with_exact_units(database):
     database.txns.insert_many([txn("1001", "A", "BUY", dt.date(2026, 9, 1), "10.0005")])
-    positions, _ = read_internal_from_mongo(database.txns, AS_OF)
+    positions, _ = read_internal_from_books(MongoBooks(database.txns), AS_OF)
     rows = reconcile_holdings(positions, [("CAMS", {})])
-    assert write_results_to_mongo(database.results, rows, AS_OF) == 1
-    assert write_results_to_mongo(database.results, rows, AS_OF) == 1
+    assert write_results_to_books(MongoBooks(database.txns, database.results), rows, AS_OF) == 1
+    assert write_results_to_books(MongoBooks(database.txns, database.results), rows, AS_OF) == 1
     stored = list(database.results.find({}, {"_id": 0}))
     assert len(stored) == 1 and stored[0]["status"] == "internal_only"
     assert stored[0]["internal_units"].to_decimal() == Decimal("10.0005")

@@ -345,7 +345,7 @@ def test_differences_are_exact_at_six_decimals_on_large_amounts():
 
     import pyarrow as pa
 
-    from core.imports import transaction_schema
+    from core.ingest.normalise import transaction_schema
 
     def six(record_id: str, amount: str) -> pa.Table:
         row = {"id": record_id, "account": "A", "date": dt.date(2026, 10, 1), "amount": Decimal(amount), "currency": "USD",

@@ -119,7 +119,7 @@ def test_same_inputs_give_identical_outputs_and_row_order_does_not_matter(intern
 
 
 def test_written_outputs_are_byte_identical(tmp_path):
-    from core.reconcile import write_match_outputs
+    from core.runs.outputs import write_match_outputs
 
     rng = random.Random(7)
     books = [(f"b{n}", rng.choice("AB"), f"2026-10-{rng.randint(1, 28):02d}", f"{rng.randint(-500, 500)}.{rng.randint(0, 99):02d}") for n in range(300)]

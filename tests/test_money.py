@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.money import AmountError, decimal_from_spreadsheet, infer_decimal_separator, parse_amount
+from core.domain.money import AmountError, decimal_from_spreadsheet, infer_decimal_separator, parse_amount
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_scientific_notation_is_refused_because_digits_were_lost():
 
 
 def test_huge_numbers_and_too_many_decimals_are_refused():
-    from core.money import check_amount
+    from core.domain.money import check_amount
 
     with pytest.raises(AmountError, match="too large"):
         parse_amount("12345678901234567890", ".")

@@ -119,7 +119,7 @@ def test_a_viewer_has_no_sources_or_reconcile_page(demo):
 
 def test_reconcile_runs_and_shows_the_summary(demo):
     at = open_page(signed_in("analyst"), "pages/reconcile.py")
-    datasets = {d.name: d.id for d in __import__("core.datasets", fromlist=["list_datasets"]).list_datasets(demo)}
+    datasets = {d.name: d.id for d in __import__("core.ingest.datasets", fromlist=["list_datasets"]).list_datasets(demo)}
     at.selectbox(key="reconcile_internal").set_value(datasets["general_ledger_cash_2026-10.csv"]).run()
     at.selectbox(key="reconcile_external").set_value(datasets["first_national_4471_2026-10.csv"]).run()
     at.button(key="reconcile_run").click().run()
@@ -319,7 +319,7 @@ def test_history_shows_resolved_and_hand_matched_breaks_as_dates_and_says_how_ma
     monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "1000000.00")
     from core.auth import authenticate
     from core.review import manual_match, resolve_break
-    from core.workbench import load_breaks
+    from core.views import load_breaks
 
     analyst = authenticate(demo, "analyst", DEMO_USERS["analyst"])
     breaks = load_breaks(demo, run_of(demo, "DE89370400440532013000"))

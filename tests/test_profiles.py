@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.datasets import parse_source
-from core.profiles import ProfileError, list_profiles, load_profile, parse_profile, save_profile_text
+from core.ingest.datasets import parse_source
+from core.ingest.profiles import ProfileError, list_profiles, load_profile, parse_profile, save_profile_text
 
 BANK = (
     "Some Bank export\n"

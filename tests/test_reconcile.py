@@ -6,10 +6,10 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select
 
-import core.reconcile as reconcile
-from core.datasets import import_bytes
+import core.runs.saving as saving
+from core.ingest.datasets import import_bytes
 from core.matching.rules import default_rules_path, load_rules
-from core.reconcile import reconcile_datasets
+from core.runs.reconcile import reconcile_datasets
 from core.store.models import AuditEntry, Break, MatchGroup, MatchItem, Run
 
 BOOKS = b"""id,account,date,amount,currency,reference
@@ -86,7 +86,7 @@ def test_a_failed_save_leaves_the_store_as_it_was(store, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(reconcile, "_save_proposed", broken)
+    monkeypatch.setattr(saving, "_save_proposed", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         reconcile_datasets(store, books, bank, load_rules(), "")
     with store.session() as session:
@@ -98,7 +98,7 @@ def test_a_failed_save_leaves_the_store_as_it_was(store, monkeypatch):
 def test_a_run_whose_files_fail_halfway_leaves_no_folder_and_no_temporary(store, monkeypatch):
     books, bank = datasets(store)
     written = []
-    copy = reconcile._copy
+    copy = saving.copy_query
 
     def fails_on_the_second_file(con, query, target, options):
         if written:
@@ -106,7 +106,7 @@ def test_a_run_whose_files_fail_halfway_leaves_no_folder_and_no_temporary(store,
         copy(con, query, target, options)
         written.append(target)
 
-    monkeypatch.setattr(reconcile, "_copy", fails_on_the_second_file)
+    monkeypatch.setattr(saving, "copy_query", fails_on_the_second_file)
     with pytest.raises(OSError, match="No space left"):
         reconcile_datasets(store, books, bank, load_rules(), "")
     assert written and list((store.data_dir / "runs").iterdir()) == []
@@ -150,7 +150,7 @@ def test_open_breaks_are_carried_into_the_next_run_and_clear_there(store):
 
 def test_decisions_survive_a_rerun_of_the_same_files(store):
     from core.auth import create_user
-    from core.review import resolve_break, reject_proposed
+    from core.review import reject_proposed, resolve_break
 
     analyst = create_user(store, "ana", "a-long-password", "analyst")
     books, bank = datasets(store)

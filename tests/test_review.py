@@ -7,12 +7,11 @@ import pytest
 from sqlalchemy import func, select
 
 from core.auth import Account, create_user, update_user
-from core.datasets import import_bytes
+from core.ingest.datasets import import_bytes
 from core.matching.rules import load_rules
-from core.reconcile import reconcile_datasets
-from core import review
-from core.review import (ConflictError, ReviewError, approve_proposed, approve_proposed_many, decide_pending, manual_match,
+from core.review import (ConflictError, ReviewError, _shared, approve_proposed, approve_proposed_many, decide_pending, manual_match,
                          pending_decisions, reject_proposed, reject_proposed_many, resolve_break, unmatch_group)
+from core.runs.reconcile import reconcile_datasets
 from core.store import open_store, verify_audit_chain
 from core.store.models import AuditEntry, Break, Decision, MatchGroup
 
@@ -259,7 +258,7 @@ QUEUE_BANK = "id,account,date,amount,currency,reference,description\n" + "".join
 @pytest.fixture
 def queue(store, monkeypatch):
     """The proposed groups of a run (id -> version), with the store read in small chunks."""
-    monkeypatch.setattr(review, "_CHUNK", 7)
+    monkeypatch.setattr(_shared, "IDS_PER_QUERY", 7)
     books, _ = import_bytes(store, QUEUE_BOOKS.encode(), "queue_books.csv")
     bank, _ = import_bytes(store, QUEUE_BANK.encode(), "queue_bank.csv")
     reconcile_datasets(store, books.dataset, bank.dataset, load_rules(), "")

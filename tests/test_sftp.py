@@ -8,7 +8,7 @@ import time
 import asyncssh
 import pytest
 
-from connectors.sftp import SftpError, SftpSource, fetch_files
+from connectors.sources.sftp import SftpError, SftpSource, fetch_files
 from core.holdings import fetch_registrar_files
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.datasets import import_bytes, parse_source
+from core.ingest.datasets import import_bytes, parse_source
 from tests.statement_samples import BAI2, MT940, OFX_SGML, OFX_XML, camt053
 
 
@@ -78,7 +78,7 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "statements
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus of other people's statement files is not beside the repository")
 def test_real_mt940_with_a_dos_end_of_file_mark_before_a_statement_keeps_every_statement():
-    from core.datasets import _parse
+    from core.ingest.datasets import _parse
 
     result, facts, errors = _parse((CORPUS / "mt940" / "zilverline-two-accounts.txt").read_bytes(), "two.txt", None)
     assert errors == []

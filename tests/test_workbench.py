@@ -3,16 +3,16 @@
 import datetime as dt
 from decimal import Decimal
 
-from core.datasets import import_bytes
-from core.matching.rules import load_rules
-from core.reconcile import reconcile_datasets
 import pandas as pd
 import pyarrow as pa
 
 from core.auth import create_user
+from core.ingest.datasets import import_bytes
+from core.matching.rules import load_rules
 from core.review import manual_match, resolve_break
-from core.workbench import (BreakFilters, aging_summary, audit_frame, confirmed_groups, filter_breaks, filter_proposals, history_page,
-                            load_breaks, money_per_currency, picked_records, proposed_frame, reconcile_selection)
+from core.runs.reconcile import reconcile_datasets
+from core.views import (BreakFilters, aging_summary, audit_frame, confirmed_groups, filter_breaks, filter_proposals, history_page,
+                        load_breaks, money_per_currency, picked_records, proposed_frame, reconcile_selection)
 
 BOOKS = b"""id,account,date,amount,currency,reference
 b1,A,2026-10-01,100.00,USD,INV-1

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 from openpyxl import Workbook
 
-from core.datasets import parse_source
-from core.profiles import parse_profile
+from core.ingest.datasets import parse_source
+from core.ingest.profiles import parse_profile
 
 
 def workbook_bytes(build) -> bytes:
@@ -178,7 +178,7 @@ def import_in_a_process(path) -> tuple[str, int]:
     from pathlib import Path
 
     # VmHWM, not ru_maxrss: the latter keeps the parent's size from before the new program started.
-    script = ("import re, sys\nfrom core.datasets import parse_source\n"
+    script = ("import re, sys\nfrom core.ingest.datasets import parse_source\n"
               "result, errors = parse_source(open(sys.argv[1], 'rb').read(), 'hostile.xlsx')\n"
               "print(errors[0].message if errors else 'read')\n"
               "print(int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) // 1024)\n")

@@ -10,10 +10,10 @@ import pandas as pd
 import streamlit as st
 
 from core.auth import Account, can
-from core.exports import frame_to_csv_bytes, frame_to_xlsx_bytes
-from core.records import RowError
+from core.domain.findings import RowError
+from core.exports.writers import frame_to_csv_bytes, frame_to_xlsx_bytes
 from core.store import Store, open_store
-from core.workbench import picked_records, reconcile_selection
+from core.views import picked_records, reconcile_selection
 
 __all__ = ["DATE", "FAVICON", "MOMENT", "MONEY", "account", "client_address", "download_buttons", "flash", "forget_selection", "get_store",
            "grid_selection", "require", "show_flashes", "show_row_errors", "sign_out"]

@@ -13,7 +13,7 @@ import io
 from collections import Counter
 
 from connectors.files.table import RawRow, RawTable, ReadOptions
-from core.records import RowError
+from core.domain.findings import RowError
 
 __all__ = ["decode_text", "read_csv_table", "sniff_delimiter"]
 

@@ -50,7 +50,7 @@ def read_table(data: bytes, name: str, options: ReadOptions = ReadOptions(), fmt
         ``(table, errors)``: table is ``None`` when the file could not be read at all.
     """
     from connectors.files import csv_reader, xlsx_reader
-    from core.records import RowError
+    from core.domain.findings import RowError
 
     try:
         fmt = fmt or detect_format(data, name)

@@ -21,8 +21,8 @@ from typing import NamedTuple
 
 from connectors.files.detect import SourceFormatError, check_expansion
 from connectors.files.table import Cell, RawRow, RawTable, ReadOptions
-from core.money import AmountError, decimal_from_spreadsheet
-from core.records import RowError
+from core.domain.findings import RowError
+from core.domain.money import AmountError, decimal_from_spreadsheet
 
 __all__ = ["read_xlsx_table"]
 

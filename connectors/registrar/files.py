@@ -12,7 +12,7 @@ import os
 import tempfile
 from decimal import Decimal, InvalidOperation
 
-from core.records import RowError
+from core.domain.findings import RowError
 
 __all__ = ["read_registrar_rows"]
 

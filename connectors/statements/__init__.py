@@ -1,7 +1,7 @@
 """Bank statement formats: each reader turns a file into ``Statement`` values, or findings.
 
 A statement is one account's period: opening and closing balance and the entries between.
-Turning entries into canonical rows and checking balances is ``core.statements``'s job.
+Turning entries into canonical rows and checking balances is ``core.ingest.statements``'s job.
 """
 
 from __future__ import annotations

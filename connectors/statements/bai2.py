@@ -16,7 +16,7 @@ from bai2.constants import TypeCodeTransaction
 
 from connectors.statements import Entry, Statement
 from connectors.statements.text import decode
-from core.records import RowError
+from core.domain.findings import RowError
 
 # ISO 4217 currencies whose minor unit is not the cent.
 _MINOR_UNITS = {"BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0, "RWF": 0, "UGX": 0,

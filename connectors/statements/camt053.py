@@ -15,8 +15,8 @@ from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
 from connectors.statements import Entry, Statement
-from core.money import AmountError, decimal_from_text
-from core.records import RowError
+from core.domain.findings import RowError
+from core.domain.money import AmountError, decimal_from_text
 
 
 def _local(tag: str) -> str:

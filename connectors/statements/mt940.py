@@ -22,8 +22,8 @@ import mt940
 
 from connectors.statements import Entry, Statement
 from connectors.statements.text import decode
-from core.money import AmountError, decimal_from_text
-from core.records import RowError
+from core.domain.findings import RowError
+from core.domain.money import AmountError, decimal_from_text
 
 _START = re.compile(r"^:20:", re.MULTILINE)
 # Blanks, byte-order marks and control characters (a DOS end-of-file mark between joined

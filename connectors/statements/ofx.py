@@ -11,7 +11,7 @@ import re
 import warnings
 
 from connectors.statements import Entry, Statement
-from core.records import RowError
+from core.domain.findings import RowError
 
 _TRANSACTION = re.compile(rb"<STMTTRN>", re.IGNORECASE)
 _READ = ("STMTRS", "CCSTMTRS")

@@ -6,7 +6,7 @@ are dropped before decoding, so they are not read as text in any encoding.
 
 import re
 
-from core.records import RowError
+from core.domain.findings import RowError
 
 _BOMS = re.compile(rb"^(?:\xef\xbb\xbf)+", re.MULTILINE)
 

@@ -39,9 +39,9 @@ import numpy as np
 import pyarrow as pa
 
 from core import config
+from core.domain.money import canonical_decimal
 from core.matching.rules import Pass, RuleSet
 from core.matching.subsets import MAX_CANDIDATES, find_subsets
-from core.money import canonical_decimal
 
 __all__ = ["MatchResult", "match_tables"]
 

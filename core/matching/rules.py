@@ -41,7 +41,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.validation import problems
+from core.domain.validation import problems
 
 __all__ = ["Pass", "RuleSet", "RuleSetError", "default_rules_path", "list_rule_files", "load_rules", "parse_rules", "rules_dir"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator
-from decimal import Decimal
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import config
 from core.atomic import sweep_leftovers
+from core.runs.folder import runs_root
 from core.store import chain  # noqa: F401  (chains every audit entry and decision as it is flushed)
 from core.store.models import AuditEntry
 from core.store.types import ExactDecimal
@@ -68,7 +69,7 @@ def open_store(url: str | None = None, data_dir: Path | None = None) -> Store:
     folder = Path(data_dir or config.data_dir())
     folder.mkdir(parents=True, exist_ok=True)
     # What killed processes left half written (core.atomic), where the product writes.
-    sweep_leftovers(folder, *(folder / name for name in ("datasets", "runs", "holdings", "demo")))
+    sweep_leftovers(folder, runs_root(folder), *(folder / name for name in ("datasets", "holdings", "demo")))
     url = url or config.database_url(folder)
     engine = create_engine(url, json_serializer=lambda v: json.dumps(v, default=str, sort_keys=True))
     if engine.dialect.name == "sqlite":

@@ -12,7 +12,7 @@ from decimal import Decimal
 from sqlalchemy import Numeric, String
 from sqlalchemy.types import TypeDecorator
 
-from core.money import canonical_decimal
+from core.domain.money import canonical_decimal
 
 __all__ = ["ExactDecimal"]
 

@@ -18,11 +18,12 @@ from typing import NamedTuple
 import pyarrow as pa
 
 from connectors.files.table import Cell, RawRow, RawTable
-from core.dates import choose_date_format, date_from_serial, describe_format, parse_date
-from core.money import AmountError, check_amount, infer_decimal_separator, parse_amount, scale_of
-from core.profiles import Profile
-from core.records import ALIASES, DATE_COLUMNS, TRANSACTION_COLUMNS, RowError, extra_columns, is_currency_code, map_titles
-from core.records import normalise_title as _norm
+from core.domain.dates import choose_date_format, date_from_serial, describe_format, parse_date
+from core.domain.findings import RowError
+from core.domain.money import AmountError, check_amount, infer_decimal_separator, parse_amount, scale_of
+from core.domain.records import ALIASES, DATE_COLUMNS, TRANSACTION_COLUMNS, extra_columns, is_currency_code, map_titles
+from core.domain.records import normalise_title as _norm
+from core.ingest.profiles import Profile
 
 __all__ = ["ALIASES", "CanonicalImport", "normalise_table", "transaction_schema"]
 

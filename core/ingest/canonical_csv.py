@@ -20,9 +20,9 @@ from typing import NamedTuple
 import duckdb
 
 from core import config
-from core.money import MAX_DIGITS, MAX_SCALE
-from core.records import (CREDIT_MARKERS, DATE_COLUMNS, DEBIT_MARKERS, TRANSACTION_COLUMNS, extra_columns, is_currency_code,
-                          map_titles, normalise_title)
+from core.domain.money import MAX_DIGITS, MAX_SCALE
+from core.domain.records import (CREDIT_MARKERS, DATE_COLUMNS, DEBIT_MARKERS, TRANSACTION_COLUMNS, extra_columns, is_currency_code,
+                                 map_titles, normalise_title)
 
 __all__ = ["SPACES", "CanonicalStats", "ReadAhead", "copy_to_parquet", "load_canonical_csv", "within_import_limit", "write_canonical_parquet"]
 

@@ -17,14 +17,14 @@ from sqlalchemy import select
 
 from core import config
 from core.atomic import publish, temporary_path
-from core.records import RowError
+from core.domain.findings import RowError
 from core.store import Store
 from core.store.models import DatasetRecord
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from core.profiles import Profile
+    from core.ingest.profiles import Profile
 
 # Reading and mapping arbitrary files (and pyarrow's Parquet and compute modules) is imported
 # where a file needs it: a canonical CSV, read by DuckDB, never does.
@@ -57,8 +57,8 @@ def parse_source(data: bytes, name: str, profile: Profile | None = None):
 def _parse(data: bytes, name: str, profile: Profile | None):
     """``(CanonicalImport | None, statement facts, errors)``; files over the size limit are refused."""
     from connectors.files.table import ReadOptions, read_table
-    from core.imports import header_found, normalise_table
-    from core.profiles import Profile
+    from core.ingest.normalise import header_found, normalise_table
+    from core.ingest.profiles import Profile
 
     profile = profile or Profile()
     limit = config.max_import_bytes()
@@ -72,7 +72,7 @@ def _parse(data: bytes, name: str, profile: Profile | None):
         return None, [], [RowError(name, None, None, None, str(exc))]
     if fmt in STATEMENT_FORMATS:
         from connectors.statements import read_statements
-        from core.statements import statements_to_import
+        from core.ingest.statements import statements_to_import
 
         statements, errors = read_statements(data, name, fmt)
         if statements is None:
@@ -99,7 +99,7 @@ def _sheet_with_header(data: bytes, name: str, options, fmt: str, first, profile
         value), which say more than "no header"; else the first sheet, for its own errors.
     """
     from connectors.files.table import read_table
-    from core.imports import header_found
+    from core.ingest.normalise import header_found
 
     unreadable: list[RowError] = []
     for sheet in first.sheets:
@@ -159,7 +159,7 @@ def stage_file(store: Store, path: Path, digest, con, table: str, pool, *, user:
     Returns:
         ``(StagedDataset | None, errors)``.
     """
-    from core.canonical_csv import copy_to_parquet, load_canonical_csv, within_import_limit
+    from core.ingest.canonical_csv import copy_to_parquet, load_canonical_csv, within_import_limit
 
     stats, tried = None, False
     if ahead is not None and ahead.has(path):
@@ -207,7 +207,7 @@ def _already(existing: DatasetRecord) -> ImportOutcome:
 
 
 def _import_canonical_csv(store: Store, path: Path, digest: str, user: str) -> ImportOutcome | None:
-    from core.canonical_csv import write_canonical_parquet
+    from core.ingest.canonical_csv import write_canonical_parquet
 
     folder = store.data_dir / "datasets"
     folder.mkdir(parents=True, exist_ok=True)
@@ -240,7 +240,7 @@ def import_bytes(store: Store, data: bytes, name: str, profile: str | Profile | 
         ``(ImportOutcome | None, errors)``. With errors, nothing was written.
     """
     if isinstance(profile, str):
-        from core.profiles import ProfileError, load_profile
+        from core.ingest.profiles import ProfileError, load_profile
 
         try:
             profile = load_profile(profile)
@@ -254,7 +254,7 @@ def import_bytes(store: Store, data: bytes, name: str, profile: str | Profile | 
     if result is None:
         return None, errors
     if facts:
-        from core.statements import check_against_store
+        from core.ingest.statements import check_against_store
 
         with store.session() as session:
             errors = check_against_store(session, facts, name)

@@ -1,15 +1,13 @@
-"""The canonical records every source is turned into, and the findings an import reports.
+"""The canonical records every source is turned into.
 
 A *transaction* is one ledger entry or statement line (ARCHITECTURE.md, Canonical records).
 Its columns are fixed below; a source's other columns are kept beside them as text.
-A *finding* is a value, not an exception: ``RowError`` names the file, row and column so an
-analyst can open the file and see the cell.
+What an import finds wrong with a source is in :mod:`core.domain.findings`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 import pycountry
 
@@ -20,9 +18,7 @@ __all__ = [
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
     "TRANSACTION_COLUMNS",
-    "RowError",
     "extra_columns",
-    "format_errors",
     "is_currency_code",
     "map_titles",
     "normalise_title",
@@ -105,33 +101,3 @@ def extra_columns(header: list[str], mapping: dict[str, int]) -> dict[str, int]:
 def is_currency_code(code: str) -> bool:
     """True for an ISO 4217 alphabetic code such as ``EUR``."""
     return code in _CURRENCIES
-
-
-class RowError(NamedTuple):
-    """One problem found in a source file.
-
-    ``row`` is the row number a person sees when opening the file (1 is the first line or
-    the first sheet row); ``None`` for a problem with the file as a whole.
-    """
-
-    file: str
-    row: int | None
-    column: str | None
-    value: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = [self.file]
-        if self.row is not None:
-            where.append(f"row {self.row}")
-        if self.column:
-            where.append(f"column {self.column!r}")
-        return f"{', '.join(where)}: {self.message}"
-
-
-def format_errors(errors: list[RowError], limit: int = 50) -> str:
-    """All findings as lines of text, the first ``limit`` in full and a count of the rest."""
-    lines = [str(e) for e in errors[:limit]]
-    if len(errors) > limit:
-        lines.append(f"... and {len(errors) - limit} more problems")
-    return "\n".join(lines)

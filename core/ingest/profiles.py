@@ -41,15 +41,14 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from decimal import Decimal
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.records import CREDIT_MARKERS, DEBIT_MARKERS, TRANSACTION_COLUMNS
-from core.validation import problems
+from core.domain.records import CREDIT_MARKERS, DEBIT_MARKERS, TRANSACTION_COLUMNS
+from core.domain.validation import problems
 
 __all__ = [
     "Profile",
@@ -172,7 +171,7 @@ class ProfileInfo(NamedTuple):
 
 def profiles_dir() -> Path:
     """The profiles folder: ``RECON_PROFILES_DIR``, else ``profiles/`` beside the code."""
-    return Path(os.environ.get("RECON_PROFILES_DIR") or Path(__file__).resolve().parents[1] / "profiles")
+    return Path(os.environ.get("RECON_PROFILES_DIR") or Path(__file__).resolve().parents[2] / "profiles")
 
 
 def parse_profile(text: str, name: str, source: str = "<text>") -> Profile:

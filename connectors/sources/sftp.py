@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import asyncssh
 
+from connectors.sources.base import Fetched, FileSource
+
 __all__ = ["Fetched", "SftpError", "SftpSource", "fetch_files"]
 
 
@@ -24,7 +26,10 @@ class SftpError(RuntimeError):
     """The fetch failed; the message says why (host key refused, no connection, ...)."""
 
 
+@FileSource.register
 class SftpSource(NamedTuple):
+    """An SFTP folder's files matching ``pattern``; a :class:`FileSource` (a record, so ``_replace`` derives another)."""
+
     host: str
     port: int
     username: str
@@ -35,12 +40,12 @@ class SftpSource(NamedTuple):
     known_hosts: str | None = None
     accept_unknown_host: bool = False
 
+    def describe(self, remote_path: str) -> str:
+        return f"{self.host}:{remote_path}"
 
-class Fetched(NamedTuple):
-    remote_path: str
-    local_path: Path
-    sha256: str
-    size: int
+    def fetch(self, target: Path, *, already_seen: set[str] = frozenset(), retries: int = 3,
+              backoff_seconds: float = 1.0) -> list[Fetched]:
+        return fetch_files(self, target, already_seen=already_seen, retries=retries, backoff_seconds=backoff_seconds)
 
 
 async def _fetch(source: SftpSource, target: Path, skip: set[str]) -> list[Fetched]:

@@ -18,9 +18,10 @@ import pyarrow as pa
 from sqlalchemy import select
 
 from connectors.statements import Statement
-from core.imports import CanonicalImport, transaction_schema
-from core.money import AmountError, check_amount, scale_of
-from core.records import RowError, is_currency_code
+from core.domain.findings import RowError
+from core.domain.money import AmountError, check_amount, scale_of
+from core.domain.records import is_currency_code
+from core.ingest.normalise import CanonicalImport, transaction_schema
 
 __all__ = ["StatementFacts", "check_against_store", "statements_to_import"]
 

@@ -1,0 +1,63 @@
+"""MongoDB as the books of a holdings reconciliation, through pymongo (or a client that behaves like it).
+
+Transactions are summed inside the database: one aggregation pipeline keeps those dated on or
+before the date (by ``transaction_date``, else ``trade_date``) and groups them per folio and
+product, summing the units that add and those that take away separately; units stored as
+Decimal128 stay exact. Field names are those books commonly use: folio_no, product_code,
+scheme_name, transaction_type, units. Results go back with units as Decimal128.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+from bson.decimal128 import Decimal128
+
+from connectors.sources.base import HoldingsBooks, UnitTotal
+
+__all__ = ["MongoBooks"]
+
+
+class MongoBooks(HoldingsBooks):
+    """The books' transactions in one collection; results, when written back, in another."""
+
+    def __init__(self, transactions, results=None):
+        self.transactions = transactions
+        self.results = results
+
+    def unit_totals(self, as_of: dt.date, adds: Sequence[str], takes: Sequence[str]) -> Iterable[UnitTotal]:
+        adds, takes = sorted(adds), sorted(takes)
+        kind = {"$toUpper": "$transaction_type"}
+        pipeline = [
+            {"$addFields": {"_when": {"$ifNull": ["$transaction_date", "$trade_date"]}}},
+            {"$match": {"_when": {"$lte": dt.datetime.combine(as_of, dt.time.max)}}},
+            {"$group": {"_id": {"folio": "$folio_no", "product": "$product_code"},
+                        "added": {"$sum": {"$cond": [{"$in": [kind, adds]}, "$units", 0]}},
+                        "taken": {"$sum": {"$cond": [{"$in": [kind, takes]}, "$units", 0]}},
+                        "unknown": {"$sum": {"$cond": [{"$in": [kind, adds + takes]}, 0, 1]}},
+                        "name": {"$first": "$scheme_name"}}},
+            {"$sort": {"_id.folio": 1, "_id.product": 1}},
+        ]
+        for group in self.transactions.aggregate(pipeline):
+            yield UnitTotal(group["_id"].get("folio"), group["_id"].get("product"), group.get("name"),
+                            _exact(group.get("added")), _exact(group.get("taken")), int(group.get("unknown") or 0))
+
+    def replace_results(self, as_of: dt.date, documents: list[dict]) -> int:
+        if self.results is None:
+            raise ValueError("no collection was given for the results")
+        moment = dt.datetime.combine(as_of, dt.time())
+        self.results.delete_many({"as_of": moment})
+        stored = [{"as_of": moment} | {k: Decimal128(v) if isinstance(v, Decimal) else v for k, v in d.items()} for d in documents]
+        if stored:
+            self.results.insert_many(stored)
+        return len(stored)
+
+
+def _exact(value) -> Decimal:
+    if value is None:
+        return Decimal(0)
+    if hasattr(value, "to_decimal"):
+        return value.to_decimal()
+    return Decimal(str(value))

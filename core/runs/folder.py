@@ -1,0 +1,44 @@
+"""The run folder: where a reconciliation run keeps what the engine produced.
+
+``data/runs/<run id>/`` holds ``groups.parquet``, ``items.parquet`` and ``breaks.parquet``.
+This module is the only code that knows that layout; everything else asks it for paths,
+and for those paths written into DuckDB SQL as quoted text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["RUN_FILES", "all_runs_items", "copy_query", "run_folder", "run_id_from_path_sql", "runs_root", "sql_path"]
+
+RUN_FILES = ("groups.parquet", "items.parquet", "breaks.parquet")
+
+
+def runs_root(data_dir: Path) -> Path:
+    """The folder that holds every run's folder."""
+    return data_dir / "runs"
+
+
+def run_folder(data_dir: Path, run_id: int) -> Path:
+    """The folder of one run: ``<data_dir>/runs/<run_id>``."""
+    return runs_root(data_dir) / str(int(run_id))
+
+
+def all_runs_items(data_dir: Path) -> list[Path]:
+    """Every run's ``items.parquet`` (the members of its groups), in order of path."""
+    return sorted(runs_root(data_dir).glob("*/items.parquet"))
+
+
+def run_id_from_path_sql(column: str) -> str:
+    """DuckDB SQL for the run id in a path (a ``filename`` column of ``read_parquet``) under the runs folder."""
+    return rf"CAST(regexp_extract({column}, '[\\/]runs[\\/]([0-9]+)[\\/][^\\/]+$', 1) AS INTEGER)"
+
+
+def sql_path(path: Path) -> str:
+    """A path as a quoted SQL string literal (its single quotes doubled), for ``read_parquet`` and ``COPY``."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def copy_query(con, query: str, target: Path, options: str) -> None:
+    """Write a DuckDB query's rows to ``target`` (``options``: DuckDB's COPY options, such as ``FORMAT parquet``)."""
+    con.execute(f"COPY ({query}) TO {sql_path(target)} ({options})")

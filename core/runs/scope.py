@@ -1,0 +1,87 @@
+"""What a new run takes in: each dataset's rows in scope, less the records a person already
+decided on, plus the open breaks carried forward from earlier runs of the same accounts.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from sqlalchemy import func, or_, select
+
+from core.runs.folder import sql_path
+from core.store import Store
+from core.store.models import Break, DatasetRecord, MatchGroup, MatchItem
+
+__all__ = ["LOCKED_OPEN_REASONS", "carry_forward_open_breaks", "rows_in_scope_sql"]
+
+
+LOCKED_OPEN_REASONS = ("rejected_proposal", "unmatched_by_user")
+
+
+def rows_in_scope_sql(store: Store, dataset: DatasetRecord, accounts: list[str] | None, date_from, date_to, side: str) -> str:
+    """A dataset's rows in scope, less records a person already decided on, plus carried items."""
+    path = store.data_dir / dataset.parquet_path
+    filters = [f"id NOT IN (SELECT record_id FROM locked WHERE dataset_id = '{dataset.id}')"]
+    if accounts:
+        filters.append("account IN (" + ", ".join("'" + a.replace("'", "''") + "'" for a in accounts) + ")")
+    if date_from:
+        filters.append(f"date >= DATE '{date_from.isoformat()}'")
+    if date_to:
+        filters.append(f"date <= DATE '{date_to.isoformat()}'")
+    rows = (f"SELECT *, '{dataset.id}' AS dataset_id, CAST(NULL AS BIGINT) AS carried_from, CAST(NULL AS DATE) AS first_seen_on "
+            f"FROM read_parquet({sql_path(path)}) WHERE {' AND '.join(filters)}")
+    carried = ("SELECT record_id AS id, account, date, amount, currency, reference, description, '' AS counterparty, "
+               "CAST(NULL AS DATE) AS trade_date, CAST(NULL AS DATE) AS entry_date, '' AS type, dataset_id, "
+               f"carried_from, first_seen_on FROM carried WHERE side = '{side}'")
+    columns = ("id, account, date, amount, currency, reference, description, counterparty, trade_date, entry_date, type, "
+               "dataset_id, carried_from, first_seen_on")
+    return f"(SELECT {columns} FROM ({rows}) UNION ALL BY NAME SELECT {columns} FROM ({carried}))"
+
+
+def carry_forward_open_breaks(store: Store, internal: DatasetRecord, external: DatasetRecord, accounts: list[str] | None, con) -> list[Break]:
+    """Register in ``con`` what a new run takes from earlier ones, and return the breaks it replaces.
+
+    - ``locked``: records of this run's datasets a person decided on (resolved, matched by
+      hand or approved, rejected or unmatched, or waiting for an approver): never re-matched.
+    - ``carried``: open breaks of each account's latest run, from other datasets, that go
+      into the matching again (an outstanding cheque of last month clears this month), keeping
+      the day they first appeared.
+    Records rejected or unmatched by a person are carried as open breaks without matching.
+    """
+    run_datasets = [internal.id, external.id]
+    with store.session() as session:
+        decided_breaks = session.execute(
+            select(Break.dataset_id, Break.record_id).where(
+                Break.dataset_id.in_(run_datasets),
+                or_(Break.status.in_(("resolved", "matched")), Break.pending_decision_id.is_not(None),
+                    (Break.status == "open") & Break.reason.in_(LOCKED_OPEN_REASONS)))).all()
+        decided_groups = session.execute(
+            select(MatchItem.dataset_id, MatchItem.record_id).join(MatchGroup, MatchGroup.id == MatchItem.group_id)
+            .where(MatchItem.dataset_id.in_(run_datasets), or_(MatchGroup.status == "confirmed", MatchGroup.status == "unmatched",
+                                                               MatchGroup.status == "rejected"))).all()
+        latest = (select(Break.account, func.max(Break.run_id).label("run_id")).group_by(Break.account))
+        if accounts:
+            latest = latest.where(Break.account.in_(accounts))
+        latest = latest.subquery()
+        previous = session.scalars(
+            select(Break).join(latest, (latest.c.account == Break.account) & (latest.c.run_id == Break.run_id))
+            .where(Break.status == "open", Break.pending_decision_id.is_(None))).all()
+    locked = {(d, r) for d, r in decided_breaks} | {(d, r) for d, r in decided_groups}
+    carried = [b for b in previous if b.dataset_id not in run_datasets or b.reason in LOCKED_OPEN_REASONS]
+    con.register("locked", pa.table({"dataset_id": pa.array([d for d, _ in locked], pa.string()),
+                                     "record_id": pa.array([r for _, r in locked], pa.string())}))
+    matchable = [b for b in carried if b.reason not in LOCKED_OPEN_REASONS]
+    con.register("carried", pa.table({
+        "side": pa.array([b.side for b in matchable], pa.string()),
+        "record_id": pa.array([b.record_id for b in matchable], pa.string()),
+        "account": pa.array([b.account for b in matchable], pa.string()),
+        "date": pa.array([b.date for b in matchable], pa.date32()),
+        "amount": pa.array([b.amount for b in matchable], pa.decimal128(18, 6)),
+        "currency": pa.array([b.currency for b in matchable], pa.string()),
+        "reference": pa.array([b.reference for b in matchable], pa.string()),
+        "description": pa.array([b.description for b in matchable], pa.string()),
+        "dataset_id": pa.array([b.dataset_id for b in matchable], pa.string()),
+        "carried_from": pa.array([b.id for b in matchable], pa.int64()),
+        "first_seen_on": pa.array([b.first_seen_on for b in matchable], pa.date32()),
+    }))
+    return previous
+

@@ -1,0 +1,106 @@
+"""The breaks grid: every break of a run with its age, the filters on it, and the aging summary.
+
+Amounts stay ``Decimal``; filters on amounts are applied to those exact values, never in SQL
+text comparison.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import NamedTuple
+
+import pandas as pd
+from sqlalchemy import func, select
+
+from core.domain.money import canonical_decimal
+from core.store import Store
+from core.store.models import Break
+
+__all__ = ["AGE_BUCKETS", "BreakFilters", "aging_summary", "breaks_stamp", "filter_breaks", "load_breaks", "money_per_currency"]
+
+
+AGE_BUCKETS = ("0-7", "8-30", "31-90", "90+")
+
+
+BREAK_COLUMNS = ["id", "version", "side", "account", "date", "amount", "currency", "reference", "description", "reason", "status",
+                 "resolution", "first_seen_on", "pending_decision_id", "run_id", "record_id"]
+
+
+class BreakFilters(NamedTuple):
+    accounts: tuple[str, ...] = ()
+    sides: tuple[str, ...] = ()
+    age_buckets: tuple[str, ...] = ()
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+    statuses: tuple[str, ...] = ("open",)
+    reasons: tuple[str, ...] = ()
+
+
+def breaks_stamp(store: Store, run_id: int) -> tuple[int, int]:
+    """Changes whenever a break of the run is added or changed: its count and versions."""
+    with store.session() as session:
+        count, versions = session.execute(select(func.count(Break.id), func.coalesce(func.sum(Break.version), 0))
+                                          .where(Break.run_id == run_id)).one()
+    return int(count), int(versions)
+
+
+def load_breaks(store: Store, run_id: int, today: dt.date | None = None) -> pd.DataFrame:
+    """Every break of a run with its age in days and age bucket.
+
+    Read with plain SQL and converted column by column (amounts to exact ``Decimal``), which
+    keeps 100,000 breaks well under a second.
+    """
+    today = today or dt.date.today()
+    names = ", ".join(BREAK_COLUMNS)
+    with store.engine.connect() as connection:
+        cursor = connection.connection.driver_connection.cursor()
+        cursor.execute(f"SELECT {names} FROM breaks WHERE run_id = {int(run_id)} ORDER BY account, date, id")
+        rows = cursor.fetchall()
+        cursor.close()
+    frame = pd.DataFrame.from_records(rows, columns=BREAK_COLUMNS)
+    if frame.empty:
+        return frame.assign(age_days=pd.Series(dtype="int64"), age_bucket=pd.Series(dtype="object"))
+    frame["amount"] = [canonical_decimal(a if isinstance(a, Decimal) else Decimal(a)) for a in frame["amount"]]
+    for column in ("date", "first_seen_on"):
+        frame[column] = pd.to_datetime(frame[column]).dt.date
+    days = (pd.Timestamp(today) - pd.to_datetime(frame["first_seen_on"])).dt.days
+    frame["age_days"] = days.astype("int64")
+    frame["age_bucket"] = pd.cut(days, bins=[-10**9, 7, 30, 90, 10**9], labels=list(AGE_BUCKETS)).astype(str)
+    return frame
+
+
+def filter_breaks(frame: pd.DataFrame, filters: BreakFilters) -> pd.DataFrame:
+    """The breaks that pass the filters; the amount range applies to the absolute amount."""
+    if frame.empty:
+        return frame
+    keep = pd.Series(True, index=frame.index)
+    for column, wanted in (("account", filters.accounts), ("side", filters.sides), ("status", filters.statuses),
+                           ("reason", filters.reasons), ("age_bucket", filters.age_buckets)):
+        if wanted:
+            keep &= frame[column].isin(wanted)
+    if filters.amount_min is not None:
+        keep &= pd.Series([abs(a) >= filters.amount_min for a in frame["amount"]], index=frame.index)
+    if filters.amount_max is not None:
+        keep &= pd.Series([abs(a) <= filters.amount_max for a in frame["amount"]], index=frame.index)
+    return frame[keep].reset_index(drop=True)
+
+
+def aging_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Breaks per age bucket and side: how many, and their absolute amount."""
+    totals = {}
+    if not frame.empty:
+        for (bucket, side), part in frame.groupby(["age_bucket", "side"]):
+            totals[(bucket, side)] = (len(part), sum((abs(a) for a in part["amount"]), Decimal(0)))
+    return pd.DataFrame([{"age": bucket, "side": side, "breaks": totals.get((bucket, side), (0, Decimal(0)))[0],
+                          "amount": totals.get((bucket, side), (0, Decimal(0)))[1]}
+                         for bucket in AGE_BUCKETS for side in ("internal", "external")])
+
+
+def money_per_currency(frame: pd.DataFrame, column: str) -> dict[str, Decimal]:
+    """The total of an amount column per currency, currencies in alphabetical order."""
+    totals: dict[str, Decimal] = {}
+    for currency, amount in zip(frame["currency"], frame[column]):
+        totals[currency] = totals.get(currency, Decimal(0)) + amount
+    return dict(sorted(totals.items()))
+

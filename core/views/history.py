@@ -1,0 +1,87 @@
+"""The archive of cleared items per account: matched by the engine in any run, or resolved
+and matched by hand, newest first, a page at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import NamedTuple
+
+import duckdb
+import pandas as pd
+from sqlalchemy import and_, case, func, literal, select
+
+from core.domain.money import canonical_decimal
+from core.runs.folder import all_runs_items, run_id_from_path_sql, sql_path
+from core.store import Store
+from core.store.models import Break
+
+__all__ = ["CLEARED_AS", "HistoryPage", "history_page"]
+
+
+class HistoryPage(NamedTuple):
+    """One page of the archive of cleared items, and how many there are in all."""
+
+    frame: pd.DataFrame
+    total: int
+
+
+HISTORY_COLUMNS = ["run_id", "cleared_as", "side", "record_id", "account", "date", "amount", "currency", "detail"]
+
+
+CLEARED_AS = {"matched": None, "matched by hand": "matched", "resolved": "resolved"}  # how an item was cleared -> break status
+
+
+def history_page(store: Store, account: str = "", search: str = "", *, cleared_as: tuple[str, ...] = (), offset: int = 0,
+                 limit: int = 500) -> HistoryPage:
+    """Cleared items archived per account, newest first: records matched by the engine in any
+    run (from the runs' Parquet files) and breaks resolved or matched by hand (from the store).
+
+    Both sources give one typed frame: ``date`` holds ``datetime.date`` and ``amount`` exact
+    ``Decimal``, whichever source a row comes from. ``search`` looks in record ids and references;
+    ``cleared_as`` keeps some of the kinds in ``CLEARED_AS`` (all when empty).
+
+    Returns:
+        The rows ``offset`` to ``offset + limit`` of the merged, date-ordered archive, and the
+        number of rows in all, so a page can say "showing N of M".
+    """
+    pattern = f"%{search.strip()}%"
+    wanted = offset + limit
+    files = all_runs_items(store.data_dir)
+    rows: list[tuple] = []
+    total = 0
+    kinds = set(cleared_as or CLEARED_AS)
+    if files and "matched" in kinds:
+        con = duckdb.connect()
+        where = "WHERE (? = '' OR account = ?) AND (record_id ILIKE ? OR coalesce(reference, '') ILIKE ?)"
+        parameters = [account, account, pattern, pattern]
+        source = f"read_parquet([{', '.join(sql_path(f) for f in files)}], filename = true)"
+        total += con.execute(f"SELECT count(*) FROM {source} {where}", parameters).fetchone()[0]
+        rows += con.execute(f"""
+            SELECT {run_id_from_path_sql('filename')}, 'matched', side, record_id, account, date,
+                   amount, currency, 'match ' || CAST(match_id AS VARCHAR)
+            FROM {source} {where} ORDER BY date DESC, record_id LIMIT {int(wanted)}
+        """, parameters).fetchall()
+    conditions = [Break.status.in_([CLEARED_AS[k] for k in kinds if CLEARED_AS[k]])]
+    if account:
+        conditions.append(Break.account == account)
+    if search.strip():
+        conditions.append(Break.record_id.ilike(pattern) | Break.reference.ilike(pattern))
+    how = case((Break.status == "matched", literal("matched by hand")), else_=Break.status)
+    with store.session() as session:
+        total += session.scalar(select(func.count(Break.id)).where(and_(*conditions)))
+        rows += session.execute(select(Break.run_id, how, Break.side, Break.record_id, Break.account, Break.date, Break.amount,
+                                       Break.currency, func.coalesce(Break.resolution, ""))
+                                .where(and_(*conditions)).order_by(Break.date.desc(), Break.record_id).limit(wanted)).all()
+    rows.sort(key=lambda r: r[3])
+    rows.sort(key=lambda r: _as_date(r[5]), reverse=True)
+    kept = [(run_id, how, side, record_id, acct, _as_date(day), canonical_decimal(Decimal(amount)), currency, detail)
+            for run_id, how, side, record_id, acct, day, amount, currency, detail in rows[offset:wanted]]
+    return HistoryPage(pd.DataFrame(kept, columns=HISTORY_COLUMNS), int(total))
+
+
+def _as_date(value) -> dt.date:
+    """A date from either source: DuckDB and the store drivers hand back ``date`` or ``datetime``."""
+    return value.date() if isinstance(value, dt.datetime) else value
+
