@@ -5,6 +5,7 @@ canonical records is ``core.ingest.normalise``'s job, so each new format is one 
 """
 
 from connectors.files.detect import SourceFormatError, detect_format
-from connectors.files.table import RawRow, RawTable, ReadOptions, read_table
+from connectors.files.raw import RawRow, RawTable, ReadOptions
+from connectors.files.table import read_table
 
 __all__ = ["RawRow", "RawTable", "ReadOptions", "SourceFormatError", "detect_format", "read_table"]

@@ -3,14 +3,20 @@
 Exit codes: 0 done, 2 bad input (the message names file, row and column), 1 an unexpected
 failure (set ``RECON_DEBUG=1`` to see its traceback) or, for ``audit verify``, a broken audit
 chain (the line on standard output names the first broken link).
+
+Each command imports what it needs inside its own function, for start-up speed: a command
+loads only its own part of the engine, and ``match`` starts DuckDB reading its two files on a
+background thread before it imports the rest.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 import traceback
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 __all__ = ["main"]
@@ -49,6 +55,7 @@ def _check_out(value: str, *, folder: bool) -> None:
 
 def _prepare_out(value: str, *, folder: bool) -> None:
     """Check ``--out`` (``_check_out``) and remove the temporaries killed commands left there."""
+    # Imported here for start-up speed (see the module's docstring).
     from core.atomic import sweep_leftovers
 
     _check_out(value, folder=folder)
@@ -56,6 +63,7 @@ def _prepare_out(value: str, *, folder: bool) -> None:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
+    # Imported here for start-up speed (see the module's docstring).
     from core.domain.findings import format_errors
     from core.exports.writers import write_canonical_csv
     from core.ingest.datasets import import_file, load_dataset_table
@@ -79,7 +87,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     if args.out is None:
         write_canonical_csv(table, sys.stdout)
     else:
-        from core.atomic import write_atomically
+        from core.atomic import write_atomically  # start-up speed, as above
 
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         with write_atomically(Path(args.out), "w", newline="", encoding="utf-8") as handle:
@@ -89,6 +97,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_match(args: argparse.Namespace) -> int:
+    # Imported here for start-up speed (see the module's docstring).
     from core.ingest.canonical_csv import ReadAhead
 
     _prepare_out(args.out, folder=True)
@@ -101,6 +110,7 @@ def _cmd_match(args: argparse.Namespace) -> int:
 
 
 def _match(args: argparse.Namespace, ahead) -> int:
+    # Imported here for start-up speed (see the module's docstring).
     from core.domain.findings import format_errors
     from core.matching.rules import RuleSetError, default_rules_path, parse_rules
     from core.runs.reconcile import reconcile_files
@@ -129,9 +139,7 @@ def _match(args: argparse.Namespace, ahead) -> int:
 
 
 def _cmd_holdings(args: argparse.Namespace) -> int:
-    import datetime as dt
-    from decimal import Decimal, InvalidOperation
-
+    # Imported here for start-up speed (see the module's docstring).
     from core.domain.findings import format_errors
     from core.holdings import read_source_files, run_holdings
     from core.store import open_store
@@ -161,6 +169,7 @@ def _cmd_holdings(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    # Imported here for start-up speed (see the module's docstring).
     from core.demo import seed_demo
     from core.store import open_store
 
@@ -172,6 +181,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_audit_verify(args: argparse.Namespace) -> int:
     """One line on standard output: intact with the counts and heads, or the first broken link."""
+    # Imported here for start-up speed (see the module's docstring).
     from core.store import open_store, verify_audit_chain
 
     report = verify_audit_chain(open_store())

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 __all__ = ["SignInPolicy", "approval_threshold", "data_dir", "database_url", "duckdb_settings", "manual_match_tolerance",
-           "max_import_bytes", "sign_in_policy"]
+           "max_expanded_bytes", "max_import_bytes", "sign_in_policy"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,6 +34,11 @@ def database_url(folder: Path | None = None) -> str:
 
 def max_import_bytes() -> int:
     return int(os.environ.get("RECON_MAX_IMPORT_MB", "200")) * 1024 * 1024
+
+
+def max_expanded_bytes() -> int:
+    """The most a workbook may expand to when read: ten times the import limit."""
+    return 10 * max_import_bytes()
 
 
 def duckdb_settings() -> dict[str, str]:

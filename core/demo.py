@@ -14,13 +14,21 @@ import csv
 import datetime as dt
 import io
 import random
+import re
+import zipfile
 from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple
 
+from sqlalchemy import select
+
 from core.atomic import write_atomically
+from core.auth import create_user, list_users
 from core.ingest.datasets import import_file, list_datasets
+from core.matching.rules import default_rules_path, parse_rules
+from core.runs.reconcile import reconcile_datasets
 from core.store import Store
+from core.store.models import Run
 
 __all__ = ["DEMO_ACCOUNTS", "DEMO_USERS", "demo_files", "seed_demo"]
 
@@ -194,6 +202,7 @@ def _write_hanse(path: Path, account: DemoAccount, lines: list[Line]) -> None:
 
 
 def _write_clear_street(path: Path, account: DemoAccount, lines: list[Line]) -> None:
+    # Start-up speed: the app imports this module at every start; openpyxl loads only to write the demo.
     from openpyxl import Workbook
 
     workbook = Workbook()
@@ -220,16 +229,12 @@ def _write_clear_street(path: Path, account: DemoAccount, lines: list[Line]) -> 
 
 def _zip_deterministic(data: bytes) -> bytes:
     """Rewrite a workbook's ZIP with fixed timestamps so the demo file hashes the same every time."""
-    import zipfile
-
     source = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for item in source.infolist():
             content = source.read(item.filename)
             if item.filename == "docProps/core.xml":
-                import re
-
                 content = re.sub(rb"<dcterms:(created|modified)([^>]*)>[^<]*<", rb"<dcterms:\1\2>2026-11-01T00:00:00Z<", content)
             info = zipfile.ZipInfo(item.filename, date_time=(2026, 11, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
@@ -280,8 +285,6 @@ def demo_files(folder: Path) -> list[tuple[Path, str | None]]:
 
 
 def _seed_users(store: Store) -> str:
-    from core.auth import create_user, list_users
-
     existing = {u.username for u in list_users(store)}
     made = []
     for username, password in DEMO_USERS.items():
@@ -300,12 +303,6 @@ def seed_demo(store: Store, only_if_empty: bool = False) -> str:
     Returns:
         A line per file and per run saying what was done.
     """
-    from sqlalchemy import select
-
-    from core.matching.rules import default_rules_path, parse_rules
-    from core.runs.reconcile import reconcile_datasets
-    from core.store.models import Run
-
     if only_if_empty and list_datasets(store):
         return "the store already has datasets; demo not seeded"
     lines = [_seed_users(store)]

@@ -12,7 +12,7 @@ import csv
 import io
 from collections import Counter
 
-from connectors.files.table import RawRow, RawTable, ReadOptions
+from connectors.files.raw import RawRow, RawTable, ReadOptions
 from core.domain.findings import RowError
 
 __all__ = ["decode_text", "read_csv_table", "sniff_delimiter"]

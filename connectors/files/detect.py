@@ -10,17 +10,12 @@ import io
 import re
 import zipfile
 
+from connectors.files.raw import DEFAULT_MAX_EXPANDED_BYTES
+
 __all__ = ["STATEMENT_FORMATS", "SourceFormatError", "check_expansion", "detect_format"]
 
 _ZIP = b"PK\x03\x04"
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-
-
-def max_expanded_bytes() -> int:
-    """The most an XLSX may expand to: ten times the import limit."""
-    from core.config import max_import_bytes
-
-    return 10 * max_import_bytes()
 
 
 # A workbook's parts compress about five to twenty times; a part that expands a hundred
@@ -33,20 +28,20 @@ class SourceFormatError(ValueError):
     """The file is not in a format this product reads."""
 
 
-def check_expansion(members: list[zipfile.ZipInfo]) -> None:
+def check_expansion(members: list[zipfile.ZipInfo], max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES) -> None:
     """Refuse an archive from the sizes it declares, before anything is expanded.
 
     Python's ``zipfile`` never expands a part past its declared size, so these sizes bound
     what reading the workbook can cost.
 
     Raises:
-        SourceFormatError: the parts add up to more than :func:`max_expanded_bytes`, or one
+        SourceFormatError: the parts add up to more than ``max_expanded_bytes``, or one
             part expands more than a hundred times.
     """
     expanded = sum(m.file_size for m in members)
-    if expanded > max_expanded_bytes():
+    if expanded > max_expanded_bytes:
         raise SourceFormatError(f"the workbook expands to {expanded / 2**20:,.0f} MB, over the limit of "
-                                f"{max_expanded_bytes() / 2**20:,.0f} MB; it is refused as a possible ZIP bomb")
+                                f"{max_expanded_bytes / 2**20:,.0f} MB; it is refused as a possible ZIP bomb")
     for member in members:
         if member.file_size > _RATIO_FROM and member.file_size > _MAX_RATIO * max(member.compress_size, 1):
             raise SourceFormatError(f"the workbook part {member.filename} expands from {member.compress_size / 2**10:,.0f} KB to "
@@ -57,12 +52,13 @@ def check_expansion(members: list[zipfile.ZipInfo]) -> None:
 STATEMENT_FORMATS = ("mt940", "camt053", "bai2", "ofx")
 
 
-def detect_format(data: bytes, name: str = "") -> str:
+def detect_format(data: bytes, name: str = "", max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES) -> str:
     """Return ``xlsx``, ``mt940``, ``camt053``, ``bai2``, ``ofx`` or ``csv`` for the bytes of a file.
 
     Raises:
         SourceFormatError: the content is empty or of a kind that is not read (legacy
-            binary .xls, PDF, other archives, binary data).
+            binary .xls, PDF, other archives, binary data), or a workbook that would expand
+            to more than ``max_expanded_bytes`` (:func:`check_expansion`).
     """
     if not data.strip():
         raise SourceFormatError("the file is empty")
@@ -72,7 +68,7 @@ def detect_format(data: bytes, name: str = "") -> str:
                 members = archive.infolist()
         except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError) as exc:
             raise SourceFormatError(f"the file looks like a ZIP/XLSX workbook but is damaged or truncated ({exc})") from None
-        check_expansion(members)
+        check_expansion(members, max_expanded_bytes)
         if "xl/workbook.xml" in {m.filename for m in members}:
             return "xlsx"
         raise SourceFormatError("the file is a ZIP archive, not an XLSX workbook")

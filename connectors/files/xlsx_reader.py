@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from connectors.files.detect import SourceFormatError, check_expansion
-from connectors.files.table import Cell, RawRow, RawTable, ReadOptions
+from connectors.files.raw import Cell, RawRow, RawTable, ReadOptions
 from core.domain.findings import RowError
 from core.domain.money import AmountError, decimal_from_spreadsheet
 
@@ -42,7 +42,7 @@ def read_xlsx_table(data: bytes, name: str, options: ReadOptions = ReadOptions()
     """Read one sheet (the named one, else the first with data) into typed cells."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            check_expansion(archive.infolist())
+            check_expansion(archive.infolist(), options.max_expanded_bytes)
     except SourceFormatError as exc:
         return None, [RowError(name, None, None, None, str(exc))]
     except _DAMAGED as exc:
@@ -71,6 +71,7 @@ class _Workbook(NamedTuple):
 def _open(data: bytes) -> _Workbook:
     """The workbook's parts without its sheets: openpyxl's read-only mode parses a whole sheet
     up front when it declares no dimensions, so sheets are opened here, one stream each."""
+    # Start-up speed, here and below: openpyxl (a seventh of a second) loads on the first workbook; a CSV never needs it.
     from openpyxl.reader.excel import ExcelReader
     from openpyxl.styles.stylesheet import apply_stylesheet
 
@@ -106,7 +107,7 @@ def _read(data: bytes, name: str, options: ReadOptions) -> tuple[RawTable | None
 
 def _parser(workbook: _Workbook, title: str):
     """openpyxl's streaming sheet parser, keeping both a cell's saved value and its formula."""
-    from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser
+    from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser  # start-up speed: see _open
 
     class Parser(WorkSheetParser):
         def parse_cell(self, element):
@@ -193,7 +194,7 @@ def _fill_merged_cells(rows: dict[int, list[Cell]], ranges, name: str, title: st
         The sheet's width including the ranges, or a finding for a range too large to fill
         (``A1:XFD1048576`` would be seventeen billion cells).
     """
-    from openpyxl.worksheet.cell_range import CellRange
+    from openpyxl.worksheet.cell_range import CellRange  # start-up speed: see _open
 
     width = 0
     for merged in ranges:
@@ -233,6 +234,6 @@ def _cell(value: object) -> Cell:
 
 
 def _column_letter(index: int) -> str:
-    from openpyxl.utils import get_column_letter
+    from openpyxl.utils import get_column_letter  # start-up speed: see _open
 
     return get_column_letter(index + 1)

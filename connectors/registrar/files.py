@@ -12,6 +12,11 @@ import os
 import tempfile
 from decimal import Decimal, InvalidOperation
 
+from dbfread import DBF, FieldParser
+
+from connectors.files.detect import SourceFormatError, detect_format
+from connectors.files.raw import ReadOptions
+from connectors.files.table import read_table
 from core.domain.findings import RowError
 
 __all__ = ["read_registrar_rows"]
@@ -28,20 +33,17 @@ def _looks_like_dbf(data: bytes) -> bool:
     return 33 <= header_length <= len(data) and record_length > 0 and 1 <= data[2] <= 12 and 1 <= data[3] <= 31
 
 
-def read_registrar_rows(data: bytes, name: str) -> tuple[list[tuple[int, dict]] | None, list[RowError]]:
+def read_registrar_rows(data: bytes, name: str, options: ReadOptions = ReadOptions()) -> tuple[list[tuple[int, dict]] | None, list[RowError]]:
     """``([(row number, {FIELD: value})], errors)``; field names upper-cased."""
     if _looks_like_dbf(data):
         return _read_dbf(data, name)
-    from connectors.files.detect import SourceFormatError, detect_format
-    from connectors.files.table import read_table
-
     try:
-        fmt = detect_format(data, name)
+        fmt = detect_format(data, name, options.max_expanded_bytes)
     except SourceFormatError as exc:
         return None, [RowError(name, None, None, None, str(exc))]
     if fmt not in ("csv", "xlsx"):
         return None, [RowError(name, None, None, None, f"a {fmt} file is not a registrar file")]
-    table, errors = read_table(data, name, fmt=fmt)
+    table, errors = read_table(data, name, options, fmt)
     if table is None:
         return None, errors
     header = [str(c or "").strip().upper() for c in table.rows[0].cells]
@@ -50,8 +52,6 @@ def read_registrar_rows(data: bytes, name: str) -> tuple[list[tuple[int, dict]] 
 
 
 def _read_dbf(data: bytes, name: str):
-    from dbfread import DBF, FieldParser
-
     class ExactParser(FieldParser):
         def parseN(self, field, value):  # noqa: N802 - dbfread's naming
             text = value.strip().strip(b"\x00").decode("ascii", "replace")

@@ -14,7 +14,7 @@ from decimal import Decimal
 from bai2 import bai2 as library
 from bai2.constants import TypeCodeTransaction
 
-from connectors.statements import Entry, Statement
+from connectors.statements.statement import Entry, Statement
 from connectors.statements.text import decode
 from core.domain.findings import RowError
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
-from connectors.statements import Entry, Statement
+from connectors.statements.statement import Entry, Statement
 from core.domain.findings import RowError
 from core.domain.money import AmountError, decimal_from_text
 

@@ -14,13 +14,14 @@ differently from the text (or not at all) refuses the file, naming the line.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from decimal import Decimal
 
 import mt940
 
-from connectors.statements import Entry, Statement
+from connectors.statements.statement import Entry, Statement
 from connectors.statements.text import decode
 from core.domain.findings import RowError
 from core.domain.money import AmountError, decimal_from_text
@@ -156,6 +157,4 @@ def _refusal(name: str, text: str, offset: int, reason: str) -> RowError:
 
 
 def _date(value):
-    import datetime as dt
-
     return dt.date(value.year, value.month, value.day)

@@ -114,7 +114,7 @@ def date_from_serial(serial: Decimal, epoch: dt.datetime | None) -> dt.date:
     Raises:
         ValueError: the number is outside the spreadsheet date range.
     """
-    from openpyxl.utils.datetime import CALENDAR_WINDOWS_1900, from_excel
+    from openpyxl.utils.datetime import CALENDAR_WINDOWS_1900, from_excel  # start-up speed: openpyxl loads for workbooks only
 
     if not 1 <= serial < 2958466:
         raise ValueError(f"{serial} is not a spreadsheet date serial")

@@ -163,7 +163,7 @@ def _frame_columns(frame) -> list[list[object]]:
     A float column whose values are all whole numbers was an integer column with a gap;
     a date-and-time column whose values all fall at midnight (no time zone) holds dates.
     """
-    import pandas as pd
+    import pandas as pd  # start-up speed: the command line writes no frames and never loads pandas for it
 
     columns = []
     for position in range(frame.shape[1]):
@@ -197,7 +197,7 @@ def frame_to_xlsx_bytes(frame, sheet: str = "data") -> bytes:
     XlsxWriter writes a ``Decimal`` with all its digits; its guessing of formulas, links and
     numbers inside text is switched off, and text is neutralised as well.
     """
-    import xlsxwriter
+    import xlsxwriter  # start-up speed: loaded on the first XLSX download only
 
     buffer = io.BytesIO()
     workbook = xlsxwriter.Workbook(buffer, {"in_memory": True, "constant_memory": True, "strings_to_formulas": False,

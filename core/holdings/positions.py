@@ -11,9 +11,11 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from connectors.files.detect import SourceFormatError, detect_format
+from connectors.files.raw import ReadOptions
 from connectors.files.table import read_table
 from connectors.registrar.files import read_registrar_rows
 from connectors.sources.base import HoldingsBooks
+from core import config
 from core.domain.findings import RowError
 from core.domain.money import AmountError, parse_amount
 from core.holdings.layouts import Layout, load_registrar_layouts
@@ -86,7 +88,7 @@ def read_registrar(data: bytes, name: str, as_of: dt.date, layouts: dict[str, La
     Returns:
         ``(registrar name, Positions, warnings, errors)``.
     """
-    rows, errors = read_registrar_rows(data, name)
+    rows, errors = read_registrar_rows(data, name, ReadOptions(max_expanded_bytes=config.max_expanded_bytes()))
     if rows is None:
         return "", {}, [], errors
     if not rows:
@@ -142,12 +144,12 @@ def read_internal(data: bytes, name: str, as_of: dt.date):
         ``(Positions, errors)``.
     """
     try:
-        fmt = detect_format(data, name)
+        fmt = detect_format(data, name, config.max_expanded_bytes())
     except SourceFormatError as exc:
         return {}, [RowError(name, None, None, None, str(exc))]
     if fmt not in ("csv", "xlsx"):
         return {}, [RowError(name, None, None, None, f"a {fmt} file does not hold the books' holdings transactions")]
-    table, errors = read_table(data, name, fmt=fmt)
+    table, errors = read_table(data, name, ReadOptions(max_expanded_bytes=config.max_expanded_bytes()), fmt)
     if table is None:
         return {}, errors
     header = [re.sub(r"[^a-z0-9]+", "_", str(c or "").strip().lower()).strip("_") for c in table.rows[0].cells]

@@ -18,16 +18,16 @@ from sqlalchemy import select
 from core import config
 from core.atomic import publish, temporary_path
 from core.domain.findings import RowError
-from core.store import Store
-from core.store.models import DatasetRecord
+from core.store import Store, record_audit
+from core.store.models import DatasetRecord, StatementRecord
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from core.ingest.profiles import Profile
 
-# Reading and mapping arbitrary files (and pyarrow's Parquet and compute modules) is imported
-# where a file needs it: a canonical CSV, read by DuckDB, never does.
+# Start-up speed: reading and mapping arbitrary files (and pyarrow's Parquet and compute
+# modules) is imported where a file needs it, below: a canonical CSV, read by DuckDB, never does.
 
 __all__ = ["ImportOutcome", "StagedDataset", "content_sha256", "existing_dataset", "stage_file", "import_bytes", "import_file", "list_datasets", "load_dataset_table", "parse_source"]
 
@@ -56,7 +56,9 @@ def parse_source(data: bytes, name: str, profile: Profile | None = None):
 
 def _parse(data: bytes, name: str, profile: Profile | None):
     """``(CanonicalImport | None, statement facts, errors)``; files over the size limit are refused."""
-    from connectors.files.table import ReadOptions, read_table
+    # Start-up speed: the readers load on the first file that is not a canonical CSV.
+    from connectors.files.raw import ReadOptions
+    from connectors.files.table import read_table
     from core.ingest.normalise import header_found, normalise_table
     from core.ingest.profiles import Profile
 
@@ -64,13 +66,14 @@ def _parse(data: bytes, name: str, profile: Profile | None):
     limit = config.max_import_bytes()
     if len(data) > limit:
         return None, [], [_too_large(name, len(data), limit)]
-    from connectors.files.detect import STATEMENT_FORMATS, SourceFormatError, detect_format
+    from connectors.files.detect import STATEMENT_FORMATS, SourceFormatError, detect_format  # start-up speed, as above
 
     try:
-        fmt = profile.read.format or detect_format(data, name)
+        fmt = profile.read.format or detect_format(data, name, config.max_expanded_bytes())
     except SourceFormatError as exc:
         return None, [], [RowError(name, None, None, None, str(exc))]
     if fmt in STATEMENT_FORMATS:
+        # Start-up speed: the statement readers (and their libraries) load on the first statement.
         from connectors.statements import read_statements
         from core.ingest.statements import statements_to_import
 
@@ -78,7 +81,8 @@ def _parse(data: bytes, name: str, profile: Profile | None):
         if statements is None:
             return None, [], errors
         return statements_to_import(statements, name, fmt)
-    options = ReadOptions(profile.read.encoding, profile.read.delimiter, profile.read.quotechar, profile.read.sheet)
+    options = ReadOptions(profile.read.encoding, profile.read.delimiter, profile.read.quotechar, profile.read.sheet,
+                          config.max_expanded_bytes())
     raw, errors = read_table(data, name, options, fmt)
     if raw is None:
         return None, [], errors
@@ -98,7 +102,7 @@ def _sheet_with_header(data: bytes, name: str, options, fmt: str, first, profile
         the errors of another sheet that could not be read (such as a formula without a saved
         value), which say more than "no header"; else the first sheet, for its own errors.
     """
-    from connectors.files.table import read_table
+    from connectors.files.table import read_table  # start-up speed: see _parse
     from core.ingest.normalise import header_found
 
     unreadable: list[RowError] = []
@@ -159,7 +163,7 @@ def stage_file(store: Store, path: Path, digest, con, table: str, pool, *, user:
     Returns:
         ``(StagedDataset | None, errors)``.
     """
-    from core.ingest.canonical_csv import copy_to_parquet, load_canonical_csv, within_import_limit
+    from core.ingest.canonical_csv import copy_to_parquet, load_canonical_csv, within_import_limit  # start-up speed: see _parse
 
     stats, tried = None, False
     if ahead is not None and ahead.has(path):
@@ -207,7 +211,7 @@ def _already(existing: DatasetRecord) -> ImportOutcome:
 
 
 def _import_canonical_csv(store: Store, path: Path, digest: str, user: str) -> ImportOutcome | None:
-    from core.ingest.canonical_csv import write_canonical_parquet
+    from core.ingest.canonical_csv import write_canonical_parquet  # start-up speed: see _parse
 
     folder = store.data_dir / "datasets"
     folder.mkdir(parents=True, exist_ok=True)
@@ -240,7 +244,7 @@ def import_bytes(store: Store, data: bytes, name: str, profile: str | Profile | 
         ``(ImportOutcome | None, errors)``. With errors, nothing was written.
     """
     if isinstance(profile, str):
-        from core.ingest.profiles import ProfileError, load_profile
+        from core.ingest.profiles import ProfileError, load_profile  # start-up speed: see _parse
 
         try:
             profile = load_profile(profile)
@@ -254,7 +258,7 @@ def import_bytes(store: Store, data: bytes, name: str, profile: str | Profile | 
     if result is None:
         return None, errors
     if facts:
-        from core.ingest.statements import check_against_store
+        from core.ingest.statements import check_against_store  # start-up speed: see _parse
 
         with store.session() as session:
             errors = check_against_store(session, facts, name)
@@ -275,6 +279,7 @@ def _find(store: Store, digest: str) -> DatasetRecord | None:
 
 
 def _persist(store: Store, digest: str, name: str, result, profile: Profile | None, user: str, facts=()) -> DatasetRecord:
+    # Start-up speed: pyarrow's compute and Parquet modules load on the first file stored this way.
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -305,9 +310,6 @@ def _record(store: Store, digest: str, name: str, fmt: str, profile: str | None,
 
 def _commit(store: Store, record: DatasetRecord, temporary: Path, facts=()) -> None:
     """Move the Parquet file into place and commit its metadata row; undo the move on failure."""
-    from core.store.db import record_audit
-    from core.store.models import StatementRecord
-
     target = store.data_dir / record.parquet_path
     try:
         publish(temporary, target)
@@ -329,7 +331,7 @@ def _commit(store: Store, record: DatasetRecord, temporary: Path, facts=()) -> N
 
 def load_dataset_table(store: Store, dataset: DatasetRecord | str) -> pa.Table:
     """The canonical rows of a stored dataset, exactly as imported."""
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # start-up speed: see _parse
 
     if isinstance(dataset, str):
         found = _find(store, dataset)

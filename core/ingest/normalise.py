@@ -12,12 +12,12 @@ import datetime as dt
 import hashlib
 import re
 from collections import Counter
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
 import pyarrow as pa
 
-from connectors.files.table import Cell, RawRow, RawTable
+from connectors.files.raw import Cell, RawRow, RawTable
 from core.domain.dates import choose_date_format, date_from_serial, describe_format, parse_date
 from core.domain.findings import RowError
 from core.domain.money import AmountError, check_amount, infer_decimal_separator, parse_amount, scale_of
@@ -344,8 +344,6 @@ def _date_value(cell: Cell, fmt: str | None, epoch, cache: dict) -> dt.date | No
 
 def _trade_amounts(cells, numbers, header, mapping, profile, decimal, file, out) -> list[RowError]:
     """Cash of a trade: quantity x price, plus fees on a buy, less fees on a sell, rounded half-up."""
-    from decimal import ROUND_HALF_UP
-
     trade = profile.amount
     buys = {m.upper() for m in trade.debit_markers}
     sells = {m.upper() for m in trade.credit_markers}

@@ -17,11 +17,12 @@ from typing import NamedTuple
 import pyarrow as pa
 from sqlalchemy import select
 
-from connectors.statements import Statement
+from connectors.statements.statement import Statement
 from core.domain.findings import RowError
 from core.domain.money import AmountError, check_amount, scale_of
 from core.domain.records import is_currency_code
 from core.ingest.normalise import CanonicalImport, transaction_schema
+from core.store.models import StatementRecord
 
 __all__ = ["StatementFacts", "check_against_store", "statements_to_import"]
 
@@ -129,8 +130,6 @@ def _ids(entries) -> list[str]:
 
 def check_against_store(session, facts: list[StatementFacts], file: str) -> list[RowError]:
     """Refuse statements already imported, and openings that do not continue the account's last closing."""
-    from core.store.models import StatementRecord
-
     errors = []
     for fact in facts:
         same = session.scalar(select(StatementRecord).where(

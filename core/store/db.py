@@ -79,6 +79,7 @@ def open_store(url: str | None = None, data_dir: Path | None = None) -> Store:
 
 
 def alembic_config():
+    # Start-up speed: alembic loads only when the schema is to change; opening a current store never pays for it.
     from alembic.config import Config
 
     cfg = Config()
@@ -100,7 +101,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
                     return
         except Exception:  # no version table yet: a new store
             pass
-    from alembic import command
+    from alembic import command  # start-up speed, as in alembic_config
 
     cfg = alembic_config()
     with engine.begin() as connection:

@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+from core.config import database_url
 from core.store.models import Base
 
 config = context.config
@@ -16,8 +17,6 @@ def run_migrations() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    from core.config import database_url
-
     section = config.get_section(config.config_ini_section) or {}
     section["sqlalchemy.url"] = database_url()
     engine = engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool)
