@@ -63,17 +63,18 @@ with st.sidebar:
     st.write(f"Signed in as **{current.display_name}** ({current.role})")
     st.button("Sign out", key="sign_out", on_click=sign_out)
 
-pages = [
-    st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-    st.Page("pages/breaks.py", title="Breaks", icon=":material/rule:"),
-    st.Page("pages/approvals.py", title="Approvals", icon=":material/approval:"),
-    st.Page("pages/history.py", title="History", icon=":material/history:"),
-    st.Page("pages/audit.py", title="Audit log", icon=":material/policy:"),
-]
-if can(current, "analyst"):
-    pages[1:1] = [st.Page("pages/sources.py", title="Sources", icon=":material/upload_file:"),
-                  st.Page("pages/reconcile.py", title="Reconcile", icon=":material/join_inner:")]
-    pages.insert(4, st.Page("pages/holdings.py", title="Holdings", icon=":material/account_balance:"))
+# Sections by what the role does: analysts reconcile, everyone reviews, admins manage users.
+reconcile_pages = [st.Page("pages/sources.py", title="Sources", icon=":material/upload_file:"),
+                   st.Page("pages/reconcile.py", title="Reconcile", icon=":material/join_inner:"),
+                   st.Page("pages/holdings.py", title="Holdings", icon=":material/account_balance:")]
+review_pages = [st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+                st.Page("pages/breaks.py", title="Breaks", icon=":material/rule:"),
+                st.Page("pages/approvals.py", title="Approvals", icon=":material/approval:"),
+                st.Page("pages/history.py", title="History", icon=":material/history:"),
+                st.Page("pages/audit.py", title="Audit log", icon=":material/policy:")]
+admin_pages = [st.Page("pages/users.py", title="Users", icon=":material/group:")]
+sections = {"Reconcile": reconcile_pages} if can(current, "analyst") else {}
+sections["Review"] = review_pages
 if can(current, "admin"):
-    pages.append(st.Page("pages/users.py", title="Users", icon=":material/group:"))
-st.navigation(pages).run()
+    sections["Admin"] = admin_pages
+st.navigation(sections).run()

@@ -16,7 +16,6 @@ import datetime as dt
 import os
 import sys
 import traceback
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 __all__ = ["main"]
@@ -141,7 +140,8 @@ def _match(args: argparse.Namespace, ahead) -> int:
 def _cmd_holdings(args: argparse.Namespace) -> int:
     # Imported here for start-up speed (see the module's docstring).
     from core.domain.findings import format_errors
-    from core.holdings import read_source_files, run_holdings
+    from core.domain.money import AmountError
+    from core.holdings import parse_tolerance, read_source_files, run_holdings
     from core.store import open_store
 
     _prepare_out(args.out, folder=True)
@@ -150,9 +150,9 @@ def _cmd_holdings(args: argparse.Namespace) -> int:
     except ValueError:
         raise BadInput(f"--as-of {args.as_of!r}: write the date as YYYY-MM-DD") from None
     try:
-        tolerance = Decimal(args.tolerance)
-    except InvalidOperation:
-        raise BadInput(f"--tolerance {args.tolerance!r} is not a number") from None
+        tolerance = parse_tolerance(args.tolerance)
+    except AmountError as exc:
+        raise BadInput(f"--tolerance {args.tolerance!r}: {exc}") from None
     sources, errors = read_source_files([Path(args.internal), *(Path(p) for p in args.registrar)])
     if errors:
         raise BadInput(format_errors(errors, limit=200))

@@ -30,9 +30,9 @@ with st.form("approvals_form"):
     decision_id = st.selectbox("Decision", [p.id for p in pending], key="approvals_decision",
                                format_func=lambda i: next(f"{i}: {p.action} on {p.target} by {p.made_by}" for p in pending if p.id == i))
     comment = st.text_input("Comment", key="approvals_comment")
-    approve, refuse = st.columns(2)
-    approved = approve.form_submit_button("Approve", type="primary")
-    refused = refuse.form_submit_button("Refuse")
+    approve_col, refuse_col = st.columns(2)
+    approved = approve_col.form_submit_button("Approve", type="primary")
+    refused = refuse_col.form_submit_button("Refuse")
 if approved or refused:
     try:
         decide_pending(store, int(decision_id), approved, me, comment)

@@ -15,11 +15,11 @@ if chain.intact:
 else:
     where = f"{chain.table} entry {chain.entry_id}" if chain.entry_id is not None else chain.table
     st.error(f"Chain broken at {where}: {chain.problem} ({chain.detail}).", icon=":material/gpp_bad:")
-c1, c2, c3, c4 = st.columns(4)
-actor = c1.text_input("Who", key="audit_actor")
-action = c2.text_input("Action (e.g. resolve, unmatch, import)", key="audit_action")
-entity = c3.text_input("Entity (type or id, e.g. break or 42)", key="audit_entity")
-dates = c4.date_input("Between", value=(), key="audit_dates")
+actor_col, action_col, entity_col, dates_col = st.columns(4)
+actor = actor_col.text_input("Who", key="audit_actor")
+action = action_col.text_input("Action (e.g. resolve, unmatch, import)", key="audit_action")
+entity = entity_col.text_input("Entity (type or id, e.g. break or 42)", key="audit_entity")
+dates = dates_col.date_input("Between", value=(), key="audit_dates")
 since, until = (tuple(dates) + (None, None))[:2] if isinstance(dates, tuple) else (dates, dates)
 frame = audit_frame(store, actor.strip(), action.strip(), entity.strip(), since, until)
 st.caption(f"{len(frame):,} entries (newest first)")

@@ -1,13 +1,12 @@
 from collections import Counter
-from decimal import Decimal, InvalidOperation
 
 import plotly.express as px
 import streamlit as st
 
 from core.auth import can
-from core.domain.money import format_amount
+from core.domain.money import AmountError, format_amount, parse_amount
 from core.review import (REASON_CODES, ReviewError, approve_proposed_many, manual_match, net_difference, reject_proposed_many,
-                         resolve_break, unmatch_group)
+                         resolve_breaks, unmatch_group)
 from core.views import (AGE_BUCKETS, BreakFilters, aging_summary, audit_frame, breaks_stamp, confirmed_groups, filter_breaks,
                         filter_proposals, load_breaks, money_per_currency, proposed_frame, recent_runs)
 from ui import DATE, MONEY, account, download_buttons, flash, forget_selection, get_store, grid_selection, show_flashes
@@ -34,12 +33,10 @@ run_id = st.selectbox("Run", list(run_label), format_func=run_label.get, key="br
 
 
 def amount_or_none(text: str, label: str):
-    if not text.strip():
-        return None
     try:
-        return Decimal(text.strip().replace(",", ""))
-    except InvalidOperation:
-        st.error(f"{label}: {text!r} is not a number")
+        return parse_amount(text)
+    except AmountError as exc:
+        st.error(f"{label}: {exc}.")
         st.stop()
 
 
@@ -70,15 +67,15 @@ open_tab, proposed_tab, confirmed_tab, aging_tab = st.tabs(["Breaks", "Proposed 
 
 with open_tab:
     with st.expander("Filters", expanded=True):
-        c2, c3, c6, c7 = st.columns(4)
-        sides = c2.multiselect("Side", ["internal", "external"], format_func={"internal": "books", "external": "statement"}.get,
+        side_col, age_col, status_col, reason_col = st.columns(4)
+        sides = side_col.multiselect("Side", ["internal", "external"], format_func={"internal": "books", "external": "statement"}.get,
                                key="breaks_sides")
-        ages = c3.multiselect("Age (days)", AGE_BUCKETS, key="breaks_ages")
-        statuses = c6.multiselect("Status", ["open", "resolved", "matched"], default=["open"], key="breaks_statuses")
-        reasons = c7.multiselect("Reason", sorted(everything["reason"].unique()) if len(everything) else [], key="breaks_reasons")
-        c4, c5 = st.columns(2)
-        amount_min = amount_or_none(c4.text_input("Amount from (absolute)", key="breaks_amount_min"), "Amount from")
-        amount_max = amount_or_none(c5.text_input("Amount to (absolute)", key="breaks_amount_max"), "Amount to")
+        ages = age_col.multiselect("Age (days)", AGE_BUCKETS, key="breaks_ages")
+        statuses = status_col.multiselect("Status", ["open", "resolved", "matched"], default=["open"], key="breaks_statuses")
+        reasons = reason_col.multiselect("Reason", sorted(everything["reason"].unique()) if len(everything) else [], key="breaks_reasons")
+        amount_min_col, amount_max_col = st.columns(2)
+        amount_min = amount_or_none(amount_min_col.text_input("Amount from (absolute)", key="breaks_amount_min"), "Amount from")
+        amount_max = amount_or_none(amount_max_col.text_input("Amount to (absolute)", key="breaks_amount_max"), "Amount to")
     frame = filter_breaks(everything, BreakFilters(tuple(accounts), tuple(sides), tuple(ages), amount_min, amount_max, tuple(statuses),
                                                    tuple(reasons)))
     shown = frame[["id", "side", "account", "date", "amount", "currency", "reference", "description", "reason", "status",
@@ -110,14 +107,14 @@ with open_tab:
             code = st.selectbox("Reason code", list(REASON_CODES), format_func=REASON_CODES.get, key="breaks_resolve_code")
             comment = st.text_input("Comment", key="breaks_resolve_comment")
             if st.form_submit_button("Resolve selected"):
-                for break_id, version in chosen.items():
-                    try:
-                        outcome = resolve_break(store, break_id, version, code, comment, me)
+                try:
+                    outcomes = resolve_breaks(store, chosen, code, comment, me)
+                    for break_id, outcome in zip(sorted(chosen), outcomes):
                         flash("success", f"Break {break_id}: {'resolved' if outcome.status == 'applied' else 'sent for approval'}.")
-                    except ReviewError as exc:
-                        flash("error", str(exc))
-                forget_selection("breaks_grid")
-                st.session_state["breaks_decided"] = True
+                    forget_selection("breaks_grid")
+                    st.session_state["breaks_decided"] = True
+                except ReviewError as exc:
+                    flash("error", f"{exc}. Nothing was resolved.")
                 st.rerun()
         with match_col.form("breaks_match_form"):
             code = st.selectbox("Reason code (needed when they do not net to zero)", [""] + list(REASON_CODES),
@@ -135,10 +132,10 @@ with open_tab:
 
 with proposed_tab:
     proposals_all = proposed_frame(store, run_id)
-    c1, c2, c3 = st.columns(3)
-    rules = c1.multiselect("Pass", sorted(proposals_all["rule"].unique()), key="breaks_proposed_rules")
-    size_min = amount_or_none(c2.text_input("Size from (larger side, absolute)", key="breaks_proposed_min"), "Size from")
-    size_max = amount_or_none(c3.text_input("Size to (larger side, absolute)", key="breaks_proposed_max"), "Size to")
+    pass_col, size_min_col, size_max_col = st.columns(3)
+    rules = pass_col.multiselect("Pass", sorted(proposals_all["rule"].unique()), key="breaks_proposed_rules")
+    size_min = amount_or_none(size_min_col.text_input("Size from (larger side, absolute)", key="breaks_proposed_min"), "Size from")
+    size_max = amount_or_none(size_max_col.text_input("Size to (larger side, absolute)", key="breaks_proposed_max"), "Size to")
     proposals = filter_proposals(proposals_all, tuple(accounts), size_min, size_max, tuple(rules))
     st.caption(f"{len(proposals):,} of {len(proposals_all):,} proposed match(es) waiting for review shown")
     seen_groups = st.session_state.get("breaks_proposed_seen", {})
@@ -165,8 +162,8 @@ with proposed_tab:
         verb = "Approve" if asked["approve"] else "Reject"
         st.warning(f"{verb} {asked['covers']}? " + ("Each becomes a confirmed match, or waits for an approver when above the approval "
                                                       "threshold." if asked["approve"] else "Their records become open breaks again."))
-        yes, no = st.columns(2)
-        if yes.button(f"Yes, {verb.lower()} {len(asked['chosen']):,}", type="primary", key="breaks_proposed_confirm_yes"):
+        yes_col, cancel_col = st.columns(2)
+        if yes_col.button(f"Yes, {verb.lower()} {len(asked['chosen']):,}", type="primary", key="breaks_proposed_confirm_yes"):
             try:
                 if asked["approve"]:
                     flash("success", described("confirmed", approve_proposed_many(store, asked["chosen"], me)))
@@ -179,7 +176,7 @@ with proposed_tab:
                 flash("error", f"{exc}. Nothing was {'approved' if asked['approve'] else 'rejected'}.")
             del st.session_state["breaks_proposed_confirm"]
             st.rerun()
-        if no.button("Cancel", key="breaks_proposed_confirm_no"):
+        if cancel_col.button("Cancel", key="breaks_proposed_confirm_no"):
             del st.session_state["breaks_proposed_confirm"]
             st.rerun()
     elif may_decide and picked:
@@ -207,7 +204,8 @@ with confirmed_tab:
     st.dataframe(shown_groups, hide_index=True, width="stretch", key="breaks_confirmed_grid", column_config={"amount_diff": MONEY})
     download_buttons(shown_groups, f"confirmed_run_{run_id}", "breaks_confirmed_download")
     if may_decide and len(groups):
-        described_group = {m: f"match {m} · {a} · {r}" for m, a, r in zip(groups["match_id"], groups["account"], groups["records"])}
+        described_group = {match: f"match {match} · {account} · {records}"
+                           for match, account, records in zip(groups["match_id"], groups["account"], groups["records"])}
         with st.form("breaks_unmatch_form"):
             match_id = st.selectbox("Match to undo", list(described_group), format_func=described_group.get, key="breaks_unmatch_id")
             comment = st.text_input("Why", key="breaks_unmatch_comment")

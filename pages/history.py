@@ -8,11 +8,11 @@ PAGE_SIZE = 500
 store = get_store()
 st.title("History")
 st.caption("Cleared items archived per account: records matched in any run, and breaks resolved or matched by hand.")
-c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
-account_filter = c1.text_input("Account", key="history_account")
-search = c2.text_input("Search record id or reference", key="history_search")
-kinds = c3.multiselect("Cleared as", list(CLEARED_AS), key="history_cleared_as")
-page_number = c4.number_input("Page", min_value=1, step=1, key="history_page")
+account_col, search_col, kinds_col, page_col = st.columns([2, 2, 2, 1])
+account_filter = account_col.text_input("Account", key="history_account")
+search = search_col.text_input("Search record id or reference", key="history_search")
+kinds = kinds_col.multiselect("Cleared as", list(CLEARED_AS), key="history_cleared_as")
+page_number = page_col.number_input("Page", min_value=1, step=1, key="history_page")
 found = history_page(store, account_filter.strip(), search, cleared_as=tuple(kinds), offset=(page_number - 1) * PAGE_SIZE,
                      limit=PAGE_SIZE)
 first = (page_number - 1) * PAGE_SIZE + 1

@@ -12,11 +12,11 @@ overview = workbench_overview(store)
 st.title("Recon Workbench")
 st.caption(f"Store: {store.engine.url.render_as_string(hide_password=True)} · data folder: {store.data_dir}")
 
-datasets, rows, runs, breaks = st.columns(4)
-datasets.metric("Datasets", len(overview.datasets))
-rows.metric("Rows imported", f"{overview.total_rows:,}")
-runs.metric("Reconciliation runs", overview.run_count)
-breaks.metric("Open breaks", sum(a.internal_open + a.external_open for a in overview.open_breaks))
+datasets_col, rows_col, runs_col, breaks_col = st.columns(4)
+datasets_col.metric("Datasets", len(overview.datasets))
+rows_col.metric("Rows imported", f"{overview.total_rows:,}")
+runs_col.metric("Reconciliation runs", overview.run_count)
+breaks_col.metric("Open breaks", sum(a.internal_open + a.external_open for a in overview.open_breaks))
 
 st.subheader("Open breaks per account")
 if overview.open_breaks:

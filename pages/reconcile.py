@@ -21,9 +21,10 @@ ids = list(by_id)
 # Books usually cover many accounts and a statement one; the newest other file is the statement.
 books_guess = max(ids, key=lambda i: (by_id[i].account_count, -ids.index(i)))
 statement_guess = next(i for i in ids if i != books_guess)
-left, right = st.columns(2)
-internal = left.selectbox("Books (internal)", ids, index=ids.index(books_guess), format_func=label.get, key="reconcile_internal")
-external = right.selectbox("Statement (external)", ids, index=ids.index(statement_guess), format_func=label.get, key="reconcile_external")
+books_col, statement_col = st.columns(2)
+internal = books_col.selectbox("Books (internal)", ids, index=ids.index(books_guess), format_func=label.get, key="reconcile_internal")
+external = statement_col.selectbox("Statement (external)", ids, index=ids.index(statement_guess), format_func=label.get,
+                                   key="reconcile_external")
 statement_accounts = dataset_accounts(store, by_id[external])
 all_accounts = sorted(set(dataset_accounts(store, by_id[internal])) | set(statement_accounts))
 accounts = st.multiselect("Accounts", all_accounts, default=statement_accounts, key=f"reconcile_accounts_{external}")
@@ -59,11 +60,11 @@ if "reconcile_last_run" in st.session_state:
     run_id = st.session_state["reconcile_last_run"]
     groups = summary["groups"]
     st.subheader(f"Run {run_id}")
-    a, b, c, d = st.columns(4)
-    a.metric("Groups", f"{groups['total']:,}")
-    b.metric("Confirmed", f"{groups['confirmed']:,}")
-    c.metric("Proposed for review", f"{groups['proposed']:,}")
-    d.metric("Open records", f"{summary['sides']['internal']['open'] + summary['sides']['external']['open']:,}")
+    groups_col, confirmed_col, proposed_col, open_col = st.columns(4)
+    groups_col.metric("Groups", f"{groups['total']:,}")
+    confirmed_col.metric("Confirmed", f"{groups['confirmed']:,}")
+    proposed_col.metric("Proposed for review", f"{groups['proposed']:,}")
+    open_col.metric("Open records", f"{summary['sides']['internal']['open'] + summary['sides']['external']['open']:,}")
     st.markdown("**Per pass**")
     st.dataframe(pd.DataFrame([{"pass": name} | figures for name, figures in summary["passes"].items()]), hide_index=True,
                  width="stretch", key="reconcile_per_pass")

@@ -16,11 +16,11 @@ st.dataframe(pd.DataFrame([{"username": u.username, "name": u.display_name, "rol
 
 with st.form("users_add"):
     st.markdown("**Add a user**")
-    c1, c2, c3, c4 = st.columns(4)
-    username = c1.text_input("Username", key="users_new_name")
-    display = c2.text_input("Full name", key="users_new_display")
-    role = c3.selectbox("Role", ROLES, index=1, key="users_new_role")
-    password = c4.text_input("Password", type="password", key="users_new_password")
+    username_col, display_col, role_col, password_col = st.columns(4)
+    username = username_col.text_input("Username", key="users_new_name")
+    display = display_col.text_input("Full name", key="users_new_display")
+    role = role_col.selectbox("Role", ROLES, index=1, key="users_new_role")
+    password = password_col.text_input("Password", type="password", key="users_new_password")
     if st.form_submit_button("Add user"):
         try:
             create_user(store, username, password, role, display_name=display, actor=me)
@@ -34,9 +34,9 @@ who = st.selectbox("User", [u.username for u in users], key="users_change_name")
 chosen = next(u for u in users if u.username == who)
 # The form is keyed by the user, so it opens on that user's own role and active flag.
 with st.form(f"users_change_{who}"):
-    c1, c2 = st.columns(2)
-    new_role = c1.selectbox("Role", ROLES, index=ROLES.index(chosen.role), key=f"users_change_role_{who}")
-    active = c2.selectbox("Active", ["yes", "no"], index=0 if chosen.active else 1, key=f"users_change_active_{who}")
+    role_col, active_col = st.columns(2)
+    new_role = role_col.selectbox("Role", ROLES, index=ROLES.index(chosen.role), key=f"users_change_role_{who}")
+    active = active_col.selectbox("Active", ["yes", "no"], index=0 if chosen.active else 1, key=f"users_change_active_{who}")
     if st.form_submit_button("Save role and active"):
         try:
             update_user(store, who, actor=me, role=new_role, active=active == "yes")

@@ -138,3 +138,13 @@ def test_holdings_cli_bad_input_exits_2(tmp_path, as_of):
     result = run_cli("holdings", "--internal", str(tmp_path / "books.csv"), "--registrar", str(tmp_path / "missing.dbf"),
                      "--as-of", "2026-10-31", "--out", str(tmp_path / "out"), tmp_path=tmp_path)
     assert result.returncode == 2 and "missing.dbf: cannot read the file" in result.stderr
+
+
+@pytest.mark.parametrize("tolerance", ["NaN", "inf", "1e999", "-0.001", ""])
+def test_holdings_cli_a_tolerance_that_is_not_a_number_of_units_exits_2_and_saves_nothing(tmp_path, tolerance):
+    (tmp_path / "books.csv").write_text(BOOKS)
+    result = run_cli("holdings", "--internal", str(tmp_path / "books.csv"), "--registrar", str(cams_transactions(tmp_path)),
+                     "--as-of", "2026-10-31", "--tolerance", tolerance, "--out", str(tmp_path / "out"), tmp_path=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"error: --tolerance {tolerance!r}: ") and "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "holdings.csv").exists()

@@ -510,3 +510,59 @@ def test_dates_show_as_dates_and_moments_to_the_minute_on_every_grid(demo):
                 if len(values) and type(values.iloc[0]) is dt.date:
                     assert all(type(v) is dt.date for v in values), (page, column)
     assert unformatted == []
+
+
+# Bad input on each page: one readable message, never a traceback.
+
+@pytest.mark.parametrize("typed", ["NaN", "inf", "1e999", "abc"])
+def test_breaks_an_amount_filter_that_is_not_a_number_says_so(demo, typed):
+    at, _ = breaks_of(demo, "4471-0092-18")
+    at.text_input(key="breaks_amount_min").input(typed).run()
+    assert not at.exception, at.exception
+    assert any(e.value.startswith(f"Amount from: {typed!r}") for e in at.error), [e.value for e in at.error]
+
+
+def test_holdings_a_tolerance_that_is_not_a_number_says_so_and_saves_nothing(demo, tmp_path):
+    from core.store.models import HoldingsRun
+    from tests.test_holdings import BOOKS, cams_transactions
+
+    at = open_page(signed_in("analyst"), "pages/holdings.py")
+    at.date_input(key="holdings_as_of").set_value(dt.date(2026, 10, 31))
+    at.text_input(key="holdings_tolerance").input("NaN")
+    at.file_uploader(key="holdings_books").upload("books.csv", BOOKS.encode())
+    at.file_uploader(key="holdings_registrars").set_value([("WBR2.dbf", cams_transactions(tmp_path).read_bytes(),
+                                                            "application/octet-stream")])
+    next(b for b in at.button if b.label == "Reconcile holdings").click().run()
+    assert not at.exception, at.exception
+    assert any(e.value.startswith("Unit tolerance: 'NaN' is not a number") for e in at.error), [e.value for e in at.error]
+    with demo.session() as session:
+        assert session.scalars(select(HoldingsRun)).all() == []
+
+
+def test_sources_a_file_that_is_not_a_table_says_so(demo):
+    at = open_page(signed_in("analyst"), "pages/sources.py")
+    at.file_uploader(key="sources_upload").upload("statement.csv", b"\x00\x01\x02 not a table \xff\xfe").run()
+    assert not at.exception, at.exception
+    assert any("nothing was saved" in e.value for e in at.error), [e.value for e in at.error]
+    assert not any(b.key == "sources_save" for b in at.button)
+
+
+def test_reconcile_an_invalid_rule_set_names_the_problem_and_runs_nothing(demo):
+    at = open_page(signed_in("analyst"), "pages/reconcile.py")
+    key = next(t.key for t in at.text_area if t.key.startswith("reconcile_rules_text_"))
+    at.text_area(key=key).input('[[passes]]\nname = "broken"\ncardinality = "seven_to_nine"\n').run()
+    assert not at.exception, at.exception
+    assert any("broken" in e.value and "cardinality" in e.value for e in at.error), [e.value for e in at.error]
+    assert not any(b.key == "reconcile_run" for b in at.button)
+
+
+def test_users_a_password_too_short_is_refused_with_a_message(demo):
+    from core.auth import list_users
+
+    at = open_page(signed_in("admin"), "pages/users.py")
+    at.text_input(key="users_new_name").input("carol")
+    at.text_input(key="users_new_password").input("short")
+    next(b for b in at.button if b.label == "Add user").click().run()
+    assert not at.exception, at.exception
+    assert any("password" in e.value.lower() for e in at.error), [e.value for e in at.error]
+    assert "carol" not in [u.username for u in list_users(demo)]

@@ -10,7 +10,7 @@ from core.auth import Account, create_user, update_user
 from core.ingest.datasets import import_bytes
 from core.matching.rules import load_rules
 from core.review import (ConflictError, ReviewError, _shared, approve_proposed, approve_proposed_many, decide_pending, manual_match,
-                         pending_decisions, reject_proposed, reject_proposed_many, resolve_break, unmatch_group)
+                         pending_decisions, reject_proposed, reject_proposed_many, resolve_break, resolve_breaks, unmatch_group)
 from core.runs.reconcile import reconcile_datasets
 from core.store import open_store, verify_audit_chain
 from core.store.models import AuditEntry, Break, Decision, MatchGroup
@@ -115,6 +115,33 @@ def test_above_the_threshold_a_second_person_must_approve_and_never_the_maker(st
     assert pending_decisions(store) == []
     with pytest.raises(ConflictError, match="already been decided"):
         decide_pending(store, outcome.decision_id, False, ADA)
+
+
+def test_resolving_several_breaks_at_once_weighs_each_against_the_threshold(store, run):
+    charge, interest, payment = open_break(store, "s5"), open_break(store, "b5"), open_break(store, "b3")
+    seen = {charge.id: charge.version, interest.id: interest.version, payment.id: payment.version}
+    outcomes = resolve_breaks(store, seen, "timing", "October", ANA)
+    assert [o.status for o in outcomes] == ["pending" if i == payment.id else "applied" for i in sorted(seen)]
+    with store.session() as session:
+        rows = {i: session.get(Break, i) for i in seen}
+        decisions = session.scalars(select(Decision).where(Decision.action == "resolve")).all()
+        audit = session.scalars(select(AuditEntry).where(AuditEntry.action.in_(["resolve", "resolve_requested"]))).all()
+    assert (rows[charge.id].status, rows[interest.id].status) == ("resolved", "resolved")
+    assert (rows[payment.id].status, rows[payment.id].pending_decision_id) == ("open", outcomes[sorted(seen).index(payment.id)].decision_id)
+    assert sorted(int(d.target_id) for d in decisions) == sorted(seen) and {d.made_by for d in decisions} == {"ana"}
+    assert sorted(int(a.entity_id) for a in audit) == sorted(seen)
+    assert [p.action for p in pending_decisions(store)] == ["resolve"]
+
+
+def test_resolving_several_breaks_with_one_changed_meanwhile_resolves_none(store, run):
+    charge, interest = open_break(store, "s5"), open_break(store, "b5")
+    resolve_break(store, charge.id, charge.version, "bank_fee", "", BEN)
+    with pytest.raises(ConflictError, match=rf"break {charge.id} was changed by ben"):
+        resolve_breaks(store, {charge.id: charge.version, interest.id: interest.version}, "timing", "", ANA)
+    with pytest.raises(ReviewError, match="needs a comment"):
+        resolve_breaks(store, {interest.id: interest.version}, "other", " ", ANA)
+    assert open_break(store, "b5").version == interest.version
+    assert _count(store, Decision) == 1 and resolve_breaks(store, {}, "timing", "", ANA) == []
 
 
 def test_a_refused_decision_leaves_the_break_open(store, run):

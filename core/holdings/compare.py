@@ -14,13 +14,28 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import NamedTuple
 
+from core.domain.money import AmountError, parse_amount
 from core.holdings.layouts import load_registrar_layouts
 from core.holdings.positions import Position, Positions, read_internal, read_registrar
 
-__all__ = ["DEFAULT_TOLERANCE", "HoldingRow", "reconcile_holdings", "reconcile_sources"]
+__all__ = ["DEFAULT_TOLERANCE", "HoldingRow", "parse_tolerance", "reconcile_holdings", "reconcile_sources"]
 
 
 DEFAULT_TOLERANCE = Decimal("0.001")
+
+
+def parse_tolerance(text: str) -> Decimal:
+    """The units that may differ and still match, as a person types them (``0.001``).
+
+    Raises:
+        AmountError: the text is blank, not a finite number (``NaN``, ``inf``, ``1e999``) or negative.
+    """
+    value = parse_amount(text)
+    if value is None:
+        raise AmountError(f"give a number of units, such as {DEFAULT_TOLERANCE}")
+    if value < 0:
+        raise AmountError(f"{text!r} is negative; a tolerance is 0 or more")
+    return value
 
 
 class HoldingRow(NamedTuple):

@@ -7,7 +7,8 @@ with the state before and after, written in the same transaction as the change i
   rejected (its records become open breaks again).
 - **Manual match** (:mod:`.breaks`): open breaks of one account and currency grouped by hand.
   The net difference must be within the tolerance, or the match needs a reason code.
-- **Resolve** (:mod:`.breaks`): an open break closed with a reason code and a comment.
+- **Resolve** (:mod:`.breaks`): open breaks closed with a reason code and a comment, all of
+  the selected ones or none.
 - **Unmatch** (:mod:`.unmatch`): a confirmed group undone; its records become open breaks again.
 - **Maker-checker** (:mod:`.decisions`): a manual match, unmatch, resolution or approval of a
   proposed match whose amount is over the approval threshold waits, ``pending``, for a second
@@ -24,7 +25,7 @@ with the state before and after, written in the same transaction as the change i
 """
 
 from core.review._shared import REASON_CODES, ConflictError, Outcome, ReviewError, approval_threshold, decision_amount
-from core.review.breaks import manual_match, net_difference, resolve_break
+from core.review.breaks import manual_match, net_difference, resolve_break, resolve_breaks
 from core.review.decisions import PendingDecision, decide_pending, pending_decisions
 from core.review.proposals import approve_proposed, approve_proposed_many, reject_proposed, reject_proposed_many
 from core.review.unmatch import unmatch_group
@@ -46,5 +47,6 @@ __all__ = [
     "reject_proposed",
     "reject_proposed_many",
     "resolve_break",
+    "resolve_breaks",
     "unmatch_group",
 ]

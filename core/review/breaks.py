@@ -18,7 +18,7 @@ from core.review._shared import (REASON_CODES, Outcome, ReviewError, _acting, _b
 from core.store import Store, record_audit
 from core.store.models import Break, Decision, MatchGroup, MatchItem, Run
 
-__all__ = ["manual_match", "manual_match_tolerance", "net_difference", "resolve_break"]
+__all__ = ["manual_match", "manual_match_tolerance", "net_difference", "resolve_break", "resolve_breaks"]
 
 
 def manual_match_tolerance() -> Decimal:
@@ -46,27 +46,53 @@ def _open_breaks(session, break_ids: list[int], versions: dict[int, int]) -> lis
 
 def resolve_break(store: Store, break_id: int, version: int, reason_code: str, comment: str, actor: Account) -> Outcome:
     """Close an open break with a reason code; above the threshold it waits for an approver."""
+    return resolve_breaks(store, {break_id: version}, reason_code, comment, actor)[0]
+
+
+def resolve_breaks(store: Store, seen: dict[int, int], reason_code: str, comment: str, actor: Account) -> list[Outcome]:
+    """Close open breaks with one reason code, each at the version its author saw: all of them or none.
+
+    Each break gets its own decision and audit entry, as if resolved one by one, and each is
+    weighed against the approval threshold on its own: above it, that break waits for an
+    approver while the others are resolved.
+
+    Args:
+        seen: break id -> the version its author saw.
+
+    Returns:
+        One outcome per break, in order of break id: ``applied`` or ``pending``.
+
+    Raises:
+        ReviewError: an unknown reason code, ``other`` without a comment, or a break that is
+            not open, waits for an approver or changed since it was seen; nothing is changed.
+    """
     if reason_code not in REASON_CODES:
         raise ReviewError(f"unknown reason code {reason_code!r}; use one of {', '.join(REASON_CODES)}")
     if not comment.strip() and reason_code == "other":
         raise ReviewError("a resolution with reason 'other' needs a comment")
     with _deciding(store) as session:
         by = _acting(session, actor, "analyst")
-        row = _open_breaks(session, [break_id], {break_id: version})[0]
-        before = _break_state(row)
-        amount = decision_amount([row])
-        pending = amount > approval_threshold()
-        decision = _decide(session, by, "resolve", "break", str(row.id), run_id=row.run_id, amount=amount,
-                           reason_code=reason_code, comment=comment, status="pending" if pending else "applied",
-                           payload={"break_ids": [row.id]})
-        if pending:
-            _bump(session, Break, row.id, version, by, pending_decision_id=decision.id)
-        else:
-            _bump(session, Break, row.id, version, by, status="resolved", resolution=reason_code)
-        after = _break_state(session.get(Break, row.id))
-        record_audit(session, by.username, "resolve" if not pending else "resolve_requested", "break", str(row.id), before,
-                     after | {"reason_code": reason_code, "comment": comment, "decision_id": decision.id})
-        return Outcome(decision.id, decision.status)
+        if not seen:
+            return []
+        rows = _open_breaks(session, sorted(seen), seen)
+        return [_resolve(session, by, row, seen[row.id], reason_code, comment) for row in rows]
+
+
+def _resolve(session, by, row: Break, version: int, reason_code: str, comment: str) -> Outcome:
+    before = _break_state(row)
+    amount = decision_amount([row])
+    pending = amount > approval_threshold()
+    decision = _decide(session, by, "resolve", "break", str(row.id), run_id=row.run_id, amount=amount,
+                       reason_code=reason_code, comment=comment, status="pending" if pending else "applied",
+                       payload={"break_ids": [row.id]})
+    if pending:
+        _bump(session, Break, row.id, version, by, pending_decision_id=decision.id)
+    else:
+        _bump(session, Break, row.id, version, by, status="resolved", resolution=reason_code)
+    after = _break_state(session.get(Break, row.id))
+    record_audit(session, by.username, "resolve" if not pending else "resolve_requested", "break", str(row.id), before,
+                 after | {"reason_code": reason_code, "comment": comment, "decision_id": decision.id})
+    return Outcome(decision.id, decision.status)
 
 
 def manual_match(store: Store, break_ids: list[int], versions: dict[int, int], actor: Account, *,
