@@ -18,6 +18,8 @@ import sys
 import traceback
 from pathlib import Path
 
+from core import config
+
 __all__ = ["main"]
 
 EXIT_BAD_INPUT = 2
@@ -71,7 +73,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     if args.out is not None:
         _prepare_out(args.out, folder=False)
     store = open_store()
-    outcome, errors = import_file(store, args.file, args.profile, user=os.environ.get("RECON_USER", "cli"))
+    outcome, errors = import_file(store, args.file, args.profile, user=config.cli_user())
     if errors:
         raise BadInput(format_errors(errors, limit=200))
     record = outcome.dataset
@@ -125,7 +127,7 @@ def _match(args: argparse.Namespace, ahead) -> int:
     except RuleSetError as exc:
         raise BadInput(str(exc)) from None
     store = open_store()
-    user = os.environ.get("RECON_USER", "cli")
+    user = config.cli_user()
     outcome, problems = reconcile_files(store, Path(args.internal), Path(args.external), rules, rules_text, user=user, out=Path(args.out),
                                         ahead=ahead)
     if problems:
@@ -156,7 +158,7 @@ def _cmd_holdings(args: argparse.Namespace) -> int:
     sources, errors = read_source_files([Path(args.internal), *(Path(p) for p in args.registrar)])
     if errors:
         raise BadInput(format_errors(errors, limit=200))
-    outcome = run_holdings(open_store(), sources[0], sources[1:], as_of, tolerance, user=os.environ.get("RECON_USER", "cli"),
+    outcome = run_holdings(open_store(), sources[0], sources[1:], as_of, tolerance, user=config.cli_user(),
                            out=Path(args.out))
     if outcome.errors:
         raise BadInput(format_errors(outcome.errors, limit=200))
@@ -235,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the CLI's last line of defence: a message, never a raw traceback
-        if os.environ.get("RECON_DEBUG"):
+        if config.show_tracebacks():
             traceback.print_exc()
         print(f"error: unexpected failure: {type(exc).__name__}: {exc} (set RECON_DEBUG=1 for details)", file=sys.stderr)
         return 1

@@ -1,7 +1,13 @@
 """Where things live. Embedded defaults: a SQLite file and Parquet files under ``data/``.
 
+Every environment variable the product reads is read here, and nowhere else.
+
 ``RECON_DATA_DIR`` moves the data folder; ``DATABASE_URL`` points the store at any
 SQLAlchemy URL (``postgresql+psycopg://...``); ``RECON_MAX_IMPORT_MB`` caps an upload.
+``RECON_PROFILES_DIR`` and ``RECON_REGISTRARS_DIR`` move the mapping profiles and the registrar
+layouts (default: ``profiles/`` and ``registrars/`` in the project). ``RECON_DEMO=1`` runs the
+app in demo mode; ``RECON_USER`` names who the command line acts as (default ``cli``) and
+``RECON_DEBUG`` makes it print the traceback of an unexpected failure.
 ``RECON_APPROVAL_THRESHOLD`` is the amount above which a decision needs a second person.
 ``RECON_SIGNIN_MAX_FAILURES`` (per username, default 5), ``RECON_SIGNIN_MAX_CLIENT_FAILURES``
 (per client, default 20), ``RECON_SIGNIN_LOCK_MINUTES`` (first lock, default 5, doubled by each
@@ -18,8 +24,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["SignInPolicy", "approval_threshold", "data_dir", "database_url", "duckdb_settings", "manual_match_tolerance",
-           "max_expanded_bytes", "max_import_bytes", "sign_in_policy"]
+__all__ = ["SignInPolicy", "approval_threshold", "cli_user", "data_dir", "database_url", "demo_mode", "duckdb_settings",
+           "manual_match_tolerance", "max_expanded_bytes", "max_import_bytes", "profiles_dir", "registrars_dir", "show_tracebacks",
+           "sign_in_policy"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,6 +37,31 @@ def data_dir() -> Path:
 
 def database_url(folder: Path | None = None) -> str:
     return os.environ.get("DATABASE_URL") or f"sqlite:///{(folder or data_dir()) / 'recon.db'}"
+
+
+def profiles_dir() -> Path:
+    """The mapping profiles folder: ``RECON_PROFILES_DIR``, else ``profiles/`` in the project."""
+    return Path(os.environ.get("RECON_PROFILES_DIR") or PROJECT_ROOT / "profiles")
+
+
+def registrars_dir() -> Path:
+    """The registrar layouts folder: ``RECON_REGISTRARS_DIR``, else ``registrars/`` in the project."""
+    return Path(os.environ.get("RECON_REGISTRARS_DIR") or PROJECT_ROOT / "registrars")
+
+
+def demo_mode() -> bool:
+    """The app runs with the demo's published passwords (``RECON_DEMO=1``)."""
+    return os.environ.get("RECON_DEMO") == "1"
+
+
+def cli_user() -> str:
+    """Who the command line acts as, in the audit log (``RECON_USER``, default ``cli``)."""
+    return os.environ.get("RECON_USER", "cli")
+
+
+def show_tracebacks() -> bool:
+    """The command line prints the traceback of an unexpected failure (``RECON_DEBUG`` set)."""
+    return bool(os.environ.get("RECON_DEBUG"))
 
 
 def max_import_bytes() -> int:

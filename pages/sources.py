@@ -1,7 +1,8 @@
 import streamlit as st
 
+from core.config import profiles_dir
 from core.ingest.datasets import existing_dataset, import_bytes, parse_source
-from core.ingest.profiles import ProfileError, list_profiles, load_profile, profiles_dir, save_profile_text
+from core.ingest.profiles import ProfileError, list_profiles, load_profile, save_profile_text
 from ui import get_store, require, show_row_errors
 
 me = require("analyst")

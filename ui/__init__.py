@@ -3,12 +3,12 @@ and downloads. No business logic lives here."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from core import config
 from core.auth import Account, can
 from core.domain.findings import RowError
 from core.exports.writers import frame_to_csv_bytes, frame_to_xlsx_bytes
@@ -73,7 +73,7 @@ def download_buttons(frame: pd.DataFrame, name: str, key: str) -> None:
 
 
 def demo_mode() -> bool:
-    return os.environ.get("RECON_DEMO") == "1"
+    return config.demo_mode()
 
 
 def flash(kind: str, text: str) -> None:

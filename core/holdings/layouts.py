@@ -4,14 +4,15 @@ how transaction types count; a file is read with the layout whose fields it has.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-__all__ = ["Layout", "load_registrar_layouts", "registrars_dir"]
+from core import config
+
+__all__ = ["Layout", "load_registrar_layouts"]
 
 
 class Layout(BaseModel):
@@ -26,13 +27,9 @@ class Layout(BaseModel):
     types: dict[str, tuple[str, ...]] = {}
 
 
-def registrars_dir() -> Path:
-    return Path(os.environ.get("RECON_REGISTRARS_DIR") or Path(__file__).resolve().parents[2] / "registrars")
-
-
 def load_registrar_layouts(folder: Path | None = None) -> dict[str, Layout]:
     layouts = {}
-    for path in sorted((folder or registrars_dir()).glob("*.toml")):
+    for path in sorted((folder or config.registrars_dir()).glob("*.toml")):
         try:
             layouts[path.stem] = Layout.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
         except (tomllib.TOMLDecodeError, ValidationError) as exc:

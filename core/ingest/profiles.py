@@ -47,6 +47,7 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from core import config
 from core.domain.records import CREDIT_MARKERS, DEBIT_MARKERS, TRANSACTION_COLUMNS
 from core.domain.validation import problems
 
@@ -57,7 +58,6 @@ __all__ = [
     "list_profiles",
     "load_profile",
     "parse_profile",
-    "profiles_dir",
     "save_profile_text",
 ]
 
@@ -169,11 +169,6 @@ class ProfileInfo(NamedTuple):
     path: Path
 
 
-def profiles_dir() -> Path:
-    """The profiles folder: ``RECON_PROFILES_DIR``, else ``profiles/`` beside the code."""
-    return Path(os.environ.get("RECON_PROFILES_DIR") or Path(__file__).resolve().parents[2] / "profiles")
-
-
 def parse_profile(text: str, name: str, source: str = "<text>") -> Profile:
     """Validate profile TOML text.
 
@@ -196,7 +191,7 @@ def load_profile(name_or_path: str, folder: Path | None = None) -> Profile:
     """Load a profile by name from the profiles folder, or from a path to a TOML file."""
     path = Path(name_or_path)
     if path.suffix != ".toml" or not path.exists():
-        path = (folder or profiles_dir()) / f"{name_or_path}.toml"
+        path = (folder or config.profiles_dir()) / f"{name_or_path}.toml"
     if not path.is_file():
         known = ", ".join(p.name for p in list_profiles(folder)) or "none"
         raise ProfileError(f"no profile named {name_or_path!r} (known profiles: {known})")
@@ -205,7 +200,7 @@ def load_profile(name_or_path: str, folder: Path | None = None) -> Profile:
 
 def list_profiles(folder: Path | None = None) -> list[ProfileInfo]:
     """Every valid profile in the folder, by name. Invalid files are left out of the list."""
-    folder = folder or profiles_dir()
+    folder = folder or config.profiles_dir()
     found = []
     for path in sorted(folder.glob("*.toml")):
         try:
@@ -221,7 +216,7 @@ def save_profile_text(name: str, text: str, folder: Path | None = None) -> Profi
     if not _NAME.match(name):
         raise ProfileError(f"profile name {name!r}: use letters, digits, '.', '_' or '-'")
     profile = parse_profile(text, name)
-    folder = folder or profiles_dir()
+    folder = folder or config.profiles_dir()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}.toml"
     temporary = target.with_suffix(".toml.tmp")
