@@ -13,7 +13,7 @@ import pytest
 
 from core.atomic import sweep_leftovers, temporary_path, write_atomically
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = "id,account,date,amount,currency,reference\nb1,A,2026-10-01,100.00,USD,INV-1\n"
 
 

@@ -73,7 +73,7 @@ def test_camt053_an_entry_outside_its_statement_is_not_left_out_unseen():
     assert result is None and "1 of the 5 Ntry elements" in errors[0].message
 
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "statements"
+CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "statements"
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus of other people's statement files is not beside the repository")
@@ -183,7 +183,7 @@ def test_formats_are_detected_from_content_by_the_cli(tmp_path):
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     for name, data in (("a.txt", MT940), ("b.dat", camt053(closing="1499.75")), ("c.txt", BAI2), ("d.dat", OFX_SGML)):
         (tmp_path / name).write_bytes(data)
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"RECON_DATA_DIR": str(tmp_path / f"data-{name}")}

@@ -12,7 +12,7 @@ from pathlib import Path
 from benchmarks.generate import generate, write_csv
 from benchmarks.match_bench import read_links, score
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_default_rules_on_noisy_data_keep_precision_and_recall(tmp_path):

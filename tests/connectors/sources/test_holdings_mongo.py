@@ -77,7 +77,7 @@ def test_run_holdings_rolls_up_the_books_database_keeps_the_run_and_writes_back(
 
     from core.holdings import run_holdings
     from core.store.models import HoldingsRun
-    from tests.test_holdings import cams_transactions
+    from tests.core.holdings.test_holdings import cams_transactions
 
     database.txns.insert_many([txn("1001/22", "HDFCEQ", "BUY", dt.date(2026, 9, 1), "100.1234"),
                                txn("1001/22", "HDFCEQ", "SELL", dt.date(2026, 10, 5), "20.0000"),
@@ -98,7 +98,7 @@ def test_run_holdings_rolls_up_the_books_database_keeps_the_run_and_writes_back(
 
 def test_run_holdings_with_unknown_transaction_types_in_the_database_keeps_nothing(database, store, tmp_path):
     from core.holdings import run_holdings
-    from tests.test_holdings import cams_transactions
+    from tests.core.holdings.test_holdings import cams_transactions
 
     database.txns.insert_many([txn("1001", "A", "GIFT", dt.date(2026, 9, 1), "1")])
     books = MongoBooks(database.txns, database.results)
@@ -118,7 +118,7 @@ def test_a_mongodb_that_cannot_be_reached_or_named_is_a_finding_and_nothing_is_k
 
     from core.holdings import run_holdings_from_mongodb
     from core.store.models import HoldingsRun
-    from tests.test_holdings import cams_transactions
+    from tests.core.holdings.test_holdings import cams_transactions
 
     outcome = run_holdings_from_mongodb(store, uri, collection, [("WBR2.dbf", cams_transactions(tmp_path).read_bytes())], AS_OF,
                                         user="ana", write_back=True)

@@ -15,7 +15,7 @@ import pytest
 
 from core.holdings import read_internal, read_registrar, reconcile_holdings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 AS_OF = dt.date(2026, 10, 31)
 
 

@@ -176,7 +176,7 @@ def test_the_cli_exits_2_on_a_number_out_of_range(tmp_path, case):
     name, data, row, column, fragment = out_of_range_files()[case]
     (tmp_path / name).write_bytes(data)
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"RECON_DATA_DIR": str(tmp_path / "data")}
-    result = subprocess.run([sys.executable, "-m", "core", "import", str(tmp_path / name)], cwd=Path(__file__).resolve().parents[1],
+    result = subprocess.run([sys.executable, "-m", "core", "import", str(tmp_path / name)], cwd=Path(__file__).resolve().parents[3],
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     assert name in result.stderr and fragment in result.stderr and "Traceback" not in result.stderr

@@ -11,7 +11,7 @@ from core.demo import DEMO_USERS, seed_demo
 from core.store import open_store
 from core.store.models import Break, Decision
 
-HOME = str(Path(__file__).resolve().parents[1] / "Home.py")
+HOME = str(Path(__file__).resolve().parents[2] / "Home.py")
 
 
 @pytest.fixture
@@ -246,7 +246,7 @@ def test_audit_history_and_users_pages(demo):
 
 
 def test_holdings_page_reconciles_uploaded_files_and_saves_the_run(demo, tmp_path):
-    from tests.test_holdings import BOOKS, cams_transactions, kfintech_holdings
+    from tests.core.holdings.test_holdings import BOOKS, cams_transactions, kfintech_holdings
 
     at = open_page(signed_in("analyst"), "pages/holdings.py")
     import datetime as dt
@@ -524,7 +524,7 @@ def test_breaks_an_amount_filter_that_is_not_a_number_says_so(demo, typed):
 
 def test_holdings_a_tolerance_that_is_not_a_number_says_so_and_saves_nothing(demo, tmp_path):
     from core.store.models import HoldingsRun
-    from tests.test_holdings import BOOKS, cams_transactions
+    from tests.core.holdings.test_holdings import BOOKS, cams_transactions
 
     at = open_page(signed_in("analyst"), "pages/holdings.py")
     at.date_input(key="holdings_as_of").set_value(dt.date(2026, 10, 31))
