@@ -108,7 +108,9 @@ def confirmed_groups(store: Store, run_id: int, search: str = "", limit: int = 5
         found = found[[needle in r.lower() or needle in a.lower() for r, a in zip(found["records"], found["account"])]]
     if not found.empty and accounts:
         found = found[found["account"].isin(accounts)]
-    return pd.concat([engine, found], ignore_index=True) if not found.empty else engine.reset_index(drop=True)
+    # The limit holds for both together: hand-made groups come from the store, after the files' own.
+    both = pd.concat([engine, found], ignore_index=True) if not found.empty else engine.reset_index(drop=True)
+    return both.head(int(limit))
 
 
 # An amount as text in its canonical scale (at least two places, no trailing zeros beyond), exactly.

@@ -19,10 +19,13 @@ def recent_runs(store: Store, limit: int = 50) -> list[Run]:
 
 
 def run_account_summary(store: Store, run_id: int) -> pd.DataFrame:
-    """Per account of a run: records matched and open on each side, from the run's files."""
+    """Per account of a run: records matched and open on each side, from the run's files.
+
+    The amounts are exact ``Decimal`` values (through Arrow: DuckDB's own frames make them floats).
+    """
     folder = run_folder(store.data_dir, run_id)
     con = duckdb.connect()
-    return con.execute(f"""
+    return con.sql(f"""
         WITH m AS (SELECT account, side, count(*) AS n, sum(amount) AS amount FROM read_parquet({sql_path(folder / 'items.parquet')}) GROUP BY ALL),
              b AS (SELECT account, side, count(*) AS n, sum(amount) AS amount FROM read_parquet({sql_path(folder / 'breaks.parquet')}) GROUP BY ALL)
         SELECT coalesce(m.account, b.account) AS account, coalesce(m.side, b.side) AS side,
@@ -30,7 +33,7 @@ def run_account_summary(store: Store, run_id: int) -> pd.DataFrame:
                coalesce(m.amount, 0) AS matched_amount, coalesce(b.amount, 0) AS open_amount
         FROM m FULL JOIN b ON m.account = b.account AND m.side = b.side
         ORDER BY 1, 2
-    """).df()
+    """).to_arrow_table().to_pandas()
 
 
 def dataset_accounts(store: Store, dataset: DatasetRecord) -> list[str]:

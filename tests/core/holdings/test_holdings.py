@@ -13,7 +13,7 @@ from pathlib import Path
 import dbf
 import pytest
 
-from core.holdings import read_internal, read_registrar, reconcile_holdings
+from core.holdings import read_internal, read_registrar, reconcile_holdings, save_holdings_run
 
 ROOT = Path(__file__).resolve().parents[3]
 AS_OF = dt.date(2026, 10, 31)
@@ -148,3 +148,24 @@ def test_holdings_cli_a_tolerance_that_is_not_a_number_of_units_exits_2_and_save
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"error: --tolerance {tolerance!r}: ") and "Traceback" not in result.stderr
     assert not (tmp_path / "out" / "holdings.csv").exists()
+
+
+def test_save_holdings_run_keeps_the_rows_exactly_and_the_figures_with_an_audit_entry(store, tmp_path):
+    import pyarrow.parquet as pq
+    from sqlalchemy import select
+
+    from core.store.models import AuditEntry, HoldingsRun
+
+    books, _ = read_internal(BOOKS.encode(), "books.csv", AS_OF)
+    name, cams, _, _ = read_registrar(cams_transactions(tmp_path).read_bytes(), "WBR2.dbf", AS_OF)
+    rows = reconcile_holdings(books, [(name, cams)])
+    run = save_holdings_run(store, rows, AS_OF, Decimal("0.001"), ["books.csv", "WBR2.dbf"], "ana")
+    with store.session() as session:
+        kept = session.get(HoldingsRun, run.id)
+        audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "reconcile_holdings")).one()
+    assert (kept.as_of, kept.tolerance, kept.sources, kept.created_by) == (AS_OF, "0.001", ["books.csv", "WBR2.dbf"], "ana")
+    assert kept.summary == {"matched": 1, "mismatched": 1, "registrar_only": 1, "internal_only": 3}
+    assert (audit.entity_id, audit.after) == (str(run.id), {"as_of": "2026-10-31", **kept.summary})
+    stored = pq.read_table(store.data_dir / kept.results_path).to_pylist()
+    assert [(r["folio"], r["status"], r["internal_units"], r["registrar_units"], r["difference"]) for r in stored] == [
+        (r.folio, r.status, r.internal_units, r.registrar_units, r.difference) for r in rows]

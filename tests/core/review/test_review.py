@@ -10,6 +10,7 @@ from core.auth import Account, create_user, update_user
 from core.ingest.datasets import import_bytes
 from core.matching.rules import load_rules
 from core.review import (ConflictError, ReviewError, _shared, approve_proposed, approve_proposed_many, decide_pending, manual_match,
+                         net_difference,
                          pending_decisions, reject_proposed, reject_proposed_many, resolve_break, resolve_breaks, unmatch_group)
 from core.runs.reconcile import reconcile_datasets
 from core.store import open_store, verify_audit_chain
@@ -142,6 +143,13 @@ def test_resolving_several_breaks_with_one_changed_meanwhile_resolves_none(store
         resolve_breaks(store, {interest.id: interest.version}, "other", " ", ANA)
     assert open_break(store, "b5").version == interest.version
     assert _count(store, Decision) == 1 and resolve_breaks(store, {}, "timing", "", ANA) == []
+
+
+def test_net_difference_is_statement_less_books_or_the_plain_sum_when_all_are_on_one_side(store, run):
+    fee, charge, payment = open_break(store, "s4"), open_break(store, "s5"), open_break(store, "b4")
+    assert net_difference([fee, charge, payment]) == Decimal("-35.50") - Decimal("-40.00")
+    assert net_difference([fee, charge]) == Decimal("-35.50")
+    assert net_difference([payment]) == Decimal("-40.00") and net_difference([]) == Decimal(0)
 
 
 def test_a_refused_decision_leaves_the_break_open(store, run):

@@ -12,7 +12,7 @@ from core.matching.rules import load_rules
 from core.review import manual_match, resolve_break
 from core.runs.reconcile import reconcile_datasets
 from core.views import (BreakFilters, aging_summary, audit_frame, confirmed_groups, filter_breaks, filter_proposals, history_page,
-                        load_breaks, money_per_currency, picked_records, proposed_frame, reconcile_selection)
+                        load_breaks, money_per_currency, picked_records, proposed_frame, reconcile_selection, run_account_summary)
 
 BOOKS = b"""id,account,date,amount,currency,reference
 b1,A,2026-10-01,100.00,USD,INV-1
@@ -119,3 +119,28 @@ def test_confirmed_matches_carry_their_version_and_exact_amounts_and_follow_the_
     engine = groups.iloc[0]
     unmatch_group(store, run.id, int(engine["match_id"]), analyst, "wrong", version=int(engine["version"]))
     assert confirmed_groups(store, run.id)["account"].tolist() == ["B"]
+
+
+def test_confirmed_matches_are_found_by_record_id_or_account_and_kept_to_the_limit(store):
+    books, _ = import_bytes(store, BOOKS, "books.csv")
+    bank, _ = import_bytes(store, BANK, "bank.csv")
+    run = reconcile_datasets(store, books.dataset, bank.dataset, load_rules(), "").run
+    breaks = {r.record_id: r for r in load_breaks(store, run.id).itertuples()}
+    analyst = create_user(store, "ana", "a-long-password-1", "analyst")
+    manual_match(store, [breaks["b3"].id, breaks["s2"].id], {breaks["b3"].id: breaks["b3"].version, breaks["s2"].id: breaks["s2"].version},
+                 analyst, reason_code="other", comment="pair")
+    assert confirmed_groups(store, run.id, search="s2")["account"].tolist() == ["B"]
+    assert confirmed_groups(store, run.id, search="b1")["account"].tolist() == ["A"]
+    assert confirmed_groups(store, run.id, search="nothing like it").empty
+    assert len(confirmed_groups(store, run.id, limit=1)) == 1
+
+
+def test_run_account_summary_counts_matched_and_open_records_per_account_and_side_exactly(store):
+    books, _ = import_bytes(store, BOOKS, "books.csv")
+    bank, _ = import_bytes(store, BANK, "bank.csv")
+    run = reconcile_datasets(store, books.dataset, bank.dataset, load_rules(), "").run
+    summary = run_account_summary(store, run.id)
+    assert [(r.account, r.side, r.matched, r.open, r.matched_amount, r.open_amount) for r in summary.itertuples()] == [
+        ("A", "external", 1, 0, Decimal("100.00"), Decimal("0")), ("A", "internal", 1, 1, Decimal("100.00"), Decimal("-2500.50")),
+        ("B", "external", 0, 1, Decimal("0"), Decimal("-0.10")), ("B", "internal", 0, 1, Decimal("0"), Decimal("7.25"))]
+    assert all(isinstance(a, Decimal) for a in [*summary["matched_amount"], *summary["open_amount"]])
