@@ -26,6 +26,9 @@ if mine:
     st.info(f"{len(mine)} of these are yours; another approver must decide them.")
 if not can(me, "approver"):
     st.stop()
+# The decision the person picked, read before the list is drawn again: if another approver took
+# it meanwhile, the list no longer holds it and would fall back to another decision.
+picked = st.session_state.get("approvals_decision")
 with st.form("approvals_form"):
     decision_id = st.selectbox("Decision", [p.id for p in pending], key="approvals_decision",
                                format_func=lambda i: next(f"{i}: {p.action} on {p.target} by {p.made_by}" for p in pending if p.id == i))
@@ -35,6 +38,7 @@ with st.form("approvals_form"):
     refused = refuse_col.form_submit_button("Refuse")
 if approved or refused:
     try:
+        decision_id = picked if picked is not None else decision_id
         decide_pending(store, int(decision_id), approved, me, comment)
         flash("success", f"Decision {decision_id} {'approved and applied' if approved else 'refused'}.")
     except ReviewError as exc:

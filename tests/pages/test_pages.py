@@ -566,3 +566,46 @@ def test_users_a_password_too_short_is_refused_with_a_message(demo):
     assert not at.exception, at.exception
     assert any("password" in e.value.lower() for e in at.error), [e.value for e in at.error]
     assert "carol" not in [u.username for u in list_users(demo)]
+
+
+def test_history_a_page_past_the_end_and_a_search_full_of_wildcards_say_so(demo):
+    at = open_page(signed_in("viewer"), "pages/history.py")
+    at.text_input(key="history_search").input("%_'\\; --").run()
+    assert not at.exception, at.exception
+    assert frame_with(at, "cleared_as").empty
+    at.text_input(key="history_search").set_value("").run()
+    at.number_input(key="history_page").set_value(9999).run()
+    assert not at.exception, at.exception
+    assert any(c.value.startswith("No item on page 9999;") for c in at.caption), [c.value for c in at.caption]
+
+
+def test_audit_a_filter_that_matches_nothing_shows_an_empty_log_and_the_chain_intact(demo):
+    at = open_page(signed_in("viewer"), "pages/audit.py")
+    at.text_input(key="audit_actor").input("'; DROP TABLE audit_log; --").run()
+    at.text_input(key="audit_entity").input("%").run()
+    assert not at.exception, at.exception
+    assert any(c.value == "0 entries (newest first)" for c in at.caption), [c.value for c in at.caption]
+    at.text_input(key="audit_actor").set_value("").run()
+    at.text_input(key="audit_entity").set_value("").run()
+    assert any(s.value.startswith("Chain verified") for s in at.success) and len(frame_with(at, "action")) > 0
+
+
+def test_approvals_a_decision_taken_meanwhile_by_another_approver_is_never_applied_in_its_place(demo, monkeypatch):
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "100.00")
+    from core.auth import authenticate
+    from core.review import decide_pending, pending_decisions, resolve_break
+
+    analyst = authenticate(demo, "analyst", DEMO_USERS["analyst"])
+    run_id = run_of(demo, "4471-0092-18")
+    with demo.session() as session:
+        big = session.scalars(select(Break).where(Break.run_id == run_id, Break.status == "open")).all()
+        big = sorted((b for b in big if abs(b.amount) > 100), key=lambda b: b.id)[:2]
+    first, second = (resolve_break(demo, b.id, b.version, "timing", "", analyst) for b in big)
+    at = open_page(signed_in("approver"), "pages/approvals.py")
+    assert at.selectbox(key="approvals_decision").value == first.decision_id
+    decide_pending(demo, first.decision_id, True, authenticate(demo, "admin", DEMO_USERS["admin"]))
+    next(b for b in at.button if b.label == "Approve").click().run()
+    assert not at.exception, at.exception
+    assert [p.id for p in pending_decisions(demo)] == [second.decision_id]
+    assert any(f"decision {first.decision_id}" in e.value and "already been decided" in e.value for e in at.error), [
+        e.value for e in at.error]
