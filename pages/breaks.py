@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.auth import can
 from core.domain.money import AmountError, format_amount, parse_amount
-from core.review import (REASON_CODES, ReviewError, approve_proposed_many, manual_match, net_difference, reject_proposed_many,
+from core.review import (REASON_CODES, ReviewError, approve_proposed_many, manual_match, net_difference_per_currency, reject_proposed_many,
                          resolve_breaks, unmatch_group)
 from core.views import (AGE_BUCKETS, BreakFilters, aging_summary, audit_frame, breaks_stamp, confirmed_groups, filter_breaks,
                         filter_proposals, load_breaks, money_per_currency, proposed_frame, recent_runs)
@@ -97,8 +97,9 @@ with open_tab:
             st.dataframe(audit_frame(store, entity_type="break", entity_id=str(next(iter(chosen)))), hide_index=True, width="stretch",
                          key="breaks_audit_trail")
     if chosen:
+        differences = net_difference_per_currency(list(rows.itertuples()))
         st.markdown(f"**Selected: {len(chosen)} break(s), ids {', '.join(map(str, chosen))}** · net difference (statement less books): "
-                    f"`{net_difference(list(rows.itertuples()))}`")
+                    + ", ".join(f"`{currency} {difference}`" for currency, difference in differences.items()))
         st.dataframe(rows[["id", "side", "account", "date", "amount", "currency", "reference", "description", "status"]], hide_index=True,
                      width="stretch", column_config={"amount": MONEY, "date": DATE})
     if may_decide and chosen:

@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -17,6 +18,14 @@ import pytest
 from core.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _main_module_kept():
+    """AppTest leaves the last script run as ``__main__``; a later test's spawned process would run it again."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 def _free_port() -> int:

@@ -6,16 +6,26 @@ Statements write amounts in many ways: ``1,234.56``, ``1.234,56``, ``(1 234,56)`
 separator for a whole column from the evidence in its values. A float never holds money:
 spreadsheet cells that arrive as binary doubles go through :func:`decimal_from_spreadsheet`,
 which keeps the 15 significant digits a spreadsheet shows and no more.
+
+Where money of possibly different currencies meets, it travels as an :class:`Amount`: a
+number with its currency. :func:`add`, :func:`sub`, :func:`neg` and :func:`sum_amounts` are
+exact and refuse to mix currencies (:class:`CurrencyError`), so a total is always of one
+currency; :func:`totals_per_currency` keeps one total per currency.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from decimal import Context, Decimal
+from typing import NamedTuple
 
 __all__ = [
+    "Amount",
     "AmountError",
+    "CurrencyError",
+    "add",
     "canonical_decimal",
     "check_amount",
     "MAX_SCALE",
@@ -23,8 +33,12 @@ __all__ = [
     "decimal_from_text",
     "format_amount",
     "infer_decimal_separator",
+    "neg",
     "parse_amount",
     "scale_of",
+    "sub",
+    "sum_amounts",
+    "totals_per_currency",
 ]
 
 # Amounts are stored as DECIMAL(18, scale): 18 digits fit a 64-bit integer in DuckDB and
@@ -235,3 +249,60 @@ def canonical_decimal(value: Decimal) -> Decimal:
 def format_amount(value: Decimal, places: int = 2) -> str:
     """Display text with thousands separators; stored precision is not touched."""
     return f"{value:,.{max(places, scale_of(value))}f}"
+
+
+class CurrencyError(ValueError):
+    """Money of two currencies met in one sum; the message names both."""
+
+
+class Amount(NamedTuple):
+    """An exact number of one currency (ISO 4217 code)."""
+
+    number: Decimal
+    currency: str
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.currency}"
+
+
+def _same_currency(amount1: Amount, amount2: Amount) -> None:
+    if amount1.currency != amount2.currency:
+        raise CurrencyError(f"cannot combine {amount1} and {amount2}: they are in different currencies")
+
+
+def add(amount1: Amount, amount2: Amount) -> Amount:
+    """``amount1 + amount2``; both must be in the same currency."""
+    _same_currency(amount1, amount2)
+    return Amount(amount1.number + amount2.number, amount1.currency)
+
+
+def sub(amount1: Amount, amount2: Amount) -> Amount:
+    """``amount1 - amount2``; both must be in the same currency."""
+    _same_currency(amount1, amount2)
+    return Amount(amount1.number - amount2.number, amount1.currency)
+
+
+def neg(amount: Amount) -> Amount:
+    return Amount(-amount.number, amount.currency)
+
+
+def sum_amounts(amounts: Iterable[Amount], currency: str | None = None) -> Amount:
+    """The total of amounts of one currency: ``currency``, else the first amount's.
+
+    Raises:
+        CurrencyError: an amount is in another currency, or there is no amount and no currency.
+    """
+    total = None if currency is None else Amount(Decimal(0), currency)
+    for amount in amounts:
+        total = amount if total is None else add(total, amount)
+    if total is None:
+        raise CurrencyError("a sum of no amounts needs its currency")
+    return total
+
+
+def totals_per_currency(amounts: Iterable[Amount]) -> dict[str, Amount]:
+    """One total per currency, currencies in alphabetical order."""
+    totals: dict[str, Amount] = {}
+    for amount in amounts:
+        totals[amount.currency] = add(totals[amount.currency], amount) if amount.currency in totals else amount
+    return dict(sorted(totals.items()))

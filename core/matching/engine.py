@@ -31,43 +31,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from decimal import Decimal
-from typing import NamedTuple
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from core import config
-from core.domain.money import canonical_decimal
 from core.matching.rules import Pass, RuleSet
+from core.matching.results import GroupColumns, MatchResult, summarise, write_result_tables
+from core.matching.sql import (BUSINESS_DAY_INDEX, DAY_NUMBER, MICRO, REFERENCE_DIGITS, REFERENCE_KEY, REFERENCE_NORMALISED, SIDES,
+                               TO_MICRO, amount_bucket_sql, days_apart_column, equality_conditions, open_side_sql, tolerance_filters)
 from core.matching.subsets import MAX_CANDIDATES, find_subsets
 
 __all__ = ["MatchResult", "match_tables"]
 
-MICRO = 1_000_000
-# Micro-units of an amount (DECIMAL(18, 6) at most, so below 10^18), its whole and fractional
-# parts scaled apart: DuckDB keeps a DECIMAL(18, s) product within 18 digits, so scaling the
-# amount at once overflows from a million on. The remainder keeps the amount's sign. Back to
-# an exact decimal by a factor of 10^-6: a division would go through DOUBLE.
-_TO_MICRO = f"(CAST(trunc({{a}}) AS BIGINT) * {MICRO} + CAST(({{a}} % 1) * {MICRO} AS BIGINT))"
-_FROM_MICRO = "CAST(CAST({m} AS DECIMAL(18, 0)) * CAST(0.000001 AS DECIMAL(7, 6)) AS {money})"
-_DAY = "CAST(date_diff('day', DATE '0001-01-01', {d}) AS INTEGER)"
-# Business-day index: days since Monday 0001-01-01 (the first day a date can hold, so no day
-# counts below zero) with weekends folded onto the next Monday.
-_BIDX = "CAST((date_diff('day', DATE '0001-01-01', {d}) // 7) * 5 + least(date_diff('day', DATE '0001-01-01', {d}) % 7, 5) AS INTEGER)"
-# A reference as the bank may have rewritten it: accents dropped (payment networks carry a
-# Latin subset, "Réf" arrives as "REF"), case, punctuation and spaces ignored, and the
-# leading zeros of each number.
-_REF_NORM = ("regexp_replace(regexp_replace(upper(strip_accents({r})), '[^A-Z0-9]', '', 'g'), "
-             "'(^|[^0-9])0+([0-9])', '\\1\\2', 'g')")
-# The longest run of four or more digits, leading zeros dropped. A reference with at most one
-# such run (nearly all) takes the cheaper single extraction; the result is the same.
-_REF_DIGITS = ("ltrim(CASE WHEN regexp_matches({r}, '[0-9]{{4,}}[^0-9]+[0-9]{{4,}}') "
-               "THEN list_reduce(regexp_extract_all({r}, '[0-9]{{4,}}'), lambda a, b: CASE WHEN length(b) > length(a) THEN b ELSE a END) "
-               "ELSE regexp_extract({r}, '[0-9]{{4,}}') END, '0')")
-_REF_KEY = {"exact": "{r}", "normalised": _REF_NORM, "digits": _REF_DIGITS}
-_SIDES = (("i", "internal"), ("e", "external"))
 # A group of records alike in keys and amount on both sides is crowded beyond this many
 # possible pairs; a crowded record's candidates by place are those within _BAND places.
 _CROWDED = 4096
@@ -81,63 +58,6 @@ _POOL_PAIRS = 256
 # was carried from, and the day it first appeared.
 _ORIGIN = {"dataset_id": "VARCHAR", "carried_from": "BIGINT", "first_seen_on": "DATE"}
 _DATE_KEYS = ("trade_date", "entry_date")
-_NOTES = ("", "tied with another candidate on amount, reference and date",
-          "another combination of records could also make this amount")
-
-
-class MatchResult(NamedTuple):
-    """The engine's output, kept in DuckDB; read it as Arrow or write it with ``COPY``.
-
-    ``groups``: match_id, rule, status, amount_diff, days_diff, n_internal, n_external,
-    explanation (built when read). ``items``: match_id, side, record_id, account, date,
-    amount, currency. The table ``result_items`` holds the items in order of match, book
-    records first, each with its group's rule, status, amount_diff and days_diff.
-    ``breaks``: side, record_id, account, date, amount, currency, reference, description,
-    reason. Amounts are at the inputs' decimal scale.
-    """
-
-    con: duckdb.DuckDBPyConnection
-    summary: dict
-
-    @property
-    def groups(self) -> pa.Table:
-        return self.explained_groups()
-
-    def explained_groups(self, where: str = "true") -> pa.Table:
-        """Groups with a sentence saying what differed; ``where`` filters ``result_groups g``."""
-        return self.con.sql(f"""
-            WITH chosen AS (SELECT * FROM result_groups g WHERE {where}),
-            s AS (
-                SELECT match_id,
-                       min(date) FILTER (WHERE side = 'internal') AS i0, max(date) FILTER (WHERE side = 'internal') AS i1,
-                       min(date) FILTER (WHERE side = 'external') AS e0, max(date) FILTER (WHERE side = 'external') AS e1,
-                       string_agg(DISTINCT nullif(reference, ''), ' / ' ORDER BY nullif(reference, '')) AS refs
-                FROM result_items SEMI JOIN chosen USING (match_id) GROUP BY match_id
-            )
-            SELECT g.match_id, g.rule, g.status, g.amount_diff, g.days_diff, g.n_internal, g.n_external,
-                   concat_ws('; ',
-                       CASE WHEN g.n_internal > 1 OR g.n_external > 1
-                            THEN g.n_internal || ' book record(s) against ' || g.n_external || ' statement record(s)' END,
-                       CASE WHEN g.amount_diff = 0 THEN 'amounts agree' ELSE 'amounts differ by ' || CAST(g.amount_diff AS VARCHAR) END,
-                       CASE WHEN s.i0 = s.e0 AND s.i1 = s.e1 THEN 'same date'
-                            ELSE 'books ' || strftime(s.i0, '%Y-%m-%d') || ', statement ' || strftime(s.e0, '%Y-%m-%d') END,
-                       CASE WHEN s.refs IS NOT NULL THEN 'references ' || s.refs END,
-                       nullif(g.note, '')) AS explanation
-            FROM chosen g JOIN s USING (match_id)
-            ORDER BY g.match_id
-        """).to_arrow_table()
-
-    @property
-    def items(self) -> pa.Table:
-        return self.con.sql("SELECT match_id, side, record_id, account, date, amount, currency FROM result_items "
-                            "ORDER BY match_id, side, record_id").to_arrow_table()
-
-    @property
-    def breaks(self) -> pa.Table:
-        return self.con.sql("SELECT * EXCLUDE (k, dataset_id, carried_from, first_seen_on) FROM result_breaks "
-                            "ORDER BY side, record_id").to_arrow_table()
-
-
 def match_tables(internal: str, external: str, rules: RuleSet, con: duckdb.DuckDBPyConnection | None = None,
                  loaded: Callable[[], None] | None = None) -> MatchResult:
     """Match two canonical tables.
@@ -156,8 +76,8 @@ def match_tables(internal: str, external: str, rules: RuleSet, con: duckdb.DuckD
     matcher = _Matcher(con, rules, internal, external)
     if loaded is not None:
         loaded()
-    for number, p in enumerate(rules.passes):
-        matcher.run_pass(number, p)
+    for pass_no, rule_pass in enumerate(rules.passes):
+        matcher.run_pass(pass_no, rule_pass)
     matcher.finish(scale)
     return MatchResult(con, matcher.summary())
 
@@ -170,41 +90,26 @@ def _scale_of(con, source: str) -> int:
     return 2
 
 
-def _arrow(**columns) -> pa.Table:
+def _arrow_table(**columns) -> pa.Table:
     return pa.table({name: pa.array(values) for name, values in columns.items()})
-
-
-class _Groups:
-    """Groups made so far, one entry per group number (1, 2, ...), as numpy columns."""
-
-    def __init__(self) -> None:
-        self.parts: list[dict[str, np.ndarray]] = []
-        self.count = 0
-
-    def add(self, **columns: np.ndarray) -> None:
-        self.parts.append(columns)
-        self.count += len(columns["pass_no"])
-
-    def column(self, name: str) -> np.ndarray:
-        return np.concatenate([part[name] for part in self.parts]) if self.parts else np.zeros(0, np.int64)
 
 
 class _Matcher:
     def __init__(self, con, rules: RuleSet, internal: str, external: str) -> None:
         self.con, self.rules = con, rules
         self.callers_temp = self._temp_tables()  # temporary tables the engine did not make, kept
-        self.extra_keys = sorted({k for p in rules.passes for k in (*p.equality_keys, *p.group_by)}
+        self.extra_keys = sorted({k for rule_pass in rules.passes for k in (*rule_pass.equality_keys, *rule_pass.group_by)}
                                  - {"account", "currency", "date", "reference"})
         for base, source in (("i", internal), ("e", external)):
             self._load(base, source)
         self.gid = {}
         self.micro, self.day = {}, {}
-        for base, _ in _SIDES:
+        for base, _ in SIDES:
             values = con.sql(f"SELECT micro, day FROM {base}").to_arrow_table()
             self.micro[base] = values.column("micro").to_numpy()
             self.day[base] = values.column("day").to_numpy()
             self.gid[base] = np.zeros(len(self.micro[base]), np.int32)
-        self.groups = _Groups()
+        self.groups = GroupColumns()
         self.batches = 0  # batches of groups made so far: open tables and candidate tables built before a batch are stale
         self.open_at = {"i": 0, "e": 0}
         self.open_mask: dict[str, np.ndarray] = {}  # which records were open when o{side} was built
@@ -229,9 +134,10 @@ class _Matcher:
         self.con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _{base} AS
             SELECT id, account, currency, date,
-                   CAST(amount AS DECIMAL(18, 6)) AS amount, {_TO_MICRO.format(a='CAST(amount AS DECIMAL(18, 6))')} AS micro,
+                   CAST(amount AS DECIMAL(18, 6)) AS amount, {TO_MICRO.format(a='CAST(amount AS DECIMAL(18, 6))')} AS micro,
                    coalesce(reference, '') AS reference, coalesce(description, '') AS description,
-                   {_BIDX.format(d='date')} AS bidx, {_DAY.format(d='date')} AS day, {origin}{''.join(', ' + k for k in keys)}
+                   {BUSINESS_DAY_INDEX.format(d='date')} AS bidx, {DAY_NUMBER.format(d='date')} AS day,
+                   {origin}{''.join(', ' + k for k in keys)}
             FROM {source}
             ORDER BY id, dataset_id
         """)
@@ -247,11 +153,11 @@ class _Matcher:
             gone = np.flatnonzero(built & ~is_open) + 1 if built is not None else None
             if gone is not None and len(gone) * 5 < int(built.sum()):
                 # A few records grouped since the table was built: deleted, not rebuilt.
-                self.con.register("_gone", _arrow(k=gone.astype(np.int32)))
+                self.con.register("_gone", _arrow_table(k=gone.astype(np.int32)))
                 self.con.execute(f"DELETE FROM o{base} USING _gone WHERE o{base}.k = _gone.k")
                 self.con.unregister("_gone")
             else:
-                self.con.register("_gid", _arrow(gid=self.gid[base]))
+                self.con.register("_gid", _arrow_table(gid=self.gid[base]))
                 columns = ", ".join(["k", "account", "currency", "date", "micro", "reference", "bidx", "day", *self.extra_keys])
                 self.con.execute(f"CREATE OR REPLACE TEMP TABLE o{base} AS SELECT {columns} FROM {base} POSITIONAL JOIN _gid WHERE _gid.gid = 0")
                 self.con.unregister("_gid")
@@ -261,37 +167,38 @@ class _Matcher:
 
     # Passes ----------------------------------------------------------------------------
 
-    def run_pass(self, number: int, p: Pass) -> None:
-        if p.cardinality == "1:1":
-            if p.has_tolerance:
-                self._one_to_one(number, p, self._tolerance_candidates(p))
+    def run_pass(self, pass_no: int, rule_pass: Pass) -> None:
+        if rule_pass.cardinality == "1:1":
+            if rule_pass.has_tolerance:
+                self._one_to_one(pass_no, rule_pass, self._tolerance_candidates(rule_pass))
             else:
-                self._one_to_one(number, p, self._bank_candidates(number, p))
-        elif p.cardinality == "n:m":
-            self._many_to_many(number, p)
+                self._one_to_one(pass_no, rule_pass, self._bank_candidates(pass_no, rule_pass))
+        elif rule_pass.cardinality == "n:m":
+            self._many_to_many(pass_no, rule_pass)
         else:
-            self._subset_pass(number, p)
+            self._subset_pass(pass_no, rule_pass)
 
-    def _bank_candidates(self, number: int, p: Pass) -> str:
+    def _bank_candidates(self, number: int, rule_pass: Pass) -> str:
         """The pass's candidate pairs, from the equal-amount pairs its columns share with other passes."""
-        keys = p.equality_keys
+        keys = rule_pass.equality_keys
         bank = self.banks.get(keys)
         # A table with crowded groups is made again for each pass that finds it stale: the
         # records a pass left open there get new neighbours.
         if bank is None or (bank["crowded"] and bank["at"] != self.batches):
             sharing = [q for q in self.rules.passes[number:] if q.cardinality == "1:1" and not q.has_tolerance and q.equality_keys == keys]
-            window = " OR ".join(sorted({f"{_days(q)} <= {q.date_window}" for q in sharing}))
+            window = " OR ".join(sorted({f"{days_apart_column(q)} <= {q.date_window}" for q in sharing}))
             table = bank["table"] if bank else f"_bank{len(self.banks)}"
             pairs, crowded = self._equal_amount_pairs(keys, window)
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {pairs}")
             bank = self.banks[keys] = {"table": table, "at": self.batches, "flags": set(), "crowded": crowded}
-        needed = {"exact": {"ref_eq"}, "normalised": {"norm_eq"}, "digits": {"dig_eq"}, "ignore": {"norm_eq", "dig_eq"}}[p.reference]
+        needed = {"exact": {"ref_eq"}, "normalised": {"norm_eq"}, "digits": {"dig_eq"},
+                  "ignore": {"norm_eq", "dig_eq"}}[rule_pass.reference]
         self._refresh_bank(bank, needed - bank["flags"])
-        refs = {"exact": "ref_eq", "normalised": "norm_eq", "digits": "dig_eq", "ignore": "true"}[p.reference]
-        rmis = "CASE WHEN norm_eq OR dig_eq THEN 0 ELSE 1 END" if p.reference == "ignore" else "0"
+        refs = {"exact": "ref_eq", "normalised": "norm_eq", "digits": "dig_eq", "ignore": "true"}[rule_pass.reference]
+        rmis = "CASE WHEN norm_eq OR dig_eq THEN 0 ELSE 1 END" if rule_pass.reference == "ignore" else "0"
         return f"""
             SELECT ik, ek, CAST(0 AS BIGINT) AS adiff, CAST({rmis} AS TINYINT) AS rmis, ddiff, CAST(0 AS BIGINT) AS diff_micro, days_diff
-            FROM {bank['table']} WHERE {_days(p)} <= {p.date_window} AND {refs}
+            FROM {bank['table']} WHERE {days_apart_column(rule_pass)} <= {rule_pass.date_window} AND {refs}
         """
 
     def _equal_amount_pairs(self, keys: tuple[str, ...], window: str) -> tuple[str, bool]:
@@ -331,7 +238,7 @@ class _Matcher:
             self.con.execute(f"""
                 CREATE OR REPLACE TEMP TABLE _r{base} AS
                 SELECT o.*, row_number() OVER (PARTITION BY {columns} ORDER BY o.day, o.k) AS place,
-                       {_REF_NORM.format(r='o.reference')} AS norm, {_REF_DIGITS.format(r='o.reference')} AS digits
+                       {REFERENCE_NORMALISED.format(r='o.reference')} AS norm, {REFERENCE_DIGITS.format(r='o.reference')} AS digits
                 FROM {table} o SEMI JOIN _crowded USING ({columns})
             """)
         by_key = []
@@ -358,7 +265,7 @@ class _Matcher:
         if bank["at"] != self.batches:
             pairs = self.con.sql(f"SELECT ik, ek FROM {table}").to_arrow_table()
             ik, ek = pairs.column("ik").to_numpy(), pairs.column("ek").to_numpy()
-            self.con.register("_keep", _arrow(keep=(self.gid["i"][ik - 1] == 0) & (self.gid["e"][ek - 1] == 0)))
+            self.con.register("_keep", _arrow_table(keep=(self.gid["i"][ik - 1] == 0) & (self.gid["e"][ek - 1] == 0)))
             # A positional join runs on one thread: it only filters here, and the reference
             # keys below are computed afterwards, on all threads.
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT b.* FROM {table} b POSITIONAL JOIN _keep WHERE _keep.keep")
@@ -369,7 +276,7 @@ class _Matcher:
         inner, outer, scratch = ["b.*"], ["*"], []
         if "ref_eq" in flags:
             outer.append("ir <> '' AND ir = er AS ref_eq")
-        for flag, key in (("norm_eq", _REF_NORM), ("dig_eq", _REF_DIGITS)):
+        for flag, key in (("norm_eq", REFERENCE_NORMALISED), ("dig_eq", REFERENCE_DIGITS)):
             if flag in flags:
                 # Each side's key is computed once, not at all for an empty reference, and
                 # only once for equal references.
@@ -383,23 +290,23 @@ class _Matcher:
         bank["at"] = self.batches
         bank["flags"] |= flags
 
-    def _tolerance_candidates(self, p: Pass) -> str:
-        need_scores = p.reference == "ignore"
-        left, right = _open_side(p, self._open("i"), need_scores), _open_side(p, self._open("e"), need_scores)
-        join = " AND ".join(_equalities(p))
-        bucket = _bucket(p, "o")
+    def _tolerance_candidates(self, rule_pass: Pass) -> str:
+        need_scores = rule_pass.reference == "ignore"
+        left, right = open_side_sql(rule_pass, self._open("i"), need_scores), open_side_sql(rule_pass, self._open("e"), need_scores)
+        join = " AND ".join(equality_conditions(rule_pass))
+        bucket = amount_bucket_sql(rule_pass, "o")
         # Each book record meets the statement records of its own and neighbouring amount
         # buckets. Where a bucket is full, it meets them day by day within the window, and one
         # with more than _POOL_PAIRS of them is too crowded to choose from (pairing all would
         # grow with the square of their number).
-        alike = [*p.equality_keys, *(["rkey"] if p.reference != "ignore" else []), "bucket"]
-        dd = "bidx" if p.business_days else "day"
+        alike = [*rule_pass.equality_keys, *(["rkey"] if rule_pass.reference != "ignore" else []), "bucket"]
+        dd = "bidx" if rule_pass.business_days else "day"
         statement = f"(SELECT *, {bucket} AS bucket, {dd} AS dd FROM {right} AS o)"
         buckets = f"(SELECT *, unnest([{bucket} - 1, {bucket}, {bucket} + 1]) AS bucket FROM {left} AS o)"
         if self._fullest(f"(SELECT {', '.join(alike)}, count(*) AS n FROM {statement} GROUP BY ALL)") * 3 <= _POOL_PAIRS:
             source = f"{buckets} AS i JOIN {statement} AS e ON i.bucket = e.bucket AND {join}"
         else:
-            near = f"(SELECT *, {dd} + unnest(range({-p.date_window}, {p.date_window + 1})) AS at FROM {buckets})"
+            near = f"(SELECT *, {dd} + unnest(range({-rule_pass.date_window}, {rule_pass.date_window + 1})) AS at FROM {buckets})"
             cells = f"(SELECT {', '.join(alike)}, dd, count(*) AS n FROM {statement} GROUP BY ALL)"
             cell_join = " AND ".join([f"i.{k} = c.{k}" for k in alike] + ["c.dd = i.at"])
             # Materialised first, so that no join order can pair the crowded records after all.
@@ -409,10 +316,10 @@ class _Matcher:
                                                  HAVING sum(c.n) <= {_POOL_PAIRS}) USING (k)
             """)
             source = f"_roomy AS i JOIN {statement} AS e ON i.bucket = e.bucket AND e.dd = i.at AND {join}"
-        days = "abs(e.bidx - i.bidx)" if p.business_days else "abs(e.day - i.day)"
+        days = "abs(e.bidx - i.bidx)" if rule_pass.business_days else "abs(e.day - i.day)"
         rmis = ("CASE WHEN (i.ref_norm <> '' AND i.ref_norm = e.ref_norm) OR (i.ref_digits <> '' AND i.ref_digits = e.ref_digits) "
                 "THEN 0 ELSE 1 END") if need_scores else "0"
-        where = [f"{days} <= {p.date_window}"] + _tolerance_filters(p)
+        where = [f"{days} <= {rule_pass.date_window}"] + tolerance_filters(rule_pass)
         return f"""
             SELECT i.k AS ik, e.k AS ek, abs(e.micro - i.micro) AS adiff, CAST({rmis} AS TINYINT) AS rmis,
                    CAST(abs(e.day - i.day) AS INTEGER) AS ddiff, e.micro - i.micro AS diff_micro, CAST(e.day - i.day AS INTEGER) AS days_diff
@@ -424,7 +331,7 @@ class _Matcher:
         """The largest ``n`` of a query of counts: when small, no record can be crowded."""
         return self.con.execute(f"SELECT coalesce(max(n), 0) FROM {counts}").fetchall()[0][0]
 
-    def _one_to_one(self, pass_no: int, p: Pass, candidates: str) -> None:
+    def _one_to_one(self, pass_no: int, rule_pass: Pass, candidates: str) -> None:
         con = self.con
         con.execute(f"CREATE OR REPLACE TEMP TABLE cand AS {candidates}")
         con.execute("CREATE OR REPLACE TEMP TABLE taken (ik INTEGER, ek INTEGER, ambiguous BOOLEAN, diff_micro BIGINT, days_diff INTEGER)")
@@ -502,7 +409,7 @@ class _Matcher:
         self.gid["e"][ek - 1] = gids
         ones = np.ones(len(ik), np.int32)
         self.groups.add(pass_no=np.full(len(ik), pass_no, np.int16),
-                        proposed=ambiguous | (p.status == "proposed"), note=ambiguous.astype(np.int8),
+                        proposed=ambiguous | (rule_pass.status == "proposed"), note=ambiguous.astype(np.int8),
                         diff_micro=taken.column("diff_micro").to_numpy(), days_diff=taken.column("days_diff").to_numpy(),
                         n_internal=ones, n_external=ones)
 
@@ -540,7 +447,7 @@ class _Matcher:
                         n_internal=np.bincount(group[internal], minlength=count).astype(np.int32)[order],
                         n_external=np.bincount(group[external], minlength=count).astype(np.int32)[order])
 
-    def _subset_pass(self, pass_no: int, p: Pass) -> None:
+    def _subset_pass(self, pass_no: int, rule_pass: Pass) -> None:
         """1:n or n:1 by bounded subset search around each open record of the 'one' side.
 
         Candidates are gathered in SQL: open records of the other side with the same keys and
@@ -550,19 +457,19 @@ class _Matcher:
         and sign is not searched: among so many, any combination found would be a guess, and
         pairing them all would grow with the square of their number.
         """
-        one, many = ("i", "e") if p.cardinality == "1:n" else ("e", "i")
-        day = "o.bidx" if p.business_days else "o.day"
-        ref = _REF_KEY[p.reference].format(r="o.reference") if p.reference != "ignore" else "''"
-        alike = [*p.equality_keys, *(["rkey"] if p.reference != "ignore" else []), "sgn"]
+        one, many = ("i", "e") if rule_pass.cardinality == "1:n" else ("e", "i")
+        day = "o.bidx" if rule_pass.business_days else "o.day"
+        ref = REFERENCE_KEY[rule_pass.reference].format(r="o.reference") if rule_pass.reference != "ignore" else "''"
+        alike = [*rule_pass.equality_keys, *(["rkey"] if rule_pass.reference != "ignore" else []), "sgn"]
         join = " AND ".join(f"t.{k} = c.{k}" for k in alike)
-        offsets = f"unnest(range({-p.date_window}, {p.date_window + 1}))"
+        offsets = f"unnest(range({-rule_pass.date_window}, {rule_pass.date_window + 1}))"
         candidates = f"(SELECT o.*, {day} AS dd, {ref} AS rkey, sign(o.micro) AS sgn FROM {self._open(many)} o WHERE o.micro <> 0)"
         per_day = f"(SELECT {', '.join(alike)}, dd, count(*) AS n FROM {candidates} GROUP BY ALL)"
-        searched = "o.micro <> 0" + (f" AND {ref} <> ''" if p.reference != "ignore" else "")
+        searched = "o.micro <> 0" + (f" AND {ref} <> ''" if rule_pass.reference != "ignore" else "")
         near = (f"(SELECT *, dd + {offsets} AS at FROM (SELECT o.*, {day} AS dd, {ref} AS rkey, sign(o.micro) AS sgn "
                 f"FROM {self._open(one)} o WHERE {searched}))")
         roomy = near
-        if self._fullest(per_day) * (2 * p.date_window + 1) > _POOL:
+        if self._fullest(per_day) * (2 * rule_pass.date_window + 1) > _POOL:
             # The records to search, with their window's days, materialised first so that no
             # join order can pair a crowded window after all.
             self.con.execute(f"""
@@ -577,19 +484,22 @@ class _Matcher:
                     SELECT t.k AS tk, t.micro AS target, c.k AS ck, c.micro AS amount
                     FROM {roomy} t JOIN c ON {join} AND c.dd = t.at
                     WHERE abs(c.micro) < abs(t.micro)
-                    QUALIFY row_number() OVER (PARTITION BY t.k ORDER BY abs(c.dd - t.dd), c.k) <= {min(p.max_candidates, MAX_CANDIDATES)})
+                    QUALIFY row_number() OVER (PARTITION BY t.k ORDER BY abs(c.dd - t.dd), c.k)
+                            <= {min(rule_pass.max_candidates, MAX_CANDIDATES)})
             SELECT tk, any_value(target) AS target, list(ck ORDER BY ck) AS keys, list(amount ORDER BY ck) AS amounts
             FROM pairs GROUP BY tk HAVING count(*) >= 2 ORDER BY tk
         """).to_arrow_table()
         if grouped.num_rows == 0:
             return
         targets = grouped.column("target").to_numpy()
-        tolerance = int(p.amount_tolerance * MICRO)
-        allowed = np.array([_allowed_difference(p, int(t), tolerance) for t in targets], dtype=np.int64) if p.has_tolerance \
-            else np.zeros(len(targets), dtype=np.int64)
+        tolerance = int(rule_pass.amount_tolerance * MICRO)
+        if rule_pass.has_tolerance:
+            allowed = np.array([_allowed_difference(rule_pass, int(t), tolerance) for t in targets], dtype=np.int64)
+        else:
+            allowed = np.zeros(len(targets), dtype=np.int64)
         keys_list, amounts = grouped.column("keys").combine_chunks(), grouped.column("amounts").combine_chunks()
         solutions_of = find_subsets(targets, allowed, keys_list.offsets.to_numpy(), keys_list.values.to_numpy(),
-                                    amounts.values.to_numpy(), p.max_group_size)
+                                    amounts.values.to_numpy(), rule_pass.max_group_size)
         target_keys = grouped.column("tk").to_numpy()
         found = {int(target_keys[row]): solutions for row, solutions in solutions_of.items()}
         # A unique solution whose records no other target could use is clear; the others are
@@ -616,11 +526,11 @@ class _Matcher:
             return
         ambiguous = np.array(proposed, bool)
         self._add_multi(pass_no, np.array(group, np.int64), np.array(side, np.int8), np.array(members, np.int64),
-                        ambiguous | (p.status == "proposed"), np.where(ambiguous, 2, 0).astype(np.int8))
+                        ambiguous | (rule_pass.status == "proposed"), np.where(ambiguous, 2, 0).astype(np.int8))
 
-    def _many_to_many(self, pass_no: int, p: Pass) -> None:
+    def _many_to_many(self, pass_no: int, rule_pass: Pass) -> None:
         """n:m by a shared key: all open records with the same key on both sides, sums within tolerance."""
-        keys = list(dict.fromkeys(list(p.equality_keys) + list(p.group_by)))
+        keys = list(dict.fromkeys(list(rule_pass.equality_keys) + list(rule_pass.group_by)))
         key_list = ", ".join(keys)
         join = " AND ".join(f"gi.{k} = ge.{k}" for k in keys)
         oi, oe = self._open("i"), self._open("e")
@@ -633,8 +543,8 @@ class _Matcher:
             SELECT {', '.join(f'gi.{k}' for k in keys)}, CAST(row_number() OVER (ORDER BY gi.first) - 1 AS BIGINT) AS grp
             FROM gi JOIN ge ON {join}
             WHERE gi.n + ge.n > 2
-              AND date_diff('day', least(gi.d0, ge.d0), greatest(gi.d1, ge.d1)) <= {p.date_window}
-              AND {' AND '.join(_tolerance_filters(p, 'gi.micro', 'ge.micro'))}
+              AND date_diff('day', least(gi.d0, ge.d0), greatest(gi.d1, ge.d1)) <= {rule_pass.date_window}
+              AND {' AND '.join(tolerance_filters(rule_pass, 'gi.micro', 'ge.micro'))}
         """)
         match = " AND ".join(f"o.{k} = g.{k}" for k in keys)
         members = self.con.sql(f"""
@@ -647,174 +557,26 @@ class _Matcher:
         group = members.column("grp").to_numpy()
         count = int(group.max()) + 1
         self._add_multi(pass_no, group, members.column("side").to_numpy(), members.column("k").to_numpy().astype(np.int64),
-                        np.full(count, p.status == "proposed"), np.zeros(count, np.int8))
+                        np.full(count, rule_pass.status == "proposed"), np.zeros(count, np.int8))
 
     # Results ---------------------------------------------------------------------------
 
     def finish(self, scale: int) -> None:
-        """Build the result tables: groups (numbered already), their records, and the breaks."""
-        con, money = self.con, f"DECIMAL(18, {scale})"
+        """Build the result tables (:func:`core.matching.results.write_result_tables`)."""
         # The passes' working tables go first, to make room for the results.
         for table in sorted(self._temp_tables() - self.callers_temp - {"_i", "_e"}):
-            con.execute(f"DROP TABLE {table}")
-        names = [p.name for p in self.rules.passes]
-        pass_no = self.groups.column("pass_no").astype(np.int32)
-        con.register("_groups", pa.table({
-            "match_id": pa.array(np.arange(1, self.groups.count + 1, dtype=np.int32)),
-            "rule": pa.DictionaryArray.from_arrays(pa.array(pass_no), pa.array(names, pa.string())),
-            "status": pa.DictionaryArray.from_arrays(pa.array(self.groups.column("proposed").astype(np.int8)),
-                                                     pa.array(["confirmed", "proposed"])),
-            "diff_micro": pa.array(self.groups.column("diff_micro").astype(np.int64)),
-            "days_diff": pa.array(self.groups.column("days_diff").astype(np.int32)),
-            "n_internal": pa.array(self.groups.column("n_internal").astype(np.int32)),
-            "n_external": pa.array(self.groups.column("n_external").astype(np.int32)),
-            "note": pa.DictionaryArray.from_arrays(pa.array(self.groups.column("note").astype(np.int8)), pa.array(_NOTES)),
-        }))
-        con.execute(f"""
-            CREATE OR REPLACE TABLE result_groups AS
-            SELECT match_id, CAST(rule AS VARCHAR) AS rule, CAST(status AS VARCHAR) AS status,
-                   {_FROM_MICRO.format(m='diff_micro', money=money)} AS amount_diff,
-                   days_diff, n_internal, n_external, CAST(note AS VARCHAR) AS note
-            FROM _groups
-        """)
-        con.unregister("_groups")
-        # Per record: its group and the group's pass, status and differences, gathered by group
-        # number, so that result_items carries what matches.csv needs without a join.
-        proposed = self.groups.column("proposed").astype(np.int8)
-        diff_micro, days_diff = self.groups.column("diff_micro").astype(np.int64), self.groups.column("days_diff").astype(np.int32)
-        for base, _ in _SIDES:
-            gid = self.gid[base]
-            at = gid.astype(np.int64) - 1  # an open record (0) reads the padding after the last group
-            con.register(f"_gid_{base}", pa.table({
-                "gid": gid, "pass_no": np.append(pass_no, -1)[at].astype(np.int16),
-                "rule": pa.DictionaryArray.from_arrays(pa.array(np.append(pass_no, 0)[at]), pa.array(names, pa.string())),
-                "status": pa.DictionaryArray.from_arrays(pa.array(np.append(proposed, 0)[at].astype(np.int8)),
-                                                         pa.array(["confirmed", "proposed"])),
-                "diff_micro": np.append(diff_micro, 0)[at], "days_diff": np.append(days_diff, 0)[at].astype(np.int32)}))
-        side_rows = " UNION ALL ".join(f"""
-            SELECT g.gid AS match_id, '{side}' AS side, b.id AS record_id, b.account, b.date, CAST(b.amount AS {money}) AS amount,
-                   b.currency, b.reference, b.k, b.dataset_id, b.carried_from, CAST(g.rule AS VARCHAR) AS rule,
-                   CAST(g.status AS VARCHAR) AS status, {_FROM_MICRO.format(m='g.diff_micro', money=money)} AS amount_diff,
-                   g.days_diff
-            FROM {base} b POSITIONAL JOIN _gid_{base} g WHERE g.gid > 0""" for base, side in _SIDES)
-        con.execute(f"CREATE OR REPLACE TABLE result_items AS {side_rows} ORDER BY match_id, side = 'external', k")
-        open_rows, twins = [], []
-        for base, side in _SIDES:
-            open_rows.append(f"SELECT '{side}' AS side, b.* FROM {base} b POSITIONAL JOIN _gid_{base} g WHERE g.gid = 0")
-            # Another record of the same side alike in account, currency, date, amount and
-            # reference: a possible duplicate. Records are counted by those values, and only
-            # records sharing an open record's account, currency, date and amount are read.
-            opened = f"(SELECT b.k, b.account, b.currency, b.date, b.micro, b.reference FROM {base} b POSITIONAL JOIN _gid_{base} g WHERE g.gid = 0)"
-            alike = "account, currency, date, micro"
-            twins.append(f"""
-                SELECT '{side}' AS side, o.k
-                FROM (SELECT *, {_REF_NORM.format(r='reference')} AS norm FROM {opened}) o
-                JOIN (SELECT {alike}, {_REF_NORM.format(r='c.reference')} AS norm FROM {base} c SEMI JOIN {opened} x USING ({alike})
-                      GROUP BY ALL HAVING count(*) > 1) t USING ({alike}, norm)""")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _twins AS {' UNION ALL '.join(twins)}")
-        con.execute(f"""
-            CREATE OR REPLACE TABLE result_breaks AS
-            WITH open AS ({' UNION ALL '.join(open_rows)})
-            SELECT o.side, o.id AS record_id, o.account, o.date, CAST(o.amount AS {money}) AS amount, o.currency, o.reference,
-                   o.description, CASE WHEN t.k IS NOT NULL THEN 'possible_duplicate' ELSE 'unmatched' END AS reason, o.k,
-                   o.dataset_id, o.carried_from, o.first_seen_on
-            FROM open o LEFT JOIN _twins t ON t.side = o.side AND t.k = o.k
-            ORDER BY o.side = 'external', o.account, o.date, o.k
-        """)
+            self.con.execute(f"DROP TABLE {table}")
+        write_result_tables(self.con, [rule_pass.name for rule_pass in self.rules.passes], self.groups, self.gid, scale)
 
     def summary(self) -> dict:
-        con = self.con
-        names = [p.name for p in self.rules.passes]
-        pass_no, proposed = self.groups.column("pass_no"), self.groups.column("proposed").astype(bool)
-        n_internal, n_external = self.groups.column("n_internal"), self.groups.column("n_external")
-        amounts: dict[tuple[int, str], Decimal] = {}
-        per_side = {}
-        for base, side in _SIDES:
-            for number, amount in con.execute(f"""
-                    SELECT g.pass_no, sum(b.amount) FROM {base} b POSITIONAL JOIN _gid_{base} g WHERE g.gid > 0 GROUP BY g.pass_no
-                """).fetchall():
-                amounts[(number, side)] = amount
-            total, amount, opened, open_amount = con.execute(f"""
-                SELECT count(*), coalesce(sum(b.amount), 0), count(*) FILTER (WHERE g.gid = 0),
-                       coalesce(sum(b.amount) FILTER (WHERE g.gid = 0), 0)
-                FROM {base} b POSITIONAL JOIN _gid_{base} g
-            """).fetchall()[0]
-            per_side[side] = {"records": total, "matched": total - opened, "open": opened, "amount": _text(amount),
-                              "open_amount": _text(open_amount)}
-            con.unregister(f"_gid_{base}")
-        per_pass = {}
-        for number, name in enumerate(names):
-            mine = pass_no == number
-            per_pass[name] = {"groups": int(mine.sum()), "confirmed": int((mine & ~proposed).sum()), "proposed": int((mine & proposed).sum()),
-                              "internal_records": int(n_internal[mine].sum()), "external_records": int(n_external[mine].sum()),
-                              "internal_amount": _text(amounts.get((number, "internal"), 0)),
-                              "external_amount": _text(amounts.get((number, "external"), 0))}
-        confirmed = int((~proposed).sum())
-        return {"passes": per_pass, "sides": per_side,
-                "groups": {"total": self.groups.count, "confirmed": confirmed, "proposed": self.groups.count - confirmed}}
+        return summarise(self.con, [rule_pass.name for rule_pass in self.rules.passes], self.groups)
 
 
-def _days(p: Pass) -> str:
-    """A bank pair's days apart as the pass counts them."""
-    return "bdiff" if p.business_days else "ddiff"
-
-
-def _open_side(p: Pass, working: str, need_scores: bool) -> str:
-    """The open records of one side, with the reference key the pass compares."""
-    extra = []
-    if p.reference != "ignore":
-        extra.append(f"{_REF_KEY[p.reference].format(r='reference')} AS rkey")
-    if need_scores:
-        extra += [f"{_REF_NORM.format(r='reference')} AS ref_norm", f"{_REF_DIGITS.format(r='reference')} AS ref_digits"]
-    columns = ", ".join(["*"] + extra)
-    where = " WHERE reference <> ''" if p.reference != "ignore" else ""
-    return f"(SELECT {columns} FROM {working}{where})"
-
-
-def _equalities(p: Pass) -> list[str]:
-    conditions = [f"i.{key} = e.{key}" for key in p.equality_keys]
-    if p.reference != "ignore":
-        conditions += ["i.rkey = e.rkey", "i.rkey <> ''"]
-    return conditions
-
-
-def _tolerance_filters(p: Pass, one: str = "i.micro", other: str = "e.micro") -> list[str]:
-    diff = f"({other} - {one})"
-    filters = []
-    if p.amount_tolerance > 0:
-        filters.append(f"abs{diff} <= {int(p.amount_tolerance * MICRO)}")
-    if p.amount_tolerance_pct > 0:
-        # An exact decimal fraction: micro-units times 100 could overflow 64 bits.
-        filters.append(f"abs{diff} <= {p.amount_tolerance_pct / 100:f} * abs({one})")
-    if not p.has_tolerance:
-        filters.append(f"{diff} = 0")
-    if p.amount_difference == "external_less":
-        filters.append(f"{diff} <= 0")
-    elif p.amount_difference == "external_more":
-        filters.append(f"{diff} >= 0")
-    return filters
-
-
-def _bucket(p: Pass, side: str) -> str:
-    """A bucket such that any pair within tolerance lies in the same or neighbouring buckets."""
-    if p.amount_tolerance > 0:
-        return f"CAST(floor({side}.micro / {int(p.amount_tolerance * MICRO)}) AS BIGINT)"
-    # Blocking only: the exact tolerance is checked on integers afterwards.
-    width = -(Decimal(1) - p.amount_tolerance_pct / 100).ln()
-    return (f"CASE WHEN {side}.micro = 0 THEN 0 ELSE sign({side}.micro) * "
-            f"(1 + CAST(floor(ln(abs({side}.micro)) / {width:.12f}) AS BIGINT)) END")
-
-
-def _allowed_difference(p: Pass, micro: int, tolerance: int) -> int:
+def _allowed_difference(rule_pass: Pass, micro: int, tolerance: int) -> int:
     """The largest |sum - target| a group may have: the stricter of the pass's tolerances."""
     limits = []
-    if p.amount_tolerance > 0:
+    if rule_pass.amount_tolerance > 0:
         limits.append(tolerance)
-    if p.amount_tolerance_pct > 0:
-        limits.append(int(abs(micro) * p.amount_tolerance_pct / 100))
+    if rule_pass.amount_tolerance_pct > 0:
+        limits.append(int(abs(micro) * rule_pass.amount_tolerance_pct / 100))
     return min(limits) if limits else 0
-
-
-def _text(value) -> str:
-    """An exact amount as plain text, in the store's canonical form (at least two decimals)."""
-    return format(canonical_decimal(Decimal(value)), "f")

@@ -25,7 +25,7 @@ with the state before and after, written in the same transaction as the change i
 """
 
 from core.review._shared import REASON_CODES, ConflictError, Outcome, ReviewError, approval_threshold, decision_amount
-from core.review.breaks import manual_match, net_difference, resolve_break, resolve_breaks
+from core.review.breaks import manual_match, net_difference, net_difference_per_currency, resolve_break, resolve_breaks
 from core.review.decisions import PendingDecision, decide_pending, pending_decisions
 from core.review.proposals import approve_proposed, approve_proposed_many, reject_proposed, reject_proposed_many
 from core.review.unmatch import unmatch_group
@@ -43,6 +43,7 @@ __all__ = [
     "decision_amount",
     "manual_match",
     "net_difference",
+    "net_difference_per_currency",
     "pending_decisions",
     "reject_proposed",
     "reject_proposed_many",

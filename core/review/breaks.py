@@ -13,12 +13,14 @@ from sqlalchemy import select
 
 from core import config
 from core.auth import Account
+from core.domain.money import Amount, sub, sum_amounts
 from core.review._shared import (REASON_CODES, Outcome, ReviewError, _acting, _break_state, _bump, _conflict, _decide, _deciding, _now,
                                  approval_threshold, decision_amount)
 from core.store import Store, record_audit
 from core.store.models import Break, Decision, MatchGroup, MatchItem, Run
 
-__all__ = ["manual_match", "manual_match_tolerance", "net_difference", "resolve_break", "resolve_breaks"]
+__all__ = ["manual_match", "manual_match_tolerance", "net_difference", "net_difference_per_currency", "resolve_break",
+           "resolve_breaks"]
 
 
 def manual_match_tolerance() -> Decimal:
@@ -133,11 +135,28 @@ def manual_match(store: Store, break_ids: list[int], versions: dict[int, int], a
 
 
 def net_difference(rows) -> Decimal:
-    """Statement total less books total; the plain sum when every record is on one side."""
+    """Statement total less books total; the plain sum when every record is on one side.
+
+    ``rows``: anything with ``side``, ``amount`` and ``currency`` (breaks, grid rows).
+
+    Raises:
+        CurrencyError: the records are in more than one currency; they have no net difference.
+    """
+    if not rows:
+        return Decimal(0)
+    currency = rows[0].currency
     sides = {r.side for r in rows}
     if len(sides) == 1:
-        return sum((r.amount for r in rows), Decimal(0))
-    return sum((r.amount for r in rows if r.side == "external"), Decimal(0)) - sum((r.amount for r in rows if r.side == "internal"), Decimal(0))
+        return sum_amounts((Amount(r.amount, r.currency) for r in rows), currency).number
+    statement = sum_amounts((Amount(r.amount, r.currency) for r in rows if r.side == "external"), currency)
+    books = sum_amounts((Amount(r.amount, r.currency) for r in rows if r.side == "internal"), currency)
+    return sub(statement, books).number
+
+
+def net_difference_per_currency(rows) -> dict[str, Decimal]:
+    """:func:`net_difference` of the records of each currency, currencies in alphabetical order."""
+    currencies = sorted({r.currency for r in rows})
+    return {currency: net_difference([r for r in rows if r.currency == currency]) for currency in currencies}
 
 
 def _create_manual_group(session, decision: Decision, rows: list[Break], difference: Decimal) -> MatchGroup:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import pandas as pd
 from sqlalchemy import func, select
 
-from core.domain.money import canonical_decimal
+from core.domain.money import Amount, canonical_decimal, totals_per_currency
 from core.store import Store
 from core.store.models import Break
 
@@ -99,8 +99,6 @@ def aging_summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 def money_per_currency(frame: pd.DataFrame, column: str) -> dict[str, Decimal]:
     """The total of an amount column per currency, currencies in alphabetical order."""
-    totals: dict[str, Decimal] = {}
-    for currency, amount in zip(frame["currency"], frame[column]):
-        totals[currency] = totals.get(currency, Decimal(0)) + amount
-    return dict(sorted(totals.items()))
+    totals = totals_per_currency(Amount(amount, currency) for currency, amount in zip(frame["currency"], frame[column]))
+    return {currency: total.number for currency, total in totals.items()}
 

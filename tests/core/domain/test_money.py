@@ -1,10 +1,13 @@
 from decimal import Decimal
+from typing import NamedTuple
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.domain.money import AmountError, decimal_from_spreadsheet, infer_decimal_separator, parse_amount
+from core.domain.money import (Amount, AmountError, CurrencyError, add, decimal_from_spreadsheet, infer_decimal_separator, neg, parse_amount,
+                               sub, sum_amounts, totals_per_currency)
+from core.review import net_difference, net_difference_per_currency
 
 
 @pytest.mark.parametrize(
@@ -119,3 +122,47 @@ def test_spreadsheet_numbers_keep_the_digits_the_spreadsheet_shows():
     assert str(decimal_from_spreadsheet(100.0)) == "100"
     assert decimal_from_spreadsheet(-98765.43) == Decimal("-98765.43")
     assert decimal_from_spreadsheet(7) == Decimal(7)
+
+
+def test_amounts_of_one_currency_add_and_subtract_exactly():
+    usd = Amount(Decimal("0.10"), "USD")
+    assert add(usd, Amount(Decimal("0.20"), "USD")) == Amount(Decimal("0.30"), "USD")
+    assert sub(usd, Amount(Decimal("0.30"), "USD")) == Amount(Decimal("-0.20"), "USD")
+    assert neg(usd) == Amount(Decimal("-0.10"), "USD")
+    assert sum_amounts([usd] * 3) == Amount(Decimal("0.30"), "USD")
+    assert sum_amounts([], "EUR") == Amount(Decimal(0), "EUR")
+
+
+@pytest.mark.parametrize("combine", [add, sub])
+def test_an_amount_of_another_currency_is_refused(combine):
+    with pytest.raises(CurrencyError, match="12.50 USD and 3.00 EUR"):
+        combine(Amount(Decimal("12.50"), "USD"), Amount(Decimal("3.00"), "EUR"))
+
+
+def test_a_sum_refuses_a_second_currency_and_an_empty_sum_needs_its_currency():
+    with pytest.raises(CurrencyError):
+        sum_amounts([Amount(Decimal(1), "USD"), Amount(Decimal(1), "EUR")])
+    with pytest.raises(CurrencyError):
+        sum_amounts([Amount(Decimal(1), "USD")], "EUR")
+    with pytest.raises(CurrencyError, match="needs its currency"):
+        sum_amounts([])
+
+
+def test_totals_per_currency_keep_each_currency_apart_in_alphabetical_order():
+    amounts = [Amount(Decimal("1.10"), "USD"), Amount(Decimal("2.00"), "EUR"), Amount(Decimal("-0.10"), "USD")]
+    assert list(totals_per_currency(amounts).items()) == [("EUR", Amount(Decimal("2.00"), "EUR")), ("USD", Amount(Decimal("1.00"), "USD"))]
+
+
+class _Record(NamedTuple):
+    side: str
+    amount: Decimal
+    currency: str
+
+
+def test_net_difference_refuses_records_in_two_currencies_and_nets_each_currency_on_its_own():
+    records = [_Record("internal", Decimal("100.00"), "USD"), _Record("external", Decimal("98.50"), "USD"),
+               _Record("external", Decimal("40.00"), "EUR")]
+    assert net_difference(records[:2]) == Decimal("-1.50")
+    with pytest.raises(CurrencyError, match="different currencies"):
+        net_difference(records)
+    assert net_difference_per_currency(records) == {"EUR": Decimal("40.00"), "USD": Decimal("-1.50")}
