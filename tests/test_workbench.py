@@ -119,3 +119,35 @@ def test_confirmed_matches_carry_their_version_and_exact_amounts_and_follow_the_
     engine = groups.iloc[0]
     unmatch_group(store, run.id, int(engine["match_id"]), analyst, "wrong", version=int(engine["version"]))
     assert confirmed_groups(store, run.id)["account"].tolist() == ["B"]
+
+
+def test_history_shows_only_what_is_cleared_now_not_proposed_or_rejected_matches(store):
+    from sqlalchemy import select
+
+    from core.review import approve_proposed, reject_proposed
+    from core.store.models import MatchGroup, MatchItem
+
+    books, _ = import_bytes(store, b"""id,account,date,amount,currency,reference
+b1,A,2026-10-01,100.00,USD,INV-1
+b3,A,2026-10-05,5000.00,USD,INV-9
+c1,C,2026-10-05,7000.00,USD,INV-3
+""", "books.csv")
+    bank, _ = import_bytes(store, b"""id,account,date,amount,currency,reference
+s1,A,2026-10-02,100.00,USD,inv1
+s3,A,2026-10-06,4985.00,USD,
+t1,C,2026-10-06,6990.00,USD,
+""", "bank.csv")
+    reconcile_datasets(store, books.dataset, bank.dataset, load_rules(), "")
+    with store.session() as session:
+        proposals = {i.account: (g.id, g.version) for g, i in session.execute(
+            select(MatchGroup, MatchItem).join(MatchItem, MatchItem.group_id == MatchGroup.id).where(MatchGroup.status == "proposed"))}
+    assert set(proposals) == {"A", "C"}
+    page = history_page(store)
+    assert (sorted(page.frame["record_id"]), page.total) == (["b1", "s1"], 2), "nobody has reviewed the proposals yet"
+    analyst = create_user(store, "ana", "a-long-password-1", "analyst")
+    reject_proposed(store, *proposals["A"], analyst, "different wire")
+    approve_proposed(store, *proposals["C"], analyst)
+    page = history_page(store)
+    assert sorted(page.frame["record_id"]) == ["b1", "c1", "s1", "t1"] and page.total == 4
+    assert set(page.frame["cleared_as"]) == {"matched"}
+    assert history_page(store, search="b3").total == 0, "a rejected match's record is an open break, not matched"
