@@ -510,3 +510,21 @@ def test_dates_show_as_dates_and_moments_to_the_minute_on_every_grid(demo):
                 if len(values) and type(values.iloc[0]) is dt.date:
                     assert all(type(v) is dt.date for v in values), (page, column)
     assert unformatted == []
+
+
+def test_a_proposal_waiting_for_an_approver_is_not_offered_and_does_not_block_select_every(demo, monkeypatch):
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "0.00")
+    at, _ = breaks_of(demo, "CS-00192-CASH")
+    proposals = frame_with(at, "explanation")
+    first = int(proposals.iloc[0]["id"])
+    select_rows(at, "breaks_proposed_grid", [0])
+    at.button(key="breaks_approve").click().run()
+    at.button(key="breaks_proposed_confirm_yes").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert first not in frame_with(at, "explanation")["id"].tolist()
+    assert any(f"{first} (decision" in i.value for i in at.info), [i.value for i in at.info]
+    at.checkbox(key="breaks_proposed_all").check().run()
+    at.button(key="breaks_approve").click().run()
+    at.button(key="breaks_proposed_confirm_yes").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert frame_with(at, "explanation").empty

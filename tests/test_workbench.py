@@ -151,3 +151,29 @@ t1,C,2026-10-06,6990.00,USD,
     assert sorted(page.frame["record_id"]) == ["b1", "c1", "s1", "t1"] and page.total == 4
     assert set(page.frame["cleared_as"]) == {"matched"}
     assert history_page(store, search="b3").total == 0, "a rejected match's record is an open break, not matched"
+
+
+def test_the_proposed_frame_marks_the_groups_that_wait_for_an_approver(store, monkeypatch):
+    from core.review import approve_proposed
+
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "1000.00")
+    books, _ = import_bytes(store, b"""id,account,date,amount,currency,reference
+b3,A,2026-10-05,5000.00,USD,INV-9
+c1,C,2026-10-05,700.00,USD,INV-3
+""", "books.csv")
+    bank, _ = import_bytes(store, b"""id,account,date,amount,currency,reference
+s3,A,2026-10-06,4985.00,USD,
+t1,C,2026-10-06,699.00,USD,
+""", "bank.csv")
+    run = reconcile_datasets(store, books.dataset, bank.dataset, load_rules(), "").run
+    before = proposed_frame(store, run.id)
+    assert before["waits_for_decision"].isna().all()
+    big = next(r for r in before.itertuples() if r.account == "A")
+    analyst = create_user(store, "ana", "a-long-password-1", "analyst")
+    waiting = approve_proposed(store, big.id, big.version, analyst)
+    assert waiting.status == "pending"
+    frame = proposed_frame(store, run.id)
+    assert len(frame) == 2
+    marks = dict(zip(frame["id"], frame["waits_for_decision"]))
+    assert marks[big.id] == waiting.decision_id
+    assert [pd.isna(d) for g, d in marks.items() if g != big.id] == [True]
