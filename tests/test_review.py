@@ -353,3 +353,13 @@ def test_a_waiting_approval_cannot_confirm_records_cleared_in_another_run_since(
         assert session.get(MatchGroup, group.id).status == "proposed", "nothing is confirmed twice"
     decide_pending(store, waiting.decision_id, False, ADA, "matched in the other run")
     assert pending_decisions(store) == []
+
+
+def test_waiting_decisions_name_the_account_and_currency_of_their_records(store, run, monkeypatch):
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "1000.00")
+    payment = open_break(store, "b3")
+    resolution = resolve_break(store, payment.id, payment.version, "timing", "", ANA)
+    group = proposed(store)
+    match = approve_proposed(store, group.id, group.version, BEN)
+    assert [(p.id, p.account, p.currency, p.amount) for p in pending_decisions(store)] == [
+        (resolution.decision_id, "A", "USD", Decimal("20000.00")), (match.decision_id, "A", "USD", Decimal("5000.00"))]

@@ -36,6 +36,8 @@ class PendingDecision(NamedTuple):
     made_by: str
     made_at: dt.datetime
     made_by_id: int | None = None
+    account: str = ""  # the account(s) of the records the decision is about, comma-separated
+    currency: str = ""  # the currency (or currencies) of ``amount``
 
 
 def pending_decisions(store: Store) -> list[PendingDecision]:
@@ -44,8 +46,18 @@ def pending_decisions(store: Store) -> list[PendingDecision]:
         decided = select(Decision.parent_id).where(Decision.parent_id.is_not(None))
         rows = session.scalars(select(Decision).where(Decision.status == "pending", Decision.id.not_in(decided))
                                .order_by(Decision.made_at, Decision.id)).all()
+        held: dict[int, set[tuple[str, str]]] = {r.id: set() for r in rows}
+        if rows:
+            for decision_id, acct, currency in session.execute(select(Break.pending_decision_id, Break.account, Break.currency)
+                                                                .where(Break.pending_decision_id.in_(list(held)))).all():
+                held[decision_id].add((acct, currency))
+            for decision_id, acct, currency in session.execute(
+                    select(MatchGroup.pending_decision_id, MatchItem.account, MatchItem.currency)
+                    .join(MatchItem, MatchItem.group_id == MatchGroup.id).where(MatchGroup.pending_decision_id.in_(list(held)))).all():
+                held[decision_id].add((acct, currency))
     return [PendingDecision(r.id, r.action, f"{r.target_type} {r.target_id}", r.amount, r.reason_code, r.comment, r.made_by, r.made_at,
-                            r.made_by_id) for r in rows]
+                            r.made_by_id, ", ".join(sorted({a for a, _ in held[r.id]})), ", ".join(sorted({c for _, c in held[r.id]})))
+            for r in rows]
 
 
 def _made_by(decision: Decision, user: User) -> bool:
