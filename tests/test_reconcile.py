@@ -209,9 +209,11 @@ def test_a_rerun_is_refused_while_a_decision_on_its_accounts_waits_for_an_approv
 def test_a_carried_break_cleared_by_a_later_run_is_in_history_once_as_matched(store):
     from core.views import history_page
 
-    october = [import_bytes(store, data, name)[0].dataset for data, name in ((OCTOBER_BOOKS, "oct-books.csv"), (OCTOBER_BANK, "oct-bank.csv"))]
+    october = [import_bytes(store, data, name)[0].dataset
+               for data, name in ((OCTOBER_BOOKS, "oct-books.csv"), (OCTOBER_BANK, "oct-bank.csv"))]
     reconcile_datasets(store, *october, load_rules(), "")
-    november = [import_bytes(store, data, name)[0].dataset for data, name in ((NOVEMBER_BOOKS, "nov-books.csv"), (NOVEMBER_BANK, "nov-bank.csv"))]
+    november = [import_bytes(store, data, name)[0].dataset
+                for data, name in ((NOVEMBER_BOOKS, "nov-books.csv"), (NOVEMBER_BANK, "nov-bank.csv"))]
     second = reconcile_datasets(store, *november, load_rules(), "")
     cheque = history_page(store, search="c1").frame
     assert [(r.record_id, r.cleared_as, r.run_id) for r in cheque.itertuples()] == [("c1", "matched", second.run.id)]

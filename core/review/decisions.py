@@ -19,7 +19,7 @@ from core.auth import Account, canonical_username
 from core.review._shared import ConflictError, Outcome, ReviewError, _acting, _bump, _decide, _deciding
 from core.review.breaks import _create_manual_group
 from core.review.unmatch import _reopen_items
-from core.runs.folder import confirmed_items_sql, run_folder
+from core.runs.folder import confirmed_items_sql, register_group_statuses, run_folder
 from core.store import Store, record_audit
 from core.store.models import Break, Decision, MatchGroup, MatchItem, Run, User
 
@@ -115,7 +115,6 @@ def decide_pending(store: Store, decision_id: int, approve: bool, actor: Account
         return Outcome(verdict.id, verdict.status)
 
 
-
 def _refuse_if_cleared_since(session, store: Store, pending: Decision, records, *, break_ids=(), group_id: int | None = None) -> None:
     """Refuse to apply a waiting decision whose records were cleared elsewhere since it was made.
 
@@ -141,17 +140,15 @@ def _refuse_if_cleared_since(session, store: Store, pending: Decision, records, 
     files = [f for f in files if f.exists()]
     if files:
         con = duckdb.connect()
-        decided = session.execute(select(MatchGroup.run_id, MatchGroup.match_id, MatchGroup.status)
-                                  .where(MatchGroup.run_id.in_(list(later)))).all()
-        con.register("decided", pa.table({"run_id": pa.array([d.run_id for d in decided], pa.int32()),
-                                          "match_id": pa.array([d.match_id for d in decided], pa.int32()),
-                                          "status": pa.array([d.status for d in decided], pa.string())}))
+        register_group_statuses(con, session.execute(select(MatchGroup.run_id, MatchGroup.match_id, MatchGroup.status)
+                                                     .where(MatchGroup.run_id.in_(list(later)))).all())
         con.register("wanted", pa.table({"record_id": pa.array(ids, pa.string())}))
-        for run_id, side, dataset_id, record_id in con.execute(
-                f"SELECT run_id, side, dataset_id, record_id FROM ({confirmed_items_sql(files, 'decided')}) SEMI JOIN wanted USING (record_id)"
-        ).fetchall():
-            run = later[run_id]
-            found.append((run_id, side, dataset_id or (run.internal_dataset_id if side == "internal" else run.external_dataset_id), record_id))
+        confirmed = (f"SELECT run_id, side, dataset_id, record_id FROM ({confirmed_items_sql(files, 'decided')}) "
+                     "SEMI JOIN wanted USING (record_id)")
+        for run_id, side, dataset_id, record_id in con.execute(confirmed).fetchall():
+            run = later[run_id]  # a record the run read from its own files has no dataset of its own
+            found.append((run_id, side, dataset_id or (run.internal_dataset_id if side == "internal" else run.external_dataset_id),
+                          record_id))
     for run_id, side, dataset_id, record_id in sorted(found):
         if (side, dataset_id, record_id) in wanted:
             raise ReviewError(f"record {record_id} was cleared in run {run_id} since decision {pending.id} was made: "

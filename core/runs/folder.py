@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["RUN_FILES", "all_runs_items", "confirmed_items_sql", "copy_query", "run_folder", "run_id_from_path_sql", "runs_root",
-           "sql_path"]
+import pyarrow as pa
+
+__all__ = ["RUN_FILES", "all_runs_items", "confirmed_items_sql", "copy_query", "register_group_statuses", "run_folder",
+           "run_id_from_path_sql", "runs_root", "sql_path"]
 
 RUN_FILES = ("groups.parquet", "items.parquet", "breaks.parquet")
 
@@ -49,6 +51,14 @@ def confirmed_items_sql(files: list[Path], decided: str) -> str:
         LEFT JOIN {decided} d ON d.run_id = g.run_id AND d.match_id = g.match_id
         WHERE coalesce(d.status, g.status) = 'confirmed'
     """
+
+
+def register_group_statuses(con, rows) -> None:
+    """Register in ``con`` the table ``decided`` (``run_id, match_id, status``) of the store's groups, for :func:`confirmed_items_sql`."""
+    rows = list(rows)
+    con.register("decided", pa.table({"run_id": pa.array([r.run_id for r in rows], pa.int32()),
+                                      "match_id": pa.array([r.match_id for r in rows], pa.int32()),
+                                      "status": pa.array([r.status for r in rows], pa.string())}))
 
 
 def run_id_from_path_sql(column: str) -> str:

@@ -10,11 +10,10 @@ from typing import NamedTuple
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 from sqlalchemy import and_, case, func, literal, select
 
 from core.domain.money import canonical_decimal
-from core.runs.folder import all_runs_items, confirmed_items_sql
+from core.runs.folder import all_runs_items, confirmed_items_sql, register_group_statuses
 from core.store import Store
 from core.store.models import Break, MatchGroup, MatchItem
 
@@ -58,10 +57,7 @@ def history_page(store: Store, account: str = "", search: str = "", *, cleared_a
     if files and "matched" in kinds:
         con = duckdb.connect()
         with store.session() as session:
-            decided = session.execute(select(MatchGroup.run_id, MatchGroup.match_id, MatchGroup.status)).all()
-        con.register("decided", pa.table({"run_id": pa.array([d.run_id for d in decided], pa.int32()),
-                                          "match_id": pa.array([d.match_id for d in decided], pa.int32()),
-                                          "status": pa.array([d.status for d in decided], pa.string())}))
+            register_group_statuses(con, session.execute(select(MatchGroup.run_id, MatchGroup.match_id, MatchGroup.status)).all())
         where = "WHERE (? = '' OR account = ?) AND (record_id ILIKE ? OR coalesce(reference, '') ILIKE ?)"
         parameters = [account, account, pattern, pattern]
         source = f"({confirmed_items_sql(files, 'decided')})"
