@@ -537,3 +537,23 @@ def test_a_proposal_waiting_for_an_approver_is_not_offered_and_does_not_block_se
     at.button(key="breaks_proposed_confirm_yes").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert frame_with(at, "explanation").empty
+
+
+def test_a_reconcile_over_an_account_with_a_decision_waiting_is_refused_in_one_line(demo, monkeypatch):
+    from core.auth import authenticate
+    from core.review import resolve_break
+    from core.views import load_breaks
+
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "0.00")
+    analyst = authenticate(demo, "analyst", DEMO_USERS["analyst"])
+    fee = load_breaks(demo, run_of(demo, "4471-0092-18")).iloc[0]
+    waiting = resolve_break(demo, int(fee["id"]), int(fee["version"]), "other", "held", analyst)
+    at = open_page(signed_in("analyst"), "pages/reconcile.py")
+    datasets = {d.name: d.id for d in __import__("core.ingest.datasets", fromlist=["list_datasets"]).list_datasets(demo)}
+    at.selectbox(key="reconcile_internal").set_value(datasets["general_ledger_cash_2026-10.csv"]).run()
+    at.selectbox(key="reconcile_external").set_value(datasets["first_national_4471_2026-10.csv"]).run()
+    at.button(key="reconcile_run").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == [f"1 decision waits for an approver on 4471-0092-18 (decision {waiting.decision_id}): "
+                                           "decide it before re-running"]
+    assert not any(h.value.startswith("Run ") for h in at.subheader)

@@ -44,7 +44,7 @@ def refuse_while_decisions_wait(store: Store, internal: DatasetRecord, external:
         held = ", ".join(sorted({a for a, _ in waiting}))
         count = f"{len(decisions)} decision{'s wait' if len(decisions) > 1 else ' waits'}"
         raise RunRefused(f"{count} for an approver on {held} (decision{'s' if len(decisions) > 1 else ''} "
-                         f"{', '.join(map(str, decisions))}): decide them before re-running")
+                         f"{', '.join(map(str, decisions))}): decide {'them' if len(decisions) > 1 else 'it'} before re-running")
 
 
 def rows_in_scope_sql(store: Store, dataset: DatasetRecord, accounts: list[str] | None, date_from, date_to, side: str) -> str:
