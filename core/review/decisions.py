@@ -68,7 +68,12 @@ def _made_by(decision: Decision, user: User) -> bool:
 
 
 def decide_pending(store: Store, decision_id: int, approve: bool, actor: Account, comment: str = "") -> Outcome:
-    """Approve (apply) or refuse a pending decision. The maker can never decide their own."""
+    """Approve (apply) or refuse a pending decision. The maker can never decide their own.
+
+    An approval is refused (``ReviewError``) when the decision's records were cleared in
+    another run since it was made (:func:`_refuse_if_cleared_since`): refusing it is then
+    the only way out, and nothing is applied twice.
+    """
     with _deciding(store) as session:
         by = _acting(session, actor, "approver")
         pending = session.get(Decision, decision_id)
