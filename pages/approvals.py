@@ -13,8 +13,9 @@ st.caption("Manual matches, unmatches, resolutions and approvals of proposed mat
            "for a second person with the approver role. Nobody approves their own.")
 
 pending = pending_decisions(store)
-table = pd.DataFrame([{"decision": p.id, "what": p.action.replace("_", " "), "on": p.target, "amount": p.amount,
-                       "reason": REASON_CODES.get(p.reason_code or "", ""), "comment": p.comment, "made by": p.made_by,
+table = pd.DataFrame([{"decision": p.id, "what": p.action.replace("_", " "), "on": p.target, "account": p.account,
+                       "currency": p.currency, "amount": p.amount, "reason": REASON_CODES.get(p.reason_code or "", ""),
+                       "comment": p.comment, "made by": p.made_by,
                        "made at": p.made_at, "waits for": f"an approver other than {p.made_by}"} for p in pending])
 if table.empty:
     st.info("Nothing waits for approval.")

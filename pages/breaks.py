@@ -133,6 +133,11 @@ with open_tab:
 
 with proposed_tab:
     proposals_all = proposed_frame(store, run_id)
+    waiting = proposals_all[proposals_all["waits_for_decision"].notna()]
+    proposals_all = proposals_all[proposals_all["waits_for_decision"].isna()].drop(columns="waits_for_decision").reset_index(drop=True)
+    if len(waiting):
+        st.info(f"{len(waiting):,} proposed match(es) wait for an approver (Approvals page) and cannot be picked here: group(s) "
+                + ", ".join(f"{g} (decision {d})" for g, d in zip(waiting["id"], waiting["waits_for_decision"])))
     pass_col, size_min_col, size_max_col = st.columns(3)
     rules = pass_col.multiselect("Pass", sorted(proposals_all["rule"].unique()), key="breaks_proposed_rules")
     size_min = amount_or_none(size_min_col.text_input("Size from (larger side, absolute)", key="breaks_proposed_min"), "Size from")

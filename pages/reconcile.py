@@ -4,6 +4,7 @@ import streamlit as st
 from core.ingest.datasets import list_datasets
 from core.matching.rules import RuleSetError, list_rule_files, parse_rules
 from core.runs.reconcile import reconcile_datasets
+from core.runs.scope import RunRefused
 from core.views import dataset_accounts, run_account_summary
 from ui import get_store, require
 
@@ -48,10 +49,14 @@ st.dataframe(pd.DataFrame([{"pass": p.name, "cardinality": p.cardinality, "refer
 
 if st.button("Run reconciliation", type="primary", key="reconcile_run", disabled=internal == external or not accounts):
     date_from, date_to = (period + (None, None))[:2] if isinstance(period, tuple) else (period, period)
-    with st.status("Matching ...", expanded=False) as status:
-        outcome = reconcile_datasets(store, by_id[internal], by_id[external], rules, rules_text, accounts=accounts,
-                                     date_from=date_from, date_to=date_to, user=me.username)
-        status.update(label=f"Run {outcome.run.id} saved", state="complete")
+    try:
+        with st.status("Matching ...", expanded=False) as status:
+            outcome = reconcile_datasets(store, by_id[internal], by_id[external], rules, rules_text, accounts=accounts,
+                                         date_from=date_from, date_to=date_to, user=me.username)
+            status.update(label=f"Run {outcome.run.id} saved", state="complete")
+    except RunRefused as exc:
+        st.error(str(exc))
+        st.stop()
     st.session_state["reconcile_last_run"] = outcome.run.id
     st.session_state["reconcile_last_summary"] = outcome.result.summary
 

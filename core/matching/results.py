@@ -68,7 +68,9 @@ class MatchResult(NamedTuple):
                    concat_ws('; ',
                        CASE WHEN g.n_internal > 1 OR g.n_external > 1
                             THEN g.n_internal || ' book record(s) against ' || g.n_external || ' statement record(s)' END,
-                       CASE WHEN g.amount_diff = 0 THEN 'amounts agree' ELSE 'amounts differ by ' || CAST(g.amount_diff AS VARCHAR) END,
+                       CASE WHEN g.amount_diff = 0 THEN 'amounts agree' ELSE 'amounts differ by ' || CASE  -- at its own scale
+                            WHEN g.amount_diff = round(g.amount_diff, 2) THEN CAST(CAST(g.amount_diff AS DECIMAL(38, 2)) AS VARCHAR)
+                            ELSE rtrim(CAST(g.amount_diff AS VARCHAR), '0') END END,
                        CASE WHEN s.i0 = s.e0 AND s.i1 = s.e1 THEN 'same date'
                             ELSE 'books ' || strftime(s.i0, '%Y-%m-%d') || ', statement ' || strftime(s.e0, '%Y-%m-%d') END,
                        CASE WHEN s.refs IS NOT NULL THEN 'references ' || s.refs END,

@@ -11,14 +11,17 @@ import datetime as dt
 from decimal import Decimal
 from typing import NamedTuple
 
+import duckdb
+import pyarrow as pa
 from sqlalchemy import select
 
 from core.auth import Account, canonical_username
 from core.review._shared import ConflictError, Outcome, ReviewError, _acting, _bump, _decide, _deciding
 from core.review.breaks import _create_manual_group
 from core.review.unmatch import _reopen_items
+from core.runs.folder import confirmed_items_sql, register_group_statuses, run_folder
 from core.store import Store, record_audit
-from core.store.models import Break, Decision, MatchGroup, User
+from core.store.models import Break, Decision, MatchGroup, MatchItem, Run, User
 
 __all__ = ["PendingDecision", "decide_pending", "pending_decisions"]
 
@@ -33,6 +36,8 @@ class PendingDecision(NamedTuple):
     made_by: str
     made_at: dt.datetime
     made_by_id: int | None = None
+    account: str = ""  # the account(s) of the records the decision is about, comma-separated
+    currency: str = ""  # the currency (or currencies) of ``amount``
 
 
 def pending_decisions(store: Store) -> list[PendingDecision]:
@@ -41,8 +46,18 @@ def pending_decisions(store: Store) -> list[PendingDecision]:
         decided = select(Decision.parent_id).where(Decision.parent_id.is_not(None))
         rows = session.scalars(select(Decision).where(Decision.status == "pending", Decision.id.not_in(decided))
                                .order_by(Decision.made_at, Decision.id)).all()
+        held: dict[int, set[tuple[str, str]]] = {r.id: set() for r in rows}
+        if rows:
+            for decision_id, acct, currency in session.execute(select(Break.pending_decision_id, Break.account, Break.currency)
+                                                                .where(Break.pending_decision_id.in_(list(held)))).all():
+                held[decision_id].add((acct, currency))
+            for decision_id, acct, currency in session.execute(
+                    select(MatchGroup.pending_decision_id, MatchItem.account, MatchItem.currency)
+                    .join(MatchItem, MatchItem.group_id == MatchGroup.id).where(MatchGroup.pending_decision_id.in_(list(held)))).all():
+                held[decision_id].add((acct, currency))
     return [PendingDecision(r.id, r.action, f"{r.target_type} {r.target_id}", r.amount, r.reason_code, r.comment, r.made_by, r.made_at,
-                            r.made_by_id) for r in rows]
+                            r.made_by_id, ", ".join(sorted({a for a, _ in held[r.id]})), ", ".join(sorted({c for _, c in held[r.id]})))
+            for r in rows]
 
 
 def _made_by(decision: Decision, user: User) -> bool:
@@ -53,7 +68,12 @@ def _made_by(decision: Decision, user: User) -> bool:
 
 
 def decide_pending(store: Store, decision_id: int, approve: bool, actor: Account, comment: str = "") -> Outcome:
-    """Approve (apply) or refuse a pending decision. The maker can never decide their own."""
+    """Approve (apply) or refuse a pending decision. The maker can never decide their own.
+
+    An approval is refused (``ReviewError``) when the decision's records were cleared in
+    another run since it was made (:func:`_refuse_if_cleared_since`): refusing it is then
+    the only way out, and nothing is applied twice.
+    """
     with _deciding(store) as session:
         by = _acting(session, actor, "approver")
         pending = session.get(Decision, decision_id)
@@ -72,6 +92,8 @@ def decide_pending(store: Store, decision_id: int, approve: bool, actor: Account
             for row in rows:
                 if row.pending_decision_id != pending.id:
                     raise ConflictError(f"break {row.id} changed since decision {pending.id} was made")
+            if approve:
+                _refuse_if_cleared_since(session, store, pending, rows, break_ids=[r.id for r in rows])
             for row in rows:
                 values = {"pending_decision_id": None}
                 if approve:
@@ -85,6 +107,9 @@ def decide_pending(store: Store, decision_id: int, approve: bool, actor: Account
             group = session.get(MatchGroup, payload["group_id"])
             if group.pending_decision_id != pending.id:
                 raise ConflictError(f"match {group.id} changed since decision {pending.id} was made")
+            if approve and pending.action == "approve_match":
+                members = session.scalars(select(MatchItem).where(MatchItem.group_id == group.id)).all()
+                _refuse_if_cleared_since(session, store, pending, members, group_id=group.id)
             applied = {"status": "unmatched" if pending.action == "unmatch" else "confirmed"} if approve else {}
             _bump(session, MatchGroup, group.id, group.version, by, pending_decision_id=None, **applied)
             if approve and pending.action == "unmatch":
@@ -94,3 +119,47 @@ def decide_pending(store: Store, decision_id: int, approve: bool, actor: Account
                      {"status": verdict.status, "decision_id": verdict.id})
         return Outcome(verdict.id, verdict.status)
 
+
+def _refuse_if_cleared_since(session, store: Store, pending: Decision, records, *, break_ids=(), group_id: int | None = None) -> None:
+    """Refuse to apply a waiting decision whose records were cleared elsewhere since it was made.
+
+    ``records``: the decision's breaks or group items (``side``, ``dataset_id``, ``record_id``).
+    Cleared elsewhere: a break of the same record resolved or matched since, a group holding it
+    confirmed in the store since (an approved proposal, a match by hand), or a group the engine
+    confirmed in a run started since.
+    """
+    wanted = {(r.side, r.dataset_id, r.record_id) for r in records}
+    ids = sorted({r.record_id for r in records})
+    since = _utc(pending.made_at)
+    found = [(b.run_id, b.side, b.dataset_id, b.record_id) for b in session.execute(
+        select(Break.run_id, Break.side, Break.dataset_id, Break.record_id, Break.updated_at)
+        .where(Break.record_id.in_(ids), Break.status.in_(("resolved", "matched")), Break.id.not_in(list(break_ids) or [-1]))).all()
+        if b.updated_at is not None and _utc(b.updated_at) > since]
+    found += [(i.run_id, i.side, i.dataset_id, i.record_id) for i in session.execute(
+        select(MatchItem.run_id, MatchItem.side, MatchItem.dataset_id, MatchItem.record_id, MatchGroup.updated_at)
+        .join(MatchGroup, MatchGroup.id == MatchItem.group_id)
+        .where(MatchItem.record_id.in_(ids), MatchGroup.status == "confirmed", MatchGroup.id != (group_id or -1))).all()
+        if i.updated_at is not None and _utc(i.updated_at) > since]
+    later = {r.id: r for r in session.scalars(select(Run).where(Run.id != pending.run_id)) if _utc(r.started_at) > since}
+    files = [run_folder(store.data_dir, r) / "items.parquet" for r in sorted(later)]
+    files = [f for f in files if f.exists()]
+    if files:
+        con = duckdb.connect()
+        register_group_statuses(con, session.execute(select(MatchGroup.run_id, MatchGroup.match_id, MatchGroup.status)
+                                                     .where(MatchGroup.run_id.in_(list(later)))).all())
+        con.register("wanted", pa.table({"record_id": pa.array(ids, pa.string())}))
+        confirmed = (f"SELECT run_id, side, dataset_id, record_id FROM ({confirmed_items_sql(files, 'decided')}) "
+                     "SEMI JOIN wanted USING (record_id)")
+        for run_id, side, dataset_id, record_id in con.execute(confirmed).fetchall():
+            run = later[run_id]  # a record the run read from its own files has no dataset of its own
+            found.append((run_id, side, dataset_id or (run.internal_dataset_id if side == "internal" else run.external_dataset_id),
+                          record_id))
+    for run_id, side, dataset_id, record_id in sorted(found):
+        if (side, dataset_id, record_id) in wanted:
+            raise ReviewError(f"record {record_id} was cleared in run {run_id} since decision {pending.id} was made: "
+                              "refuse the decision instead")
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """A stored time as UTC; SQLite hands times back without their zone."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["RUN_FILES", "all_runs_items", "copy_query", "run_folder", "run_id_from_path_sql", "runs_root", "sql_path"]
+import pyarrow as pa
+
+__all__ = ["RUN_FILES", "all_runs_items", "confirmed_items_sql", "copy_query", "register_group_statuses", "run_folder",
+           "run_id_from_path_sql", "runs_root", "sql_path"]
 
 RUN_FILES = ("groups.parquet", "items.parquet", "breaks.parquet")
 
@@ -27,6 +30,35 @@ def run_folder(data_dir: Path, run_id: int) -> Path:
 def all_runs_items(data_dir: Path) -> list[Path]:
     """Every run's ``items.parquet`` (the members of its groups), in order of path."""
     return sorted(runs_root(data_dir).glob("*/items.parquet"))
+
+
+def confirmed_items_sql(files: list[Path], decided: str) -> str:
+    """DuckDB SQL for the records of runs' groups that stand confirmed now, from runs' ``items.parquet`` ``files``.
+
+    A group's status in the store overrides the engine's: ``decided`` names a table of
+    ``run_id, match_id, status`` (the store's groups), so a proposed group approved since is
+    confirmed, and a confirmed group undone is not. Columns: the items' own, ``run_id`` and
+    ``reference`` (empty when the files have none).
+    """
+    groups = ", ".join(sql_path(f.with_name("groups.parquet")) for f in files)
+    items = ", ".join(sql_path(f) for f in files)
+    return f"""
+        SELECT i.* EXCLUDE (filename), {run_id_from_path_sql('i.filename')} AS run_id
+        FROM read_parquet([{items}], filename = true, union_by_name = true) i
+        JOIN (SELECT match_id, status, {run_id_from_path_sql('filename')} AS run_id
+              FROM read_parquet([{groups}], filename = true, union_by_name = true)) g
+          ON g.run_id = {run_id_from_path_sql('i.filename')} AND g.match_id = i.match_id
+        LEFT JOIN {decided} d ON d.run_id = g.run_id AND d.match_id = g.match_id
+        WHERE coalesce(d.status, g.status) = 'confirmed'
+    """
+
+
+def register_group_statuses(con, rows) -> None:
+    """Register in ``con`` the table ``decided`` (``run_id, match_id, status``) of the store's groups, for :func:`confirmed_items_sql`."""
+    rows = list(rows)
+    con.register("decided", pa.table({"run_id": pa.array([r.run_id for r in rows], pa.int32()),
+                                      "match_id": pa.array([r.match_id for r in rows], pa.int32()),
+                                      "status": pa.array([r.status for r in rows], pa.string())}))
 
 
 def run_id_from_path_sql(column: str) -> str:

@@ -23,7 +23,7 @@ from core.ingest.datasets import stage_file
 from core.matching.engine import MatchResult, match_tables
 from core.matching.rules import RuleSet
 from core.runs.saving import save_run
-from core.runs.scope import carry_forward_open_breaks, rows_in_scope_sql
+from core.runs.scope import carry_forward_open_breaks, refuse_while_decisions_wait, rows_in_scope_sql
 from core.store import Store
 from core.store.models import DatasetRecord, Run
 
@@ -113,9 +113,14 @@ def reconcile_datasets(store: Store, internal: DatasetRecord, external: DatasetR
 
     Returns:
         The saved run and the engine's result.
+
+    Raises:
+        ``core.runs.scope.RunRefused`` while a decision on the accounts' breaks or groups waits
+        for an approver: nothing is run or saved.
     """
     started = dt.datetime.now(dt.UTC)
     con = duckdb.connect(config=config.duckdb_settings())
+    refuse_while_decisions_wait(store, internal, external, accounts, con)
     previous = carry_forward_open_breaks(store, internal, external, accounts, con)
     result = match_tables(rows_in_scope_sql(store, internal, accounts, date_from, date_to, "internal"),
                           rows_in_scope_sql(store, external, accounts, date_from, date_to, "external"), rules, con)

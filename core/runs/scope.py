@@ -11,10 +11,40 @@ from core.runs.folder import sql_path
 from core.store import Store
 from core.store.models import Break, DatasetRecord, MatchGroup, MatchItem
 
-__all__ = ["LOCKED_OPEN_REASONS", "carry_forward_open_breaks", "rows_in_scope_sql"]
+__all__ = ["LOCKED_OPEN_REASONS", "RunRefused", "carry_forward_open_breaks", "refuse_while_decisions_wait", "rows_in_scope_sql"]
 
 
 LOCKED_OPEN_REASONS = ("rejected_proposal", "unmatched_by_user")
+
+
+class RunRefused(ValueError):
+    """A run that may not start now; the message says why and what to do."""
+
+
+def refuse_while_decisions_wait(store: Store, internal: DatasetRecord, external: DatasetRecord, accounts: list[str] | None,
+                                con) -> None:
+    """Refuse a run over accounts on whose breaks or groups a decision waits for an approver.
+
+    Such records are held by the decision: a new run would neither carry them nor hold them,
+    so they would vanish from the current run (a break) or be matched a second time (a
+    group). Deciding first leaves nothing ambiguous. ``accounts`` ``None``: every account of
+    the two datasets.
+    """
+    if not accounts:
+        paths = ", ".join(sql_path(store.data_dir / d.parquet_path) for d in (internal, external))
+        accounts = [row[0] for row in con.execute(f"SELECT DISTINCT account FROM read_parquet([{paths}])").fetchall()]
+    with store.session() as session:
+        waiting = set(session.execute(select(Break.account, Break.pending_decision_id)
+                                      .where(Break.pending_decision_id.is_not(None), Break.account.in_(accounts))).all())
+        waiting |= set(session.execute(select(MatchItem.account, MatchGroup.pending_decision_id)
+                                       .join(MatchGroup, MatchGroup.id == MatchItem.group_id)
+                                       .where(MatchGroup.pending_decision_id.is_not(None), MatchItem.account.in_(accounts))).all())
+    if waiting:
+        decisions = sorted({d for _, d in waiting})
+        held = ", ".join(sorted({a for a, _ in waiting}))
+        count = f"{len(decisions)} decision{'s wait' if len(decisions) > 1 else ' waits'}"
+        raise RunRefused(f"{count} for an approver on {held} (decision{'s' if len(decisions) > 1 else ''} "
+                         f"{', '.join(map(str, decisions))}): decide {'them' if len(decisions) > 1 else 'it'} before re-running")
 
 
 def rows_in_scope_sql(store: Store, dataset: DatasetRecord, accounts: list[str] | None, date_from, date_to, side: str) -> str:

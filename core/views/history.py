@@ -13,9 +13,9 @@ import pandas as pd
 from sqlalchemy import and_, case, func, literal, select
 
 from core.domain.money import canonical_decimal
-from core.runs.folder import all_runs_items, run_id_from_path_sql, sql_path
+from core.runs.folder import all_runs_items, confirmed_items_sql, register_group_statuses
 from core.store import Store
-from core.store.models import Break
+from core.store.models import Break, MatchGroup, MatchItem
 
 __all__ = ["CLEARED_AS", "HistoryPage", "history_page"]
 
@@ -35,8 +35,10 @@ CLEARED_AS = {"matched": None, "matched by hand": "matched", "resolved": "resolv
 
 def history_page(store: Store, account: str = "", search: str = "", *, cleared_as: tuple[str, ...] = (), offset: int = 0,
                  limit: int = 500) -> HistoryPage:
-    """Cleared items archived per account, newest first: records matched by the engine in any
-    run (from the runs' Parquet files) and breaks resolved or matched by hand (from the store).
+    """Cleared items archived per account, newest first: records of the groups that stand
+    confirmed now in any run (the runs' Parquet files, each group's status in the store
+    overriding the engine's: approved proposals count, proposed, rejected or undone groups do
+    not) and breaks resolved or matched by hand (from the store).
 
     Both sources give one typed frame: ``date`` holds ``datetime.date`` and ``amount`` exact
     ``Decimal``, whichever source a row comes from. ``search`` looks in record ids and references;
@@ -54,16 +56,23 @@ def history_page(store: Store, account: str = "", search: str = "", *, cleared_a
     kinds = set(cleared_as or CLEARED_AS)
     if files and "matched" in kinds:
         con = duckdb.connect()
+        with store.session() as session:
+            register_group_statuses(con, session.execute(select(MatchGroup.run_id, MatchGroup.match_id, MatchGroup.status)).all())
         where = "WHERE (? = '' OR account = ?) AND (record_id ILIKE ? OR coalesce(reference, '') ILIKE ?)"
         parameters = [account, account, pattern, pattern]
-        source = f"read_parquet([{', '.join(sql_path(f) for f in files)}], filename = true)"
+        source = f"({confirmed_items_sql(files, 'decided')})"
         total += con.execute(f"SELECT count(*) FROM {source} {where}", parameters).fetchone()[0]
         rows += con.execute(f"""
-            SELECT {run_id_from_path_sql('filename')}, 'matched', side, record_id, account, date,
+            SELECT run_id, 'matched', side, record_id, account, date,
                    amount, currency, 'match ' || CAST(match_id AS VARCHAR)
             FROM {source} {where} ORDER BY date DESC, record_id LIMIT {int(wanted)}
         """, parameters).fetchall()
-    conditions = [Break.status.in_([CLEARED_AS[k] for k in kinds if CLEARED_AS[k]])]
+    # A carried break matched by the engine in a later run is listed from that run's files; only
+    # records in a group made by hand are "matched by hand".
+    by_hand = (select(MatchItem.id).join(MatchGroup, MatchGroup.id == MatchItem.group_id)
+               .where(MatchGroup.rule == "manual", MatchGroup.status == "confirmed", MatchItem.run_id == Break.run_id,
+                      MatchItem.side == Break.side, MatchItem.record_id == Break.record_id).exists())
+    conditions = [Break.status.in_([CLEARED_AS[k] for k in kinds if CLEARED_AS[k]]), (Break.status != "matched") | by_hand]
     if account:
         conditions.append(Break.account == account)
     if search.strip():

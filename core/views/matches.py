@@ -19,18 +19,20 @@ __all__ = ["confirmed_groups", "filter_proposals", "proposed_frame"]
 
 
 PROPOSAL_COLUMNS = ["id", "version", "match_id", "rule", "account", "currency", "books", "books_amount", "statement",
-                    "statement_amount", "amount_diff", "days_diff", "explanation", "size"]
+                    "statement_amount", "amount_diff", "days_diff", "explanation", "size", "waits_for_decision"]
 
 
 def proposed_frame(store: Store, run_id: int) -> pd.DataFrame:
     """Proposed matches of a run, one row per group with both sides' records and totals.
 
     ``books`` and ``statement`` list each side's records (id, date, amount); ``size`` is the
-    larger side's absolute total, the money an approval covers.
+    larger side's absolute total, the money an approval covers. ``waits_for_decision`` is the
+    decision a group waits on for an approver (``<NA>`` when free): such a group cannot be
+    decided again until the approver has, so a page leaves it out of what can be picked.
     """
     with store.session() as session:
         groups = session.execute(select(MatchGroup.id, MatchGroup.version, MatchGroup.match_id, MatchGroup.rule, MatchGroup.amount_diff,
-                                        MatchGroup.days_diff, MatchGroup.explanation)
+                                        MatchGroup.days_diff, MatchGroup.explanation, MatchGroup.pending_decision_id)
                                  .where(MatchGroup.run_id == run_id, MatchGroup.status == "proposed").order_by(MatchGroup.match_id)).all()
         items = session.execute(select(MatchItem.group_id, MatchItem.side, MatchItem.record_id, MatchItem.account, MatchItem.currency,
                                        MatchItem.amount, MatchItem.date)
@@ -49,8 +51,10 @@ def proposed_frame(store: Store, run_id: int) -> pd.DataFrame:
                      totals["internal"],
                      "; ".join(f"{i.record_id} {i.date} {canonical_decimal(Decimal(i.amount))}" for i in sides["external"]),
                      totals["external"], canonical_decimal(Decimal(group.amount_diff)), group.days_diff, group.explanation,
-                     max(abs(totals["internal"]), abs(totals["external"]))])
-    return pd.DataFrame(rows, columns=PROPOSAL_COLUMNS)
+                     max(abs(totals["internal"]), abs(totals["external"])), group.pending_decision_id])
+    frame = pd.DataFrame(rows, columns=PROPOSAL_COLUMNS)
+    frame["waits_for_decision"] = frame["waits_for_decision"].astype("Int64")
+    return frame
 
 
 def filter_proposals(frame: pd.DataFrame, accounts: tuple[str, ...] = (), amount_min: Decimal | None = None,

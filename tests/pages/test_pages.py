@@ -337,9 +337,18 @@ def test_history_shows_resolved_and_hand_matched_breaks_as_dates_and_says_how_ma
     assert all(type(d) is dt.date for d in history["date"])
     import pyarrow.parquet as pq
 
+    from core.store.models import MatchGroup, MatchItem
+
     with demo.session() as session:
-        decided = len(session.scalars(select(Break).where(Break.status.in_(("resolved", "matched")))).all())
-    total = decided + sum(pq.read_metadata(f).num_rows for f in (demo.data_dir / "runs").glob("*/items.parquet"))
+        decided = len(session.scalars(select(Break).where(Break.status == "resolved")).all())
+        decided += len(session.scalars(select(MatchItem).join(MatchGroup, MatchGroup.id == MatchItem.group_id)
+                                       .where(MatchGroup.rule == "manual")).all())
+    confirmed = 0  # the engine's confirmed groups' records; nobody has decided on a proposal here
+    for items in (demo.data_dir / "runs").glob("*/items.parquet"):
+        groups = pq.read_table(items.with_name("groups.parquet"), columns=["match_id", "status"]).to_pylist()
+        kept = {g["match_id"] for g in groups if g["status"] == "confirmed"}
+        confirmed += sum(m in kept for m in pq.read_table(items, columns=["match_id"]).column("match_id").to_pylist())
+    total = decided + confirmed
     assert total == len(history) and f"Showing items 1 to {len(history):,} of {total:,}, newest first." in [c.value for c in at.caption]
     at.number_input(key="history_page").set_value(2).run()
     assert f"No item on page 2; {total:,} item(s) in all." in [c.value for c in at.caption]
@@ -609,3 +618,41 @@ def test_approvals_a_decision_taken_meanwhile_by_another_approver_is_never_appli
     assert [p.id for p in pending_decisions(demo)] == [second.decision_id]
     assert any(f"decision {first.decision_id}" in e.value and "already been decided" in e.value for e in at.error), [
         e.value for e in at.error]
+
+
+def test_a_proposal_waiting_for_an_approver_is_not_offered_and_does_not_block_select_every(demo, monkeypatch):
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "0.00")
+    at, _ = breaks_of(demo, "CS-00192-CASH")
+    proposals = frame_with(at, "explanation")
+    first = int(proposals.iloc[0]["id"])
+    select_rows(at, "breaks_proposed_grid", [0])
+    at.button(key="breaks_approve").click().run()
+    at.button(key="breaks_proposed_confirm_yes").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert first not in frame_with(at, "explanation")["id"].tolist()
+    assert any(f"{first} (decision" in i.value for i in at.info), [i.value for i in at.info]
+    at.checkbox(key="breaks_proposed_all").check().run()
+    at.button(key="breaks_approve").click().run()
+    at.button(key="breaks_proposed_confirm_yes").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert frame_with(at, "explanation").empty
+
+
+def test_a_reconcile_over_an_account_with_a_decision_waiting_is_refused_in_one_line(demo, monkeypatch):
+    from core.auth import authenticate
+    from core.review import resolve_break
+    from core.views import load_breaks
+
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "0.00")
+    analyst = authenticate(demo, "analyst", DEMO_USERS["analyst"])
+    fee = load_breaks(demo, run_of(demo, "4471-0092-18")).iloc[0]
+    waiting = resolve_break(demo, int(fee["id"]), int(fee["version"]), "other", "held", analyst)
+    at = open_page(signed_in("analyst"), "pages/reconcile.py")
+    datasets = {d.name: d.id for d in __import__("core.ingest.datasets", fromlist=["list_datasets"]).list_datasets(demo)}
+    at.selectbox(key="reconcile_internal").set_value(datasets["general_ledger_cash_2026-10.csv"]).run()
+    at.selectbox(key="reconcile_external").set_value(datasets["first_national_4471_2026-10.csv"]).run()
+    at.button(key="reconcile_run").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == [f"1 decision waits for an approver on 4471-0092-18 (decision {waiting.decision_id}): "
+                                           "decide it before re-running"]
+    assert not any(h.value.startswith("Run ") for h in at.subheader)

@@ -5,6 +5,7 @@ import random
 import duckdb
 import pytest
 
+from core.ingest.normalise import transaction_schema
 from core.matching.engine import match_tables
 from core.matching.rules import RuleSetError, load_rules, parse_rules
 from tests.matching_helpers import groups_by_record, links, open_ids, run, table
@@ -400,3 +401,13 @@ def test_a_many_to_many_group_summing_past_64_bits_keeps_its_exact_difference():
     assert len(groups) == 1 and (groups[0]["n_internal"], groups[0]["n_external"]) == (12, 12)
     assert str(groups[0]["amount_diff"]) == "-0.75" and not open_ids(result)
     assert result.summary["passes"]["batch_ref"]["internal_amount"] == "10800000000000.00"
+
+
+
+def test_an_explanation_gives_money_at_the_amount_s_own_scale_not_the_column_s():
+    # Amounts held at six places (as a carried break's are) still read at their own scale in the sentence.
+    con = duckdb.connect()
+    con.register("books", table([("b1", "A", "2026-10-05", "5000.00", "INV-77")]).cast(transaction_schema(6, [])))
+    con.register("bank", table([("s1", "A", "2026-10-07", "4991.00", "FT77X")]).cast(transaction_schema(6, [])))
+    explanation = match_tables("books", "bank", load_rules(), con).groups.to_pylist()[0]["explanation"]
+    assert "amounts differ by -9.00;" in explanation, explanation

@@ -366,3 +366,35 @@ def test_in_a_queue_the_groups_above_the_threshold_wait_and_a_refused_one_is_pro
     assert (refused.status, refused.pending_decision_id, refused.version) == ("proposed", None, 3)
     assert _count(store, MatchGroup, MatchGroup.status == "confirmed") == QUEUE_SIZE - len(waiting)
     assert verify_audit_chain(store).intact, "decisions and audit entries written in bulk are chained too"
+
+
+def test_a_waiting_approval_cannot_confirm_records_cleared_in_another_run_since(store, run, monkeypatch, write_file):
+    from core.runs.reconcile import reconcile_files
+
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "1000.00")
+    group = proposed(store)
+    waiting = approve_proposed(store, group.id, group.version, PAT)
+    assert waiting.status == "pending"
+    # The command line matches the same two files again, a run of its own, and proposes the same records.
+    again, errors = reconcile_files(store, write_file("books.csv", BOOKS), write_file("bank.csv", BANK), load_rules(), "")
+    assert errors == []
+    with store.session() as session:
+        twin = session.scalar(select(MatchGroup).where(MatchGroup.run_id == again.run.id, MatchGroup.status == "proposed"))
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "10000.00")
+    assert approve_proposed(store, twin.id, twin.version, ANA).status == "applied"
+    with pytest.raises(ReviewError, match=rf"record s2 was cleared in run {again.run.id} since decision {waiting.decision_id} was made"):
+        decide_pending(store, waiting.decision_id, True, ADA)
+    with store.session() as session:
+        assert session.get(MatchGroup, group.id).status == "proposed", "nothing is confirmed twice"
+    decide_pending(store, waiting.decision_id, False, ADA, "matched in the other run")
+    assert pending_decisions(store) == []
+
+
+def test_waiting_decisions_name_the_account_and_currency_of_their_records(store, run, monkeypatch):
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "1000.00")
+    payment = open_break(store, "b3")
+    resolution = resolve_break(store, payment.id, payment.version, "timing", "", ANA)
+    group = proposed(store)
+    match = approve_proposed(store, group.id, group.version, BEN)
+    assert [(p.id, p.account, p.currency, p.amount) for p in pending_decisions(store)] == [
+        (resolution.decision_id, "A", "USD", Decimal("20000.00")), (match.decision_id, "A", "USD", Decimal("5000.00"))]

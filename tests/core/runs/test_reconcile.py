@@ -167,3 +167,53 @@ def test_decisions_survive_a_rerun_of_the_same_files(store):
         assert rows["b3"] == ("open", "rejected_proposal") and rows["s3"] == ("open", "rejected_proposal"), "a rejected proposal is not proposed again"
         assert session.scalar(select(func.count()).select_from(MatchGroup).where(MatchGroup.run_id == second.run.id)) == 0
     assert first.run.id != second.run.id
+
+
+def test_a_rerun_is_refused_while_a_decision_on_its_accounts_waits_for_an_approver(store, monkeypatch):
+    from core.auth import create_user
+    from core.review import approve_proposed, decide_pending, resolve_break
+    from core.runs.scope import RunRefused
+
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "10.00")
+    analyst = create_user(store, "ana", "a-long-password", "analyst")
+    approver = create_user(store, "pat", "a-long-password", "approver")
+    books, bank = datasets(store)
+    first = reconcile_datasets(store, books, bank, load_rules(), "")
+    with store.session() as session:
+        fee = session.scalar(select(Break).where(Break.record_id == "s4"))
+        proposal = session.scalar(select(MatchGroup).where(MatchGroup.status == "proposed"))
+    match = approve_proposed(store, proposal.id, proposal.version, analyst)
+    resolution = resolve_break(store, fee.id, fee.version, "bank_fee", "", analyst)
+    assert (match.status, resolution.status) == ("pending", "pending")
+    decisions = sorted((match.decision_id, resolution.decision_id))
+    for accounts in (None, ["A"], ["A", "B"]):
+        with pytest.raises(RunRefused) as refused:
+            reconcile_datasets(store, books, bank, load_rules(), "", accounts=accounts)
+        assert str(refused.value) == (f"2 decisions wait for an approver on A (decisions {decisions[0]}, {decisions[1]}): "
+                                      "decide them before re-running")
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(Run)) == 1, "nothing of a refused run is saved"
+    reconcile_datasets(store, books, bank, load_rules(), "", accounts=["B"])  # another account is not held
+    decide_pending(store, match.decision_id, True, approver)
+    decide_pending(store, resolution.decision_id, False, approver, "show the advice")
+    third = reconcile_datasets(store, books, bank, load_rules(), "", accounts=["A"])
+    with store.session() as session:
+        rows = {b.record_id: b.status for b in session.scalars(select(Break).where(Break.run_id == third.run.id))}
+        assert rows.get("s4") == "open", "the refused resolution's break is open in the new run"
+        assert session.scalar(select(func.count()).select_from(MatchGroup).where(MatchGroup.run_id == third.run.id)) == 0, \
+            "the approved match is not proposed again"
+        assert session.scalar(select(MatchGroup.status).where(MatchGroup.id == proposal.id)) == "confirmed"
+    assert first.run.id < third.run.id
+
+
+def test_a_carried_break_cleared_by_a_later_run_is_in_history_once_as_matched(store):
+    from core.views import history_page
+
+    october = [import_bytes(store, data, name)[0].dataset
+               for data, name in ((OCTOBER_BOOKS, "oct-books.csv"), (OCTOBER_BANK, "oct-bank.csv"))]
+    reconcile_datasets(store, *october, load_rules(), "")
+    november = [import_bytes(store, data, name)[0].dataset
+                for data, name in ((NOVEMBER_BOOKS, "nov-books.csv"), (NOVEMBER_BANK, "nov-bank.csv"))]
+    second = reconcile_datasets(store, *november, load_rules(), "")
+    cheque = history_page(store, search="c1").frame
+    assert [(r.record_id, r.cleared_as, r.run_id) for r in cheque.itertuples()] == [("c1", "matched", second.run.id)]

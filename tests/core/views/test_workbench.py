@@ -144,3 +144,61 @@ def test_run_account_summary_counts_matched_and_open_records_per_account_and_sid
         ("A", "external", 1, 0, Decimal("100.00"), Decimal("0")), ("A", "internal", 1, 1, Decimal("100.00"), Decimal("-2500.50")),
         ("B", "external", 0, 1, Decimal("0"), Decimal("-0.10")), ("B", "internal", 0, 1, Decimal("0"), Decimal("7.25"))]
     assert all(isinstance(a, Decimal) for a in [*summary["matched_amount"], *summary["open_amount"]])
+
+
+def test_history_shows_only_what_is_cleared_now_not_proposed_or_rejected_matches(store):
+    from sqlalchemy import select
+
+    from core.review import approve_proposed, reject_proposed
+    from core.store.models import MatchGroup, MatchItem
+
+    books, _ = import_bytes(store, b"""id,account,date,amount,currency,reference
+b1,A,2026-10-01,100.00,USD,INV-1
+b3,A,2026-10-05,5000.00,USD,INV-9
+c1,C,2026-10-05,7000.00,USD,INV-3
+""", "books.csv")
+    bank, _ = import_bytes(store, b"""id,account,date,amount,currency,reference
+s1,A,2026-10-02,100.00,USD,inv1
+s3,A,2026-10-06,4985.00,USD,
+t1,C,2026-10-06,6990.00,USD,
+""", "bank.csv")
+    reconcile_datasets(store, books.dataset, bank.dataset, load_rules(), "")
+    with store.session() as session:
+        proposals = {i.account: (g.id, g.version) for g, i in session.execute(
+            select(MatchGroup, MatchItem).join(MatchItem, MatchItem.group_id == MatchGroup.id).where(MatchGroup.status == "proposed"))}
+    assert set(proposals) == {"A", "C"}
+    page = history_page(store)
+    assert (sorted(page.frame["record_id"]), page.total) == (["b1", "s1"], 2), "nobody has reviewed the proposals yet"
+    analyst = create_user(store, "ana", "a-long-password-1", "analyst")
+    reject_proposed(store, *proposals["A"], analyst, "different wire")
+    approve_proposed(store, *proposals["C"], analyst)
+    page = history_page(store)
+    assert sorted(page.frame["record_id"]) == ["b1", "c1", "s1", "t1"] and page.total == 4
+    assert set(page.frame["cleared_as"]) == {"matched"}
+    assert history_page(store, search="b3").total == 0, "a rejected match's record is an open break, not matched"
+
+
+def test_the_proposed_frame_marks_the_groups_that_wait_for_an_approver(store, monkeypatch):
+    from core.review import approve_proposed
+
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "1000.00")
+    books, _ = import_bytes(store, b"""id,account,date,amount,currency,reference
+b3,A,2026-10-05,5000.00,USD,INV-9
+c1,C,2026-10-05,700.00,USD,INV-3
+""", "books.csv")
+    bank, _ = import_bytes(store, b"""id,account,date,amount,currency,reference
+s3,A,2026-10-06,4985.00,USD,
+t1,C,2026-10-06,699.00,USD,
+""", "bank.csv")
+    run = reconcile_datasets(store, books.dataset, bank.dataset, load_rules(), "").run
+    before = proposed_frame(store, run.id)
+    assert before["waits_for_decision"].isna().all()
+    big = next(r for r in before.itertuples() if r.account == "A")
+    analyst = create_user(store, "ana", "a-long-password-1", "analyst")
+    waiting = approve_proposed(store, big.id, big.version, analyst)
+    assert waiting.status == "pending"
+    frame = proposed_frame(store, run.id)
+    assert len(frame) == 2
+    marks = dict(zip(frame["id"], frame["waits_for_decision"]))
+    assert marks[big.id] == waiting.decision_id
+    assert [pd.isna(d) for g, d in marks.items() if g != big.id] == [True]
