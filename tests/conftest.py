@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -27,6 +28,16 @@ def _free_port() -> int:
 
 def _as_postgres(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+@pytest.fixture(autouse=True)
+def keep_pytest_main_module():
+    """Streamlit's script runner (AppTest) installs each page it runs as ``__main__``, and a
+    process started with ``spawn`` re-runs ``__main__``: put pytest's back after every test, or a
+    worker process of a later test would run a page."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")
