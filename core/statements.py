@@ -86,7 +86,7 @@ def statements_to_import(statements: list[Statement], file: str, fmt: str) -> tu
         warnings.append("the statements carry no opening balance; each is checked against the account's previous statement instead")
     entries = [(s, e) for s in statements for e in s.entries]
     if not entries:
-        errors.append(RowError(file, None, None, None, "the statements hold no booked entries"))
+        warnings.append("the statements hold no entries (no movement in the period); their balances are kept for continuity")
     if errors:
         return None, [], errors
     scale = max([2] + [scale_of(e.amount) for _, e in entries])

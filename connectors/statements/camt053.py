@@ -3,7 +3,9 @@
 defusedxml refuses DTDs with entities, external references and entity expansion, so a
 hostile file cannot read local files or exhaust memory. Booked entries are imported; pending
 ones are left out with a warning. An entry with several ``TxDtls`` whose amounts add up to it
-becomes one row per transaction. ``RvslInd`` true turns the entry's sign around.
+becomes one row per transaction. A reversal (``RvslInd`` true) keeps the sign its ``CdtDbtInd``
+gives: ISO 20022 sets the indicator to the direction of the reversing entry itself (a returned
+debit is booked ``CRDT``), so turning it around again would book the money the wrong way.
 """
 
 from __future__ import annotations
@@ -113,8 +115,6 @@ def _statement(node) -> Statement:
             continue
         amount = _amount(_find(entry, "Amt"), f"entry {number}")
         sign = -1 if _text(entry, "CdtDbtInd") == "DBIT" else 1
-        if _text(entry, "RvslInd").lower() == "true":
-            sign = -sign
         booked = _date(entry, "BookgDt")
         value = _date(entry, "ValDt") or booked
         service_ref = _text(entry, "AcctSvcrRef")
