@@ -18,7 +18,6 @@ previous statement of the account does the work of the balance check.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import html
 import io
@@ -164,15 +163,16 @@ def _decode(data: bytes) -> tuple[str, list[str]]:
 
 
 def _tokens(text: str):
-    start = text.upper().find("<OFX")
-    start = max(start, 0)
-    newlines = [i for i, c in enumerate(text) if c == "\n"]
+    """Every tag from ``<OFX>`` on, with the text up to the next tag and its line in the file."""
+    start = max(text.upper().find("<OFX"), 0)
+    line, counted = 1, 0
     matches = list(_TAG.finditer(text, start))
     for index, match in enumerate(matches):
+        line += text.count("\n", counted, match.start())
+        counted = match.start()
         end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
         value = "" if match.group(3) else html.unescape(text[match.end():end]).strip()
-        yield _Token(bool(match.group(1)), match.group(2).upper(), value, bisect.bisect_left(newlines, match.start()) + 1,
-                     bool(match.group(3)))
+        yield _Token(bool(match.group(1)), match.group(2).upper(), value, line, bool(match.group(3)))
 
 
 def _walk(data: bytes, name: str) -> tuple[list[Statement], list[str], list[RowError]]:
@@ -213,6 +213,8 @@ def _walk(data: bytes, name: str) -> tuple[list[Statement], list[str], list[RowE
         elif tag in ("LEDGERBAL", "AVAILBAL", "BANKACCTFROM", "CCACCTFROM", "BALLIST"):
             transaction, section = None, tag
         elif transaction is not None:
+            if tag in ("TRNAMT", "DTPOSTED") and tag in transaction and transaction[tag][0] != token.value:
+                transaction.setdefault("twice", (tag, token.line))
             transaction.setdefault(tag, (token.value, token.line))
         elif section == "LEDGERBAL":
             current["ledger"].setdefault(tag, (token.value, token.line))
@@ -280,6 +282,10 @@ def _entry(transaction: dict, name: str) -> tuple[Entry | None, list[str], list[
         return transaction.get(tag, ("", None))[0]
 
     notes, errors = [], []
+    if "twice" in transaction:
+        tag, line = transaction["twice"]
+        return None, notes, [RowError(name, line, tag, None, f"the transaction starting on line {transaction['row']} gives two "
+                                      f"different {tag} values, so its money is not certain; correct it in the file")]
     amount_text, amount_line = transaction.get("TRNAMT", ("", transaction["row"]))
     amount, note = _amount(amount_text)
     if amount is None:
