@@ -205,6 +205,8 @@ def test_an_amount_or_date_that_cannot_be_read_for_certain_refuses_the_file_nami
         assert "correct it in the file" in errors[0].message and "Error" not in errors[0].message
     result, errors = _read(statement(DTPOSTED="<DTPOSTED>20260231", BANKID="<BANKID>3000400012"))
     assert result is None and [(e.row, e.column, e.value) for e in errors] == [(41, "DTPOSTED", "20260231")]
+    result, errors = _read(statement(TRNAMT="<TRNAMT>-42.50\n<TRNAMT>-24.50", BANKID="<BANKID>3000400012"))
+    assert result is None and [(e.row, e.column) for e in errors] == [(43, "TRNAMT")] and "two different TRNAMT" in errors[0].message
 
 
 def test_a_posting_date_with_a_time_zone_keeps_the_statement_own_day():

@@ -58,6 +58,8 @@ def read(data: bytes, name: str):
         statements = _with_local_dates(strict, walked)
     elif errors:
         return None, errors
+    elif not walked:
+        return None, [RowError(name, None, None, None, f"the file cannot be read as OFX: {refusal}; export the statement again")]
     else:
         statements = list(walked)
         reasons = tolerated or [f"the strict reader's objection: {refusal}"]
@@ -103,7 +105,9 @@ def _read_strictly(data: bytes):
 
 
 def _one_line(exc: Exception) -> str:
-    text = re.sub(r"<[^<>]* at 0x[0-9a-f]+>", "the file", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    text = str(exc).splitlines()[0] if str(exc).strip() else "its structure is not OFX"
+    text = re.sub(r"<[^<>]* at 0x[0-9a-f]+>", "the file", text)
+    text = re.sub(r"is not OneOf \([^)]*\)", "is not one of the values the specification allows", text)
     return text if len(text) <= 160 else text[:157] + "..."
 
 
