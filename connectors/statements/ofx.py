@@ -188,7 +188,7 @@ def _walk(data: bytes, name: str) -> tuple[list[Statement], list[str], list[RowE
     for token in _tokens(text):
         tag = token.tag
         if token.self_closing:
-            tolerated.append(f"a self-closing <{tag}/> (line {token.line}) read as empty")
+            tolerated.append(f"self-closing <{tag}/> tags read as empty")
         if token.closing:
             if tag == "STMTTRN" or tag == "BANKTRANLIST":
                 transaction = None
@@ -309,7 +309,7 @@ def _entry(transaction: dict, name: str) -> tuple[Entry | None, list[str], list[
     if kind and kind != kind.upper():
         notes.append(f"TRNTYPE {kind} in mixed case")
     if "FITID" in transaction and not value("FITID"):
-        notes.append(f"an empty FITID (line {transaction['FITID'][1]})")
+        notes.append("transactions with an empty FITID")
     if errors:
         return None, notes, errors
     name_text = value("NAME")
@@ -328,12 +328,12 @@ def _amount(text: str) -> tuple[Decimal | None, str | None]:
     compact = text.strip().replace("\u00a0", " ").replace("\u202f", " ")
     note = None
     if _GROUPED.fullmatch(compact):
-        note = f"the amount {text.strip()} written with spaces between thousands"
+        note = "amounts written with spaces between thousands"
         compact = compact.replace(" ", "")
     if not _PLAIN.fullmatch(compact):
         return None, None
     if compact.startswith("+"):
-        note = note or f"the amount {text.strip()} written with a plus sign"
+        note = note or "amounts written with a plus sign"
     try:
         return Decimal(compact.replace(",", ".")), note
     except InvalidOperation:
