@@ -75,6 +75,12 @@ _MISPLACED = re.compile(r"(?<=[^\n]):(?:61|6[02][FM]):")
 _ENTRY = re.compile(r"^:61:\d{6}(?:\d{2}|\s{2})?(?:\d{2}|\s{2})?R?[DC][A-Z]?[\n ]?([\d,]*)", re.MULTILINE)
 _BALANCE = re.compile(r"^:(6[02])([FM]?):[DC]\d{6}(.{3})([\d,]*)", re.MULTILINE)
 _CURRENCY = re.compile(r"[A-Z]{3}")
+# An MT942 interim report: a floor limit (:34F:) and a date-time (:13D:), no balances.
+_INTERIM = re.compile(r"^:(?:34F|13D|13):|\{2:[IO]942", re.MULTILINE)
+_ANY_BALANCE = re.compile(r"^:6[02][FM]?:", re.MULTILINE)
+# Before the first statement, a line shaped as a tag that is none (``:9401:``): a tag is two
+# digits and an optional letter.
+_NOT_A_TAG = re.compile(r"^:\d{3,}:", re.MULTILINE)
 # The library logs each tag it cannot parse; the finding reported here says it instead.
 logging.getLogger("mt940").setLevel(logging.CRITICAL)
 
@@ -87,9 +93,17 @@ def read(data: bytes, name: str):
     misplaced = _MISPLACED.search(text)
     if misplaced:
         return None, [_refusal(name, text, misplaced.start(), f"{misplaced.group()} is not at the start of the line")]
+    if _INTERIM.search(text) and not _ANY_BALANCE.search(text):
+        return None, [RowError(name, None, None, None, "the file is an MT942 interim report, not a statement (MT940): it carries "
+                                                       "no opening and closing balances to check its entries against; import the "
+                                                       "bank's MT940 statement for the day instead")]
     starts = [m.start() for m in _START.finditer(text)]
     if not starts:
-        return None, [RowError(name, None, None, None, "no :20: statement header at the start of a line; this is not an MT940 file")]
+        return None, [RowError(name, None, None, None, "no :20: statement header at the start of a line: this is a fragment of "
+                                                     "SWIFT text, not a whole MT940 statement; export the whole statement again")]
+    stray = _NOT_A_TAG.search(text, 0, starts[0])
+    if stray:
+        return None, [_refusal(name, text, stray.start(), f"{stray.group()} is not an MT940 tag; the file is not an MT940 statement")]
     before = _ANY_TAG.search(text, 0, starts[0])
     if before:
         damaged = _DAMAGED_HEADER.search(text, 0, before.start())
