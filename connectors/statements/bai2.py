@@ -66,16 +66,91 @@ def _structure_problem(lines: list[str]) -> tuple[int | None, str] | None:
     return None
 
 
+# Several records on one line: a record ends at its slash.
+_SEVERAL_RECORDS = re.compile(r"(?<=/)(?=(?:01|02|03|16|49|88|98|99),)")
+# Where a trailer holds the number of records in its account (49), group (98) or file (99).
+_RECORD_COUNT = {"49": (2, "03"), "98": (3, "02"), "99": (3, "01")}
+
+
+def _joined(lines: list[str]) -> list[str]:
+    """The records with their ``88`` continuations joined as the specification says.
+
+    A continuation after a record ending in ``/`` starts a new field (the slash ends the last
+    one); after a record without it (a detail's text) the text goes on. The library glues a
+    summary's type code to the next amount instead, so the records are joined here, and each
+    trailer's record count is reduced by the continuations joined in its scope: the library
+    still checks the counts exactly. An empty availability amount (a defaulted field) is 0.
+    """
+    records: list[str] = []
+    joined = {"01": 0, "02": 0, "03": 0}
+    for line in lines:
+        code = line[:2]
+        if code == "88" and records:
+            rest, previous = line[3:], records[-1]
+            if previous.startswith("03,") and previous.endswith("/") and _extra_comma(previous[:-1]):
+                records[-1] = previous[:-1] + rest
+            elif previous.endswith("/"):
+                records[-1] = previous[:-1] + "," + rest
+            else:
+                records[-1] = previous + " " + rest
+            for scope in joined:
+                joined[scope] += 1
+            continue
+        if code in joined:
+            joined[code] = 0
+            if code == "01":
+                line = _short_date(line)
+        if code in _RECORD_COUNT:
+            index, scope = _RECORD_COUNT[code]
+            fields = line.rstrip("/").split(",")
+            if len(fields) > index and fields[index].strip().isdigit():
+                fields[index] = str(int(fields[index]) - joined[scope])
+                line = ",".join(fields) + ("/" if line.endswith("/") else "")
+        records.append(line)
+    return [_default_availability(record) if record.startswith("16,") else record for record in records]
+
+
+def _extra_comma(account: str) -> bool:
+    """Whether an account record's text ends in a comma of its own after whole summaries.
+
+    Summaries come in fours (type code, amount, item count, funds type). Some banks end a
+    record that holds whole summaries with one more comma before the slash; that comma is
+    the separator, so the continuation follows it directly.
+    """
+    summary = account.split(",")[3:]
+    return len(summary) % 4 == 1 and summary[-1] == ""
+
+
+def _short_date(header: str) -> str:
+    """A file header's creation date written YYYYMMDD, as the YYMMDD the specification gives."""
+    fields = header.split(",")
+    if len(fields) > 3 and re.fullmatch(r"(?:19|20)\d{6}", fields[3]):
+        fields[3] = fields[3][2:]
+    return ",".join(fields)
+
+
+def _default_availability(record: str) -> str:
+    """A detail with immediate/one-day/more-days availability (``S``) whose amounts are left empty: 0."""
+    fields = record.split(",")
+    if len(fields) > 6 and fields[3] == "S":
+        fields[4:7] = [field or "0" for field in fields[4:7]]
+    return ",".join(fields)
+
+
 def read(data: bytes, name: str):
     text, errors = decode(data, name)
     if text is None:
         return None, errors
-    lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
+    lines = [record for line in text.replace("\r\n", "\n").split("\n") if line.strip()
+             for record in _SEVERAL_RECORDS.split(line.strip())]
     problem = _structure_problem(lines)
     if problem is not None:
         return None, [RowError(name, problem[0], None, None, f"the file cannot be read as BAI2: {problem[1]}")]
+    if not lines[0].startswith("01,"):
+        return None, [RowError(name, 1, None, lines[0][:20], "the file does not start with a 01 file header record; it is not a "
+                                                            "whole BAI2 file")]
     try:
-        parsed = library.parse_from_string(text.replace("\r\n", "\n").strip(), check_integrity=True)
+        parsed = library.parse_from_string("\n".join(_joined(lines)), check_integrity=True)
     except Exception as exc:  # the library raises its own exception types and plain ones for malformed records
         return None, [RowError(name, None, None, None, f"the file cannot be read as BAI2 ({type(exc).__name__}: {exc})")]
     statements = []
