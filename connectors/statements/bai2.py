@@ -137,6 +137,28 @@ def _default_availability(record: str) -> str:
     return ",".join(fields)
 
 
+_INTEGRITY = re.compile(r"Invalid (number of records|account control total|group control total|control total|number of accounts|"
+                        r"number of groups) for (\w+)\. expected (-?\d+), found (-?\d+)")
+_TRAILER = {"Account": "account trailer (49)", "Group": "group trailer (98)", "Bai2File": "file trailer (99)"}
+
+
+def _library_problem(exc: Exception) -> str:
+    """The library's complaint in words; a record count is given as how far off it is, as
+    continuations joined here change the library's own figures, not the difference."""
+    match = _INTEGRITY.search(str(exc))
+    if not match:
+        invalid = re.fullmatch(r"('.*') is not a valid (\w+)", str(exc))
+        if invalid:
+            field = re.sub(r"(?<!^)(?=[A-Z])", " ", invalid.group(2)).lower()
+            return f"a {field} field holds {invalid.group(1)}, which BAI2 does not allow; ask the bank for the file again"
+        return f"{exc}; ask the bank for the file again"
+    what, level, said, found = match.group(1), _TRAILER.get(match.group(2), match.group(2)), int(match.group(3)), int(match.group(4))
+    if what == "number of records":
+        return (f"the {level} counts {abs(found - said)} record(s) {'fewer' if found > said else 'more'} than the file holds; "
+                "the file is incomplete or altered")
+    return f"the {level} gives {what} {said} but the file holds {found}; the file is incomplete or altered"
+
+
 def read(data: bytes, name: str):
     text, errors = decode(data, name)
     if text is None:
@@ -152,7 +174,7 @@ def read(data: bytes, name: str):
     try:
         parsed = library.parse_from_string("\n".join(_joined(lines)), check_integrity=True)
     except Exception as exc:  # the library raises its own exception types and plain ones for malformed records
-        return None, [RowError(name, None, None, None, f"the file cannot be read as BAI2 ({type(exc).__name__}: {exc})")]
+        return None, [RowError(name, None, None, None, f"the file cannot be read as BAI2: {_library_problem(exc)}")]
     statements = []
     for group in parsed.children:
         as_of = group.header.as_of_date
