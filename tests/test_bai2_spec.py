@@ -47,3 +47,17 @@ def test_a_file_header_with_a_four_digit_year_is_read():
 def test_records_without_a_file_header_are_refused_as_bai2_not_as_a_table():
     result, errors = parse_source(b"00,0004,1/2/345,06/0321,0829,001,80,1,2/\n", "bank.txt")
     assert result is None and "BAI2" in errors[0].message and "header row" not in errors[0].message
+
+
+def test_an_amount_under_a_type_code_that_is_neither_credit_nor_debit_is_refused():
+    # No balances to check it against: only the type code tells the direction.
+    data = b"""01,SENDER,RECEIVER,261030,0800,1,,,2/
+02,RECEIVER,SENDER,1,261030,,USD,2/
+03,5550001111,USD/
+16,890,25000,,REF1,,Information only
+49,25000,3/
+98,25000,1,5/
+99,25000,1,7/
+"""
+    result, errors = parse_source(data, "bank.bai")
+    assert result is None and "neither credit nor debit" in errors[0].message and errors[0].value == "890"

@@ -185,8 +185,14 @@ def read(data: bytes, name: str):
             entries = []
             for detail in account.children:
                 amount = _money(detail.amount, currency) or Decimal(0)
-                if detail.type_code and detail.type_code.transaction == TypeCodeTransaction.debit:
+                direction = detail.type_code.transaction if detail.type_code else None
+                if direction == TypeCodeTransaction.debit:
                     amount = -amount
+                elif direction != TypeCodeTransaction.credit and amount:
+                    code = detail.type_code.code if detail.type_code else "(none)"
+                    return None, [RowError(name, None, "type code", code, f"account {account.header.customer_account_number}: "
+                                           f"detail type code {code} says neither credit nor debit, but the record holds the amount "
+                                           f"{amount}; ask the bank which way the money went")]
                 entries.append(Entry(date=as_of, amount=amount, reference=(detail.customer_reference or detail.bank_reference or "").strip(),
                                      description=" ".join((detail.text or "").split()), source_id=(detail.bank_reference or "").strip(),
                                      type=detail.type_code.code if detail.type_code else ""))
