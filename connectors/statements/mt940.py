@@ -79,8 +79,8 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 _INTERIM = re.compile(r"^:(?:34F|13D|13):|\{2:[IO]942", re.MULTILINE)
 _ANY_BALANCE = re.compile(r"^:6[02][FM]?:", re.MULTILINE)
 # Before the first statement, a line shaped as a tag that is none (``:9401:``): a tag is two
-# digits and an optional letter.
-_NOT_A_TAG = re.compile(r"^:\d{3,}:", re.MULTILINE)
+# digits and an optional letter. Rabobank's exports open with the message type, ``:940:``.
+_NOT_A_TAG = re.compile(r"^:(?!940:)\d{3,}:", re.MULTILINE)
 # The library logs each tag it cannot parse; the finding reported here says it instead.
 logging.getLogger("mt940").setLevel(logging.CRITICAL)
 
