@@ -2,6 +2,8 @@
 
 from decimal import Decimal
 
+import pytest
+
 from core.datasets import parse_source
 
 
@@ -70,10 +72,10 @@ a shop name
     assert amounts == [Decimal("-12.50")] and any("layout" in w for w in result.warnings)
 
 
-def test_entry_lines_without_a_type_code_and_an_empty_statement_number_are_each_one_entry():
+def test_entry_lines_without_a_type_code_are_each_one_entry():
     data = b""":20:NOTYPE
 :25:0123456789
-:28C: /1
+:28C:4/1
 :60F:C261004NGN1000,00
 :61:2610041004CN300,00//X1
 :86:first
@@ -115,7 +117,7 @@ def test_swift_lines_without_a_statement_header_are_refused_as_a_fragment():
 
 
 def test_a_line_shaped_as_a_tag_before_the_statement_refuses_the_file():
-    data = b":9999:\n" + PAGES
+    data = b":9999:\n" + ONE
     result, errors = parse_source(data, "odd.940")
     assert result is None and ":9999: is not an MT940 tag" in errors[0].message and errors[0].row == 1
 
@@ -124,3 +126,19 @@ def test_a_field_the_library_cannot_read_is_named_in_words_not_by_its_objects():
     result, errors = parse_source(PAGES.replace(b":61:2610011001C25,00NTRFNONREF//P1", b":61:26XX1001C25,00NTRF"), "bad.sta")
     assert result is None
     assert "object at 0x" not in errors[0].message and ":61:" in errors[0].message
+
+
+ONE = b""":20:ONE
+:25:DE12500105170648489890
+:28C:7/1
+:60F:C261001EUR100,00
+:61:2610011001C25,00NTRFNONREF//P1
+:62F:C261001EUR125,00
+"""
+
+
+@pytest.mark.parametrize("number, shown", [(b":28C:7/\n1", "7/1"), (b":28C:", ""), (b":28C:/1", "1"), (b":28C: 7 / 1", "7/1")],
+                         ids=["wrapped", "empty", "no statement number", "blanks"])
+def test_a_statement_number_written_loosely_is_read(number, shown):
+    amounts, result = _amounts(ONE.replace(b":28C:7/1", number))
+    assert amounts == [Decimal("25.00")] and {r["statement"] for r in result.table.to_pylist()} == {shown}

@@ -46,7 +46,8 @@ def _structure_problem(lines: list[str]) -> tuple[int | None, str] | None:
     for number, line in enumerate(lines, start=1):
         match = _RECORD.match(line)
         if not match:
-            return number, f"line {number} is not a BAI2 record ({line[:20]!r})"
+            start = "; a BAI2 file starts with a 01 file header record" if number == 1 else ""
+            return number, f"line {number} is not a BAI2 record ({line[:20]!r}){start}"
         code = match.group(1)
         if code in _AMOUNT_FIELD:
             fields = line.rstrip("/").split(",")
