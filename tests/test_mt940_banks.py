@@ -142,3 +142,18 @@ ONE = b""":20:ONE
 def test_a_statement_number_written_loosely_is_read(number, shown):
     amounts, result = _amounts(ONE.replace(b":28C:7/1", number))
     assert amounts == [Decimal("25.00")] and {r["statement"] for r in result.table.to_pylist()} == {shown}
+
+
+def test_a_reference_given_in_the_narrative_and_the_counterpartys_iban_are_read_apart():
+    data = b""":20:SUBFIELDS
+:25:12345678/7654321
+:28C:9
+:60F:C261007EUR10,00
+:61:2610071007C2,50NCOLKREF+//BANKREF1
+:86:171?00SEPA LASTSCHRIFT?20KREF+ORDER-2026-0042?21SVWZ+Invoice 42
+?30GENODEF1XXX?31DE02120300000000202051?32Erika Beispiel
+:62F:C261007EUR12,50
+"""
+    _, result = _amounts(data)
+    row = result.table.to_pylist()[0]
+    assert (row["reference"], row["counterparty"]) == ("ORDER-2026-0042", "Erika Beispiel")

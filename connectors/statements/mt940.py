@@ -71,10 +71,12 @@ _ANY_TAG = re.compile(r"^:(?:\d{2}[A-Z]?|NS):", re.MULTILINE)
 _DAMAGED_HEADER = re.compile(r"^[^\n:]{1,3}:20:", re.MULTILINE)
 _HEADER_NOT_AT_START = "the statement header :20: does not start its line (stray characters before it), so the statement cannot be found"
 _MISPLACED = re.compile(r"(?<=[^\n]):(?:61|6[02][FM]):")
-# A :61: line's amount and a :60F:/:62F: balance, found as the library finds them, read whole.
+# A :61: line's amount and a :60:/:62: balance (final, intermediate or plain) with its
+# currency, found as the library finds them, read whole.
 _ENTRY = re.compile(r"^:61:\d{6}(?:\d{2}|\s{2})?(?:\d{2}|\s{2})?R?[DC][A-Z]?[\n ]?([\d,]*)", re.MULTILINE)
 _BALANCE = re.compile(r"^:(6[02])([FM]?):[DC]\d{6}(.{3})([\d,]*)", re.MULTILINE)
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_LABEL_ONLY = re.compile(r"[A-Z]{4}\+")
 # An MT942 interim report: a floor limit (:34F:) and a date-time (:13D:), no balances.
 _INTERIM = re.compile(r"^:(?:34F|13D|13):|\{2:[IO]942", re.MULTILINE)
 _ANY_BALANCE = re.compile(r"^:6[02][FM]?:", re.MULTILINE)
@@ -163,7 +165,10 @@ def _page(block: str, parsed, row: int, variant: str):
     for transaction in parsed:
         details = transaction.data
         reference = details.get("end_to_end_reference") or ""
-        customer = details.get("customer_reference") or ""
+        # A :61: reference that is only a label (``KREF+``) points at the :86: value, which the
+        # library appends on a line of its own.
+        customer = " ".join(part.strip() for part in (details.get("customer_reference") or "").split("\n")
+                            if part.strip() and not _LABEL_ONLY.fullmatch(part.strip()))
         if not reference and customer and customer.upper() != "NONREF":
             reference = customer
         reference = reference or details.get("bank_reference") or ""
