@@ -61,3 +61,17 @@ def test_an_amount_under_a_type_code_that_is_neither_credit_nor_debit_is_refused
 """
     result, errors = parse_source(data, "bank.bai")
     assert result is None and "neither credit nor debit" in errors[0].message and errors[0].value == "890"
+
+
+def test_a_summary_with_availability_amounts_ends_its_record_before_a_continuation():
+    data = b"""01,SENDER,RECEIVER,261030,0800,1,,,2/
+02,RECEIVER,SENDER,1,261030,,USD,2/
+03,5550001111,USD,010,100000,,S,40000,30000,30000,/
+88,015,125000,,/
+16,175,25000,,REF1,,Deposit
+49,250000,4/
+98,250000,1,6/
+99,250000,1,8/
+"""
+    rows = _rows(data)
+    assert [r["amount"] for r in rows] == [Decimal("250.00")]

@@ -114,12 +114,24 @@ def _joined(lines: list[str]) -> list[str]:
 def _extra_comma(account: str) -> bool:
     """Whether an account record's text ends in a comma of its own after whole summaries.
 
-    Summaries come in fours (type code, amount, item count, funds type). Some banks end a
-    record that holds whole summaries with one more comma before the slash; that comma is
-    the separator, so the continuation follows it directly.
+    A summary is a type code, an amount, an item count and a funds type, followed by the
+    availability the funds type calls for (``S``: three amounts, ``V``: a date and a time,
+    ``D``: a count and that many day/amount pairs). Some banks end a record that holds
+    whole summaries with one more comma before the slash; that comma is the separator, so
+    the continuation follows it directly.
     """
-    summary = account.split(",")[3:]
-    return len(summary) % 4 == 1 and summary[-1] == ""
+    fields = account.split(",")[3:]
+    at = 0
+    while at + 4 <= len(fields):
+        funds = fields[at + 3].strip().upper()
+        extra = {"S": 3, "V": 2}.get(funds, 0)
+        if funds == "D":
+            count = fields[at + 4] if at + 4 < len(fields) else ""
+            extra = 1 + 2 * int(count) if count.isdigit() else 1
+        if at + 4 + extra > len(fields):
+            return False
+        at += 4 + extra
+    return len(fields) - at == 1 and fields[-1] == ""
 
 
 def _short_date(header: str) -> str:
