@@ -75,3 +75,15 @@ def test_a_summary_with_availability_amounts_ends_its_record_before_a_continuati
 """
     rows = _rows(data)
     assert [r["amount"] for r in rows] == [Decimal("250.00")]
+
+
+def test_empty_availability_amounts_of_a_summary_are_defaulted():
+    data = b"""01,SENDER,RECEIVER,261030,0800,1,,,2/
+02,RECEIVER,SENDER,1,261030,,USD,2/
+03,5550001111,USD,010,100000,,S,,,,015,125000,,/
+16,175,25000,S,,,,REF1,,Deposit
+49,250000,3/
+98,250000,1,5/
+99,250000,1,7/
+"""
+    assert [r["amount"] for r in _rows(data)] == [Decimal("250.00")]

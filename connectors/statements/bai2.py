@@ -108,30 +108,43 @@ def _joined(lines: list[str]) -> list[str]:
                 fields[index] = str(int(fields[index]) - joined[scope])
                 line = ",".join(fields) + ("/" if line.endswith("/") else "")
         records.append(line)
-    return [_default_availability(record) if record.startswith("16,") else record for record in records]
+    return [_default_availability(record) if record.startswith(("03,", "16,")) else record for record in records]
+
+
+def _summaries(fields: list[str]) -> tuple[list[tuple[int, int]], int]:
+    """The account record's summaries as ``(start, length)`` in ``fields``, and where they end.
+
+    A summary is a type code, an amount, an item count and a funds type, followed by the
+    availability the funds type calls for (``S``: three amounts, ``V``: a date and a time,
+    ``D``: a count and that many day/amount pairs).
+    """
+    found, at = [], 0
+    while at + 4 <= len(fields):
+        length = 4 + _availability_length(fields, at + 3)
+        if at + length > len(fields):
+            break
+        found.append((at, length))
+        at += length
+    return found, at
+
+
+def _availability_length(fields: list[str], funds_at: int) -> int:
+    funds = fields[funds_at].strip().upper()
+    if funds == "D":
+        count = fields[funds_at + 1].strip() if funds_at + 1 < len(fields) else ""
+        return 1 + 2 * int(count) if count.isdigit() else 1
+    return {"S": 3, "V": 2}.get(funds, 0)
 
 
 def _extra_comma(account: str) -> bool:
     """Whether an account record's text ends in a comma of its own after whole summaries.
 
-    A summary is a type code, an amount, an item count and a funds type, followed by the
-    availability the funds type calls for (``S``: three amounts, ``V``: a date and a time,
-    ``D``: a count and that many day/amount pairs). Some banks end a record that holds
-    whole summaries with one more comma before the slash; that comma is the separator, so
-    the continuation follows it directly.
+    Some banks end a record that holds whole summaries with one more comma before the slash;
+    that comma is the separator, so the continuation follows it directly.
     """
     fields = account.split(",")[3:]
-    at = 0
-    while at + 4 <= len(fields):
-        funds = fields[at + 3].strip().upper()
-        extra = {"S": 3, "V": 2}.get(funds, 0)
-        if funds == "D":
-            count = fields[at + 4] if at + 4 < len(fields) else ""
-            extra = 1 + 2 * int(count) if count.isdigit() else 1
-        if at + 4 + extra > len(fields):
-            return False
-        at += 4 + extra
-    return len(fields) - at == 1 and fields[-1] == ""
+    _, end = _summaries(fields)
+    return len(fields) - end == 1 and fields[-1] == ""
 
 
 def _short_date(header: str) -> str:
@@ -143,11 +156,22 @@ def _short_date(header: str) -> str:
 
 
 def _default_availability(record: str) -> str:
-    """A detail with immediate/one-day/more-days availability (``S``) whose amounts are left empty: 0."""
-    fields = record.split(",")
-    if len(fields) > 6 and fields[3] == "S":
-        fields[4:7] = [field or "0" for field in fields[4:7]]
-    return ",".join(fields)
+    """Availability amounts left empty (defaulted fields) in a detail or an account's summaries: 0.
+
+    Availability says when funds can be used, never how much moved; the library cannot read
+    an empty one.
+    """
+    slash = "/" if record.endswith("/") else ""
+    fields = record[:-1].split(",") if slash else record.split(",")
+    if record.startswith("16,"):
+        funds = [(3, 4 + _availability_length(fields, 3))] if len(fields) > 3 else []
+    else:
+        summaries, _ = _summaries(fields[3:])
+        funds = [(3 + start + 3, 3 + start + length) for start, length in summaries]
+    for at, end in funds:
+        if fields[at].strip().upper() in ("S", "D"):
+            fields[at + 1:end] = [field or "0" for field in fields[at + 1:end]]
+    return ",".join(fields) + slash
 
 
 _INTEGRITY = re.compile(r"Invalid (number of records|account control total|group control total|control total|number of accounts|"
