@@ -1,5 +1,11 @@
 """BAI2 cash management files, read with the bai2 library (record counts and control totals
-checked), several groups and accounts per file, ``88`` continuation records joined.
+checked), several groups and accounts per file.
+
+The records are put in the shape the specification gives before the library reads them:
+``88`` continuations joined (the library would glue a summary's type code to the next
+amount), several records on one line split, empty availability amounts defaulted, a
+four-digit year in the file header shortened. The library is kept for its type codes and its
+integrity checks, which still see every record.
 
 Amounts carry no decimal point: they are in the currency's minor unit. Detail type codes
 say credit or debit (1xx-3xx credits, 4xx-6xx debits); balances come from the account's

@@ -252,7 +252,8 @@ def _unaccounted(block: str, parsed, opening, closing) -> tuple[int, str, str | 
         if found:
             label = f":{tag}{found[0].group(2)}:"
             if not _CURRENCY.fullmatch(found[0].group(3)):
-                return found[0].start(), f"{label} balance has no currency code (it reads {found[0].group(3)!r} where the code belongs)", label
+                written = found[0].group(3)
+                return found[0].start(), f"{label} balance has no currency code (it reads {written!r} where the code belongs)", label
             if found[0].group(3) != opening.currency:
                 return found[0].start(), f"{label} balance is in {found[0].group(3)} but the statement opens in {opening.currency}", label
             problem = _amount_problem(found[0].group(4), read.amount)
