@@ -20,6 +20,7 @@ from sqlalchemy import select
 from connectors.statements import Statement
 from core.imports import CanonicalImport, transaction_schema
 from core.money import AmountError, check_amount, scale_of
+from connectors.statements.text import WITHDRAWN_CURRENCIES
 from core.records import RowError, is_currency_code
 
 __all__ = ["StatementFacts", "check_against_store", "statements_to_import"]
@@ -81,7 +82,7 @@ def statements_to_import(statements: list[Statement], file: str, fmt: str, defau
         if not statement.currency:
             errors.append(RowError(file, statement.row, "currency", None, f"{_label(statement)} names no currency; import it with a "
                                    "profile whose [defaults] section gives the account's currency (currency = \"EUR\")"))
-        elif not is_currency_code(statement.currency):
+        elif not is_currency_code(statement.currency) and statement.currency not in WITHDRAWN_CURRENCIES:
             errors.append(RowError(file, statement.row, "currency", statement.currency, f"{_label(statement)}: not an ISO 4217 currency"))
         total = sum((e.amount for e in statement.entries), Decimal(0))
         if statement.opening is not None and statement.closing is not None and statement.opening + total != statement.closing:
