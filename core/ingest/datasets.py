@@ -80,7 +80,7 @@ def _parse(data: bytes, name: str, profile: Profile | None):
         statements, errors = read_statements(data, name, fmt)
         if statements is None:
             return None, [], errors
-        return statements_to_import(statements, name, fmt)
+        return statements_to_import(statements, name, fmt, default_currency=profile.defaults.currency)
     options = ReadOptions(profile.read.encoding, profile.read.delimiter, profile.read.quotechar, profile.read.sheet,
                           config.max_expanded_bytes())
     raw, errors = read_table(data, name, options, fmt)
