@@ -20,14 +20,6 @@ from core.store import open_store
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _main_module_kept():
-    """AppTest leaves the last script run as ``__main__``; a later test's spawned process would run it again."""
-    main = sys.modules["__main__"]
-    yield
-    sys.modules["__main__"] = main
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -36,6 +28,16 @@ def _free_port() -> int:
 
 def _as_postgres(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+@pytest.fixture(autouse=True)
+def keep_pytest_main_module():
+    """Streamlit's script runner (AppTest) installs each page it runs as ``__main__``, and a
+    process started with ``spawn`` re-runs ``__main__``: put pytest's back after every test, or a
+    worker process of a later test would run a page."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")

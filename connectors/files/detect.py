@@ -85,8 +85,17 @@ def detect_format(data: bytes, name: str = "", max_expanded_bytes: int = DEFAULT
             return "camt053"
         raise SourceFormatError("the file is XML but not a CAMT.053 bank statement")
     first = head.split(b"\n", 1)[0]
-    if re.match(rb"^01,[^,]*,[^,]*,\d{6},", first) and re.search(rb"^(02|03),", head, re.MULTILINE):
+    # The file header's creation date is YYMMDD; some banks write YYYYMMDD.
+    if re.match(rb"^01,[^,]*,[^,]*,(?:\d{6}|\d{8}),", first) and re.search(rb"^(02|03),", head, re.MULTILINE):
+        return "bai2"
+    # Records of two digits, a comma, and a closing slash, but no 01 file header first: the
+    # BAI2 reader says what is wrong rather than the CSV reader finding no header.
+    if re.match(rb"^\d{2},[^\n]*/\s*$", first) and all(re.match(rb"^\d{2},", line) for line in head.split(b"\n")[:20] if line.strip()):
         return "bai2"
     if head.startswith(b"{1:") or (re.search(rb"^:20:", head, re.MULTILINE) and re.search(rb"^:6[02][FM]:", head, re.MULTILINE)):
+        return "mt940"
+    # An MT942 interim report, or SWIFT tags without a whole statement: the MT940 reader
+    # refuses them by name.
+    if re.search(rb"^:(?:34F|13D|13):", head, re.MULTILINE) or re.match(rb"^:(?:\d{2}[A-Z]?|NS):", first):
         return "mt940"
     return "csv"

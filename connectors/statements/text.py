@@ -1,4 +1,5 @@
 """Decoding statement text files: UTF-8, else Windows-1252, else Latin-1; binary refused.
+Also the withdrawn currencies old statements are written in.
 
 Byte-order marks at the start of a line (one doubled by a tool, or files joined together)
 are dropped before decoding, so they are not read as text in any encoding.
@@ -21,3 +22,9 @@ def decode(data: bytes, name: str) -> tuple[str | None, list[RowError]]:
         except UnicodeDecodeError:
             continue
     raise AssertionError("latin-1 decodes every byte")
+
+
+# ISO 4217 codes withdrawn when the euro came (and the ECU before it): old statements and
+# archives are written in them, and a statement's balances still check in its own currency.
+WITHDRAWN_CURRENCIES = frozenset({"ATS", "BEF", "CYP", "DEM", "EEK", "ESP", "FIM", "FRF", "GRD", "HRK", "IEP", "ITL", "LTL", "LUF",
+                                  "LVL", "MTL", "NLG", "PTE", "SIT", "SKK", "XEU"})

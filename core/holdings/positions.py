@@ -50,30 +50,30 @@ class Position(NamedTuple):
 Positions = dict[tuple[str, str], Position]
 
 
-def _key(value) -> str:
+def _collapse_whitespace(value) -> str:
     return re.sub(r"\s+", " ", str(value if value is not None else "")).strip()
 
 
-def _units(value, file: str, row: int, column: str) -> tuple[Decimal | None, RowError | None]:
+def _parse_units(value, file: str, row: int, column: str) -> tuple[Decimal | None, RowError | None]:
     if isinstance(value, Decimal):
         return value, None
     if isinstance(value, int):
         return Decimal(value), None
     try:
-        parsed = parse_amount(_key(value), ".")
+        parsed = parse_amount(_collapse_whitespace(value), ".")
     except AmountError as exc:
-        return None, RowError(file, row, column, _key(value), str(exc))
+        return None, RowError(file, row, column, _collapse_whitespace(value), str(exc))
     if parsed is None:
         return None, RowError(file, row, column, "", "the units are missing")
     return parsed, None
 
 
-def _date(value, file: str, row: int, column: str) -> tuple[dt.date | None, RowError | None]:
+def _parse_date(value, file: str, row: int, column: str) -> tuple[dt.date | None, RowError | None]:
     if isinstance(value, dt.datetime):
         return value.date(), None
     if isinstance(value, dt.date):
         return value, None
-    text = _key(value)
+    text = _collapse_whitespace(value)
     for fmt in ("%Y-%m-%d", "%d-%b-%Y", "%d/%m/%Y", "%Y%m%d", "%d-%m-%Y", "%d-%b-%y", "%m/%d/%Y"):
         try:
             return dt.datetime.strptime(text, fmt).date(), None
@@ -106,12 +106,12 @@ def read_registrar(data: bytes, name: str, as_of: dt.date, layouts: dict[str, La
     names: dict[tuple[str, str], str] = {}
     warnings, report_dates = [], set()
     for number, fields in rows:
-        units, problem = _units(fields.get(f["units"]), name, number, f["units"])
-        day, date_problem = _date(fields.get(f["date"]), name, number, f["date"])
+        units, problem = _parse_units(fields.get(f["units"]), name, number, f["units"])
+        day, date_problem = _parse_date(fields.get(f["date"]), name, number, f["date"])
         problems = [p for p in (problem, date_problem) if p]
         sign = 1
         if layout.kind == "transactions":
-            code = _key(fields.get(f["type"])).upper()
+            code = _collapse_whitespace(fields.get(f["type"])).upper()
             if code in add:
                 sign = 1
             elif code in subtract:
@@ -125,9 +125,9 @@ def read_registrar(data: bytes, name: str, as_of: dt.date, layouts: dict[str, La
         if layout.kind == "transactions" and day > as_of:
             continue
         report_dates.add(day)
-        key = (_key(fields.get(f["folio"])), _key(fields.get(f["product"])))
+        key = (_collapse_whitespace(fields.get(f["folio"])), _collapse_whitespace(fields.get(f["product"])))
         totals[key] += sign * (abs(units) if layout.kind == "transactions" else units)
-        names.setdefault(key, _key(fields.get(f.get("product_name", ""), "")))
+        names.setdefault(key, _collapse_whitespace(fields.get(f.get("product_name", ""), "")))
     if layout.kind == "holdings" and report_dates and report_dates != {as_of}:
         warnings.append(f"{name}: the holdings report is dated {', '.join(str(d) for d in sorted(report_dates))}, not {as_of}")
     positions = {key: Position(units, names.get(key, "")) for key, units in totals.items()}
@@ -167,9 +167,9 @@ def read_internal(data: bytes, name: str, as_of: dt.date):
     names: dict[tuple[str, str], str] = {}
     for row in table.rows[1:]:
         cell = lambda role: row.cells[index[role]] if index[role] < len(row.cells) else None  # noqa: E731
-        units, problem = _units(cell("units"), name, row.number, titles[index["units"]])
-        day, date_problem = _date(cell("date"), name, row.number, titles[index["date"]])
-        kind = re.sub(r"[^A-Z0-9]+", "_", _key(cell("type")).upper()).strip("_")
+        units, problem = _parse_units(cell("units"), name, row.number, titles[index["units"]])
+        day, date_problem = _parse_date(cell("date"), name, row.number, titles[index["date"]])
+        kind = re.sub(r"[^A-Z0-9]+", "_", _collapse_whitespace(cell("type")).upper()).strip("_")
         problems = [p for p in (problem, date_problem) if p]
         if kind not in INTERNAL_TYPES:
             problems.append(RowError(name, row.number, titles[index["type"]], kind, f"transaction type {kind!r} is not known; "
@@ -179,10 +179,10 @@ def read_internal(data: bytes, name: str, as_of: dt.date):
             continue
         if day > as_of:
             continue
-        key = (_key(cell("folio")), _key(cell("product")))
+        key = (_collapse_whitespace(cell("folio")), _collapse_whitespace(cell("product")))
         totals[key] += INTERNAL_TYPES[kind] * abs(units)
         if "product_name" in index:
-            names.setdefault(key, _key(cell("product_name")))
+            names.setdefault(key, _collapse_whitespace(cell("product_name")))
     return {k: Position(v, names.get(k, "")) for k, v in totals.items()}, errors
 
 
@@ -200,11 +200,11 @@ def read_internal_from_books(books: HoldingsBooks, as_of: dt.date, source: str =
     positions: Positions = {}
     errors = []
     for total in books.unit_totals(as_of, adds, takes):
-        key = (_key(total.folio), _key(total.product))
+        key = (_collapse_whitespace(total.folio), _collapse_whitespace(total.product))
         if total.unknown:
             errors.append(RowError(source, None, "transaction_type", None,
                                    f"folio {key[0]}, product {key[1]}: {total.unknown} transaction(s) of a type that is not known; "
                                    f"use one of {', '.join(sorted(INTERNAL_TYPES))}"))
             continue
-        positions[key] = Position(total.added - total.taken, _key(total.name))
+        positions[key] = Position(total.added - total.taken, _collapse_whitespace(total.name))
     return positions, errors

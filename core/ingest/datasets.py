@@ -80,7 +80,7 @@ def _parse(data: bytes, name: str, profile: Profile | None):
         statements, errors = read_statements(data, name, fmt)
         if statements is None:
             return None, [], errors
-        return statements_to_import(statements, name, fmt)
+        return statements_to_import(statements, name, fmt, default_currency=profile.defaults.currency)
     options = ReadOptions(profile.read.encoding, profile.read.delimiter, profile.read.quotechar, profile.read.sheet,
                           config.max_expanded_bytes())
     raw, errors = read_table(data, name, options, fmt)
@@ -131,9 +131,9 @@ def import_file(store: Store, path: str | Path, profile: str | Profile | None = 
         return None, [RowError(path.name, None, None, None, f"cannot read the file ({exc.strerror or exc})")]
     if profile is None and len(data) <= config.max_import_bytes():
         digest = content_sha256(data)
-        existing = _find(store, digest)
+        existing = _stored_dataset(store, digest)
         if existing is not None:
-            return _already(existing), []
+            return _already_imported(existing), []
         fast = _import_canonical_csv(store, path, digest, user)
         if fast is not None:
             return fast, []
@@ -175,11 +175,11 @@ def stage_file(store: Store, path: Path, digest, con, table: str, pool, *, user:
         if isinstance(digest, RowError):
             con.execute(f"DROP TABLE IF EXISTS {table}")
             return None, [digest]
-    existing = _find(store, digest)
+    existing = _stored_dataset(store, digest)
     if existing is None and not tried and within_import_limit(path):
         stats = load_canonical_csv(con, path, table)
     if existing is None and stats is not None:
-        record = _record(store, digest, path.name, "csv", None, user, stats.rows, stats.accounts, stats.date_from,
+        record = _dataset_record(store, digest, path.name, "csv", None, user, stats.rows, stats.accounts, stats.date_from,
                          stats.date_to, stats.scale, stats.columns, [])
 
         def store_dataset(cursor=con.cursor()) -> None:
@@ -190,8 +190,8 @@ def stage_file(store: Store, path: Path, digest, con, table: str, pool, *, user:
                 copy_to_parquet(cursor, table, temporary)
             finally:
                 cursor.close()
-            if _find(store, digest) is None:
-                _commit(store, record, temporary)
+            if _stored_dataset(store, digest) is None:
+                _publish_dataset(store, record, temporary)
             else:
                 temporary.unlink(missing_ok=True)
 
@@ -206,7 +206,7 @@ def stage_file(store: Store, path: Path, digest, con, table: str, pool, *, user:
     return StagedDataset(existing, table, None), []
 
 
-def _already(existing: DatasetRecord) -> ImportOutcome:
+def _already_imported(existing: DatasetRecord) -> ImportOutcome:
     return ImportOutcome(existing, [f"this file was already imported as dataset {existing.name!r} on {existing.created_at:%Y-%m-%d %H:%M}"], False)
 
 
@@ -224,9 +224,9 @@ def _import_canonical_csv(store: Store, path: Path, digest: str, user: str) -> I
     if stats is None:
         temporary.unlink(missing_ok=True)
         return None
-    record = _record(store, digest, path.name, "csv", None, user, stats.rows, stats.accounts, stats.date_from,
+    record = _dataset_record(store, digest, path.name, "csv", None, user, stats.rows, stats.accounts, stats.date_from,
                      stats.date_to, stats.scale, stats.columns, [])
-    _commit(store, record, temporary)
+    _publish_dataset(store, record, temporary)
     return ImportOutcome(record, [], True)
 
 
@@ -251,9 +251,9 @@ def import_bytes(store: Store, data: bytes, name: str, profile: str | Profile | 
         except ProfileError as exc:
             return None, [RowError(name, None, None, None, str(exc))]
     digest = content_sha256(data)
-    existing = _find(store, digest)
+    existing = _stored_dataset(store, digest)
     if existing is not None:
-        return _already(existing), []
+        return _already_imported(existing), []
     result, facts, errors = _parse(data, name, profile)
     if result is None:
         return None, errors
@@ -264,21 +264,21 @@ def import_bytes(store: Store, data: bytes, name: str, profile: str | Profile | 
             errors = check_against_store(session, facts, name)
         if errors:
             return None, errors
-    record = _persist(store, digest, name, result, profile, user, facts)
+    record = _store_dataset(store, digest, name, result, profile, user, facts)
     return ImportOutcome(record, result.warnings, True), []
 
 
 def existing_dataset(store: Store, data: bytes) -> DatasetRecord | None:
     """The dataset these exact bytes were already imported as, if any."""
-    return _find(store, content_sha256(data))
+    return _stored_dataset(store, content_sha256(data))
 
 
-def _find(store: Store, digest: str) -> DatasetRecord | None:
+def _stored_dataset(store: Store, digest: str) -> DatasetRecord | None:
     with store.session() as session:
         return session.get(DatasetRecord, digest)
 
 
-def _persist(store: Store, digest: str, name: str, result, profile: Profile | None, user: str, facts=()) -> DatasetRecord:
+def _store_dataset(store: Store, digest: str, name: str, result, profile: Profile | None, user: str, facts=()) -> DatasetRecord:
     # Start-up speed: pyarrow's compute and Parquet modules load on the first file stored this way.
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -293,14 +293,14 @@ def _persist(store: Store, digest: str, name: str, result, profile: Profile | No
         temporary.unlink(missing_ok=True)
         raise
     dates = table.column("date")
-    record = _record(store, digest, name, result.format, profile.name if profile and profile.name != "auto" else None, user,
+    record = _dataset_record(store, digest, name, result.format, profile.name if profile and profile.name != "auto" else None, user,
                      table.num_rows, len(pc.unique(table.column("account"))), pc.min(dates).as_py(), pc.max(dates).as_py(),
                      table.schema.field("amount").type.scale, table.column_names, result.warnings)
-    _commit(store, record, temporary, facts)
+    _publish_dataset(store, record, temporary, facts)
     return record
 
 
-def _record(store: Store, digest: str, name: str, fmt: str, profile: str | None, user: str, rows: int, accounts: int,
+def _dataset_record(store: Store, digest: str, name: str, fmt: str, profile: str | None, user: str, rows: int, accounts: int,
             date_from, date_to, scale: int, columns: list[str], warnings: list[str]) -> DatasetRecord:
     target = store.data_dir / "datasets" / f"{digest}.parquet"
     return DatasetRecord(id=digest, name=name, format=fmt, profile=profile, row_count=rows, account_count=accounts,
@@ -308,7 +308,7 @@ def _record(store: Store, digest: str, name: str, fmt: str, profile: str | None,
                          parquet_path=str(target.relative_to(store.data_dir)), created_at=dt.datetime.now(dt.UTC), created_by=user)
 
 
-def _commit(store: Store, record: DatasetRecord, temporary: Path, facts=()) -> None:
+def _publish_dataset(store: Store, record: DatasetRecord, temporary: Path, facts=()) -> None:
     """Move the Parquet file into place and commit its metadata row; undo the move on failure."""
     target = store.data_dir / record.parquet_path
     try:
@@ -324,7 +324,7 @@ def _commit(store: Store, record: DatasetRecord, temporary: Path, facts=()) -> N
                          {"name": record.name, "rows": record.row_count, "profile": record.profile})
     except BaseException:
         temporary.unlink(missing_ok=True)
-        if _find(store, record.id) is None:
+        if _stored_dataset(store, record.id) is None:
             target.unlink(missing_ok=True)
         raise
 
@@ -334,7 +334,7 @@ def load_dataset_table(store: Store, dataset: DatasetRecord | str) -> pa.Table:
     import pyarrow.parquet as pq  # start-up speed: see _parse
 
     if isinstance(dataset, str):
-        found = _find(store, dataset)
+        found = _stored_dataset(store, dataset)
         if found is None:
             raise KeyError(f"no dataset {dataset!r}")
         dataset = found

@@ -21,8 +21,8 @@ from connectors.files.raw import Cell, RawRow, RawTable
 from core.domain.dates import choose_date_format, date_from_serial, describe_format, parse_date
 from core.domain.findings import RowError
 from core.domain.money import AmountError, check_amount, infer_decimal_separator, parse_amount, scale_of
-from core.domain.records import ALIASES, DATE_COLUMNS, TRANSACTION_COLUMNS, extra_columns, is_currency_code, map_titles
-from core.domain.records import normalise_title as _norm
+from core.domain.records import (ALIASES, DATE_COLUMNS, TRANSACTION_COLUMNS, extra_columns, is_currency_code, map_titles,
+                                 normalise_title)
 from core.ingest.profiles import Profile
 
 __all__ = ["ALIASES", "CanonicalImport", "normalise_table", "transaction_schema"]
@@ -153,13 +153,13 @@ def _find_header(rows: list[RawRow], profile: Profile, file: str) -> tuple[int, 
             if row.number == profile.read.header_row:
                 return i, []
         return 0, [RowError(file, profile.read.header_row, None, None, "the profile's header_row is blank or past the end of the file")]
-    wanted = {_norm(t) for t in profile.columns.values()}
+    wanted = {normalise_title(t) for t in profile.columns.values()}
     if profile.amount.quantity is not None:
-        wanted |= {_norm(t) for t in (profile.amount.quantity, profile.amount.price, profile.amount.direction, *profile.amount.fees)}
+        wanted |= {normalise_title(t) for t in (profile.amount.quantity, profile.amount.price, profile.amount.direction, *profile.amount.fees)}
     best, best_score = None, 0
     nearest, nearest_roles = None, set()
     for i, row in enumerate(rows[:_HEADER_SEARCH_ROWS]):
-        titles = {_norm(c) for c in row.cells if isinstance(c, str) and c.strip()}
+        titles = {normalise_title(c) for c in row.cells if isinstance(c, str) and c.strip()}
         if wanted:
             if wanted <= titles:
                 return i, []
@@ -185,14 +185,14 @@ def _find_header(rows: list[RawRow], profile: Profile, file: str) -> tuple[int, 
 
 
 def _map_columns(header: list[str], profile: Profile, file: str, header_row: int) -> tuple[dict[str, int], list[RowError]]:
-    normalised = [_norm(t) for t in header]
+    normalised = [normalise_title(t) for t in header]
     mapping: dict[str, int] = {}
     errors = []
     for name, title in profile.columns.items():
-        if _norm(title) not in normalised:
+        if normalise_title(title) not in normalised:
             errors.append(RowError(file, header_row, title, None, f"column {title!r} (for {name}) is not in the header {header}"))
         else:
-            mapping[name] = normalised.index(_norm(title))
+            mapping[name] = normalised.index(normalise_title(title))
     if errors:
         return mapping, errors
     profile_sets_amount = bool(set(_AMOUNT_SOURCES) & set(profile.columns))
@@ -208,10 +208,10 @@ def _map_columns(header: list[str], profile: Profile, file: str, header_row: int
     if trade.quantity is not None:
         for key, title in [("_quantity", trade.quantity), ("_price", trade.price), ("_direction", trade.direction)] + \
                 [(f"_fee{n}", fee) for n, fee in enumerate(trade.fees)]:
-            if _norm(title) not in normalised:
+            if normalise_title(title) not in normalised:
                 errors.append(RowError(file, header_row, title, None, f"column {title!r} (for the computed amount) is not in the header {header}"))
             else:
-                mapping[key] = normalised.index(_norm(title))
+                mapping[key] = normalised.index(normalise_title(title))
         for name in _AMOUNT_SOURCES:
             mapping.pop(name, None)
     elif not set(_AMOUNT_SOURCES) & set(mapping):
@@ -228,7 +228,7 @@ def _title_values(rows: list[RawRow]) -> dict[str, str]:
             cells = [part.strip() for part in cells[0].split(":", 1)]
         if len(cells) < 2:
             continue
-        key, value = _norm(cells[0]), cells[1]
+        key, value = normalise_title(cells[0]), cells[1]
         if key in ALIASES["account"] and "account" not in found:
             found["account"] = value
         elif key in ALIASES["currency"] and is_currency_code(value.upper()):
@@ -259,7 +259,7 @@ def _leave_out_rows(body: list[RawRow], header: list[str], mapping: dict[str, in
         notes.append(f"row {row.number} looks like a total or balance line ({shown[:80]}) and was left out")
     body = body[start:end]
     if profile.skip:
-        normalised = [_norm(t) for t in header]
+        normalised = [normalise_title(t) for t in header]
         kept = []
         skipped = 0
         for row in body:
@@ -274,9 +274,9 @@ def _leave_out_rows(body: list[RawRow], header: list[str], mapping: dict[str, in
 
 
 def _skip_matches(rule, row: RawRow, normalised: list[str]) -> bool:
-    if _norm(rule.column) not in normalised:
+    if normalise_title(rule.column) not in normalised:
         return False
-    value = _text(_cell(row, normalised.index(_norm(rule.column))))
+    value = _text(_cell(row, normalised.index(normalise_title(rule.column))))
     if rule.equals and value.casefold() in {v.casefold() for v in rule.equals}:
         return True
     return bool(rule.matches and re.search(rule.matches, value))
@@ -492,6 +492,6 @@ def _unique_titles(header: list[str]) -> list[str]:
     unique = []
     for index, title in enumerate(header):
         title = title or f"column_{index + 1}"
-        seen[_norm(title)] += 1
-        unique.append(title if seen[_norm(title)] == 1 else f"{title} ({seen[_norm(title)]})")
+        seen[normalise_title(title)] += 1
+        unique.append(title if seen[normalise_title(title)] == 1 else f"{title} ({seen[normalise_title(title)]})")
     return unique

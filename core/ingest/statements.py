@@ -18,6 +18,7 @@ import pyarrow as pa
 from sqlalchemy import select
 
 from connectors.statements.statement import Statement
+from connectors.statements.text import WITHDRAWN_CURRENCIES
 from core.domain.findings import RowError
 from core.domain.money import AmountError, check_amount, scale_of
 from core.domain.records import is_currency_code
@@ -51,10 +52,19 @@ def _content_sha256(statement: Statement) -> str:
     return hashlib.sha256(f"{statement.account}|{statement.currency}|{text}".encode()).hexdigest()
 
 
-def statements_to_import(statements: list[Statement], file: str, fmt: str) -> tuple[CanonicalImport | None, list[StatementFacts], list[RowError]]:
-    """Canonical rows of every statement, the facts to keep, and every balance problem."""
+def statements_to_import(statements: list[Statement], file: str, fmt: str, default_currency: str | None = None
+                         ) -> tuple[CanonicalImport | None, list[StatementFacts], list[RowError]]:
+    """Canonical rows of every statement, the facts to keep, and every balance problem.
+
+    Args:
+        default_currency: the currency of a statement whose file names none (a profile's
+            ``[defaults] currency``); a statement without one is refused otherwise.
+    """
     errors: list[RowError] = []
     warnings = [w for s in statements for w in s.warnings]
+    if default_currency and any(not s.currency for s in statements):
+        warnings.append(f"a statement names no currency; the profile's default currency {default_currency} is used")
+        statements = [s if s.currency else s._replace(currency=default_currency) for s in statements]
     for statement in statements:
         amounts = [("opening balance", statement.opening), ("closing balance", statement.closing)]
         amounts += [("amount", entry.amount) for entry in statement.entries]
@@ -71,7 +81,10 @@ def statements_to_import(statements: list[Statement], file: str, fmt: str) -> tu
     for statement in statements:
         if not statement.account:
             errors.append(RowError(file, statement.row, "account", None, f"{_label(statement)} names no account"))
-        if not is_currency_code(statement.currency):
+        if not statement.currency:
+            errors.append(RowError(file, statement.row, "currency", None, f"{_label(statement)} names no currency; import it with a "
+                                   "profile whose [defaults] section gives the account's currency (currency = \"EUR\")"))
+        elif not is_currency_code(statement.currency) and statement.currency not in WITHDRAWN_CURRENCIES:
             errors.append(RowError(file, statement.row, "currency", statement.currency, f"{_label(statement)}: not an ISO 4217 currency"))
         total = sum((e.amount for e in statement.entries), Decimal(0))
         if statement.opening is not None and statement.closing is not None and statement.opening + total != statement.closing:
@@ -88,7 +101,7 @@ def statements_to_import(statements: list[Statement], file: str, fmt: str) -> tu
         warnings.append("the statements carry no opening balance; each is checked against the account's previous statement instead")
     entries = [(s, e) for s in statements for e in s.entries]
     if not entries:
-        errors.append(RowError(file, None, None, None, "the statements hold no booked entries"))
+        warnings.append("the statements hold no entries (no movement in the period); their balances are kept for continuity")
     if errors:
         return None, [], errors
     scale = max([2] + [scale_of(e.amount) for _, e in entries])

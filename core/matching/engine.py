@@ -303,7 +303,7 @@ class _Matcher:
         dd = "bidx" if rule_pass.business_days else "day"
         statement = f"(SELECT *, {bucket} AS bucket, {dd} AS dd FROM {right} AS o)"
         buckets = f"(SELECT *, unnest([{bucket} - 1, {bucket}, {bucket} + 1]) AS bucket FROM {left} AS o)"
-        if self._fullest(f"(SELECT {', '.join(alike)}, count(*) AS n FROM {statement} GROUP BY ALL)") * 3 <= _POOL_PAIRS:
+        if self._largest_count(f"(SELECT {', '.join(alike)}, count(*) AS n FROM {statement} GROUP BY ALL)") * 3 <= _POOL_PAIRS:
             source = f"{buckets} AS i JOIN {statement} AS e ON i.bucket = e.bucket AND {join}"
         else:
             near = f"(SELECT *, {dd} + unnest(range({-rule_pass.date_window}, {rule_pass.date_window + 1})) AS at FROM {buckets})"
@@ -327,7 +327,7 @@ class _Matcher:
             WHERE {' AND '.join(where)}
         """
 
-    def _fullest(self, counts: str) -> int:
+    def _largest_count(self, counts: str) -> int:
         """The largest ``n`` of a query of counts: when small, no record can be crowded."""
         return self.con.execute(f"SELECT coalesce(max(n), 0) FROM {counts}").fetchall()[0][0]
 
@@ -404,7 +404,7 @@ class _Matcher:
             return
         ik, ek = taken.column("ik").to_numpy(), taken.column("ek").to_numpy()
         ambiguous = taken.column("ambiguous").to_numpy(zero_copy_only=False)
-        gids = self._number(len(ik))
+        gids = self._next_group_numbers(len(ik))
         self.gid["i"][ik - 1] = gids
         self.gid["e"][ek - 1] = gids
         ones = np.ones(len(ik), np.int32)
@@ -413,7 +413,7 @@ class _Matcher:
                         diff_micro=taken.column("diff_micro").to_numpy(), days_diff=taken.column("days_diff").to_numpy(),
                         n_internal=ones, n_external=ones)
 
-    def _number(self, count: int) -> np.ndarray:
+    def _next_group_numbers(self, count: int) -> np.ndarray:
         first = self.groups.count + 1
         self.batches += 1
         return np.arange(first, first + count, dtype=np.int32)
@@ -426,7 +426,7 @@ class _Matcher:
         np.minimum.at(first, group[internal], k[internal])
         order = np.argsort(first, kind="stable")
         gid_of = np.empty(count, np.int32)
-        gid_of[order] = self._number(count)
+        gid_of[order] = self._next_group_numbers(count)
         self.gid["i"][k[internal] - 1] = gid_of[group[internal]]
         self.gid["e"][k[external] - 1] = gid_of[group[external]]
         micro_i, micro_e = self.micro["i"][k[internal] - 1], self.micro["e"][k[external] - 1]
@@ -469,7 +469,7 @@ class _Matcher:
         near = (f"(SELECT *, dd + {offsets} AS at FROM (SELECT o.*, {day} AS dd, {ref} AS rkey, sign(o.micro) AS sgn "
                 f"FROM {self._open(one)} o WHERE {searched}))")
         roomy = near
-        if self._fullest(per_day) * (2 * rule_pass.date_window + 1) > _POOL:
+        if self._largest_count(per_day) * (2 * rule_pass.date_window + 1) > _POOL:
             # The records to search, with their window's days, materialised first so that no
             # join order can pair a crowded window after all.
             self.con.execute(f"""

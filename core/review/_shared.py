@@ -66,7 +66,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _acting(session, actor: Account, role: str) -> User:
+def _user_as_stored(session, actor: Account, role: str) -> User:
     """The acting user as the store has it now (active, role), read in the decision's transaction."""
     return acting_user(session, actor, role, ReviewError)
 
@@ -91,7 +91,7 @@ def _deciding(store: Store) -> Iterator:
         raise ReviewError(f"the store refused the decision ({type(exc.orig).__name__}: {exc.orig}); nothing was changed") from None
 
 
-def _bump(session, model, row_id: int, seen_version: int, by: User, **values) -> None:
+def _update_if_unchanged(session, model, row_id: int, seen_version: int, by: User, **values) -> None:
     """Apply a change only if the row is still at the version its author saw."""
     result = session.execute(
         update(model).where(model.id == row_id, model.version == seen_version)
@@ -109,7 +109,7 @@ def _break_state(row: Break) -> dict:
     return {"status": row.status, "resolution": row.resolution, "version": row.version, "pending_decision_id": row.pending_decision_id}
 
 
-def _decide(session, by: User, action: str, target_type: str, target_id: str, *, run_id: int | None, status: str,
+def _record_decision(session, by: User, action: str, target_type: str, target_id: str, *, run_id: int | None, status: str,
             amount: Decimal | None = None, reason_code: str | None = None, comment: str = "", payload: dict | None = None,
             parent_id: int | None = None) -> Decision:
     decision = Decision(parent_id=parent_id, run_id=run_id, target_type=target_type, target_id=str(target_id), action=action,

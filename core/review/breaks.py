@@ -14,8 +14,8 @@ from sqlalchemy import select
 from core import config
 from core.auth import Account
 from core.domain.money import Amount, sub, sum_amounts
-from core.review._shared import (REASON_CODES, Outcome, ReviewError, _acting, _break_state, _bump, _conflict, _decide, _deciding, _now,
-                                 approval_threshold, decision_amount)
+from core.review._shared import (REASON_CODES, Outcome, ReviewError, _break_state, _conflict, _deciding, _now, _record_decision,
+                                 _update_if_unchanged, _user_as_stored, approval_threshold, decision_amount)
 from core.store import Store, record_audit
 from core.store.models import Break, Decision, MatchGroup, MatchItem, Run
 
@@ -73,7 +73,7 @@ def resolve_breaks(store: Store, seen: dict[int, int], reason_code: str, comment
     if not comment.strip() and reason_code == "other":
         raise ReviewError("a resolution with reason 'other' needs a comment")
     with _deciding(store) as session:
-        by = _acting(session, actor, "analyst")
+        by = _user_as_stored(session, actor, "analyst")
         if not seen:
             return []
         rows = _open_breaks(session, sorted(seen), seen)
@@ -84,13 +84,13 @@ def _resolve(session, by, row: Break, version: int, reason_code: str, comment: s
     before = _break_state(row)
     amount = decision_amount([row])
     pending = amount > approval_threshold()
-    decision = _decide(session, by, "resolve", "break", str(row.id), run_id=row.run_id, amount=amount,
-                       reason_code=reason_code, comment=comment, status="pending" if pending else "applied",
-                       payload={"break_ids": [row.id]})
+    decision = _record_decision(session, by, "resolve", "break", str(row.id), run_id=row.run_id, amount=amount,
+                                reason_code=reason_code, comment=comment, status="pending" if pending else "applied",
+                                payload={"break_ids": [row.id]})
     if pending:
-        _bump(session, Break, row.id, version, by, pending_decision_id=decision.id)
+        _update_if_unchanged(session, Break, row.id, version, by, pending_decision_id=decision.id)
     else:
-        _bump(session, Break, row.id, version, by, status="resolved", resolution=reason_code)
+        _update_if_unchanged(session, Break, row.id, version, by, status="resolved", resolution=reason_code)
     after = _break_state(session.get(Break, row.id))
     record_audit(session, by.username, "resolve" if not pending else "resolve_requested", "break", str(row.id), before,
                  after | {"reason_code": reason_code, "comment": comment, "decision_id": decision.id})
@@ -110,7 +110,7 @@ def manual_match(store: Store, break_ids: list[int], versions: dict[int, int], a
     if reason_code is not None and reason_code not in REASON_CODES:
         raise ReviewError(f"unknown reason code {reason_code!r}")
     with _deciding(store) as session:
-        by = _acting(session, actor, "analyst")
+        by = _user_as_stored(session, actor, "analyst")
         rows = _open_breaks(session, sorted(set(break_ids)), versions)
         if len({(r.account, r.currency) for r in rows}) > 1:
             raise ReviewError("the records are on different accounts or currencies; they cannot be matched")
@@ -119,12 +119,12 @@ def manual_match(store: Store, break_ids: list[int], versions: dict[int, int], a
             raise ReviewError(f"the records differ by {difference}; give a reason code to match them anyway")
         size = decision_amount(rows)
         pending = size > approval_threshold()
-        decision = _decide(session, by, "manual_match", "breaks", ",".join(str(r.id) for r in rows), run_id=rows[0].run_id,
+        decision = _record_decision(session, by, "manual_match", "breaks", ",".join(str(r.id) for r in rows), run_id=rows[0].run_id,
                            amount=size, reason_code=reason_code, comment=comment, status="pending" if pending else "applied",
                            payload={"break_ids": [r.id for r in rows], "difference": str(difference)})
         befores = {r.id: _break_state(r) for r in rows}
         for row in rows:
-            _bump(session, Break, row.id, versions[row.id], by,
+            _update_if_unchanged(session, Break, row.id, versions[row.id], by,
                   **({"pending_decision_id": decision.id} if pending else {"status": "matched"}))
         if not pending:
             _create_manual_group(session, decision, rows, difference)

@@ -16,7 +16,7 @@ import pyarrow as pa
 from sqlalchemy import select
 
 from core.auth import Account, canonical_username
-from core.review._shared import ConflictError, Outcome, ReviewError, _acting, _bump, _decide, _deciding
+from core.review._shared import ConflictError, Outcome, ReviewError, _deciding, _record_decision, _update_if_unchanged, _user_as_stored
 from core.review.breaks import _create_manual_group
 from core.review.unmatch import _reopen_items
 from core.runs.folder import confirmed_items_sql, register_group_statuses, run_folder
@@ -75,7 +75,7 @@ def decide_pending(store: Store, decision_id: int, approve: bool, actor: Account
     the only way out, and nothing is applied twice.
     """
     with _deciding(store) as session:
-        by = _acting(session, actor, "approver")
+        by = _user_as_stored(session, actor, "approver")
         pending = session.get(Decision, decision_id)
         if pending is None or pending.status != "pending":
             raise ReviewError(f"decision {decision_id} is not waiting for approval")
@@ -83,7 +83,7 @@ def decide_pending(store: Store, decision_id: int, approve: bool, actor: Account
             raise ConflictError(f"decision {decision_id} has already been decided")
         if _made_by(pending, by):
             raise ReviewError("nobody may approve their own decision; another approver must decide")
-        verdict = _decide(session, by, "approve" if approve else "refuse", pending.target_type, pending.target_id,
+        verdict = _record_decision(session, by, "approve" if approve else "refuse", pending.target_type, pending.target_id,
                           run_id=pending.run_id, status="approved" if approve else "refused", amount=pending.amount,
                           comment=comment, parent_id=pending.id)
         payload = pending.payload or {}
@@ -99,7 +99,7 @@ def decide_pending(store: Store, decision_id: int, approve: bool, actor: Account
                 if approve:
                     values |= ({"status": "resolved", "resolution": pending.reason_code} if pending.action == "resolve"
                                else {"status": "matched"})
-                _bump(session, Break, row.id, row.version, by, **values)
+                _update_if_unchanged(session, Break, row.id, row.version, by, **values)
             if approve and pending.action == "manual_match":
                 maker = Decision(made_by=pending.made_by, reason_code=pending.reason_code, comment=pending.comment)
                 _create_manual_group(session, maker, list(rows), Decimal(payload["difference"]))
@@ -111,7 +111,7 @@ def decide_pending(store: Store, decision_id: int, approve: bool, actor: Account
                 members = session.scalars(select(MatchItem).where(MatchItem.group_id == group.id)).all()
                 _refuse_if_cleared_since(session, store, pending, members, group_id=group.id)
             applied = {"status": "unmatched" if pending.action == "unmatch" else "confirmed"} if approve else {}
-            _bump(session, MatchGroup, group.id, group.version, by, pending_decision_id=None, **applied)
+            _update_if_unchanged(session, MatchGroup, group.id, group.version, by, pending_decision_id=None, **applied)
             if approve and pending.action == "unmatch":
                 _reopen_items(session, store.data_dir, session.get(MatchGroup, group.id), "unmatched_by_user")
         record_audit(session, by.username, "approve" if approve else "refuse", "decision", str(pending.id),

@@ -10,7 +10,7 @@ from sqlalchemy import case, insert, select, update
 
 from core.auth import Account
 from core.review import _shared
-from core.review._shared import (ConflictError, Outcome, ReviewError, _acting, _conflict, _deciding, _now, approval_threshold,
+from core.review._shared import (ConflictError, Outcome, ReviewError, _conflict, _deciding, _now, _user_as_stored, approval_threshold,
                                  decision_amount)
 from core.review.unmatch import _reopen_groups
 from core.store import Store, bulk_insert, chunks
@@ -53,7 +53,7 @@ def _decide_proposed(store: Store, seen: dict[int, int], actor: Account, *, appr
     ids = sorted(seen)
     action, status = ("approve_match", "confirmed") if approve else ("reject_match", "rejected")
     with _deciding(store) as session:
-        by = _acting(session, actor, "analyst")
+        by = _user_as_stored(session, actor, "analyst")
         if not ids:
             return []
         runs = _check_proposed(session, ids, seen)

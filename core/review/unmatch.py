@@ -9,8 +9,8 @@ from sqlalchemy import insert, select
 
 from core.auth import Account
 from core.review import _shared
-from core.review._shared import (ConflictError, Outcome, ReviewError, _acting, _bump, _conflict, _decide, _deciding, approval_threshold,
-                                 decision_amount)
+from core.review._shared import (ConflictError, Outcome, ReviewError, _conflict, _deciding, _record_decision, _update_if_unchanged,
+                                 _user_as_stored, approval_threshold, decision_amount)
 from core.runs.folder import run_folder
 from core.store import Store, chunks, record_audit
 from core.store.models import Break, DatasetRecord, MatchGroup, MatchItem, Run
@@ -79,7 +79,7 @@ def unmatch_group(store: Store, run_id: int, match_id: int, actor: Account, comm
         succeeds, the other gets this); ``ReviewError`` when it is not confirmed or waits.
     """
     with _deciding(store) as session:
-        by = _acting(session, actor, "analyst")
+        by = _user_as_stored(session, actor, "analyst")
         group = session.scalar(select(MatchGroup).where(MatchGroup.run_id == run_id, MatchGroup.match_id == match_id)
                                .with_for_update())
         if group is None:
@@ -95,13 +95,13 @@ def unmatch_group(store: Store, run_id: int, match_id: int, actor: Account, comm
         items = session.scalars(select(MatchItem).where(MatchItem.group_id == group.id)).all()
         size = decision_amount(items)
         pending = size > approval_threshold()
-        decision = _decide(session, by, "unmatch", "group", str(group.id), run_id=run_id, amount=size, comment=comment,
+        decision = _record_decision(session, by, "unmatch", "group", str(group.id), run_id=run_id, amount=size, comment=comment,
                            status="pending" if pending else "applied", payload={"group_id": group.id})
         if pending:
-            _bump(session, MatchGroup, group.id, version, by, pending_decision_id=decision.id)
+            _update_if_unchanged(session, MatchGroup, group.id, version, by, pending_decision_id=decision.id)
             reopened = []
         else:
-            _bump(session, MatchGroup, group.id, version, by, status="unmatched")
+            _update_if_unchanged(session, MatchGroup, group.id, version, by, status="unmatched")
             reopened = _reopen_items(session, store.data_dir, group, "unmatched_by_user")
         record_audit(session, by.username, "unmatch" if not pending else "unmatch_requested", "group", str(group.id),
                      {"status": "confirmed", "match_id": match_id, "version": version},

@@ -106,7 +106,7 @@ def _settle_previous(session, run: Run, previous: list[Break], result: MatchResu
                  {"cleared": sorted(matched), "carried": sorted(r.id for r in previous if r.id not in matched)})
 
 
-def _dataset_of(prefix: str, internal: DatasetRecord, external: DatasetRecord) -> str:
+def _dataset_id_sql(prefix: str, internal: DatasetRecord, external: DatasetRecord) -> str:
     """SQL for a result row's dataset: its own (a carried record's), else its side's in the run."""
     return f"coalesce({prefix}dataset_id, CASE {prefix}side WHEN 'internal' THEN '{internal.id}' ELSE '{external.id}' END)"
 
@@ -118,7 +118,7 @@ _BREAK_COLUMNS = ["run_id", "side", "dataset_id", "record_id", "account", "date"
 def _break_rows(run: Run, internal: DatasetRecord, external: DatasetRecord, result: MatchResult) -> list[tuple]:
     """The run's breaks as rows of ``_BREAK_COLUMNS``, in the database's text form."""
     return result.con.execute(f"""
-        SELECT {run.id}, side, {_dataset_of('', internal, external)},
+        SELECT {run.id}, side, {_dataset_id_sql('', internal, external)},
                record_id, account, strftime(date, '%Y-%m-%d'), CAST(amount AS VARCHAR), currency, left(reference, 512), description,
                reason, 'open', strftime(coalesce(first_seen_on, date), '%Y-%m-%d'), carried_from
         FROM result_breaks
@@ -144,7 +144,7 @@ def _save_proposed(session, run: Run, internal: DatasetRecord, external: Dataset
     try:
         items = con.execute(f"""
             SELECT g.group_id, {run.id}, i.side,
-                   {_dataset_of('i.', internal, external)},
+                   {_dataset_id_sql('i.', internal, external)},
                    i.record_id, i.account, strftime(i.date, '%Y-%m-%d'), CAST(i.amount AS VARCHAR), i.currency
             FROM result_items i JOIN _group_ids g USING (match_id)
             WHERE i.status = 'proposed'

@@ -37,11 +37,11 @@ def audit_frame(store: Store, actor: str = "", action: str = "", entity: str = "
                                .where(and_(True, *conditions)).order_by(AuditEntry.id.desc()).limit(limit)).all()
     frame = pd.DataFrame(rows, columns=["id", "at", "actor", "action", "entity_type", "entity_id", "before", "after"])
     for column in ("before", "after"):
-        frame[column] = [_describe(state) for state in frame[column]]
+        frame[column] = [_state_in_words(state) for state in frame[column]]
     return frame
 
 
-def _describe(state) -> str:
+def _state_in_words(state) -> str:
     if not state:
         return ""
     return ", ".join(f"{k}={v}" for k, v in sorted(state.items()))

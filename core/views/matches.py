@@ -91,7 +91,8 @@ def confirmed_groups(store: Store, run_id: int, search: str = "", limit: int = 5
         SELECT g.match_id, g.rule, g.status, g.amount_diff, g.days_diff,
                string_agg(i.side || ' ' || i.record_id || ' ' || {_AMOUNT_TEXT}, ' | ' ORDER BY i.side, i.record_id) AS records,
                any_value(i.account) AS account
-        FROM read_parquet({sql_path(folder / 'groups.parquet')}) g JOIN read_parquet({sql_path(folder / 'items.parquet')}) i USING (match_id)
+        FROM read_parquet({sql_path(folder / 'groups.parquet')}) g
+             JOIN read_parquet({sql_path(folder / 'items.parquet')}) i USING (match_id)
         WHERE g.status = 'confirmed'
         GROUP BY ALL
         HAVING (? = '%%' OR bool_or(i.record_id ILIKE ? OR i.account ILIKE ?)) AND (len(?) = 0 OR bool_or(list_contains(?, i.account)))
@@ -106,7 +107,7 @@ def confirmed_groups(store: Store, run_id: int, search: str = "", limit: int = 5
         engine = engine[engine["status"] == "confirmed"]
     in_files = set(engine["match_id"]) if not engine.empty else set()
     extra = [g for g, (s, _) in stored.items() if s == "confirmed" and g not in in_files]
-    found = _sql_groups(store, run_id, extra) if extra else pd.DataFrame()
+    found = _groups_from_store(store, run_id, extra) if extra else pd.DataFrame()
     if not found.empty and search.strip():
         needle = search.strip().lower()
         found = found[[needle in r.lower() or needle in a.lower() for r, a in zip(found["records"], found["account"])]]
@@ -122,7 +123,7 @@ _AMOUNT_TEXT = ("CASE WHEN i.amount = round(i.amount, 2) THEN CAST(CAST(i.amount
                 "ELSE rtrim(CAST(i.amount AS VARCHAR), '0') END")
 
 
-def _sql_groups(store: Store, run_id: int, match_ids: list[int]) -> pd.DataFrame:
+def _groups_from_store(store: Store, run_id: int, match_ids: list[int]) -> pd.DataFrame:
     with store.session() as session:
         groups = session.execute(select(MatchGroup.match_id, MatchGroup.rule, MatchGroup.status, MatchGroup.amount_diff,
                                         MatchGroup.days_diff, MatchGroup.id, MatchGroup.version)

@@ -26,8 +26,10 @@ def run_account_summary(store: Store, run_id: int) -> pd.DataFrame:
     folder = run_folder(store.data_dir, run_id)
     con = duckdb.connect()
     return con.sql(f"""
-        WITH m AS (SELECT account, side, count(*) AS n, sum(amount) AS amount FROM read_parquet({sql_path(folder / 'items.parquet')}) GROUP BY ALL),
-             b AS (SELECT account, side, count(*) AS n, sum(amount) AS amount FROM read_parquet({sql_path(folder / 'breaks.parquet')}) GROUP BY ALL)
+        WITH m AS (SELECT account, side, count(*) AS n, sum(amount) AS amount
+                   FROM read_parquet({sql_path(folder / 'items.parquet')}) GROUP BY ALL),
+             b AS (SELECT account, side, count(*) AS n, sum(amount) AS amount
+                   FROM read_parquet({sql_path(folder / 'breaks.parquet')}) GROUP BY ALL)
         SELECT coalesce(m.account, b.account) AS account, coalesce(m.side, b.side) AS side,
                coalesce(m.n, 0) AS matched, coalesce(b.n, 0) AS open,
                coalesce(m.amount, 0) AS matched_amount, coalesce(b.amount, 0) AS open_amount

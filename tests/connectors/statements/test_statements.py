@@ -94,12 +94,12 @@ def test_an_ofx_investment_statement_is_refused_clearly():
 
 
 def test_camt053_batched_details_reversal_pending_and_balances():
-    result, table = rows(camt053(closing="1099.75", reversal="true"), "camt.xml")
+    result, table = rows(camt053(closing="1499.75", reversal="true"), "camt.xml")
     assert result.format == "camt053"
     assert [(r["date"], r["entry_date"], r["amount"], r["reference"], r["counterparty"]) for r in table] == [
         (dt.date(2026, 10, 6), dt.date(2026, 10, 5), Decimal("100.00"), "INV-100", "Contoso"),
         (dt.date(2026, 10, 6), dt.date(2026, 10, 5), Decimal("200.00"), "INV-200", "Fabrikam"),
-        (dt.date(2026, 10, 5), dt.date(2026, 10, 5), Decimal("-200.00"), "SVC-2", ""),
+        (dt.date(2026, 10, 5), dt.date(2026, 10, 5), Decimal("200.00"), "SVC-2", ""),
         (dt.date(2026, 10, 5), dt.date(2026, 10, 5), Decimal("-0.25"), "SVC-3", ""),
     ]
     assert [r["id"] for r in table] == ["SVC-1#1", "SVC-1#2", "SVC-2", "SVC-3"]

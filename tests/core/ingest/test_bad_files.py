@@ -127,8 +127,8 @@ def _statement_samples():
 def out_of_range_files():
     bai2, mt940, ofx, camt053 = _statement_samples()
     return {
-        "camt entry 1E+999999999": ("camt.xml", camt053().replace(b">300.00<", b">1E+999999999<"), None, "Stmt 1", "'1E+999999999'"),
-        "camt balance NaN": ("camt.xml", camt053(closing="NaN"), None, "Stmt 1", "'NaN'"),
+        "camt entry 1E+999999999": ("camt.xml", camt053().replace(b">300.00<", b">1E+999999999<"), 11, "Ntry", "'1E+999999999'"),
+        "camt balance NaN": ("camt.xml", camt053(closing="NaN"), 5, "Stmt", "'NaN'"),
         "xlsx cell 1.7976931348623157e308": ("big.xlsx", xlsx_with_number(b"1.7976931348623157e308"), 2, "C", "too large"),
         "csv 1e400": ("big.csv", GOOD.replace(b"-4.00", b"1e400"), 3, "Amount", "'1e400'"),
         "csv inf": ("inf.csv", GOOD.replace(b"-4.00", b"inf"), 3, "Amount", "'inf'"),
