@@ -25,7 +25,7 @@ import pytest
 from core.ingest.datasets import parse_source
 from core.ingest.profiles import Profile
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "statements"
+CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "statements"
 MANIFEST = CORPUS / "MANIFEST.md"
 _LINE = re.compile(r"^\| `([^`]+)` \|.*\| ([^|]+) \|\s*$")
 

@@ -222,7 +222,7 @@ def test_an_investment_statement_is_refused_in_one_line_with_exit_2(tmp_path):
                            .replace("STMTRS", "INVSTMTRS").replace("BANKACCTFROM", "INVACCTFROM"))
     (tmp_path / "broker.ofx").write_bytes(investment)
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"RECON_DATA_DIR": str(tmp_path / "data")}
-    done = subprocess.run([sys.executable, "-m", "core", "import", str(tmp_path / "broker.ofx")], cwd=Path(__file__).resolve().parents[1],
+    done = subprocess.run([sys.executable, "-m", "core", "import", str(tmp_path / "broker.ofx")], cwd=Path(__file__).resolve().parents[3],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "investment statement (INVSTMTRS)" in done.stderr and "bank or card statement" in done.stderr
