@@ -90,6 +90,10 @@ with open_tab:
     unknown = [i for i in typed if i not in current]
     if unknown:
         st.warning(f"Run {run_id} has no break {', '.join(map(str, unknown))}.")
+    shown_ids = set(frame["id"].tolist()) if len(frame) else set()
+    if hidden := [i for i in typed if i in current and i not in shown_ids]:
+        st.info(f"Break {', '.join(map(str, hidden))} is not among the breaks shown (filtered out, or not open); it is picked "
+                "because its id was typed.")
     chosen |= {i: seen_breaks.get(i, current[i]) for i in typed if i in current and i not in chosen}
     rows = everything.set_index("id").loc[list(chosen)].reset_index() if chosen else everything.head(0)
     if len(chosen) == 1:
@@ -162,8 +166,12 @@ with proposed_tab:
     covers = (f"{len(picked):,} proposed match(es) covering "
               + ", ".join(f"{currency} {format_amount(total)}" for currency, total in money_per_currency(selected, "size").items()))
     asked = st.session_state.get("breaks_proposed_confirm")
-    if asked is not None and asked["run_id"] != run_id:
-        asked = st.session_state.pop("breaks_proposed_confirm")
+    if asked is not None and (asked["run_id"] != run_id or set(asked["chosen"]) != set(picked)):
+        # The question covers what was picked when it was asked; a selection changed since (a
+        # filter that hides a pick, another run) withdraws it rather than decide on the old picks.
+        st.session_state.pop("breaks_proposed_confirm")
+        st.info("The selection changed since you asked; the question was withdrawn. Nothing was approved or rejected.")
+        asked = None
     if may_decide and asked is not None:
         verb = "Approve" if asked["approve"] else "Reject"
         st.warning(f"{verb} {asked['covers']}? " + ("Each becomes a confirmed match, or waits for an approver when above the approval "

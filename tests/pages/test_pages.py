@@ -656,3 +656,31 @@ def test_a_reconcile_over_an_account_with_a_decision_waiting_is_refused_in_one_l
     assert [e.value for e in at.error] == [f"1 decision waits for an approver on 4471-0092-18 (decision {waiting.decision_id}): "
                                            "decide it before re-running"]
     assert not any(h.value.startswith("Run ") for h in at.subheader)
+
+
+def test_a_bulk_question_is_withdrawn_when_a_filter_hides_one_of_its_picks(demo):
+    from core.store.models import MatchGroup
+
+    at, _ = breaks_of(demo, "4471-0092-18")
+    proposals = frame_with(at, "explanation")
+    assert len(proposals) >= 2
+    sizes = {int(i): max(abs(b), abs(s)) for i, b, s in zip(proposals["id"], proposals["books_amount"], proposals["statement_amount"])}
+    next(c for c in at.checkbox if c.label.startswith("Select every proposal shown")).check().run()
+    at.text_input(key="breaks_reject_comment").input("not these")
+    at.button(key="breaks_reject").click().run()
+    assert any(w.value.startswith(f"Reject {len(sizes)} proposed") for w in at.warning)
+    at.text_input(key="breaks_proposed_min").input(str(min(sizes.values()) + 1)).run()
+    assert any("question was withdrawn" in i.value for i in at.info), [i.value for i in at.info]
+    assert not [b for b in at.button if b.key == "breaks_proposed_confirm_yes"]
+    with demo.session() as session:
+        assert {g.status for g in session.scalars(select(MatchGroup).where(MatchGroup.id.in_(list(sizes))))} == {"proposed"}
+    assert not at.exception
+
+
+def test_a_typed_break_hidden_by_the_filters_is_said_to_be_picked_by_its_id(demo):
+    at, grid = breaks_of(demo, "4471-0092-18")
+    internal = int(grid[grid["side"] == "internal"].iloc[0]["id"])
+    at.multiselect(key="breaks_sides").set_value(["external"]).run()
+    at.text_input(key="breaks_ids").input(str(internal)).run()
+    assert any(f"Break {internal} is not among the breaks shown" in i.value for i in at.info), [i.value for i in at.info]
+    assert not at.exception
