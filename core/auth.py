@@ -40,7 +40,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from core import config
-from core.store import Store, record_audit
+from core.store import Store, lost_to_another_writer, record_audit
 from core.store.models import SignInAttempt, User
 
 __all__ = ["ROLES", "Account", "AuthError", "SignInLocked", "acting_user", "authenticate", "can", "canonical_username", "create_user",
@@ -154,7 +154,7 @@ def _changing_users(store: Store) -> Iterator[Session]:
     except IntegrityError:
         raise AuthError("someone else changed the same user at the same moment; reload and try again") from None
     except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) in ("40001", "40P01") or "locked" in str(exc.orig):
+        if lost_to_another_writer(exc):
             raise AuthError("someone else was changing users at the same moment; reload and try again") from None
         raise
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from core import config
 from core.auth import Account, acting_user
-from core.store import Store
+from core.store import Store, lost_to_another_writer
 from core.store.models import Break, Decision, User
 
 __all__ = ["REASON_CODES", "ConflictError", "IDS_PER_QUERY", "Outcome", "ReviewError", "approval_threshold", "decision_amount"]
@@ -85,8 +85,7 @@ def _deciding(store: Store) -> Iterator:
     except IntegrityError:
         raise ConflictError("someone else decided on the same records at the same moment; reload and decide again") from None
     except DBAPIError as exc:
-        state = getattr(exc.orig, "sqlstate", None)
-        if state in ("40001", "40P01") or "locked" in str(exc.orig):
+        if lost_to_another_writer(exc):
             raise ConflictError("someone else was deciding on the same records; reload and decide again") from None
         raise ReviewError(f"the store refused the decision ({type(exc.orig).__name__}: {exc.orig}); nothing was changed") from None
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import Date, Engine, create_engine, event, insert, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import config
@@ -24,7 +25,7 @@ from core.store import chain  # noqa: F401  (chains every audit entry and decisi
 from core.store.models import AuditEntry
 from core.store.types import ExactDecimal
 
-__all__ = ["Store", "bulk_insert", "bulk_insert_text", "open_store", "record_audit"]
+__all__ = ["Store", "bulk_insert", "bulk_insert_text", "lost_to_another_writer", "open_store", "record_audit"]
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _BULK_CHUNK = 20_000
@@ -209,3 +210,10 @@ def record_audit(session: Session, actor: str, action: str, entity_type: str, en
     The entry is chained as it is flushed (``core.store.chain``): writers wait for each other there.
     """
     session.add(AuditEntry(actor=actor, action=action, entity_type=entity_type, entity_id=str(entity_id), before=before, after=after))
+
+
+def lost_to_another_writer(exc: DBAPIError) -> bool:
+    """Whether the database refused a write because another writer got there first: a
+    serialisation failure or deadlock (PostgreSQL 40001, 40P01) or a lock waited on too long
+    (SQLite's "database is locked"). The caller tells the person to reload and try again."""
+    return getattr(exc.orig, "sqlstate", None) in ("40001", "40P01") or "locked" in str(exc.orig)

@@ -78,6 +78,8 @@ def upgrade() -> None:
 
 
 def _chain_existing_rows(bind) -> None:
+    # Imported only when this upgrade runs: alembic loads every version script to build its graph,
+    # and the models must not load (with the whole store) for a downgrade or a listing.
     from core.store.models import AuditEntry, Decision
 
     tz, text = sa.DateTime(timezone=True), sa.String
