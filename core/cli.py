@@ -225,17 +225,23 @@ def _brs(args: argparse.Namespace, ahead, as_of: dt.date, book_openings: dict, b
 
     rules, rules_text = _read_rules(args.rules)
     store = open_store()
+    made = []
+
+    def statement_of(result, external) -> list:
+        """The statement as of the date, before the run is saved: an account without a bank balance saves no run."""
+        with store.session() as session:
+            statements = session.scalars(select(StatementRecord).where(StatementRecord.dataset_id == external.id)).all()
+        brs, problems = bank_reconciliation_statement(result, as_of, statements=statements, bank_closings=bank_closings,
+                                                      book_openings=book_openings, books=Path(args.internal).name,
+                                                      statement=Path(args.external).name)
+        made.append(brs)
+        return problems
+
     outcome, problems = reconcile_files(store, Path(args.internal), Path(args.external), rules, rules_text, user=config.cli_user(),
-                                        ahead=ahead)
+                                        ahead=ahead, check=statement_of)
     if problems:
         raise BadInput(format_errors(problems, limit=200))
-    with store.session() as session:
-        statements = session.scalars(select(StatementRecord).where(StatementRecord.dataset_id == outcome.run.external_dataset_id)).all()
-    brs, problems = bank_reconciliation_statement(outcome.result, as_of, statements=statements, bank_closings=bank_closings,
-                                                  book_openings=book_openings, books=Path(args.internal).name,
-                                                  statement=Path(args.external).name)
-    if problems:
-        raise BadInput(format_errors(problems, limit=200))
+    brs = made[0]
     brs.summary["run"] = outcome.run.id
     write_brs_outputs(brs, Path(args.out))
     unexplained = [f"{x.account} {x.amount}" for x in brs.lines if x.line == "unexplained_difference" and x.amount != 0]

@@ -209,8 +209,9 @@ def test_an_account_without_a_bank_closing_is_refused_by_name():
 
 
 def test_a_balance_given_for_an_account_neither_file_holds_is_refused():
-    _, errors = bank_reconciliation_statement(run(BOOKS, BANK), AS_OF, bank_closings={"CHK": Decimal(1), "SAV": Decimal(1), "CHQ": Decimal(1)},
-                                              book_openings={"SVA": Decimal(1)}, books="books.csv", statement="bank.csv")
+    given = {"CHK": Decimal(1), "SAV": Decimal(1), "CHQ": Decimal(1)}
+    _, errors = bank_reconciliation_statement(run(BOOKS, BANK), AS_OF, bank_closings=given, book_openings={"SVA": Decimal(1)},
+                                              books="books.csv", statement="bank.csv")
     assert [str(e) for e in errors] == [
         "books.csv, column 'book opening': book opening given for account 'SVA', which neither file holds",
         "bank.csv, column 'bank closing': bank closing given for account 'CHQ', which neither file holds"]

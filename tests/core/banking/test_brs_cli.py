@@ -96,6 +96,7 @@ def test_a_canonical_csv_without_a_bank_closing_is_refused_and_the_folder_left_a
     assert result.stderr.strip() == ("error: bank.csv, column 'closing balance': account 'B': the statement gives no closing balance "
                                      "on or before 2026-10-31; give the bank's closing balance (--bank-closing B=AMOUNT)")
     assert [p.name for p in out.iterdir()] == ["brs.csv"] and (out / "brs.csv").read_text() == "earlier\n"
+    assert not list((tmp_path / "data").glob("runs/*")), "a refused statement saves no run"
 
     result = brs_files(tmp_path, "--as-of", "2026-10-31", "--bank-closing", "A=100.00", "--bank-closing", "B=-20", books=BOOKS_CSV,
                        statement=BANK_CSV.encode(), name="bank.csv")
@@ -104,6 +105,7 @@ def test_a_canonical_csv_without_a_bank_closing_is_refused_and_the_folder_left_a
     assert [a for a, line in found if line == "unexplained_difference"] == ["A", "B"]
     assert found[("B", "bank_closing_balance")] == "-20.00" and found[("B", "unexplained_difference")] == "0.00"
     assert sum(Decimal(v) for (_, line), v in found.items() if line == "unexplained_difference") == 0
+    assert len(list((tmp_path / "data").glob("runs/*"))) == 1
 
 
 def test_bad_options_exit_2_with_one_line(tmp_path):
