@@ -33,7 +33,7 @@ class BadInput(Exception):
 def _check_out(value: str, *, folder: bool) -> None:
     """Refuse an ``--out`` the command could not write to, before any work is done.
 
-    ``folder``: the option names a folder (``match``, ``holdings``), else a file (``import``).
+    ``folder``: the option names a folder (``match``, ``holdings``, ``brs``), else a file (``import``).
     Nothing is created here; the command creates what is missing once it has results.
     """
     path = Path(value)

@@ -21,7 +21,9 @@ its records are dated on or before the date; the earlier records of a group comp
 later are open on the date (a payment booked on the 30th that cleared on the 2nd is
 outstanding on the 31st). Outstanding payments and deposits in transit are the books' open
 records, money out and money in; the bank's credits and debits not in the books are the
-statement's open records.
+statement's open records. Records an earlier run left open and this run carried in (last
+month's outstanding cheque) are reconciling items like any other, but are not added to the
+book balance (the books' opening holds them already), nor to the bank's balance.
 
 The bank's closing balance is the statement's own: the closing balance of the account's latest
 statement ending on or before the date. When the statement's records go on past that
@@ -95,7 +97,8 @@ class BankReconciliation(NamedTuple):
     def items(self) -> pa.Table:
         """``account, line, side, record_id, date, amount, reference``: the records behind each line.
 
-        ``book_balance`` lists the books' records to the date (the opening balance aside);
+        ``book_balance`` lists the books' records to the date (not the opening balance, nor
+        records carried in from earlier runs);
         ``differences_in_matched_items`` the records of both sides of each matched group whose
         sides differ, the line being the statement's records less the books'.
         """
@@ -223,13 +226,19 @@ def bank_reconciliation_statement(result: MatchResult, as_of: dt.date, *, statem
 
 
 def _collect_records(con, as_of: dt.date) -> None:
-    """``brs_records``: every record dated on or before ``as_of``, and whether its group is whole by then."""
+    """``brs_records``: every record dated on or before ``as_of``, and whether its group is whole by then.
+
+    ``carried_from`` is set on a record an earlier run left open and this one took in again
+    (``core.runs.scope``): it is one of the reconciling items, never part of this period's
+    movements, which the balances given already hold.
+    """
     con.execute(f"""
         CREATE OR REPLACE TABLE brs_records AS
         WITH every AS (
-            SELECT side, record_id, account, date, amount, currency, reference, match_id, status FROM result_items
+            SELECT side, record_id, account, date, amount, currency, reference, carried_from, match_id, status FROM result_items
             UNION ALL
-            SELECT side, record_id, account, date, amount, currency, reference, CAST(NULL AS INTEGER), CAST(NULL AS VARCHAR)
+            SELECT side, record_id, account, date, amount, currency, reference, carried_from, CAST(NULL AS INTEGER),
+                   CAST(NULL AS VARCHAR)
             FROM result_breaks
         ),
         whole AS (SELECT match_id FROM result_items GROUP BY match_id HAVING max(date) <= DATE '{as_of.isoformat()}')
@@ -249,7 +258,7 @@ def _collect_items(con) -> None:
             HAVING sum(CASE WHEN side = 'external' THEN amount ELSE -amount END) <> 0
         ),
         lined AS (
-            SELECT 'book_balance' AS line, * FROM brs_records WHERE side = 'internal'
+            SELECT 'book_balance' AS line, * FROM brs_records WHERE side = 'internal' AND carried_from IS NULL
             UNION ALL
             SELECT CASE WHEN side = 'internal' THEN (CASE WHEN amount < 0 THEN 'outstanding_payments' ELSE 'deposits_in_transit' END)
                         ELSE (CASE WHEN amount < 0 THEN 'bank_debits_not_in_books' ELSE 'bank_credits_not_in_books' END) END, *
@@ -274,7 +283,7 @@ def _sums(con, closings: Mapping[str, BankClosing]) -> dict[str, dict]:
     try:
         for account, amount in con.execute("""
                 SELECT r.account, sum(r.amount) FROM brs_records r JOIN brs_balance_days b ON b.account = r.account
-                WHERE r.side = 'external' AND r.date > b.as_at GROUP BY ALL
+                WHERE r.side = 'external' AND r.carried_from IS NULL AND r.date > b.as_at GROUP BY ALL
             """).fetchall():
             found.setdefault(account, {})["rolled_forward"] = amount
     finally:

@@ -4,10 +4,14 @@ import datetime as dt
 from decimal import Decimal
 from typing import NamedTuple
 
+import duckdb
+import pyarrow as pa
 import pytest
 
 from core.banking.brs import LINES, bank_closings_from_statements, bank_reconciliation_statement
-from tests.matching_helpers import run
+from core.matching.engine import match_tables
+from core.matching.rules import load_rules
+from tests.matching_helpers import run, table
 
 AS_OF = dt.date(2026, 10, 31)
 
@@ -233,3 +237,34 @@ def test_before_any_movement_the_statement_is_the_openings(as_of):
     chk = lines_of(brs, "CHK")
     assert chk["book_balance"] == 5000 + moved and chk["deposits_in_transit"] == moved and chk["unexplained_difference"] == 0
     assert "SAV" not in brs.summary["accounts"]
+
+
+def test_open_items_carried_from_an_earlier_run_reconcile_but_are_not_this_periods_movements():
+    """October, with September's open items carried in by the run (``carried_from`` set).
+
+    The books closed September at 4,000.00, which holds cheques k0 (-600.00) and k1 (-90.00)
+    the bank had not paid; the bank had credited 5.00 of interest (e0) the books did not hold,
+    so the bank closed September at 4,000 + 600 + 90 + 5 = 4,695.00. In October the bank pays
+    k0 (s9), and b1/s1 (+1,000.00) match.
+
+        bank closing  = 4695 + 1000 - 600          = 5095.00     adjusted bank = 5095 - 90 = 5005.00
+        book balance  = 4000 + 1000 (k0, k1 aside)  = 5000.00     adjusted book = 5000 + 5  = 5005.00
+    """
+    books = table([("b1", "CHK", "2026-10-01", "1000.00", "INV-1"), ("k0", "CHK", "2026-09-28", "-600.00", "CHQ-88"),
+                   ("k1", "CHK", "2026-09-29", "-90.00", "CHQ-89")])
+    bank = table([("s1", "CHK", "2026-10-02", "1000.00", "INV-1"), ("s9", "CHK", "2026-10-06", "-600.00", "CHQ-88"),
+                  ("e0", "CHK", "2026-09-30", "5.00", "INT-SEP")])
+    con = duckdb.connect()
+    con.register("books", books.append_column("carried_from", pa.array([None, 17, 18], pa.int64())))
+    con.register("bank", bank.append_column("carried_from", pa.array([None, None, 19], pa.int64())))
+    result = match_tables("books", "bank", load_rules(), con)
+    brs, errors = bank_reconciliation_statement(result, AS_OF, bank_closings={"CHK": Decimal("5095.00")},
+                                                book_openings={"CHK": Decimal("4000.00")})
+    assert errors == []
+    chk = lines_of(brs, "CHK")
+    assert chk["book_balance"] == Decimal("5000.00")
+    assert chk["outstanding_payments"] == Decimal("-90.00") and chk["bank_credits_not_in_books"] == Decimal("5.00")
+    assert chk["adjusted_bank_balance"] == chk["adjusted_book_balance"] == Decimal("5005.00")
+    assert chk["unexplained_difference"] == 0
+    book_items = {i["record_id"] for i in brs.items.to_pylist() if i["line"] == "book_balance"}
+    assert book_items == {"b1"}
