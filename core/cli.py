@@ -33,7 +33,7 @@ class BadInput(Exception):
 def _check_out(value: str, *, folder: bool) -> None:
     """Refuse an ``--out`` the command could not write to, before any work is done.
 
-    ``folder``: the option names a folder (``match``, ``holdings``), else a file (``import``).
+    ``folder``: the option names a folder (``match``, ``holdings``, ``brs``), else a file (``import``).
     Nothing is created here; the command creates what is missing once it has results.
     """
     path = Path(value)
@@ -110,22 +110,28 @@ def _cmd_match(args: argparse.Namespace) -> int:
         ahead.wait()
 
 
-def _match(args: argparse.Namespace, ahead) -> int:
-    # Imported here for start-up speed (see the module's docstring).
-    from core.domain.findings import format_errors
-    from core.matching.rules import RuleSetError, default_rules_path, parse_rules
-    from core.runs.reconcile import reconcile_files
-    from core.store import open_store
+def _read_rules(option: str | None):
+    """The rule set ``--rules`` names (the default one without it) and its text; unreadable or invalid is bad input."""
+    from core.matching.rules import RuleSetError, default_rules_path, parse_rules  # start-up speed, as above
 
-    rules_path = Path(args.rules) if args.rules else default_rules_path()
+    rules_path = Path(option) if option else default_rules_path()
     try:
         rules_text = rules_path.read_text(encoding="utf-8")
     except OSError as exc:
         raise BadInput(f"{rules_path}: cannot read the rule set ({exc.strerror or exc})") from None
     try:
-        rules = parse_rules(rules_text, str(rules_path))
+        return parse_rules(rules_text, str(rules_path)), rules_text
     except RuleSetError as exc:
         raise BadInput(str(exc)) from None
+
+
+def _match(args: argparse.Namespace, ahead) -> int:
+    # Imported here for start-up speed (see the module's docstring).
+    from core.domain.findings import format_errors
+    from core.runs.reconcile import reconcile_files
+    from core.store import open_store
+
+    rules, rules_text = _read_rules(args.rules)
     store = open_store()
     user = config.cli_user()
     outcome, problems = reconcile_files(store, Path(args.internal), Path(args.external), rules, rules_text, user=user, out=Path(args.out),
@@ -167,6 +173,80 @@ def _cmd_holdings(args: argparse.Namespace) -> int:
     run, summary = outcome.run, outcome.summary
     statuses = ", ".join(f"{count} {status}" for status, count in summary["statuses"].items())
     print(f"holdings run {run.id}: {summary['positions']} positions as of {as_of}: {statuses}; results in {args.out}")
+    return 0
+
+
+def _balances(option: str, values: list[str]) -> dict:
+    """``ACCOUNT=AMOUNT`` options as account -> exact amount; a malformed or repeated one is bad input."""
+    from core.domain.money import AmountError, decimal_from_text  # start-up speed, as above
+
+    balances = {}
+    for value in values:
+        account, equals, amount = value.rpartition("=")
+        account = account.strip()
+        if not equals or not account:
+            raise BadInput(f"{option} {value!r}: write it as ACCOUNT=AMOUNT")
+        if account in balances:
+            raise BadInput(f"{option} {value!r}: account {account!r} is given twice")
+        try:
+            balances[account] = decimal_from_text(amount)
+        except AmountError as exc:
+            raise BadInput(f"{option} {value!r}: {exc}") from None
+    return balances
+
+
+def _cmd_brs(args: argparse.Namespace) -> int:
+    # Imported here for start-up speed (see the module's docstring).
+    from core.ingest.canonical_csv import ReadAhead
+
+    _prepare_out(args.out, folder=True)
+    try:
+        as_of = dt.date.fromisoformat(args.as_of)
+    except ValueError:
+        raise BadInput(f"--as-of {args.as_of!r}: write the date as YYYY-MM-DD") from None
+    book_openings = _balances("--book-opening", args.book_opening)
+    bank_closings = _balances("--bank-closing", args.bank_closing)
+    ahead = ReadAhead([Path(args.internal), Path(args.external)])
+    try:
+        return _brs(args, ahead, as_of, book_openings, bank_closings)
+    finally:
+        ahead.wait()
+
+
+def _brs(args: argparse.Namespace, ahead, as_of: dt.date, book_openings: dict, bank_closings: dict) -> int:
+    # Imported here for start-up speed (see the module's docstring).
+    from sqlalchemy import select
+
+    from core.banking.brs import bank_reconciliation_statement, write_brs_outputs
+    from core.domain.findings import format_errors
+    from core.runs.reconcile import reconcile_files
+    from core.store import open_store
+    from core.store.models import StatementRecord
+
+    rules, rules_text = _read_rules(args.rules)
+    store = open_store()
+    made = []
+
+    def statement_of(result, external) -> list:
+        """The statement as of the date, before the run is saved: an account without a bank balance saves no run."""
+        with store.session() as session:
+            statements = session.scalars(select(StatementRecord).where(StatementRecord.dataset_id == external.id)).all()
+        brs, problems = bank_reconciliation_statement(result, as_of, statements=statements, bank_closings=bank_closings,
+                                                      book_openings=book_openings, books=Path(args.internal).name,
+                                                      statement=Path(args.external).name)
+        made.append(brs)
+        return problems
+
+    outcome, problems = reconcile_files(store, Path(args.internal), Path(args.external), rules, rules_text, user=config.cli_user(),
+                                        ahead=ahead, check=statement_of)
+    if problems:
+        raise BadInput(format_errors(problems, limit=200))
+    brs = made[0]
+    brs.summary["run"] = outcome.run.id
+    write_brs_outputs(brs, Path(args.out))
+    unexplained = [f"{x.account} {x.amount}" for x in brs.lines if x.line == "unexplained_difference" and x.amount != 0]
+    print(f"run {outcome.run.id}: bank reconciliation statement as of {as_of} for {len(brs.summary['accounts'])} account(s); "
+          f"unexplained difference: {', '.join(unexplained) or 'none'}; results in {args.out}")
     return 0
 
 
@@ -215,6 +295,18 @@ def build_parser() -> argparse.ArgumentParser:
     holdings.add_argument("--tolerance", default="0.001", help="units that may differ and still match (default 0.001)")
     holdings.add_argument("--out", required=True, help="folder for holdings.csv and summary.json")
     holdings.set_defaults(run=_cmd_holdings)
+
+    brs = commands.add_parser("brs", help="match books against a bank statement and write the bank reconciliation statement")
+    brs.add_argument("--internal", required=True, help="the books: any supported file")
+    brs.add_argument("--external", required=True, help="the bank statement: any supported file")
+    brs.add_argument("--as-of", required=True, help="the statement's date (YYYY-MM-DD); records dated after it are left out")
+    brs.add_argument("--book-opening", action="append", default=[], metavar="ACCOUNT=AMOUNT",
+                     help="the books' opening balance of an account (default 0); repeat for more accounts")
+    brs.add_argument("--bank-closing", action="append", default=[], metavar="ACCOUNT=AMOUNT",
+                     help="the bank's closing balance of an account on the date, replacing the statement's; repeat for more")
+    brs.add_argument("--rules", help="rule set TOML (default: rules/default.toml)")
+    brs.add_argument("--out", required=True, help="folder for brs.csv, brs_items.csv and summary.json")
+    brs.set_defaults(run=_cmd_brs)
 
     demo = commands.add_parser("demo", help="seed the demo month: books, bank and broker statements")
     demo.add_argument("--if-empty", action="store_true", help="do nothing when the store already has datasets")

@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -36,7 +37,9 @@ class RunOutcome(NamedTuple):
 
 
 def reconcile_files(store: Store, internal: Path, external: Path, rules: RuleSet, rules_text: str, *,
-                    user: str = "system", out: Path | None = None, ahead=None) -> tuple[RunOutcome | None, list[RowError]]:
+                    user: str = "system", out: Path | None = None, ahead=None,
+                    check: Callable[[MatchResult, DatasetRecord], list[RowError]] | None = None,
+                    ) -> tuple[RunOutcome | None, list[RowError]]:
     """Import two files (or find them already imported), match them and save the run.
 
     This is the command line's path: both files are read once into one DuckDB database,
@@ -48,6 +51,8 @@ def reconcile_files(store: Store, internal: Path, external: Path, rules: RuleSet
             alongside the saving and moved into place once the run is committed.
         ahead: a ``core.ingest.canonical_csv.ReadAhead`` of the two files, started before the
             caller's imports: the run works in its database.
+        check: called with the engine's result and the statement's dataset before the run is
+            saved; the errors it returns stop the run unsaved (``brs`` without a bank balance).
 
     Returns:
         ``(RunOutcome | None, errors)``: the errors of both files, together.
@@ -88,6 +93,10 @@ def reconcile_files(store: Store, internal: Path, external: Path, rules: RuleSet
                 con.execute(f"DROP TABLE source_{side}")
 
         result = match_tables("source_internal", "source_external", rules, con, loaded=release_sources)
+    if check is not None:
+        errors = check(result, staged["external"].dataset)
+        if errors:
+            return None, errors
     run = save_run(store, staged["internal"].dataset, staged["external"].dataset, rules, rules_text, result,
                     accounts=None, date_from=None, date_to=None, user=user, started=started, out=out)
     return RunOutcome(run, result), []
