@@ -30,7 +30,7 @@ from core.domain.records import is_currency_code
 from core.ingest.normalise import CanonicalImport, transaction_schema
 from core.store.models import StatementRecord
 
-__all__ = ["WAY_FORWARD", "StatementFacts", "check_against_store", "difference_notes", "statements_to_import"]
+__all__ = ["WAY_FORWARD", "StatementFacts", "check_against_store", "difference_notes", "is_balance_refusal", "statements_to_import"]
 
 WAY_FORWARD = ("; to import it anyway with the difference recorded: CLI --accept-unbalanced; "
                "on the Sources page, ask an approver")
@@ -66,6 +66,11 @@ def difference_notes(facts: list[StatementFacts]) -> list[str]:
         if parts:
             notes.append(f"statement {fact.number or '?'} of account {fact.account} ({fact.currency}): {' and '.join(parts)}")
     return notes
+
+
+def is_balance_refusal(error: RowError) -> bool:
+    """Whether a refusal is one that importing with the difference recorded would lift."""
+    return error.message.endswith(WAY_FORWARD)
 
 
 def _label(statement: Statement) -> str:
