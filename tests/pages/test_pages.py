@@ -722,3 +722,13 @@ def test_a_statement_that_does_not_add_up_is_imported_flagged_once_an_approver_s
     assert any("short.xml" in w.value for w in home.warning)
     flags = frame_with(home, "Flag")
     assert flags.loc[flags["Name"] == "short.xml", "Flag"].tolist() == ["⚠ unbalanced"]
+
+    from core.matching.rules import load_rules
+    from core.runs.reconcile import reconcile_datasets
+
+    with demo.session() as session:
+        books = session.scalar(select(DatasetRecord).where(DatasetRecord.name == "general_ledger_cash_2026-10.csv"))
+    run = reconcile_datasets(demo, books, dataset, load_rules(), "", accounts=["CH9300762011623852957"]).run
+    breaks = open_page(home, "pages/breaks.py")
+    breaks.selectbox(key="breaks_run").set_value(run.id).run()
+    assert any("This run read a dataset imported although it does not add up" in w.value for w in breaks.warning)
