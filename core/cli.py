@@ -73,7 +73,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     if args.out is not None:
         _prepare_out(args.out, folder=False)
     store = open_store()
-    outcome, errors = import_file(store, args.file, args.profile, user=config.cli_user())
+    outcome, errors = import_file(store, args.file, args.profile, user=config.cli_user(), accept_unbalanced=args.accept_unbalanced)
     if errors:
         raise BadInput(format_errors(errors, limit=200))
     record = outcome.dataset
@@ -82,6 +82,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
     report = sys.stderr if args.out is None else sys.stdout
     print(f"{verb}: {Path(args.file).name} -> dataset {record.id[:12]} ({record.row_count} rows, "
           f"{record.account_count} account(s), {span})", file=report)
+    if record.unbalanced:
+        print(f"flagged: {record.unbalanced}", file=report)
     for warning in outcome.warnings:
         print(f"warning: {warning}", file=report)
     table = load_dataset_table(store, record)
@@ -279,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", help="CSV or XLSX; the format is detected from the content")
     imp.add_argument("--profile", help="mapping profile name (see profiles/) or path to a .toml file")
     imp.add_argument("--out", help="write the canonical rows to this CSV (default: standard output)")
+    imp.add_argument("--accept-unbalanced", action="store_true",
+                     help="import a bank statement that does not add up, with the difference recorded and flagged")
     imp.set_defaults(run=_cmd_import)
 
     match = commands.add_parser("match", help="reconcile books against a statement and write the results")

@@ -9,7 +9,8 @@ me = account()
 store = get_store()
 st.title("Approvals")
 show_flashes()
-st.caption("Manual matches, unmatches, resolutions and approvals of proposed matches above the approval threshold wait here "
+st.caption("Manual matches, unmatches, resolutions and approvals of proposed matches above the approval threshold, and requests "
+           "to import a statement that does not add up (approved: imported with the difference recorded and flagged), wait here "
            "for a second person with the approver role. Nobody approves their own.")
 
 pending = pending_decisions(store)

@@ -5,6 +5,7 @@ import streamlit as st
 
 from core.auth import can
 from core.domain.money import AmountError, format_amount, parse_amount
+from core.ingest.datasets import unbalanced_notes
 from core.review import (REASON_CODES, ReviewError, approve_proposed_many, manual_match, net_difference_per_currency, reject_proposed_many,
                          resolve_breaks, unmatch_group)
 from core.views import (AGE_BUCKETS, BreakFilters, aging_summary, audit_frame, breaks_stamp, confirmed_groups, filter_breaks,
@@ -30,6 +31,9 @@ if not runs:
     st.stop()
 run_label = {r.id: f"Run {r.id} · {', '.join(r.accounts) or 'all accounts'} · {r.started_at:%Y-%m-%d %H:%M} · {r.created_by}" for r in runs}
 run_id = st.selectbox("Run", list(run_label), format_func=run_label.get, key="breaks_run")
+chosen_run = next(r for r in runs if r.id == run_id)
+for note in unbalanced_notes(store, [chosen_run.internal_dataset_id, chosen_run.external_dataset_id]).values():
+    st.warning(f"⚠ This run read a dataset imported although it does not add up: {note}")
 
 
 def amount_or_none(text: str, label: str):

@@ -65,9 +65,14 @@ else:
 
 st.subheader("Datasets")
 if overview.datasets:
+    flagged = [d for d in overview.datasets if d.unbalanced]
+    if flagged:
+        st.warning(f"⚠ {len(flagged)} dataset(s) imported although they do not add up, with the difference recorded: "
+                   + ", ".join(d.name for d in flagged))
     st.dataframe(
         pd.DataFrame(
             {
+                "Flag": ["⚠ unbalanced" if d.unbalanced else "" for d in overview.datasets],
                 "Name": [d.name for d in overview.datasets],
                 "Format": [d.format for d in overview.datasets],
                 "Profile": [d.profile or "automatic" for d in overview.datasets],

@@ -17,7 +17,8 @@ if len(datasets) < 2:
     st.info("Import the books and a statement on the Sources page first.")
     st.stop()
 by_id = {d.id: d for d in datasets}
-label = {d.id: f"{d.name} · {d.row_count:,} rows · {d.date_from} to {d.date_to}" for d in datasets}
+label = {d.id: f"{'⚠ unbalanced · ' if d.unbalanced else ''}{d.name} · {d.row_count:,} rows · {d.date_from} to {d.date_to}"
+         for d in datasets}
 ids = list(by_id)
 # Books usually cover many accounts and a statement one; the newest other file is the statement.
 books_guess = max(ids, key=lambda i: (by_id[i].account_count, -ids.index(i)))
@@ -26,6 +27,9 @@ books_col, statement_col = st.columns(2)
 internal = books_col.selectbox("Books (internal)", ids, index=ids.index(books_guess), format_func=label.get, key="reconcile_internal")
 external = statement_col.selectbox("Statement (external)", ids, index=ids.index(statement_guess), format_func=label.get,
                                    key="reconcile_external")
+for chosen in dict.fromkeys((internal, external)):
+    if by_id[chosen].unbalanced:
+        st.warning(f"⚠ {by_id[chosen].name} was imported although it does not add up: {by_id[chosen].unbalanced}")
 statement_accounts = dataset_accounts(store, by_id[external])
 all_accounts = sorted(set(dataset_accounts(store, by_id[internal])) | set(statement_accounts))
 accounts = st.multiselect("Accounts", all_accounts, default=statement_accounts, key=f"reconcile_accounts_{external}")

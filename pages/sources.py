@@ -1,13 +1,16 @@
 import streamlit as st
 
 from core.config import profiles_dir
-from core.ingest.datasets import existing_dataset, import_bytes, parse_source
+from core.ingest.datasets import content_sha256, existing_dataset, import_bytes, parse_source, unbalanced_differences
 from core.ingest.profiles import ProfileError, list_profiles, load_profile, save_profile_text
-from ui import get_store, require, show_row_errors
+from core.ingest.statements import is_balance_refusal
+from core.review import ReviewError, request_unbalanced_import, waiting_import_request
+from ui import flash, get_store, require, show_flashes, show_row_errors
 
 me = require("analyst")
 store = get_store()
 st.title("Sources")
+show_flashes()
 
 profiles = list_profiles()
 choice = st.selectbox("Mapping profile", ["automatic"] + [p.name for p in profiles], key="sources_profile",
@@ -31,17 +34,47 @@ if upload is None:
     st.stop()
 
 data = upload.getvalue()
+digest = content_sha256(data)
 already = existing_dataset(store, data)
 if already is not None:
     st.info(f"This file is already imported as dataset {already.name!r} ({already.row_count} rows) on {already.created_at:%Y-%m-%d %H:%M}.")
+    if already.unbalanced:
+        st.warning(f"⚠ Imported although it does not add up, with the difference recorded: {already.unbalanced}")
 try:
     profile = None if choice == "automatic" else load_profile(choice)
 except ProfileError as exc:
     st.error(str(exc))
     st.stop()
+
+
+def refused(errors) -> None:
+    """The refusal; for a balance difference alone, the way to ask an approver to let the file in."""
+    show_row_errors(errors)
+    if already is not None or not any(is_balance_refusal(e) for e in errors):
+        return
+    waiting = waiting_import_request(store, data)
+    if waiting is not None:
+        st.info(f"A request to import this file with the difference recorded waits for an approver (decision {waiting}).")
+        return
+    differences = unbalanced_differences(store, data, upload.name, profile)
+    if not differences:
+        return
+    with st.form("sources_unbalanced_form"):
+        st.markdown("**Ask an approver to import it with the difference recorded**")
+        st.caption("Imported this way, the dataset is flagged wherever it is shown: " + "; ".join(differences))
+        comment = st.text_area("Why should it be imported as it is? (required)", key="sources_unbalanced_comment")
+        if st.form_submit_button("Ask an approver", key="sources_unbalanced_ask"):
+            try:
+                outcome = request_unbalanced_import(store, me, data, upload.name, profile, comment)
+                flash("success", f"Sent for approval (decision {outcome.decision_id}); an approver decides on the Approvals page.")
+                st.rerun()
+            except ReviewError as exc:
+                st.error(str(exc))
+
+
 result, errors = parse_source(data, upload.name, profile)
 if errors:
-    show_row_errors(errors)
+    refused(errors)
     st.stop()
 for warning in result.warnings:
     st.warning(warning)
@@ -51,6 +84,11 @@ st.dataframe(result.table.slice(0, 500).to_pandas(), hide_index=True, width="str
 if already is None and st.button("Save dataset", type="primary", key="sources_save"):
     outcome, errors = import_bytes(store, data, upload.name, profile, user=me.username)
     if errors:
-        show_row_errors(errors)
+        # Kept for the next runs, so the way forward it offers survives the form's own rerun.
+        st.session_state["sources_save_refused"] = (digest, errors)
     else:
+        st.session_state.pop("sources_save_refused", None)
         st.success(f"Saved as dataset {outcome.dataset.id[:12]} ({outcome.dataset.row_count:,} rows).")
+save_refused = st.session_state.get("sources_save_refused")
+if already is None and save_refused is not None and save_refused[0] == digest:
+    refused(save_refused[1])

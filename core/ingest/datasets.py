@@ -4,12 +4,18 @@ The pipeline is load -> detect -> read -> normalise -> validate -> persist. Impo
 same bytes again returns the dataset already stored instead of adding rows twice. A failed
 import writes nothing: the Parquet file is written to a temporary name and the metadata row
 is committed last, so an error at any step leaves the store as it was.
+
+A bank statement that does not add up is refused unless accepted on purpose
+(``accept_unbalanced``): the dataset then carries a note of the differences (``unbalanced``),
+every statement its ``difference`` and ``gap``, and the audit log an ``import_unbalanced``
+entry, all in the dataset's own transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -29,7 +35,8 @@ if TYPE_CHECKING:
 # Start-up speed: reading and mapping arbitrary files (and pyarrow's Parquet and compute
 # modules) is imported where a file needs it, below: a canonical CSV, read by DuckDB, never does.
 
-__all__ = ["ImportOutcome", "StagedDataset", "content_sha256", "existing_dataset", "stage_file", "import_bytes", "import_file", "list_datasets", "load_dataset_table", "parse_source"]
+__all__ = ["ImportOutcome", "StagedDataset", "content_sha256", "existing_dataset", "stage_file", "import_bytes", "import_file", "list_datasets",
+           "load_dataset_table", "parse_source", "unbalanced_differences", "unbalanced_notes"]
 
 
 class ImportOutcome(NamedTuple):
@@ -54,7 +61,7 @@ def parse_source(data: bytes, name: str, profile: Profile | None = None):
     return result, errors
 
 
-def _parse(data: bytes, name: str, profile: Profile | None):
+def _parse(data: bytes, name: str, profile: Profile | None, accept_unbalanced: bool = False):
     """``(CanonicalImport | None, statement facts, errors)``; files over the size limit are refused."""
     # Start-up speed: the readers load on the first file that is not a canonical CSV.
     from connectors.files.raw import ReadOptions
@@ -80,7 +87,8 @@ def _parse(data: bytes, name: str, profile: Profile | None):
         statements, errors = read_statements(data, name, fmt)
         if statements is None:
             return None, [], errors
-        return statements_to_import(statements, name, fmt, default_currency=profile.defaults.currency)
+        return statements_to_import(statements, name, fmt, default_currency=profile.defaults.currency,
+                                    accept_unbalanced=accept_unbalanced)
     options = ReadOptions(profile.read.encoding, profile.read.delimiter, profile.read.quotechar, profile.read.sheet,
                           config.max_expanded_bytes())
     raw, errors = read_table(data, name, options, fmt)
@@ -122,7 +130,8 @@ def _too_large(name: str, size: int, limit: int) -> RowError:
     return RowError(name, None, None, None, f"the file is {size / 2**20:.1f} MB; the limit is {limit // 2**20} MB (RECON_MAX_IMPORT_MB)")
 
 
-def import_file(store: Store, path: str | Path, profile: str | Profile | None = None, *, user: str = "system"):
+def import_file(store: Store, path: str | Path, profile: str | Profile | None = None, *, user: str = "system",
+                accept_unbalanced: bool = False):
     """Import a file from disk. See :func:`import_bytes`."""
     path = Path(path)
     try:
@@ -137,7 +146,7 @@ def import_file(store: Store, path: str | Path, profile: str | Profile | None = 
         fast = _import_canonical_csv(store, path, digest, user)
         if fast is not None:
             return fast, []
-    return import_bytes(store, data, path.name, profile, user=user)
+    return import_bytes(store, data, path.name, profile, user=user, accept_unbalanced=accept_unbalanced)
 
 
 class StagedDataset(NamedTuple):
@@ -230,7 +239,8 @@ def _import_canonical_csv(store: Store, path: Path, digest: str, user: str) -> I
     return ImportOutcome(record, [], True)
 
 
-def import_bytes(store: Store, data: bytes, name: str, profile: str | Profile | None = None, *, user: str = "system"):
+def import_bytes(store: Store, data: bytes, name: str, profile: str | Profile | None = None, *, user: str = "system",
+                 accept_unbalanced: bool = False, approval: Callable | None = None):
     """Import a source file into the store as a dataset.
 
     Args:
@@ -239,33 +249,76 @@ def import_bytes(store: Store, data: bytes, name: str, profile: str | Profile | 
         name: the file name, used in findings and shown in lists.
         profile: a ``Profile``, a profile name or path, or ``None`` for automatic mapping.
         user: who imports, recorded on the dataset and in the audit log.
+        accept_unbalanced: import a bank statement that does not add up, with its differences
+            recorded and flagged, instead of refusing it.
+        approval: ``approval(session, dataset)``, called in the dataset's own transaction just
+            before it commits (an approver's verdict); whatever it raises undoes the import.
 
     Returns:
         ``(ImportOutcome | None, errors)``. With errors, nothing was written.
     """
-    if isinstance(profile, str):
-        from core.ingest.profiles import ProfileError, load_profile  # start-up speed: see _parse
-
-        try:
-            profile = load_profile(profile)
-        except ProfileError as exc:
-            return None, [RowError(name, None, None, None, str(exc))]
+    profile, errors = _resolved_profile(profile, name)
+    if errors:
+        return None, errors
     digest = content_sha256(data)
     existing = _stored_dataset(store, digest)
     if existing is not None:
         return _already_imported(existing), []
-    result, facts, errors = _parse(data, name, profile)
+    result, facts, errors = _checked_parse(store, data, name, profile, accept_unbalanced)
     if result is None:
         return None, errors
-    if facts:
-        from core.ingest.statements import check_against_store  # start-up speed: see _parse
-
-        with store.session() as session:
-            errors = check_against_store(session, facts, name)
-        if errors:
-            return None, errors
-    record = _store_dataset(store, digest, name, result, profile, user, facts)
+    record = _store_dataset(store, digest, name, result, profile, user, facts, approval)
     return ImportOutcome(record, result.warnings, True), []
+
+
+def _resolved_profile(profile: str | Profile | None, name: str):
+    """``(Profile | None, errors)`` for a profile given by name or path."""
+    if not isinstance(profile, str):
+        return profile, []
+    from core.ingest.profiles import ProfileError, load_profile  # start-up speed: see _parse
+
+    try:
+        return load_profile(profile), []
+    except ProfileError as exc:
+        return None, [RowError(name, None, None, None, str(exc))]
+
+
+def _checked_parse(store: Store, data: bytes, name: str, profile: Profile | None, accept_unbalanced: bool):
+    """``(CanonicalImport | None, statement facts, errors)``: the file read, and its statements checked against the store."""
+    result, facts, errors = _parse(data, name, profile, accept_unbalanced)
+    if result is None or not facts:
+        return result, facts, errors
+    from core.ingest.statements import check_against_store  # start-up speed: see _parse
+
+    with store.session() as session:
+        facts, errors = check_against_store(session, facts, name, accept_unbalanced)
+    return (None, [], errors) if errors else (result, facts, [])
+
+
+def unbalanced_differences(store: Store, data: bytes, name: str, profile: str | Profile | None = None) -> list[str]:
+    """What would be recorded if the file were imported although it does not add up.
+
+    Returns:
+        One readable line per statement that does not add up; empty when the file adds up,
+        or when it is refused for another reason as well (that reason must be fixed first).
+    """
+    profile, errors = _resolved_profile(profile, name)
+    if errors:
+        return []
+    from core.ingest.statements import difference_notes  # start-up speed: see _parse
+
+    result, facts, _ = _checked_parse(store, data, name, profile, True)
+    return difference_notes(facts) if result is not None else []
+
+
+def unbalanced_notes(store: Store, dataset_ids) -> dict[str, str]:
+    """Dataset id -> its note of differences, for those of ``dataset_ids`` imported unbalanced."""
+    wanted = sorted(set(dataset_ids))
+    if not wanted:
+        return {}
+    with store.session() as session:
+        return dict(session.execute(select(DatasetRecord.id, DatasetRecord.unbalanced)
+                                    .where(DatasetRecord.id.in_(wanted), DatasetRecord.unbalanced.is_not(None))).all())
 
 
 def existing_dataset(store: Store, data: bytes) -> DatasetRecord | None:
@@ -278,7 +331,8 @@ def _stored_dataset(store: Store, digest: str) -> DatasetRecord | None:
         return session.get(DatasetRecord, digest)
 
 
-def _store_dataset(store: Store, digest: str, name: str, result, profile: Profile | None, user: str, facts=()) -> DatasetRecord:
+def _store_dataset(store: Store, digest: str, name: str, result, profile: Profile | None, user: str, facts=(),
+                   approval: Callable | None = None) -> DatasetRecord:
     # Start-up speed: pyarrow's compute and Parquet modules load on the first file stored this way.
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -296,7 +350,11 @@ def _store_dataset(store: Store, digest: str, name: str, result, profile: Profil
     record = _dataset_record(store, digest, name, result.format, profile.name if profile and profile.name != "auto" else None, user,
                      table.num_rows, len(pc.unique(table.column("account"))), pc.min(dates).as_py(), pc.max(dates).as_py(),
                      table.schema.field("amount").type.scale, table.column_names, result.warnings)
-    _publish_dataset(store, record, temporary, facts)
+    if any(fact.unbalanced() for fact in facts):
+        from core.ingest.statements import difference_notes  # start-up speed: see _parse
+
+        record.unbalanced = "; ".join(difference_notes(facts))
+    _publish_dataset(store, record, temporary, facts, approval)
     return record
 
 
@@ -308,20 +366,29 @@ def _dataset_record(store: Store, digest: str, name: str, fmt: str, profile: str
                          parquet_path=str(target.relative_to(store.data_dir)), created_at=dt.datetime.now(dt.UTC), created_by=user)
 
 
-def _publish_dataset(store: Store, record: DatasetRecord, temporary: Path, facts=()) -> None:
-    """Move the Parquet file into place and commit its metadata row; undo the move on failure."""
+def _publish_dataset(store: Store, record: DatasetRecord, temporary: Path, facts=(), approval: Callable | None = None) -> None:
+    """Move the Parquet file into place and commit its metadata row; undo the move on failure.
+
+    ``approval``: see :func:`import_bytes`; its transaction is then serialised with other writers.
+    """
     target = store.data_dir / record.parquet_path
     try:
         publish(temporary, target)
-        with store.session() as session:
+        with store.session(serialised=approval is not None) as session:
             session.add(record)
             session.flush()
             for fact in facts:
                 session.add(StatementRecord(dataset_id=record.id, account=fact.account, currency=fact.currency, number=fact.number,
                                             period_from=fact.period_from, period_to=fact.period_to, opening=fact.opening,
-                                            closing=fact.closing, entry_count=fact.entry_count, content_sha256=fact.content_sha256))
+                                            closing=fact.closing, entry_count=fact.entry_count, content_sha256=fact.content_sha256,
+                                            difference=fact.difference, gap=fact.gap))
             record_audit(session, record.created_by, "import", "dataset", record.id, None,
                          {"name": record.name, "rows": record.row_count, "profile": record.profile})
+            if record.unbalanced:
+                record_audit(session, record.created_by, "import_unbalanced", "dataset", record.id, None,
+                             {"name": record.name, "differences": record.unbalanced})
+            if approval is not None:
+                approval(session, record)
     except BaseException:
         temporary.unlink(missing_ok=True)
         if _stored_dataset(store, record.id) is None:

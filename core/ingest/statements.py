@@ -5,6 +5,11 @@ balance, and a statement's opening balance must equal the previous statement's c
 balance for the same account. Against the store: the same account, period and entries
 imported again is refused as a duplicate statement, and the opening balance must continue
 the closing balance of the account's latest earlier statement. Findings name the statement.
+
+A statement that does not add up is refused by default. Accepted on purpose (the CLI's
+``--accept-unbalanced``, or a request an approver granted), it imports with what does not add
+up recorded on its facts: ``difference`` (closing less opening less entries) and ``gap``
+(opening less the closing it should continue). A duplicate statement is refused always.
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ from core.domain.records import is_currency_code
 from core.ingest.normalise import CanonicalImport, transaction_schema
 from core.store.models import StatementRecord
 
-__all__ = ["StatementFacts", "check_against_store", "statements_to_import"]
+__all__ = ["WAY_FORWARD", "StatementFacts", "check_against_store", "difference_notes", "is_balance_refusal", "statements_to_import"]
+
+WAY_FORWARD = ("; to import it anyway with the difference recorded: CLI --accept-unbalanced; "
+               "on the Sources page, ask an approver")
 
 
 class StatementFacts(NamedTuple):
@@ -41,6 +49,28 @@ class StatementFacts(NamedTuple):
     entry_count: int
     content_sha256: str
     total: Decimal
+    difference: Decimal | None = None  # closing - opening - entries, when accepted unbalanced
+    gap: Decimal | None = None  # opening - the closing it should continue, when accepted unbalanced
+
+    def unbalanced(self) -> bool:
+        """Whether the statement was accepted although it does not add up."""
+        return bool(self.difference) or bool(self.gap)
+
+
+def difference_notes(facts: list[StatementFacts]) -> list[str]:
+    """What does not add up in each statement accepted unbalanced, one readable line each."""
+    notes = []
+    for fact in facts:
+        parts = ([f"closing balance differs from opening plus entries by {fact.difference}"] if fact.difference else [])
+        parts += [f"opening balance differs from the previous closing balance by {fact.gap}"] if fact.gap else []
+        if parts:
+            notes.append(f"statement {fact.number or '?'} of account {fact.account} ({fact.currency}): {' and '.join(parts)}")
+    return notes
+
+
+def is_balance_refusal(error: RowError) -> bool:
+    """Whether a refusal is one that importing with the difference recorded would lift."""
+    return error.message.endswith(WAY_FORWARD)
 
 
 def _label(statement: Statement) -> str:
@@ -52,13 +82,16 @@ def _content_sha256(statement: Statement) -> str:
     return hashlib.sha256(f"{statement.account}|{statement.currency}|{text}".encode()).hexdigest()
 
 
-def statements_to_import(statements: list[Statement], file: str, fmt: str, default_currency: str | None = None
-                         ) -> tuple[CanonicalImport | None, list[StatementFacts], list[RowError]]:
+def statements_to_import(statements: list[Statement], file: str, fmt: str, default_currency: str | None = None,
+                         accept_unbalanced: bool = False) -> tuple[CanonicalImport | None, list[StatementFacts], list[RowError]]:
     """Canonical rows of every statement, the facts to keep, and every balance problem.
 
     Args:
         default_currency: the currency of a statement whose file names none (a profile's
             ``[defaults] currency``); a statement without one is refused otherwise.
+        accept_unbalanced: a statement that does not add up (within itself, or against the
+            previous statement in the file) is imported with its difference recorded and a
+            warning, instead of refused. Other problems (amounts, currency) stay errors.
     """
     errors: list[RowError] = []
     warnings = [w for s in statements for w in s.warnings]
@@ -78,7 +111,9 @@ def statements_to_import(statements: list[Statement], file: str, fmt: str, defau
     if errors:
         return None, [], errors
     previous: dict[str, Statement] = {}
-    for statement in statements:
+    differences: dict[int, Decimal] = {}
+    gaps: dict[int, Decimal] = {}
+    for index, statement in enumerate(statements):
         if not statement.account:
             errors.append(RowError(file, statement.row, "account", None, f"{_label(statement)} names no account"))
         if not statement.currency:
@@ -88,14 +123,23 @@ def statements_to_import(statements: list[Statement], file: str, fmt: str, defau
             errors.append(RowError(file, statement.row, "currency", statement.currency, f"{_label(statement)}: not an ISO 4217 currency"))
         total = sum((e.amount for e in statement.entries), Decimal(0))
         if statement.opening is not None and statement.closing is not None and statement.opening + total != statement.closing:
-            errors.append(RowError(file, statement.row, "closing balance", str(statement.closing),
-                                   f"{_label(statement)}: opening {statement.opening} plus entries {total} is {statement.opening + total}, "
-                                   f"but the closing balance is {statement.closing} (difference {statement.closing - statement.opening - total})"))
+            difference = statement.closing - statement.opening - total
+            message = (f"{_label(statement)}: opening {statement.opening} plus entries {total} is {statement.opening + total}, "
+                       f"but the closing balance is {statement.closing} (difference {difference})")
+            if accept_unbalanced:
+                differences[index] = difference
+                warnings.append(f"{message}; imported with the difference recorded")
+            else:
+                errors.append(RowError(file, statement.row, "closing balance", str(statement.closing), message + WAY_FORWARD))
         before = previous.get(statement.account)
         if before is not None and statement.opening is not None and before.closing is not None and statement.opening != before.closing:
-            errors.append(RowError(file, statement.row, "opening balance", str(statement.opening),
-                                   f"{_label(statement)}: opening balance {statement.opening} does not continue the closing balance "
-                                   f"{before.closing} of the previous statement {before.number or '?'} in this file"))
+            message = (f"{_label(statement)}: opening balance {statement.opening} does not continue the closing balance "
+                       f"{before.closing} of the previous statement {before.number or '?'} in this file")
+            if accept_unbalanced:
+                gaps[index] = statement.opening - before.closing
+                warnings.append(f"{message}; imported with the gap recorded")
+            else:
+                errors.append(RowError(file, statement.row, "opening balance", str(statement.opening), message + WAY_FORWARD))
         previous[statement.account] = statement
     if any(s.opening is None for s in statements):
         warnings.append("the statements carry no opening balance; each is checked against the account's previous statement instead")
@@ -123,7 +167,8 @@ def statements_to_import(statements: list[Statement], file: str, fmt: str, defau
     }
     table = pa.table(columns, schema=transaction_schema(scale, ["statement"]))
     facts = [StatementFacts(s.account, s.currency, s.number, s.start, s.end, s.opening, s.closing, len(s.entries), _content_sha256(s),
-                            sum((e.amount for e in s.entries), Decimal(0))) for s in statements]
+                            sum((e.amount for e in s.entries), Decimal(0)), differences.get(i), gaps.get(i))
+             for i, s in enumerate(statements)]
     return CanonicalImport(table, warnings, 0, {}, fmt), facts, []
 
 
@@ -141,9 +186,19 @@ def _ids(entries) -> list[str]:
     return ids
 
 
-def check_against_store(session, facts: list[StatementFacts], file: str) -> list[RowError]:
-    """Refuse statements already imported, and openings that do not continue the account's last closing."""
+def check_against_store(session, facts: list[StatementFacts], file: str, accept_unbalanced: bool = False
+                        ) -> tuple[list[StatementFacts], list[RowError]]:
+    """Refuse statements already imported, and openings that do not continue the account's last closing.
+
+    Args:
+        accept_unbalanced: an opening that does not continue the last closing is recorded as
+            the statement's ``gap`` instead of refused. A duplicate is refused all the same.
+
+    Returns:
+        ``(facts, errors)``: the facts with any gap recorded, and every refusal.
+    """
     errors = []
+    checked = []
     for fact in facts:
         same = session.scalar(select(StatementRecord).where(
             StatementRecord.account == fact.account, StatementRecord.period_from == fact.period_from,
@@ -153,6 +208,7 @@ def check_against_store(session, facts: list[StatementFacts], file: str) -> list
                                    f"statement {fact.number or '?'} of account {fact.account} for {fact.period_from} to {fact.period_to} "
                                    f"was already imported (dataset {same.dataset_id[:12]}); a statement is imported once"))
             continue
+        checked.append(fact)
         if fact.period_from is None:
             continue
         earlier = session.scalar(select(StatementRecord).where(StatementRecord.account == fact.account,
@@ -161,13 +217,22 @@ def check_against_store(session, facts: list[StatementFacts], file: str) -> list
         if earlier is None or earlier.closing is None:
             continue
         if fact.opening is not None and fact.opening != earlier.closing:
-            errors.append(RowError(file, None, "opening balance", str(fact.opening),
-                                   f"statement {fact.number or '?'} of account {fact.account}: opening balance {fact.opening} does not "
-                                   f"continue the closing balance {earlier.closing} of the statement to {earlier.period_to}"
-                                   f" (dataset {earlier.dataset_id[:12]}); is a statement missing?"))
+            gap = fact.opening - earlier.closing
+            message = (f"statement {fact.number or '?'} of account {fact.account}: opening balance {fact.opening} does not "
+                       f"continue the closing balance {earlier.closing} of the statement to {earlier.period_to}"
+                       f" (dataset {earlier.dataset_id[:12]}); is a statement missing?")
+            column, value = "opening balance", str(fact.opening)
         elif fact.opening is None and fact.closing is not None and earlier.closing + fact.total != fact.closing:
-            errors.append(RowError(file, None, "closing balance", str(fact.closing),
-                                   f"statement of account {fact.account} to {fact.period_to}: the previous closing balance "
-                                   f"{earlier.closing} plus entries {fact.total} is {earlier.closing + fact.total}, but the closing "
-                                   f"balance is {fact.closing}; is a statement missing?"))
-    return errors
+            # Without an opening, the gap is the opening the statement implies less the last closing.
+            gap = fact.closing - fact.total - earlier.closing
+            message = (f"statement of account {fact.account} to {fact.period_to}: the previous closing balance "
+                       f"{earlier.closing} plus entries {fact.total} is {earlier.closing + fact.total}, but the closing "
+                       f"balance is {fact.closing}; is a statement missing?")
+            column, value = "closing balance", str(fact.closing)
+        else:
+            continue
+        if accept_unbalanced:
+            checked[-1] = fact._replace(gap=(fact.gap or Decimal(0)) + gap)
+        else:
+            errors.append(RowError(file, None, column, value, message + WAY_FORWARD))
+    return checked, errors

@@ -15,6 +15,8 @@ with the state before and after, written in the same transaction as the change i
   person with the approver role. The amount is the larger of the group's two side totals in
   absolute value (:func:`decision_amount`; one break's own amount for a resolution). Nobody
   approves their own decision, told apart by user id.
+- **Importing a statement that does not add up** (:mod:`.imports`): an analyst's request
+  waits for an approver; an approval imports the kept file with its differences recorded.
 - **Who decides**: every decision re-reads the acting user from the store by id in its own
   transaction and uses the store's active flag and role, never the ones on the ``Account``.
 - **Two people at once**: each break and group carries a version. A change names the version
@@ -27,6 +29,7 @@ with the state before and after, written in the same transaction as the change i
 from core.review._shared import REASON_CODES, ConflictError, Outcome, ReviewError, approval_threshold, decision_amount
 from core.review.breaks import manual_match, net_difference, net_difference_per_currency, resolve_break, resolve_breaks
 from core.review.decisions import PendingDecision, decide_pending, pending_decisions
+from core.review.imports import decide_unbalanced_import, request_unbalanced_import, waiting_import_request
 from core.review.proposals import approve_proposed, approve_proposed_many, reject_proposed, reject_proposed_many
 from core.review.unmatch import unmatch_group
 
@@ -40,6 +43,7 @@ __all__ = [
     "approve_proposed",
     "approve_proposed_many",
     "decide_pending",
+    "decide_unbalanced_import",
     "decision_amount",
     "manual_match",
     "net_difference",
@@ -47,7 +51,9 @@ __all__ = [
     "pending_decisions",
     "reject_proposed",
     "reject_proposed_many",
+    "request_unbalanced_import",
     "resolve_break",
     "resolve_breaks",
     "unmatch_group",
+    "waiting_import_request",
 ]

@@ -15,7 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from core import config
-from core.auth import Account, acting_user
+from core.auth import Account, acting_user, canonical_username
 from core.store import Store, lost_to_another_writer
 from core.store.models import Break, Decision, User
 
@@ -102,6 +102,13 @@ def _update_if_unchanged(session, model, row_id: int, seen_version: int, by: Use
             raise ReviewError(f"{model.__tablename__[:-1]} {row_id} does not exist")
         raise _conflict("break" if model is Break else "match", current)
     session.expire_all()
+
+
+def _made_by(decision: Decision, user: User) -> bool:
+    """Whether ``user`` made the decision: by user id (by name only for decisions older than ids)."""
+    if decision.made_by_id is not None:
+        return decision.made_by_id == user.id
+    return canonical_username(decision.made_by) == user.username
 
 
 def _break_state(row: Break) -> dict:

@@ -15,13 +15,15 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import select
 
-from core.auth import Account, canonical_username
-from core.review._shared import ConflictError, Outcome, ReviewError, _deciding, _record_decision, _update_if_unchanged, _user_as_stored
+from core.auth import Account
+from core.review._shared import (ConflictError, Outcome, ReviewError, _deciding, _made_by, _record_decision, _update_if_unchanged,
+                                 _user_as_stored)
+from core.review.imports import decide_unbalanced_import
 from core.review.breaks import _create_manual_group
 from core.review.unmatch import _reopen_items
 from core.runs.folder import confirmed_items_sql, register_group_statuses, run_folder
 from core.store import Store, record_audit
-from core.store.models import Break, Decision, MatchGroup, MatchItem, Run, User
+from core.store.models import Break, Decision, MatchGroup, MatchItem, Run
 
 __all__ = ["PendingDecision", "decide_pending", "pending_decisions"]
 
@@ -55,16 +57,17 @@ def pending_decisions(store: Store) -> list[PendingDecision]:
                     select(MatchGroup.pending_decision_id, MatchItem.account, MatchItem.currency)
                     .join(MatchItem, MatchItem.group_id == MatchGroup.id).where(MatchGroup.pending_decision_id.in_(list(held)))).all():
                 held[decision_id].add((acct, currency))
-    return [PendingDecision(r.id, r.action, f"{r.target_type} {r.target_id}", r.amount, r.reason_code, r.comment, r.made_by, r.made_at,
+    return [PendingDecision(r.id, r.action, _target(r), r.amount, r.reason_code, r.comment, r.made_by, r.made_at,
                             r.made_by_id, ", ".join(sorted({a for a, _ in held[r.id]})), ", ".join(sorted({c for _, c in held[r.id]})))
             for r in rows]
 
 
-def _made_by(decision: Decision, user: User) -> bool:
-    """Whether ``user`` made the decision: by user id (by name only for decisions older than ids)."""
-    if decision.made_by_id is not None:
-        return decision.made_by_id == user.id
-    return canonical_username(decision.made_by) == user.username
+def _target(decision: Decision) -> str:
+    """What a decision is about, as the approver reads it."""
+    if decision.action == "import_unbalanced":
+        payload = decision.payload or {}
+        return f"file {payload.get('name', decision.target_id)}: {'; '.join(payload.get('differences', []))}"
+    return f"{decision.target_type} {decision.target_id}"
 
 
 def decide_pending(store: Store, decision_id: int, approve: bool, actor: Account, comment: str = "") -> Outcome:
@@ -72,8 +75,13 @@ def decide_pending(store: Store, decision_id: int, approve: bool, actor: Account
 
     An approval is refused (``ReviewError``) when the decision's records were cleared in
     another run since it was made (:func:`_refuse_if_cleared_since`): refusing it is then
-    the only way out, and nothing is applied twice.
+    the only way out, and nothing is applied twice. A request to import a file that does not
+    add up is decided by :func:`core.review.imports.decide_unbalanced_import`.
     """
+    with store.session() as session:
+        action = session.scalar(select(Decision.action).where(Decision.id == decision_id))
+    if action == "import_unbalanced":
+        return decide_unbalanced_import(store, decision_id, approve, actor, comment)
     with _deciding(store) as session:
         by = _user_as_stored(session, actor, "approver")
         pending = session.get(Decision, decision_id)

@@ -70,7 +70,7 @@ def open_store(url: str | None = None, data_dir: Path | None = None) -> Store:
     folder = Path(data_dir or config.data_dir())
     folder.mkdir(parents=True, exist_ok=True)
     # What killed processes left half written (core.atomic), where the product writes.
-    sweep_leftovers(folder, runs_root(folder), *(folder / name for name in ("datasets", "holdings", "demo")))
+    sweep_leftovers(folder, runs_root(folder), *(folder / name for name in ("datasets", "holdings", "demo", "pending_imports")))
     url = url or config.database_url(folder)
     engine = create_engine(url, json_serializer=lambda v: json.dumps(v, default=str, sort_keys=True))
     if engine.dialect.name == "sqlite":

@@ -47,6 +47,7 @@ class DatasetRecord(Base):
     parquet_path: Mapped[str] = mapped_column(String(1024))
     created_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
     created_by: Mapped[str] = mapped_column(String(128))
+    unbalanced: Mapped[str | None] = mapped_column(Text, comment="imported although its statements do not add up: the differences")
 
 
 class Run(Base):
@@ -235,6 +236,8 @@ class StatementRecord(Base):
     closing: Mapped[Decimal | None]
     entry_count: Mapped[int] = mapped_column(Integer)
     content_sha256: Mapped[str] = mapped_column(String(64), comment="hash of the statement's entries, in order")
+    difference: Mapped[Decimal | None] = mapped_column(comment="closing less opening less entries, when imported unbalanced")
+    gap: Mapped[Decimal | None] = mapped_column(comment="opening less the previous closing, when imported unbalanced")
 
 
 class FetchedFile(Base):

@@ -684,3 +684,51 @@ def test_a_typed_break_hidden_by_the_filters_is_said_to_be_picked_by_its_id(demo
     at.text_input(key="breaks_ids").input(str(internal)).run()
     assert any(f"Break {internal} is not among the breaks shown" in i.value for i in at.info), [i.value for i in at.info]
     assert not at.exception
+
+
+def test_a_statement_that_does_not_add_up_is_imported_flagged_once_an_approver_says_yes(demo):
+    from core.review import pending_decisions
+    from core.store.models import DatasetRecord
+    from tests.statement_samples import camt053
+
+    short = camt053(closing="1490.00")  # 9.75 short of opening plus entries
+    analyst = open_page(signed_in("analyst"), "pages/sources.py")
+    analyst.file_uploader(key="sources_upload").upload("short.xml", short).run()
+    assert "ask an approver" in frame_with(analyst, "problem").loc[0, "problem"]
+    analyst.button(key="sources_unbalanced_ask").click().run()
+    assert any("comment is required" in e.value for e in analyst.error), [e.value for e in analyst.error]
+    analyst.text_area(key="sources_unbalanced_comment").input("the bank booked a 9.75 fee the next day")
+    analyst.button(key="sources_unbalanced_ask").click().run()
+    assert not analyst.exception, analyst.exception
+    assert any("Sent for approval" in s.value for s in analyst.success), [e.value for e in analyst.error]
+    [request] = [p for p in pending_decisions(demo) if p.action == "import_unbalanced"]
+    assert request.target.startswith("file short.xml: statement 42") and request.made_by == "analyst"
+    assert any(f"decision {request.id}" in i.value for i in analyst.info)
+
+    approver = open_page(signed_in("approver"), "pages/approvals.py")
+    assert any(on.startswith("file short.xml") for on in frame_with(approver, "on")["on"])
+    approver.selectbox(key="approvals_decision").set_value(request.id)
+    next(b for b in approver.button if b.label == "Approve").click().run()
+    assert any("approved and applied" in s.value for s in approver.success), [e.value for e in approver.error]
+    with demo.session() as session:
+        dataset = session.scalar(select(DatasetRecord).where(DatasetRecord.name == "short.xml"))
+    assert dataset is not None and "differs from opening plus entries by -9.75" in dataset.unbalanced
+
+    analyst.file_uploader(key="sources_upload").upload("short.xml", short).run()
+    assert any("does not add up" in w.value for w in analyst.warning)
+    open_page(analyst, "pages/reconcile.py")
+    assert any(o.startswith("⚠ unbalanced · short.xml") for o in analyst.selectbox(key="reconcile_external").options)
+    home = signed_in("viewer")
+    assert any("short.xml" in w.value for w in home.warning)
+    flags = frame_with(home, "Flag")
+    assert flags.loc[flags["Name"] == "short.xml", "Flag"].tolist() == ["⚠ unbalanced"]
+
+    from core.matching.rules import load_rules
+    from core.runs.reconcile import reconcile_datasets
+
+    with demo.session() as session:
+        books = session.scalar(select(DatasetRecord).where(DatasetRecord.name == "general_ledger_cash_2026-10.csv"))
+    run = reconcile_datasets(demo, books, dataset, load_rules(), "", accounts=["CH9300762011623852957"]).run
+    breaks = open_page(home, "pages/breaks.py")
+    breaks.selectbox(key="breaks_run").set_value(run.id).run()
+    assert any("This run read a dataset imported although it does not add up" in w.value for w in breaks.warning)

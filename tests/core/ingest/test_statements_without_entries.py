@@ -54,6 +54,7 @@ def test_zero_rows_are_valid_for_a_balanced_statement_only():
     result, errors = parse_source(_quiet_day("05", "1000.00", "990.00"), "quiet.xml")
     assert result is None and [e.message for e in errors] == [
         "statement QUIET-05 of account CH9300762011623852957: opening 1000.00 plus entries 0 is 1000.00, "
-        "but the closing balance is 990.00 (difference -10.00)"]
+        "but the closing balance is 990.00 (difference -10.00); to import it anyway with the difference recorded: "
+        "CLI --accept-unbalanced; on the Sources page, ask an approver"]
     result, errors = parse_source(b"date,amount,account,currency\n", "empty.csv")
     assert result is None and "no data rows" in errors[0].message
