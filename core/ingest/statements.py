@@ -214,7 +214,7 @@ def check_against_store(session, facts: list[StatementFacts], file: str, accept_
         earlier = session.scalar(select(StatementRecord).where(StatementRecord.account == fact.account,
                                                                StatementRecord.period_to < fact.period_from)
                                  .order_by(StatementRecord.period_to.desc(), StatementRecord.id.desc()).limit(1))
-        if earlier is None or earlier.closing is None:
+        if earlier is None or earlier.closing is None or _follows_in_file(fact, facts, earlier.period_to):
             continue
         if fact.opening is not None and fact.opening != earlier.closing:
             gap = fact.opening - earlier.closing
@@ -236,3 +236,14 @@ def check_against_store(session, facts: list[StatementFacts], file: str, accept_
         else:
             errors.append(RowError(file, None, column, value, message + WAY_FORWARD))
     return checked, errors
+
+
+def _follows_in_file(fact: StatementFacts, facts: list[StatementFacts], stored_to) -> bool:
+    """Whether a statement of the same account comes before ``fact`` in its file, later than the stored one.
+
+    That statement is ``fact``'s predecessor, and continuity with it is checked within the file:
+    the second of two daily statements in one file continues the first, not the store.
+    """
+    earlier_in_file = facts[:next(i for i, other in enumerate(facts) if other is fact)]
+    return any(other.account == fact.account and other.period_to is not None and other.period_to >= stored_to
+               for other in earlier_in_file)

@@ -59,3 +59,22 @@ def test_a_failed_parquet_write_leaves_no_file_and_no_dataset(store, monkeypatch
     with pytest.raises(OSError, match="No space left"):
         import_bytes(store, DATA, "march.csv")
     assert list((store.data_dir / "datasets").iterdir()) == [] and list_datasets(store) == []
+
+
+def test_a_file_of_daily_statements_continues_the_store_from_its_first_statement(store):
+    """The second statement of a file continues the first one in the file, not the store's last."""
+    from tests.statement_samples import MT940
+
+    september = b""":20:STARTUMSE
+:25:DE89370400440532013000
+:28C:00011/001
+:60F:C260930EUR900,00
+:61:2609300930CR100,00NTRFNONREF//B0
+:86:Opening deposit
+:62F:C260930EUR1000,00
+-
+"""
+    outcome, errors = import_bytes(store, september, "september.sta")
+    assert errors == [] and outcome.dataset.row_count == 1
+    outcome, errors = import_bytes(store, MT940, "october.sta")
+    assert errors == [] and outcome.dataset.row_count == 4
