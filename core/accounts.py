@@ -26,7 +26,7 @@ from core.store import Store, lost_to_another_writer, record_audit
 from core.store.models import AccountAlias, DatasetRecord
 
 __all__ = ["ALIAS_ROLE", "AccountAliasError", "KnownAccount", "add_alias", "known_accounts", "list_aliases", "load_aliases",
-           "remove_alias"]
+           "remove_alias", "spellings_of_keys"]
 
 ALIAS_ROLE = "approver"
 _KEY_LENGTH = 128
@@ -48,6 +48,12 @@ def load_aliases(store: Store) -> dict[str, str]:
     """The alias table: alias key -> target key."""
     with store.session() as session:
         return dict(session.execute(select(AccountAlias.alias_key, AccountAlias.target_key)).all())
+
+
+def spellings_of_keys(texts, keys, aliases: dict[str, str] | None = None) -> list[str]:
+    """Those of ``texts`` (account texts as written) whose key after the aliases is one of ``keys``."""
+    wanted = set(keys)
+    return sorted({t for t in texts if t is not None and resolve_account_key(t, aliases) in wanted})
 
 
 def list_aliases(store: Store) -> list[AccountAlias]:
