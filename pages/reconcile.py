@@ -26,9 +26,12 @@ books_col, statement_col = st.columns(2)
 internal = books_col.selectbox("Books (internal)", ids, index=ids.index(books_guess), format_func=label.get, key="reconcile_internal")
 external = statement_col.selectbox("Statement (external)", ids, index=ids.index(statement_guess), format_func=label.get,
                                    key="reconcile_external")
+# Accounts by key (spellings of one account are one choice), shown by their most common spelling.
 statement_accounts = dataset_accounts(store, by_id[external])
-all_accounts = sorted(set(dataset_accounts(store, by_id[internal])) | set(statement_accounts))
-accounts = st.multiselect("Accounts", all_accounts, default=statement_accounts, key=f"reconcile_accounts_{external}")
+account_labels = dataset_accounts(store, by_id[internal]) | statement_accounts
+all_accounts = sorted(account_labels, key=lambda key: (account_labels[key], key))
+accounts = st.multiselect("Accounts", all_accounts, default=list(statement_accounts), format_func=lambda key: account_labels.get(key, key),
+                          key=f"reconcile_accounts_{external}")
 first = min(d for d in (by_id[internal].date_from, by_id[external].date_from) if d)
 last = max(d for d in (by_id[internal].date_to, by_id[external].date_to) if d)
 period = st.date_input("Period", value=(first, last), key=f"reconcile_period_{internal}_{external}")
