@@ -54,7 +54,9 @@ if st.button("Run reconciliation", type="primary", key="reconcile_run", disabled
     date_from, date_to = (period + (None, None))[:2] if isinstance(period, tuple) else (period, period)
     try:
         with st.status("Matching ...", expanded=False) as status:
-            outcome = reconcile_datasets(store, by_id[internal], by_id[external], rules, rules_text, accounts=accounts,
+            # Any spelling names its account; the run keeps the labels people know.
+            outcome = reconcile_datasets(store, by_id[internal], by_id[external], rules, rules_text,
+                                         accounts=[account_labels[key] for key in accounts],
                                          date_from=date_from, date_to=date_to, user=me.username)
             status.update(label=f"Run {outcome.run.id} saved", state="complete")
     except RunRefused as exc:
