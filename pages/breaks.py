@@ -7,8 +7,8 @@ from core.auth import can
 from core.domain.money import AmountError, format_amount, parse_amount
 from core.review import (REASON_CODES, ReviewError, approve_proposed_many, manual_match, net_difference_per_currency, reject_proposed_many,
                          resolve_breaks, unmatch_group)
-from core.views import (AGE_BUCKETS, BreakFilters, account_choices, aging_summary, audit_frame, breaks_stamp, confirmed_groups, filter_breaks,
-                        filter_proposals, load_breaks, money_per_currency, proposed_frame, recent_runs)
+from core.views import (AGE_BUCKETS, BreakFilters, account_choices, aging_summary, audit_frame, breaks_stamp, confirmed_groups,
+                        filter_breaks, filter_proposals, load_breaks, money_per_currency, proposed_frame, recent_runs)
 from ui import DATE, MONEY, account, download_buttons, flash, forget_selection, get_store, grid_selection, show_flashes
 
 me = account()

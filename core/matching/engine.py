@@ -99,8 +99,8 @@ def _scale_of(con, source: str) -> int:
 
 def _account_keys(con, internal: str, external: str, aliases: Mapping[str, str]) -> pa.Table | None:
     """Each distinct account text of both sources with its key, or ``None`` when every text is its own key."""
-    texts = [row[0] for row in con.execute(f"SELECT DISTINCT account FROM {internal} UNION SELECT DISTINCT account FROM {external}").fetchall()
-             if row[0] is not None]
+    found = con.execute(f"SELECT DISTINCT account FROM {internal} UNION SELECT DISTINCT account FROM {external}").fetchall()
+    texts = [row[0] for row in found if row[0] is not None]
     keys = [resolve_account_key(text, aliases) for text in texts]
     if keys == texts:
         return None

@@ -17,8 +17,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.store.types import ExactDecimal
 
-__all__ = ["AccountAlias", "AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "FetchedFile", "HoldingsRun", "MatchGroup",
-           "MatchItem", "Run", "SignInAttempt", "StatementRecord",
+__all__ = ["AccountAlias", "AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "FetchedFile", "HoldingsRun",
+           "MatchGroup", "MatchItem", "Run", "SignInAttempt", "StatementRecord",
            "User", "utc_now"]
 
 

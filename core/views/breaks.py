@@ -82,11 +82,15 @@ def load_breaks(store: Store, run_id: int, today: dt.date | None = None) -> pd.D
 
 
 def filter_breaks(frame: pd.DataFrame, filters: BreakFilters) -> pd.DataFrame:
-    """The breaks that pass the filters; accounts by key (a spelling stands for its key); the amount range applies to the absolute amount."""
+    """The breaks that pass the filters.
+
+    Accounts go by key (a spelling stands for its key); the amount range applies to the absolute amount.
+    """
     if frame.empty:
         return frame
     keep = pd.Series(True, index=frame.index)
-    for column, wanted in (("account_key", tuple(account_key(a) for a in filters.accounts)), ("side", filters.sides), ("status", filters.statuses),
+    keys = tuple(account_key(a) for a in filters.accounts)
+    for column, wanted in (("account_key", keys), ("side", filters.sides), ("status", filters.statuses),
                            ("reason", filters.reasons), ("age_bucket", filters.age_buckets)):
         if wanted:
             keep &= frame[column].isin(wanted)

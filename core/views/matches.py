@@ -65,7 +65,8 @@ def proposed_frame(store: Store, run_id: int) -> pd.DataFrame:
 
 def filter_proposals(frame: pd.DataFrame, accounts: tuple[str, ...] = (), amount_min: Decimal | None = None,
                      amount_max: Decimal | None = None, rules: tuple[str, ...] = ()) -> pd.DataFrame:
-    """The proposals on the given accounts (keys; a spelling stands for its key) and passes whose size (larger side's absolute total) is in range."""
+    """The proposals on the given accounts (keys; a spelling stands for its key) and passes whose size (larger side's
+    absolute total) is in range."""
     if frame.empty:
         return frame
     keep = pd.Series(True, index=frame.index)

@@ -91,7 +91,8 @@ def test_a_refused_alias_is_said_in_one_line(demo):
 def test_reconcile_and_breaks_offer_one_choice_per_account_shown_by_its_label(demo):
     from core.ingest.datasets import import_bytes
 
-    books = b"id,account,date,amount,currency,reference\nk1,4471 0092 18,2026-10-05,-42.00,USD,KEY-1\nk2,4471 0092 18,2026-10-06,-9.99,USD,KEY-2\n"
+    books = (b"id,account,date,amount,currency,reference\nk1,4471 0092 18,2026-10-05,-42.00,USD,KEY-1\n"
+             b"k2,4471 0092 18,2026-10-06,-9.99,USD,KEY-2\n")
     bank = (b"id,account,date,amount,currency,reference\nq1,4471-0092-18 USD,2026-10-05,-42.00,USD,KEY-1\n"
             b"q2,4471-0092-18 USD,2026-10-07,13.00,USD,KEY-3\nq3,4471-0092-18 USD,2026-10-08,14.00,USD,KEY-4\n")
     books_id = import_bytes(demo, books, "spaced-books.csv")[0].dataset.id
@@ -104,7 +105,8 @@ def test_reconcile_and_breaks_offer_one_choice_per_account_shown_by_its_label(de
     at.selectbox(key="reconcile_internal").set_value(books_id).run()
     at.selectbox(key="reconcile_external").set_value(bank_id).run()
     chosen = at.multiselect(key=f"reconcile_accounts_{bank_id}")
-    assert chosen.value == ["4471009218"] and chosen.options == ["4471-0092-18 USD"], "two spellings, one choice, shown as the statement writes it"
+    assert chosen.value == ["4471009218"] and chosen.options == ["4471-0092-18 USD"], \
+        "two spellings, one choice, shown as the statement writes it"
     at.button(key="reconcile_run").click().run()
     assert not at.exception, at.exception
     per_account = next(d.value for d in at.dataframe if "matched" in d.value.columns)
