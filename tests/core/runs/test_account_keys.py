@@ -94,3 +94,20 @@ def test_a_decision_waiting_on_one_spelling_holds_a_run_named_by_another(store, 
     assert resolve_break(store, cheque.id, cheque.version, "timing", "", analyst).status == "pending"
     with pytest.raises(RunRefused, match="on 4471-0092-18"):
         reconcile_datasets(store, *datasets, load_rules(), "", accounts=["4471009218 USD"])
+
+
+def test_the_command_lines_files_match_by_key_and_apply_the_aliases(store, tmp_path):
+    from core.runs.reconcile import reconcile_files
+
+    approver = create_user(store, "pat", PASSWORD, "approver")
+    add_alias(store, "LEDGER-12", "4471009218", actor=approver)
+    books, bank = tmp_path / "books.csv", tmp_path / "bank.csv"
+    books.write_bytes(BOOKS + b"b4,LEDGER-12,2026-10-04,8.00,USD,L-1\n")
+    bank.write_bytes(BANK + b"s4,4471009218,2026-10-04,8.00,USD,L-1\n")
+    outcome, problems = reconcile_files(store, books, bank, load_rules(), "", out=tmp_path / "out")
+    assert problems == [] and outcome.result.breaks.num_rows == 0
+    import csv
+
+    with open(tmp_path / "out" / "matches.csv", newline="") as handle:
+        group_of = {row["record_id"]: row["match_id"] for row in csv.DictReader(handle)}
+    assert group_of["b4"] == group_of["s4"] and group_of["b1"] == group_of["s1"]
