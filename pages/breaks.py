@@ -8,8 +8,8 @@ from core.domain.money import AmountError, format_amount, parse_amount
 from core.ingest.datasets import unbalanced_notes
 from core.review import (REASON_CODES, ReviewError, approve_proposed_many, manual_match, net_difference_per_currency, reject_proposed_many,
                          resolve_breaks, unmatch_group)
-from core.views import (AGE_BUCKETS, BreakFilters, aging_summary, audit_frame, breaks_stamp, confirmed_groups, filter_breaks,
-                        filter_proposals, load_breaks, money_per_currency, proposed_frame, recent_runs)
+from core.views import (AGE_BUCKETS, BreakFilters, account_choices, aging_summary, audit_frame, breaks_stamp, confirmed_groups,
+                        filter_breaks, filter_proposals, load_breaks, money_per_currency, proposed_frame, recent_runs)
 from ui import DATE, MONEY, account, download_buttons, flash, forget_selection, get_store, grid_selection, show_flashes
 
 me = account()
@@ -55,12 +55,13 @@ def described(kind: str, outcomes) -> str:
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def cached_breaks(run: int, stamp: tuple[int, int]):
+def cached_breaks(run: int, stamp: tuple[int, int, str]):
     return load_breaks(get_store(), run)
 
 
 everything = cached_breaks(run_id, breaks_stamp(store, run_id))
-accounts = st.multiselect("Account (applies to every tab)", sorted(everything["account"].unique()) if len(everything) else [],
+account_labels = account_choices(everything)
+accounts = st.multiselect("Account (applies to every tab)", list(account_labels), format_func=lambda key: account_labels.get(key, key),
                           key="breaks_accounts")
 # A decision names the version the user saw on screen, not whatever is current at the click,
 # so a change made meanwhile by someone else is reported instead of overwritten.

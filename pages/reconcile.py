@@ -30,9 +30,12 @@ external = statement_col.selectbox("Statement (external)", ids, index=ids.index(
 for chosen in dict.fromkeys((internal, external)):
     if by_id[chosen].unbalanced:
         st.warning(f"⚠ {by_id[chosen].name} was imported although it does not add up: {by_id[chosen].unbalanced}")
+# Accounts by key (spellings of one account are one choice), shown by their most common spelling.
 statement_accounts = dataset_accounts(store, by_id[external])
-all_accounts = sorted(set(dataset_accounts(store, by_id[internal])) | set(statement_accounts))
-accounts = st.multiselect("Accounts", all_accounts, default=statement_accounts, key=f"reconcile_accounts_{external}")
+account_labels = dataset_accounts(store, by_id[internal]) | statement_accounts
+all_accounts = sorted(account_labels, key=lambda key: (account_labels[key], key))
+accounts = st.multiselect("Accounts", all_accounts, default=list(statement_accounts), format_func=lambda key: account_labels.get(key, key),
+                          key=f"reconcile_accounts_{external}")
 first = min(d for d in (by_id[internal].date_from, by_id[external].date_from) if d)
 last = max(d for d in (by_id[internal].date_to, by_id[external].date_to) if d)
 period = st.date_input("Period", value=(first, last), key=f"reconcile_period_{internal}_{external}")
@@ -55,7 +58,9 @@ if st.button("Run reconciliation", type="primary", key="reconcile_run", disabled
     date_from, date_to = (period + (None, None))[:2] if isinstance(period, tuple) else (period, period)
     try:
         with st.status("Matching ...", expanded=False) as status:
-            outcome = reconcile_datasets(store, by_id[internal], by_id[external], rules, rules_text, accounts=accounts,
+            # Any spelling names its account; the run keeps the labels people know.
+            outcome = reconcile_datasets(store, by_id[internal], by_id[external], rules, rules_text,
+                                         accounts=[account_labels[key] for key in accounts],
                                          date_from=date_from, date_to=date_to, user=me.username)
             status.update(label=f"Run {outcome.run.id} saved", state="complete")
     except RunRefused as exc:

@@ -23,6 +23,11 @@ Nothing grows with the square of the records: in a crowded group of equal amount
 record keeps a few candidates (same reference key, or near it in date and id order), and a
 record whose window is over-full is not searched for a subset or a fee.
 
+Records are compared within an account by the account's key (``core.domain.accounts``: the
+spellings of one account, and the aliases, compare as one); the results show each record's
+account as its source wrote it. The keys are worked out once per distinct account text, and
+only when some text differs from its key are the records joined to them.
+
 Which record is in which group is kept in numpy (one group number per record, 0 while open),
 so taking records out of play, and reading the results back, are scans rather than joins.
 """
@@ -30,13 +35,14 @@ so taking records out of play, and reading the results back, are scans rather th
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from core import config
+from core.domain.accounts import resolve_account_key
 from core.matching.rules import Pass, RuleSet
 from core.matching.results import GroupColumns, MatchResult, summarise, write_result_tables
 from core.matching.sql import (BUSINESS_DAY_INDEX, DAY_NUMBER, MICRO, REFERENCE_DIGITS, REFERENCE_KEY, REFERENCE_NORMALISED, SIDES,
@@ -59,7 +65,7 @@ _POOL_PAIRS = 256
 _ORIGIN = {"dataset_id": "VARCHAR", "carried_from": "BIGINT", "first_seen_on": "DATE"}
 _DATE_KEYS = ("trade_date", "entry_date")
 def match_tables(internal: str, external: str, rules: RuleSet, con: duckdb.DuckDBPyConnection | None = None,
-                 loaded: Callable[[], None] | None = None) -> MatchResult:
+                 loaded: Callable[[], None] | None = None, aliases: Mapping[str, str] | None = None) -> MatchResult:
     """Match two canonical tables.
 
     Args:
@@ -70,10 +76,11 @@ def match_tables(internal: str, external: str, rules: RuleSet, con: duckdb.DuckD
         con: the DuckDB connection the sources live in; a new in-memory one by default.
         loaded: called once the engine holds its own copy of both sources, which the caller
             may then drop to free their memory.
+        aliases: the account alias table (alias key -> target key, ``core.accounts.load_aliases``).
     """
     con = con or duckdb.connect(config=config.duckdb_settings())
     scale = max(_scale_of(con, internal), _scale_of(con, external))
-    matcher = _Matcher(con, rules, internal, external)
+    matcher = _Matcher(con, rules, internal, external, aliases or {})
     if loaded is not None:
         loaded()
     for pass_no, rule_pass in enumerate(rules.passes):
@@ -90,18 +97,38 @@ def _scale_of(con, source: str) -> int:
     return 2
 
 
+def _account_keys(con, internal: str, external: str, aliases: Mapping[str, str]) -> pa.Table | None:
+    """Each distinct account text of both sources with its key, or ``None`` when every text is its own key."""
+    found = con.execute(f"SELECT DISTINCT account FROM {internal} UNION SELECT DISTINCT account FROM {external}").fetchall()
+    texts = [row[0] for row in found if row[0] is not None]
+    keys = [resolve_account_key(text, aliases) for text in texts]
+    if keys == texts:
+        return None
+    return pa.table({"account": pa.array(texts, pa.string()), "account_key": pa.array(keys, pa.string())})
+
+
 def _arrow_table(**columns) -> pa.Table:
     return pa.table({name: pa.array(values) for name, values in columns.items()})
 
 
 class _Matcher:
-    def __init__(self, con, rules: RuleSet, internal: str, external: str) -> None:
+    def __init__(self, con, rules: RuleSet, internal: str, external: str, aliases: Mapping[str, str]) -> None:
         self.con, self.rules = con, rules
         self.callers_temp = self._temp_tables()  # temporary tables the engine did not make, kept
+        # Inside the engine ``account`` is the key passes compare; the text as written, when it
+        # differs, is ``account_text``, which the results show.
+        keys = _account_keys(con, internal, external, aliases)
+        self.account_shown = "account" if keys is None else "account_text"
+        if keys is not None:
+            con.register("_account_keys", keys)
+            internal, external = (f"(SELECT s.* REPLACE (coalesce(m.account_key, s.account) AS account), s.account AS account_text "
+                                  f"FROM {source} s LEFT JOIN _account_keys m ON m.account = s.account)" for source in (internal, external))
         self.extra_keys = sorted({k for rule_pass in rules.passes for k in (*rule_pass.equality_keys, *rule_pass.group_by)}
                                  - {"account", "currency", "date", "reference"})
         for base, source in (("i", internal), ("e", external)):
             self._load(base, source)
+        if keys is not None:
+            con.unregister("_account_keys")
         self.gid = {}
         self.micro, self.day = {}, {}
         for base, _ in SIDES:
@@ -137,7 +164,7 @@ class _Matcher:
                    CAST(amount AS DECIMAL(18, 6)) AS amount, {TO_MICRO.format(a='CAST(amount AS DECIMAL(18, 6))')} AS micro,
                    coalesce(reference, '') AS reference, coalesce(description, '') AS description,
                    {BUSINESS_DAY_INDEX.format(d='date')} AS bidx, {DAY_NUMBER.format(d='date')} AS day,
-                   {origin}{''.join(', ' + k for k in keys)}
+                   {origin}{''.join(', ' + k for k in keys)}{', account_text' if 'account_text' in present else ''}
             FROM {source}
             ORDER BY id, dataset_id
         """)
@@ -566,7 +593,8 @@ class _Matcher:
         # The passes' working tables go first, to make room for the results.
         for table in sorted(self._temp_tables() - self.callers_temp - {"_i", "_e"}):
             self.con.execute(f"DROP TABLE {table}")
-        write_result_tables(self.con, [rule_pass.name for rule_pass in self.rules.passes], self.groups, self.gid, scale)
+        write_result_tables(self.con, [rule_pass.name for rule_pass in self.rules.passes], self.groups, self.gid, scale,
+                            self.account_shown)
 
     def summary(self) -> dict:
         return summarise(self.con, [rule_pass.name for rule_pass in self.rules.passes], self.groups)

@@ -90,13 +90,16 @@ class MatchResult(NamedTuple):
                             "ORDER BY side, record_id").to_arrow_table()
 
 
-def write_result_tables(con, names: list[str], groups: GroupColumns, gid: dict[str, np.ndarray], scale: int) -> None:
+def write_result_tables(con, names: list[str], groups: GroupColumns, gid: dict[str, np.ndarray], scale: int,
+                        account_shown: str = "account") -> None:
     """Build ``result_groups``, ``result_items`` and ``result_breaks`` from the groups made and each record's group.
 
     Args:
         names: the passes' names, in order.
         gid: per side (``i``, ``e``), each record's group number in order of ``k``; 0 for an open record.
         scale: the inputs' decimal scale, which the result amounts keep.
+        account_shown: the column holding each record's account as its source wrote it
+            (``account`` itself holds the key the passes compared).
     """
     money = f"DECIMAL(18, {scale})"
     pass_no = groups.column("pass_no").astype(np.int32)
@@ -133,7 +136,8 @@ def write_result_tables(con, names: list[str], groups: GroupColumns, gid: dict[s
                                                      pa.array(["confirmed", "proposed"])),
             "diff_micro": np.append(diff_micro, 0)[at], "days_diff": np.append(days_diff, 0)[at].astype(np.int32)}))
     side_rows = " UNION ALL ".join(f"""
-        SELECT g.gid AS match_id, '{side}' AS side, b.id AS record_id, b.account, b.date, CAST(b.amount AS {money}) AS amount,
+        SELECT g.gid AS match_id, '{side}' AS side, b.id AS record_id, b.{account_shown} AS account, b.date,
+               CAST(b.amount AS {money}) AS amount,
                b.currency, b.reference, b.k, b.dataset_id, b.carried_from, CAST(g.rule AS VARCHAR) AS rule,
                CAST(g.status AS VARCHAR) AS status, {FROM_MICRO.format(m='g.diff_micro', money=money)} AS amount_diff,
                g.days_diff
@@ -156,7 +160,8 @@ def write_result_tables(con, names: list[str], groups: GroupColumns, gid: dict[s
     con.execute(f"""
         CREATE OR REPLACE TABLE result_breaks AS
         WITH open AS ({' UNION ALL '.join(open_rows)})
-        SELECT o.side, o.id AS record_id, o.account, o.date, CAST(o.amount AS {money}) AS amount, o.currency, o.reference,
+        SELECT o.side, o.id AS record_id, o.{account_shown} AS account, o.date, CAST(o.amount AS {money}) AS amount, o.currency,
+               o.reference,
                o.description, CASE WHEN t.k IS NOT NULL THEN 'possible_duplicate' ELSE 'unmatched' END AS reason, o.k,
                o.dataset_id, o.carried_from, o.first_seen_on
         FROM open o LEFT JOIN _twins t ON t.side = o.side AND t.k = o.k

@@ -19,12 +19,14 @@ from typing import NamedTuple
 import duckdb
 
 from core import config
+from core.accounts import load_aliases
+from core.domain.accounts import resolve_account_key
 from core.domain.findings import RowError
 from core.ingest.datasets import stage_file
 from core.matching.engine import MatchResult, match_tables
 from core.matching.rules import RuleSet
 from core.runs.saving import save_run
-from core.runs.scope import carry_forward_open_breaks, refuse_while_decisions_wait, rows_in_scope_sql
+from core.runs.scope import account_texts_in_scope, carry_forward_open_breaks, refuse_while_decisions_wait, rows_in_scope_sql
 from core.store import Store
 from core.store.models import DatasetRecord, Run
 
@@ -92,7 +94,7 @@ def reconcile_files(store: Store, internal: Path, external: Path, rules: RuleSet
             for side in staged:
                 con.execute(f"DROP TABLE source_{side}")
 
-        result = match_tables("source_internal", "source_external", rules, con, loaded=release_sources)
+        result = match_tables("source_internal", "source_external", rules, con, loaded=release_sources, aliases=load_aliases(store))
     if check is not None:
         errors = check(result, staged["external"].dataset)
         if errors:
@@ -116,7 +118,7 @@ def reconcile_datasets(store: Store, internal: DatasetRecord, external: DatasetR
     """Match the books (``internal``) against a statement (``external``) and save the run.
 
     Args:
-        accounts: only these accounts; all when ``None``.
+        accounts: only these accounts (any spelling: they are compared by key); all when ``None``.
         date_from, date_to: only records dated within (inclusive).
         rules_text: the rule set's TOML as given, kept with the run.
 
@@ -129,10 +131,13 @@ def reconcile_datasets(store: Store, internal: DatasetRecord, external: DatasetR
     """
     started = dt.datetime.now(dt.UTC)
     con = duckdb.connect(config=config.duckdb_settings())
-    refuse_while_decisions_wait(store, internal, external, accounts, con)
-    previous = carry_forward_open_breaks(store, internal, external, accounts, con)
-    result = match_tables(rows_in_scope_sql(store, internal, accounts, date_from, date_to, "internal"),
-                          rows_in_scope_sql(store, external, accounts, date_from, date_to, "external"), rules, con)
+    aliases = load_aliases(store)
+    keys = sorted({resolve_account_key(a, aliases) for a in accounts}) if accounts else None
+    texts = account_texts_in_scope(store, (internal, external), keys, con, aliases)
+    refuse_while_decisions_wait(store, internal, external, keys, con, aliases)
+    previous = carry_forward_open_breaks(store, internal, external, keys, con, aliases)
+    result = match_tables(rows_in_scope_sql(store, internal, texts, date_from, date_to, "internal"),
+                          rows_in_scope_sql(store, external, texts, date_from, date_to, "external"), rules, con, aliases=aliases)
     run = save_run(store, internal, external, rules, rules_text, result, accounts=accounts, date_from=date_from,
                     date_to=date_to, user=user, started=started, previous=previous)
     return RunOutcome(run, result)

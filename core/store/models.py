@@ -17,8 +17,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.store.types import ExactDecimal
 
-__all__ = ["AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "FetchedFile", "HoldingsRun", "MatchGroup",
-           "MatchItem", "Run", "SignInAttempt", "StatementRecord",
+__all__ = ["AccountAlias", "AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "FetchedFile", "HoldingsRun",
+           "MatchGroup", "MatchItem", "Run", "SignInAttempt", "StatementRecord",
            "User", "utc_now"]
 
 
@@ -263,5 +263,18 @@ class HoldingsRun(Base):
     sources: Mapped[list] = mapped_column(JSON)
     summary: Mapped[dict] = mapped_column(JSON)
     results_path: Mapped[str] = mapped_column(String(1024))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+
+
+class AccountAlias(Base):
+    """One account key standing for another (``core.domain.accounts``): records of the alias key
+    are compared as records of the target key. Edited by approvers; each change is audited."""
+
+    __tablename__ = "account_aliases"
+
+    alias_key: Mapped[str] = mapped_column(String(128), primary_key=True, comment="the account key that stands for another")
+    target_key: Mapped[str] = mapped_column(String(128), comment="the account key it is compared as")
+    note: Mapped[str] = mapped_column(String(255), comment="why the two are one account; may be empty")
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(default=utc_now)

@@ -1,5 +1,9 @@
 """The breaks grid: every break of a run with its age, the filters on it, and the aging summary.
 
+Each break keeps its account as written (``account``) and carries the account's key after the
+aliases (``account_key``, :mod:`core.domain.accounts`): the account filter goes by key, so one
+account written two ways is one choice.
+
 Amounts stay ``Decimal``; filters on amounts are applied to those exact values, never in SQL
 text comparison.
 """
@@ -13,11 +17,14 @@ from typing import NamedTuple
 import pandas as pd
 from sqlalchemy import func, select
 
+from core.accounts import load_aliases
+from core.domain.accounts import account_key, account_label, aliases_digest, resolve_account_key
 from core.domain.money import Amount, canonical_decimal, totals_per_currency
 from core.store import Store
 from core.store.models import Break
 
-__all__ = ["AGE_BUCKETS", "BreakFilters", "aging_summary", "breaks_stamp", "filter_breaks", "load_breaks", "money_per_currency"]
+__all__ = ["AGE_BUCKETS", "BreakFilters", "account_choices", "aging_summary", "breaks_stamp", "filter_breaks", "load_breaks",
+           "money_per_currency"]
 
 
 AGE_BUCKETS = ("0-7", "8-30", "31-90", "90+")
@@ -28,7 +35,7 @@ BREAK_COLUMNS = ["id", "version", "side", "account", "date", "amount", "currency
 
 
 class BreakFilters(NamedTuple):
-    accounts: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()  # account keys
     sides: tuple[str, ...] = ()
     age_buckets: tuple[str, ...] = ()
     amount_min: Decimal | None = None
@@ -37,16 +44,17 @@ class BreakFilters(NamedTuple):
     reasons: tuple[str, ...] = ()
 
 
-def breaks_stamp(store: Store, run_id: int) -> tuple[int, int]:
-    """Changes whenever a break of the run is added or changed: its count and versions."""
+def breaks_stamp(store: Store, run_id: int) -> tuple[int, int, str]:
+    """Changes whenever a break of the run is added or changed (its count and versions), or the
+    alias table changes (which changes the breaks' account keys)."""
     with store.session() as session:
         count, versions = session.execute(select(func.count(Break.id), func.coalesce(func.sum(Break.version), 0))
                                           .where(Break.run_id == run_id)).one()
-    return int(count), int(versions)
+    return int(count), int(versions), aliases_digest(load_aliases(store))
 
 
 def load_breaks(store: Store, run_id: int, today: dt.date | None = None) -> pd.DataFrame:
-    """Every break of a run with its age in days and age bucket.
+    """Every break of a run with its age in days and age bucket, and its account's key (``account_key``).
 
     Read with plain SQL and converted column by column (amounts to exact ``Decimal``), which
     keeps 100,000 breaks well under a second.
@@ -60,7 +68,10 @@ def load_breaks(store: Store, run_id: int, today: dt.date | None = None) -> pd.D
         cursor.close()
     frame = pd.DataFrame.from_records(rows, columns=BREAK_COLUMNS)
     if frame.empty:
-        return frame.assign(age_days=pd.Series(dtype="int64"), age_bucket=pd.Series(dtype="object"))
+        return frame.assign(account_key=pd.Series(dtype="object"), age_days=pd.Series(dtype="int64"), age_bucket=pd.Series(dtype="object"))
+    aliases = load_aliases(store)
+    keys = {text: resolve_account_key(text, aliases) for text in frame["account"].unique()}
+    frame.insert(frame.columns.get_loc("account") + 1, "account_key", frame["account"].map(keys))
     frame["amount"] = [canonical_decimal(a if isinstance(a, Decimal) else Decimal(a)) for a in frame["amount"]]
     for column in ("date", "first_seen_on"):
         frame[column] = pd.to_datetime(frame[column]).dt.date
@@ -71,11 +82,15 @@ def load_breaks(store: Store, run_id: int, today: dt.date | None = None) -> pd.D
 
 
 def filter_breaks(frame: pd.DataFrame, filters: BreakFilters) -> pd.DataFrame:
-    """The breaks that pass the filters; the amount range applies to the absolute amount."""
+    """The breaks that pass the filters.
+
+    Accounts go by key (a spelling stands for its key); the amount range applies to the absolute amount.
+    """
     if frame.empty:
         return frame
     keep = pd.Series(True, index=frame.index)
-    for column, wanted in (("account", filters.accounts), ("side", filters.sides), ("status", filters.statuses),
+    keys = tuple(account_key(a) for a in filters.accounts)
+    for column, wanted in (("account_key", keys), ("side", filters.sides), ("status", filters.statuses),
                            ("reason", filters.reasons), ("age_bucket", filters.age_buckets)):
         if wanted:
             keep &= frame[column].isin(wanted)
@@ -84,6 +99,14 @@ def filter_breaks(frame: pd.DataFrame, filters: BreakFilters) -> pd.DataFrame:
     if filters.amount_max is not None:
         keep &= pd.Series([abs(a) <= filters.amount_max for a in frame["amount"]], index=frame.index)
     return frame[keep].reset_index(drop=True)
+
+
+def account_choices(frame: pd.DataFrame) -> dict[str, str]:
+    """The accounts of a breaks frame for a filter: key -> label (its most common spelling), in order of label."""
+    if frame.empty:
+        return {}
+    labels = {key: account_label(part["account"].value_counts().to_dict()) for key, part in frame.groupby("account_key")}
+    return dict(sorted(labels.items(), key=lambda item: (item[1], item[0])))
 
 
 def aging_summary(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,5 +1,7 @@
 """The archive of cleared items per account: matched by the engine in any run, or resolved
-and matched by hand, newest first, a page at a time.
+and matched by hand, newest first, a page at a time. The account asked for is found by its
+key (any spelling, or an alias, finds all of the account's items); each item shows its account
+as written.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import duckdb
 import pandas as pd
 from sqlalchemy import and_, case, func, literal, select
 
+from core.accounts import load_aliases, spellings_of_keys
+from core.domain.accounts import resolve_account_key
 from core.domain.money import canonical_decimal
 from core.runs.folder import all_runs_items, confirmed_items_sql, register_group_statuses
 from core.store import Store
@@ -42,7 +46,8 @@ def history_page(store: Store, account: str = "", search: str = "", *, cleared_a
 
     Both sources give one typed frame: ``date`` holds ``datetime.date`` and ``amount`` exact
     ``Decimal``, whichever source a row comes from. ``search`` looks in record ids and references;
-    ``cleared_as`` keeps some of the kinds in ``CLEARED_AS`` (all when empty).
+    ``cleared_as`` keeps some of the kinds in ``CLEARED_AS`` (all when empty). ``account``, any
+    spelling, keeps the items of that account's key (all when blank).
 
     Returns:
         The rows ``offset`` to ``offset + limit`` of the merged, date-ordered archive, and the
@@ -54,13 +59,18 @@ def history_page(store: Store, account: str = "", search: str = "", *, cleared_a
     rows: list[tuple] = []
     total = 0
     kinds = set(cleared_as or CLEARED_AS)
+    aliases = load_aliases(store) if account.strip() else {}
+    key = resolve_account_key(account, aliases)
     if files and "matched" in kinds:
         con = duckdb.connect()
         with store.session() as session:
             register_group_statuses(con, session.execute(select(MatchGroup.run_id, MatchGroup.match_id, MatchGroup.status)).all())
-        where = "WHERE (? = '' OR account = ?) AND (record_id ILIKE ? OR coalesce(reference, '') ILIKE ?)"
-        parameters = [account, account, pattern, pattern]
         source = f"({confirmed_items_sql(files, 'decided')})"
+        spellings = (spellings_of_keys([r[0] for r in con.execute(f"SELECT DISTINCT account FROM {source}").fetchall()], [key], aliases)
+                     if key else [])
+        where = ("WHERE (? = '' OR list_contains(CAST(? AS VARCHAR[]), account)) "
+                 "AND (record_id ILIKE ? OR coalesce(reference, '') ILIKE ?)")
+        parameters = [key, spellings, pattern, pattern]
         total += con.execute(f"SELECT count(*) FROM {source} {where}", parameters).fetchone()[0]
         rows += con.execute(f"""
             SELECT run_id, 'matched', side, record_id, account, date,
@@ -73,12 +83,12 @@ def history_page(store: Store, account: str = "", search: str = "", *, cleared_a
                .where(MatchGroup.rule == "manual", MatchGroup.status == "confirmed", MatchItem.run_id == Break.run_id,
                       MatchItem.side == Break.side, MatchItem.record_id == Break.record_id).exists())
     conditions = [Break.status.in_([CLEARED_AS[k] for k in kinds if CLEARED_AS[k]]), (Break.status != "matched") | by_hand]
-    if account:
-        conditions.append(Break.account == account)
     if search.strip():
         conditions.append(Break.record_id.ilike(pattern) | Break.reference.ilike(pattern))
     how = case((Break.status == "matched", literal("matched by hand")), else_=Break.status)
     with store.session() as session:
+        if key:
+            conditions.append(Break.account.in_(spellings_of_keys(session.scalars(select(Break.account).distinct()).all(), [key], aliases)))
         total += session.scalar(select(func.count(Break.id)).where(and_(*conditions)))
         rows += session.execute(select(Break.run_id, how, Break.side, Break.record_id, Break.account, Break.date, Break.amount,
                                        Break.currency, func.coalesce(Break.resolution, ""))

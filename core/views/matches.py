@@ -1,5 +1,6 @@
 """Matches as the pages show them: the proposed queue of a run, and its confirmed groups
-(from the run's files and those made or touched by people in the store).
+(from the run's files and those made or touched by people in the store). Accounts are shown
+as written and kept to a filter by key (:mod:`core.domain.accounts`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import duckdb
 import pandas as pd
 from sqlalchemy import select
 
+from core.accounts import load_aliases, spellings_of_keys
+from core.domain.accounts import account_key, resolve_account_key
 from core.domain.money import canonical_decimal
 from core.runs.folder import run_folder, sql_path
 from core.store import Store
@@ -19,7 +22,7 @@ __all__ = ["confirmed_groups", "filter_proposals", "proposed_frame"]
 
 
 PROPOSAL_COLUMNS = ["id", "version", "match_id", "rule", "account", "currency", "books", "books_amount", "statement",
-                    "statement_amount", "amount_diff", "days_diff", "explanation", "size", "waits_for_decision"]
+                    "statement_amount", "amount_diff", "days_diff", "explanation", "size", "waits_for_decision", "account_key"]
 
 
 def proposed_frame(store: Store, run_id: int) -> pd.DataFrame:
@@ -29,6 +32,7 @@ def proposed_frame(store: Store, run_id: int) -> pd.DataFrame:
     larger side's absolute total, the money an approval covers. ``waits_for_decision`` is the
     decision a group waits on for an approver (``<NA>`` when free): such a group cannot be
     decided again until the approver has, so a page leaves it out of what can be picked.
+    ``account_key`` holds the accounts' keys after the aliases, as ``account`` their texts.
     """
     with store.session() as session:
         groups = session.execute(select(MatchGroup.id, MatchGroup.version, MatchGroup.match_id, MatchGroup.rule, MatchGroup.amount_diff,
@@ -37,6 +41,7 @@ def proposed_frame(store: Store, run_id: int) -> pd.DataFrame:
         items = session.execute(select(MatchItem.group_id, MatchItem.side, MatchItem.record_id, MatchItem.account, MatchItem.currency,
                                        MatchItem.amount, MatchItem.date)
                                 .where(MatchItem.run_id == run_id).order_by(MatchItem.group_id, MatchItem.date, MatchItem.record_id)).all()
+    aliases = load_aliases(store)
     members: dict[int, list] = {}
     for item in items:
         members.setdefault(item.group_id, []).append(item)
@@ -51,7 +56,8 @@ def proposed_frame(store: Store, run_id: int) -> pd.DataFrame:
                      totals["internal"],
                      "; ".join(f"{i.record_id} {i.date} {canonical_decimal(Decimal(i.amount))}" for i in sides["external"]),
                      totals["external"], canonical_decimal(Decimal(group.amount_diff)), group.days_diff, group.explanation,
-                     max(abs(totals["internal"]), abs(totals["external"])), group.pending_decision_id])
+                     max(abs(totals["internal"]), abs(totals["external"])), group.pending_decision_id,
+                     ", ".join(sorted({resolve_account_key(i.account, aliases) for i in found}))])
     frame = pd.DataFrame(rows, columns=PROPOSAL_COLUMNS)
     frame["waits_for_decision"] = frame["waits_for_decision"].astype("Int64")
     return frame
@@ -59,12 +65,14 @@ def proposed_frame(store: Store, run_id: int) -> pd.DataFrame:
 
 def filter_proposals(frame: pd.DataFrame, accounts: tuple[str, ...] = (), amount_min: Decimal | None = None,
                      amount_max: Decimal | None = None, rules: tuple[str, ...] = ()) -> pd.DataFrame:
-    """The proposals on the given accounts and passes whose size (larger side's absolute total) is in range."""
+    """The proposals on the given accounts (keys; a spelling stands for its key) and passes whose size (larger side's
+    absolute total) is in range."""
     if frame.empty:
         return frame
     keep = pd.Series(True, index=frame.index)
     if accounts:
-        keep &= pd.Series([bool(set(a.split(", ")) & set(accounts)) for a in frame["account"]], index=frame.index)
+        wanted = {account_key(a) for a in accounts}
+        keep &= pd.Series([bool(set(a.split(", ")) & wanted) for a in frame["account_key"]], index=frame.index)
     if rules:
         keep &= frame["rule"].isin(rules)
     if amount_min is not None:
@@ -76,7 +84,7 @@ def filter_proposals(frame: pd.DataFrame, accounts: tuple[str, ...] = (), amount
 
 def confirmed_groups(store: Store, run_id: int, search: str = "", limit: int = 500, accounts: tuple[str, ...] = ()) -> pd.DataFrame:
     """Confirmed matches of a run (engine and manual), newest state, optionally searched by record id
-    or account and kept to ``accounts``; at most ``limit`` groups.
+    or account and kept to ``accounts`` (keys, after the aliases); at most ``limit`` groups.
 
     ``version`` is the group's version in the store, 1 for an engine group nobody has touched yet:
     an unmatch names it, so a change made meanwhile by someone else is refused.
@@ -87,6 +95,12 @@ def confirmed_groups(store: Store, run_id: int, search: str = "", limit: int = 5
                                                           .where(MatchGroup.run_id == run_id)).all()}
     con = duckdb.connect()
     pattern = f"%{search.strip()}%"
+    aliases = load_aliases(store) if accounts else {}
+    accounts = tuple(resolve_account_key(a, aliases) for a in accounts)
+    spellings = []
+    if accounts and (folder / "items.parquet").exists():
+        texts = [r[0] for r in con.execute(f"SELECT DISTINCT account FROM read_parquet({sql_path(folder / 'items.parquet')})").fetchall()]
+        spellings = spellings_of_keys(texts, accounts, aliases)
     cursor = con.execute(f"""
         SELECT g.match_id, g.rule, g.status, g.amount_diff, g.days_diff,
                string_agg(i.side || ' ' || i.record_id || ' ' || {_AMOUNT_TEXT}, ' | ' ORDER BY i.side, i.record_id) AS records,
@@ -95,9 +109,10 @@ def confirmed_groups(store: Store, run_id: int, search: str = "", limit: int = 5
              JOIN read_parquet({sql_path(folder / 'items.parquet')}) i USING (match_id)
         WHERE g.status = 'confirmed'
         GROUP BY ALL
-        HAVING (? = '%%' OR bool_or(i.record_id ILIKE ? OR i.account ILIKE ?)) AND (len(?) = 0 OR bool_or(list_contains(?, i.account)))
+        HAVING (? = '%%' OR bool_or(i.record_id ILIKE ? OR i.account ILIKE ?))
+               AND (NOT ? OR bool_or(list_contains(CAST(? AS VARCHAR[]), i.account)))
         ORDER BY g.match_id LIMIT {int(limit)}
-    """, [pattern, pattern, pattern, list(accounts), list(accounts)]) if (folder / "groups.parquet").exists() else None
+    """, [pattern, pattern, pattern, bool(accounts), spellings]) if (folder / "groups.parquet").exists() else None
     engine = pd.DataFrame(cursor.fetchall(), columns=[c[0] for c in cursor.description]) if cursor is not None else pd.DataFrame()
     if not engine.empty:
         # Exact decimals from both sources, in one canonical scale, so the frame has one type.
@@ -112,7 +127,7 @@ def confirmed_groups(store: Store, run_id: int, search: str = "", limit: int = 5
         needle = search.strip().lower()
         found = found[[needle in r.lower() or needle in a.lower() for r, a in zip(found["records"], found["account"])]]
     if not found.empty and accounts:
-        found = found[found["account"].isin(accounts)]
+        found = found[[resolve_account_key(a, aliases) in set(accounts) for a in found["account"]]]
     # The limit holds for both together: hand-made groups come from the store, after the files' own.
     both = pd.concat([engine, found], ignore_index=True) if not found.empty else engine.reset_index(drop=True)
     return both.head(int(limit))
