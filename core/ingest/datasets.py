@@ -107,14 +107,14 @@ _HEADER_REFUSALS = ("no header row found", "this looks like the header", "no dat
 
 
 def _known_layout(data: bytes, name: str, fmt: str, raw, options):
-    """A file read without a profile is held to the known layouts first (core.ingest.layouts).
+    """A file read without a profile is held to the known layouts first (core.ingest.known_layouts).
 
     Returns:
         ``(raw, profile, near misses, errors)``: the table (read again when the layout says how
         to read it), the layout's profile or the automatic one, and the layouts that nearly fit.
     """
     from connectors.files.table import read_table  # start-up speed: see _parse
-    from core.ingest.layouts import choose_layout
+    from core.ingest.known_layouts import choose_layout
     from core.ingest.profiles import Profile
 
     choice = choose_layout(raw)

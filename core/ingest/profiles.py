@@ -39,7 +39,7 @@ name. Every key is checked on load, so a misspelt key is an error, not silently 
     column = "State"
     equals = ["PENDING"]
 
-    [signature]         # recognise the layout without being asked (see core.ingest.layouts)
+    [signature]         # recognise the layout without being asked (see core.ingest.known_layouts)
     titles = ["Date", "Gross", "Fee", "Net", "Transaction ID"]
 
 A file with no header row names its fields in order (``[read] headerless = true`` and
@@ -61,6 +61,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core import config
 from core.domain.records import CREDIT_MARKERS, DEBIT_MARKERS, TRANSACTION_COLUMNS
 from core.domain.validation import problems
+from core.ingest.known_layouts import LAYOUTS_DIR
 
 __all__ = [
     "Profile",
@@ -75,8 +76,6 @@ __all__ = [
 
 SOURCE_ONLY_COLUMNS = ("debit", "credit", "indicator")
 MAPPABLE_COLUMNS = TRANSACTION_COLUMNS + SOURCE_ONLY_COLUMNS
-# The layouts of well-known banks and payment providers, shipped with the package.
-LAYOUTS_DIR = Path(__file__).resolve().parent / "layouts"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 

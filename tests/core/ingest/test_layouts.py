@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.ingest.datasets import import_bytes, parse_source
-from core.ingest.layouts import choose_layout, shipped_layouts
+from core.ingest.datasets import import_bytes, import_file, load_dataset_table, parse_source
+from core.ingest.known_layouts import choose_layout, shipped_layouts
 from core.ingest.profiles import ProfileError, load_profile, parse_profile
 
 SAMPLES = {
@@ -326,3 +326,24 @@ def test_the_dataset_records_the_layout_it_was_read_with(store):
 def test_a_wrong_layout_profile_is_refused_by_key(text, problem):
     with pytest.raises(ProfileError, match=problem.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")):
         parse_profile(text, "wrong")
+
+
+def test_the_fast_canonical_path_leaves_a_file_with_a_signature_to_its_profile(store, tmp_path, monkeypatch):
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    monkeypatch.setenv("RECON_PROFILES_DIR", str(folder))
+    (folder / "card_refunds.toml").write_text('description = "Card refunds: money out written as positive"\n\n[columns]\namount = "Amount"\n\n'
+                                             '[amount]\nflip_sign = true\n\n[signature]\ntitles = ["Date", "Account", "Amount", "Currency", "Terminal"]\n')
+    source = tmp_path / "refunds.csv"
+    source.write_text("Date,Account,Amount,Currency,Terminal\n2024-05-01,A1,12.50,EUR,T9\n")
+    outcome, errors = import_file(store, source)
+    assert errors == [] and outcome.dataset.profile == "card_refunds"
+    assert load_dataset_table(store, outcome.dataset).column("amount").to_pylist() == [Decimal("-12.50")]
+
+
+def test_the_fast_canonical_path_leaves_pending_rows_to_the_general_import(store, tmp_path):
+    source = tmp_path / "with-status.csv"
+    source.write_text("Date,Account,Amount,Currency,Status\n2024-05-01,A1,12.50,EUR,Booked\n2024-05-02,A1,3.00,EUR,Pending\n")
+    outcome, errors = import_file(store, source)
+    assert errors == [] and outcome.dataset.row_count == 1
+    assert any("1 pending row(s) left out" in w for w in outcome.warnings)

@@ -1,6 +1,6 @@
 """Known layouts: the CSV exports of well-known banks and payment providers, read without a profile.
 
-Each layout is a profile (:mod:`core.ingest.profiles`) shipped in this folder as TOML, with a
+Each layout is a profile (:mod:`core.ingest.profiles`) shipped in ``core/ingest/layouts/`` as TOML, with a
 ``[signature]``: the titles its header always has, or, for a file without a header, a pattern
 for each field, checked on the first rows. A file imported without a profile is held to
 every layout first, because the generic titles would misread some of them (PayPal's
@@ -14,15 +14,23 @@ from __future__ import annotations
 
 import functools
 import re
+import tomllib
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from connectors.files.raw import RawTable
 from core import config
 from core.domain.records import normalise_title
-from core.ingest.profiles import LAYOUTS_DIR, Profile, ProfileError, parse_profile
 
-__all__ = ["LayoutChoice", "choose_layout", "known_layouts", "shipped_layouts"]
+if TYPE_CHECKING:
+    from connectors.files.raw import RawTable
+    from core.ingest.profiles import Profile
+
+# Start-up speed: the fast canonical CSV path asks fits_a_signature about every file, and loads
+# before the profile model (pydantic); the functions that need it import it themselves.
+
+__all__ = ["LAYOUTS_DIR", "LayoutChoice", "choose_layout", "fits_a_signature", "known_layouts", "shipped_layouts"]
+
+LAYOUTS_DIR = Path(__file__).resolve().parent / "layouts"
 
 _HEADER_SEARCH_ROWS = 50
 _PATTERN_ROWS = 5
@@ -39,6 +47,8 @@ class LayoutChoice(NamedTuple):
 @functools.cache
 def shipped_layouts() -> tuple[Profile, ...]:
     """Every layout shipped with the product, by name."""
+    from core.ingest.profiles import parse_profile  # start-up speed: see above
+
     return tuple(parse_profile(path.read_text(encoding="utf-8"), path.stem, str(path)) for path in sorted(LAYOUTS_DIR.glob("*.toml")))
 
 
@@ -46,6 +56,8 @@ def known_layouts(folder: Path | None = None) -> list[tuple[Profile, bool]]:
     """``(layout, is the analyst's own)`` for the shipped layouts and every valid profile of the
     profiles folder that carries a signature. A profile of the folder hides a shipped layout
     of the same name."""
+    from core.ingest.profiles import ProfileError, parse_profile  # start-up speed: see above
+
     own = []
     folder = folder or config.profiles_dir()
     for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
@@ -99,3 +111,21 @@ def _fields_fit(raw: RawTable, profile: Profile) -> bool:
         if len(cells) != width or not all(pattern.fullmatch(cells[i]) for i, pattern in positions.items()):
             return False
     return bool(rows)
+
+
+def fits_a_signature(normalised_titles: set[str], folder: Path | None = None) -> bool:
+    """Whether a header's titles (normalised) hold every title of a known layout's signature.
+
+    Read straight from the TOML, without validating the profiles: for the fast canonical CSV
+    path, which leaves such a file to the general import and its layout.
+    """
+    folders = [LAYOUTS_DIR, folder or config.profiles_dir()]
+    for path in (p for f in folders if f.is_dir() for p in sorted(f.glob("*.toml"))):
+        try:
+            signature = tomllib.loads(path.read_text(encoding="utf-8")).get("signature", {})
+            titles = signature.get("titles", []) if isinstance(signature, dict) else []
+        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+            continue
+        if titles and all(isinstance(t, str) for t in titles) and {normalise_title(t) for t in titles} <= normalised_titles:
+            return True
+    return False
