@@ -152,6 +152,8 @@ def normalise_table(raw: RawTable, profile: Profile, file: str) -> tuple[Canonic
 
 def header_found(raw: RawTable, profile: Profile) -> bool:
     """Whether the table has a header row the import recognises (for choosing a workbook's sheet)."""
+    if profile.read.headerless:
+        return True
     rows = [r for r in raw.rows if r.number > profile.read.skip_rows]
     return not _find_header(rows, profile, "")[1]
 
