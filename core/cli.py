@@ -80,8 +80,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
     span = f"{record.date_from} to {record.date_to}" if record.date_from else "no dates"
     verb = "imported" if outcome.created else "already imported"
     report = sys.stderr if args.out is None else sys.stdout
+    read_as = f", read with profile {record.profile}" if record.profile else ""
     print(f"{verb}: {Path(args.file).name} -> dataset {record.id[:12]} ({record.row_count} rows, "
-          f"{record.account_count} account(s), {span})", file=report)
+          f"{record.account_count} account(s), {span}{read_as})", file=report)
     if record.unbalanced:
         print(f"flagged: {record.unbalanced}", file=report)
     for warning in outcome.warnings:
@@ -279,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = commands.add_parser("import", help="import a statement or ledger file as a dataset")
     imp.add_argument("file", help="CSV or XLSX; the format is detected from the content")
-    imp.add_argument("--profile", help="mapping profile name (see profiles/) or path to a .toml file")
+    imp.add_argument("--profile", help="mapping profile name (see profiles/), a shipped layout name (such as paypal_activity) or path to a .toml file; "
+                     "without it a known bank layout is recognised from the header")
     imp.add_argument("--out", help="write the canonical rows to this CSV (default: standard output)")
     imp.add_argument("--accept-unbalanced", action="store_true",
                      help="import a bank statement that does not add up, with the difference recorded and flagged")

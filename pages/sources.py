@@ -1,8 +1,7 @@
 import streamlit as st
 
-from core.config import profiles_dir
 from core.ingest.datasets import content_sha256, existing_dataset, import_bytes, parse_source, unbalanced_differences
-from core.ingest.profiles import ProfileError, list_profiles, load_profile, save_profile_text
+from core.ingest.profiles import ProfileError, list_layouts, list_profiles, load_profile, save_profile_text
 from core.ingest.statements import is_balance_refusal
 from core.review import ReviewError, request_unbalanced_import, waiting_import_request
 from ui import flash, get_store, require, show_flashes, show_row_errors
@@ -12,11 +11,14 @@ store = get_store()
 st.title("Sources")
 show_flashes()
 
-profiles = list_profiles()
-choice = st.selectbox("Mapping profile", ["automatic"] + [p.name for p in profiles], key="sources_profile",
+own = list_profiles()
+# Shipped layouts of known banks, unless a profile of the same name replaces one.
+profiles = own + [p for p in list_layouts() if p.name not in {o.name for o in own}]
+choice = st.selectbox("Mapping profile (automatic: a known bank layout is recognised from the header)", ["automatic"] + [p.name for p in profiles],
+                      key="sources_profile",
                       format_func=lambda n: n if n == "automatic" else f"{n}: {next(p.description for p in profiles if p.name == n)}")
 with st.expander("Create or edit a profile"):
-    template = (profiles_dir() / f"{choice}.toml").read_text(encoding="utf-8") if choice != "automatic" else \
+    template = next(p.path for p in profiles if p.name == choice).read_text(encoding="utf-8") if choice != "automatic" else \
         '[columns]\ndate = "Value Date"\namount = "Amount"\n\n[defaults]\ncurrency = "USD"\n'
     with st.form("sources_profile_form"):
         name = st.text_input("Profile name", value="" if choice == "automatic" else choice, key="sources_profile_name")
@@ -78,7 +80,8 @@ if errors:
     st.stop()
 for warning in result.warnings:
     st.warning(warning)
-st.caption(f"{result.table.num_rows:,} rows · header on row {result.header_row} · "
+st.caption(f"{result.table.num_rows:,} rows · " + (f"read as {result.profile} · " if result.profile else "")
+           + (f"header on row {result.header_row} · " if result.header_row else "no header row · ")
            + ", ".join(f"{k} ← {v}" for k, v in result.column_map.items()))
 st.dataframe(result.table.slice(0, 500).to_pandas(), hide_index=True, width="stretch", key="sources_preview")
 if already is None and st.button("Save dataset", type="primary", key="sources_save"):

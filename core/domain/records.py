@@ -22,6 +22,7 @@ __all__ = [
     "is_currency_code",
     "map_titles",
     "normalise_title",
+    "title_currency",
 ]
 
 REQUIRED_COLUMNS = ("id", "account", "date", "amount", "currency", "reference", "description")
@@ -29,8 +30,9 @@ OPTIONAL_COLUMNS = ("counterparty", "trade_date", "entry_date", "type")
 TRANSACTION_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 DATE_COLUMNS = ("date", "trade_date", "entry_date")
 # What a debit/credit indicator writes (a profile may name others).
-DEBIT_MARKERS = ("D", "DR", "DB", "DEBIT", "-")
-CREDIT_MARKERS = ("C", "CR", "CREDIT", "+")
+# ``Af``/``Bij`` are Dutch (ING's ``Af Bij`` column: off/on the account).
+DEBIT_MARKERS = ("D", "DR", "DB", "DEBIT", "-", "AF")
+CREDIT_MARKERS = ("C", "CR", "CREDIT", "+", "BIJ")
 
 # Source titles recognised without a profile, best first: a source column serves one
 # canonical column, and ``date`` picks value/settlement dates before booking dates.
@@ -40,13 +42,13 @@ ALIASES: dict[str, tuple[str, ...]] = {
              "trans date", "tran date", "buchungstag", "datum"),
     "trade_date": ("trade date", "tradedate", "transaction date", "txn date"),
     "entry_date": ("entry date", "booking date", "book date", "posting date", "posted date"),
-    "amount": ("amount", "amt", "net amount", "transaction amount", "amount ccy", "betrag", "value"),
+    "amount": ("amount", "amt", "net amount", "transaction amount", "amount ccy", "betrag", "bedrag", "value"),
     "debit": ("debit", "debits", "debit amount", "debit amt", "dr amount", "withdrawal", "withdrawals", "withdrawal amount",
               "withdrawal amt", "paid out", "money out", "soll"),
     "credit": ("credit", "credits", "credit amount", "credit amt", "cr amount", "deposit", "deposits", "deposit amount",
                "deposit amt", "paid in", "money in", "haben"),
     "indicator": ("dr cr", "cr dr", "debit credit", "credit debit", "d c", "c d", "dc", "cd",
-                  "debit credit indicator", "credit debit indicator"),
+                  "debit credit indicator", "credit debit indicator", "af bij", "creditdebet", "credit debet", "debet credit"),
     "account": ("account", "account number", "account no", "account id", "acct", "acct no", "iban",
                 "account iban", "konto", "portfolio", "portfolio no", "portfolio number"),
     "currency": ("currency", "ccy", "cur", "curr", "currency code", "waehrung", "währung"),
@@ -61,12 +63,30 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 _CURRENCIES = frozenset(c.alpha_3 for c in pycountry.currencies)
+# A currency in brackets at the end of a title: ``Betrag (EUR)``, ``Amount [USD]``, ``Betrag (€)``.
+_TITLE_CURRENCY = re.compile(r"^(.*?)\s*[(\[]\s*([A-Z]{3}|€|£)\s*[)\]]\s*$")
+_SYMBOLS = {"€": "EUR", "£": "GBP"}
 
 
 def normalise_title(title: object) -> str:
     """A column title as titles are compared: case folded, ``&`` as ``and``, other signs as spaces."""
     text = str(title or "").replace("&", " and ").casefold()
     return " ".join(re.sub(r"[^0-9a-zà-ÿ]+", " ", text).split())
+
+
+def title_currency(title: object) -> tuple[str, str | None]:
+    """A title without the currency written at its end, and that currency (ISO 4217) if any.
+
+    ``Withdrawal Amount (INR)`` is ``("Withdrawal Amount", "INR")``; ``Amount (Foreign
+    Currency)`` or ``Created (UTC)`` carry no currency and are returned as they are.
+    """
+    text = str(title or "").strip()
+    found = _TITLE_CURRENCY.match(text)
+    if found:
+        code = _SYMBOLS.get(found.group(2), found.group(2))
+        if code in _CURRENCIES and found.group(1):
+            return found.group(1), code
+    return text, None
 
 
 def map_titles(normalised: list[str], mapping: dict[str, int], skip: tuple[str, ...] = ()) -> dict[str, int]:

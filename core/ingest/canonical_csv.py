@@ -23,6 +23,7 @@ from core import config
 from core.domain.money import MAX_DIGITS, MAX_SCALE
 from core.domain.records import (CREDIT_MARKERS, DATE_COLUMNS, DEBIT_MARKERS, TRANSACTION_COLUMNS, extra_columns, is_currency_code,
                                  map_titles, normalise_title)
+from core.ingest.known_layouts import fits_a_signature
 
 __all__ = ["SPACES", "CanonicalStats", "ReadAhead", "copy_to_parquet", "load_canonical_csv", "within_import_limit", "write_canonical_parquet"]
 
@@ -72,6 +73,8 @@ def _header(path: Path) -> _Header | None:
     normalised = [normalise_title(n) for n in names]
     if len(set(normalised)) != len(normalised):
         return None  # the general import would tell alike titles apart by number
+    if set(normalised) & {"status", "state", "info"} or fits_a_signature(set(normalised)):
+        return None  # pending rows to leave out, or a known layout: the general import's rules
     # Columns mapped as the general import maps them without a profile. Debit and credit
     # columns in place of an amount, a debit/credit indicator, or an account or currency
     # written above the header need its rules: such a file goes there. Debit and credit

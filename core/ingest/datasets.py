@@ -69,6 +69,7 @@ def _parse(data: bytes, name: str, profile: Profile | None, accept_unbalanced: b
     from core.ingest.normalise import header_found, normalise_table
     from core.ingest.profiles import Profile
 
+    given = profile is not None
     profile = profile or Profile()
     limit = config.max_import_bytes()
     if len(data) > limit:
@@ -94,12 +95,57 @@ def _parse(data: bytes, name: str, profile: Profile | None, accept_unbalanced: b
     raw, errors = read_table(data, name, options, fmt)
     if raw is None:
         return None, [], errors
+    near_misses: list[str] = []
+    if not given:
+        raw, profile, near_misses, errors = _known_layout(data, name, fmt, raw, options)
+        if raw is None:
+            return None, [], errors
     if not options.sheet and len(raw.sheets) > 1 and not header_found(raw, profile):
         raw, errors = _sheet_with_header(data, name, options, fmt, raw, profile)
         if raw is None:
             return None, [], errors
     result, errors = normalise_table(raw, profile, name)
+    if result is None and near_misses:
+        errors = _with_near_misses(errors, near_misses)
     return result, [], errors
+
+
+_HEADER_REFUSALS = ("no header row found", "this looks like the header", "no date column in the header",
+                    "no amount (or debit/credit) column in the header")
+
+
+def _known_layout(data: bytes, name: str, fmt: str, raw, options):
+    """A file read without a profile is held to the known layouts first (core.ingest.known_layouts).
+
+    Returns:
+        ``(raw, profile, near misses, errors)``: the table (read again when the layout says how
+        to read it), the layout's profile or the automatic one, and the layouts that nearly fit.
+    """
+    from connectors.files.table import read_table  # start-up speed: see _parse
+    from core.ingest.known_layouts import choose_layout
+    from core.ingest.profiles import Profile
+
+    choice = choose_layout(raw)
+    layout = choice.profile
+    if layout is None:
+        return raw, Profile(), choice.near_misses, []
+    wanted = options._replace(encoding=layout.read.encoding or options.encoding, delimiter=layout.read.delimiter or options.delimiter,
+                              quotechar=layout.read.quotechar, sheet=layout.read.sheet or options.sheet)
+    if wanted != options:
+        raw, errors = read_table(data, name, wanted, fmt)
+        if raw is None:
+            return None, layout, [], errors
+    note = f"read as the known layout {layout.name!r}" + (f": {layout.description}" if layout.description else "")
+    return raw._replace(warnings=[note, *raw.warnings]), layout, [], []
+
+
+def _with_near_misses(errors: list[RowError], near_misses: list[str]) -> list[RowError]:
+    """A header that fits nothing names the known layouts it comes closest to, in the same line."""
+    for i, error in enumerate(errors):
+        if error.message.startswith(_HEADER_REFUSALS):
+            note = f"; closest known layouts: {'; '.join(near_misses)}"
+            return errors[:i] + [error._replace(message=error.message + note)] + errors[i + 1:]
+    return errors
 
 
 def _sheet_with_header(data: bytes, name: str, options, fmt: str, first, profile: Profile):
@@ -347,7 +393,8 @@ def _store_dataset(store: Store, digest: str, name: str, result, profile: Profil
         temporary.unlink(missing_ok=True)
         raise
     dates = table.column("date")
-    record = _dataset_record(store, digest, name, result.format, profile.name if profile and profile.name != "auto" else None, user,
+    chosen = result.profile or (profile.name if profile and profile.name != "auto" else None)
+    record = _dataset_record(store, digest, name, result.format, chosen, user,
                      table.num_rows, len(pc.unique(table.column("account"))), pc.min(dates).as_py(), pc.max(dates).as_py(),
                      table.schema.field("amount").type.scale, table.column_names, result.warnings)
     if any(fact.unbalanced() for fact in facts):

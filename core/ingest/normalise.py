@@ -22,8 +22,8 @@ from core.domain.dates import choose_date_format, date_from_serial, describe_for
 from core.domain.findings import RowError
 from core.domain.money import AmountError, check_amount, infer_decimal_separator, parse_amount, scale_of
 from core.domain.records import (ALIASES, DATE_COLUMNS, TRANSACTION_COLUMNS, extra_columns, is_currency_code, map_titles,
-                                 normalise_title)
-from core.ingest.profiles import Profile
+                                 normalise_title, title_currency)
+from core.ingest.profiles import Profile, SkipRule
 
 __all__ = ["ALIASES", "CanonicalImport", "normalise_table", "transaction_schema"]
 
@@ -38,6 +38,10 @@ _SUMMARY_ROW = re.compile(
     re.IGNORECASE,
 )
 
+# Rows not booked yet, when a profile says nothing: the status column of many bank exports.
+_PENDING_WORDS = ("pending", "vorgemerkt", "umsatz vorgemerkt")
+_DEFAULT_PENDING = tuple(SkipRule(column=title, equals=_PENDING_WORDS) for title in ("Status", "State", "Info"))
+
 _DATE_LIKE = re.compile(
     r"^\s*(?:\d{1,4}[-/. ]\d{1,2}[-/. ]\d{2,4}|\d{8}|\d{1,2}[- ][A-Za-z]{3,9}[- ,]+\d{2,4}|[A-Za-z]{3,9} \d{1,2},? \d{4})(?:[ T][\d:.]+.*)?\s*$"
 )
@@ -50,6 +54,7 @@ class CanonicalImport(NamedTuple):
     header_row: int
     column_map: dict[str, str]
     format: str
+    profile: str | None = None  # the profile or known layout the file was read with
 
 
 def transaction_schema(scale: int, extra: list[str]) -> pa.Schema:
@@ -79,25 +84,32 @@ def normalise_table(raw: RawTable, profile: Profile, file: str) -> tuple[Canonic
     """
     warnings = list(raw.warnings)
     rows = [r for r in raw.rows if r.number > profile.read.skip_rows]
-    header_at, errors = _find_header(rows, profile, file)
-    if errors:
-        return None, errors
-    header = [_text(c) for c in rows[header_at].cells]
-    header_row = rows[header_at].number
-    while header and not header[-1]:
-        header.pop()
-    header = _unique_titles(header)
+    if profile.read.headerless:
+        header, header_row, title_rows, body = list(profile.read.titles), 0, [], rows
+    else:
+        header_at, errors = _find_header(rows, profile, file)
+        if errors:
+            return None, errors
+        header = [_text(c) for c in rows[header_at].cells]
+        header_row = rows[header_at].number
+        while header and not header[-1]:
+            header.pop()
+        header = _unique_titles(header)
+        title_rows, body = rows[:header_at], rows[header_at + 1:]
     mapping, errors = _map_columns(header, profile, file, header_row)
     if errors:
         return None, errors
-    titles = _title_values(rows[:header_at])
-    body = rows[header_at + 1:]
+    title_currency_code, errors = _currency_of_amount_titles(header, mapping, profile, file, header_row)
+    if errors:
+        return None, errors
+    titles = _title_values(title_rows)
     if profile.read.skip_footer:
         body = body[:-profile.read.skip_footer]
     body, notes = _leave_out_rows(body, header, mapping, profile, raw.format)
     warnings += notes
     if not body:
-        return None, [RowError(file, None, None, None, f"no data rows below the header on row {header_row}")]
+        where = "in the file" if profile.read.headerless else f"below the header on row {header_row}"
+        return None, [RowError(file, None, None, None, f"no data rows {where}")]
 
     errors = _check_widths(body, len(header), file, raw.format)
     cells = {name: [_cell(r, i) for r in body] for name, i in mapping.items()}
@@ -110,7 +122,7 @@ def normalise_table(raw: RawTable, profile: Profile, file: str) -> tuple[Canonic
     warnings += amount_warnings
     errors += amount_errors
     for name in ("account", "currency"):
-        fallback = titles.get(name) or getattr(profile.defaults, name) or ""
+        fallback = (title_currency_code if name == "currency" else None) or titles.get(name) or getattr(profile.defaults, name) or ""
         if name not in mapping and not fallback:
             warnings.append(f"no {name} column and no default {name} in the profile: {name} left empty")
         out[name] = [(_text(c) or fallback) for c in cells[name]] if name in mapping else [fallback] * len(body)
@@ -134,11 +146,14 @@ def normalise_table(raw: RawTable, profile: Profile, file: str) -> tuple[Canonic
     for title, index in extra.items():
         out[title] = [_text(_cell(r, index)) for r in body]
     table = pa.table(out, schema=transaction_schema(scale, list(extra)))
-    return CanonicalImport(table, warnings, header_row, {k: header[v] for k, v in mapping.items()}, raw.format), []
+    column_map = {k: header[v] for k, v in mapping.items()}
+    return CanonicalImport(table, warnings, header_row, column_map, raw.format, profile.name if profile.name != "auto" else None), []
 
 
 def header_found(raw: RawTable, profile: Profile) -> bool:
     """Whether the table has a header row the import recognises (for choosing a workbook's sheet)."""
+    if profile.read.headerless:
+        return True
     rows = [r for r in raw.rows if r.number > profile.read.skip_rows]
     return not _find_header(rows, profile, "")[1]
 
@@ -164,6 +179,7 @@ def _find_header(rows: list[RawRow], profile: Profile, file: str) -> tuple[int, 
             if wanted <= titles:
                 return i, []
             continue
+        titles |= {normalise_title(title_currency(c)[0]) for c in row.cells if isinstance(c, str) and c.strip()}
         roles = {role for role, names in ALIASES.items() if titles & set(names)}
         if "date" in roles and roles & set(_AMOUNT_SOURCES) and len(roles) > best_score:
             best, best_score = i, len(roles)
@@ -196,7 +212,8 @@ def _map_columns(header: list[str], profile: Profile, file: str, header_row: int
     if errors:
         return mapping, errors
     profile_sets_amount = bool(set(_AMOUNT_SOURCES) & set(profile.columns))
-    map_titles(normalised, mapping, _AMOUNT_SOURCES if profile_sets_amount else ())
+    # ``Betrag (EUR)`` is recognised as ``Betrag``; the currency is taken from it later.
+    map_titles([normalise_title(title_currency(t)[0]) for t in header], mapping, _AMOUNT_SOURCES if profile_sets_amount else ())
     if "amount" in mapping and not profile_sets_amount:
         mapping.pop("debit", None)
         mapping.pop("credit", None)
@@ -216,7 +233,33 @@ def _map_columns(header: list[str], profile: Profile, file: str, header_row: int
             mapping.pop(name, None)
     elif not set(_AMOUNT_SOURCES) & set(mapping):
         errors.append(RowError(file, header_row, None, None, f"no amount (or debit/credit) column in the header {header}"))
+    for n, title in enumerate(trade.subtract):
+        if normalise_title(title) not in normalised:
+            errors.append(RowError(file, header_row, title, None, f"column {title!r} (amount.subtract) is not in the header {header}"))
+        else:
+            mapping[f"_subtract{n}"] = normalised.index(normalise_title(title))
     return mapping, errors
+
+
+def _currency_of_amount_titles(header: list[str], mapping: dict[str, int], profile: Profile, file: str,
+                               header_row: int) -> tuple[str | None, list[RowError]]:
+    """The currency written in the amount columns' titles (``Betrag (EUR)``), if they agree.
+
+    Amount columns of different currencies (``Amount (EUR)`` beside ``Amount (USD)``) leave
+    the amount to read unknown: refused, unless a profile names the amount columns, when
+    only those count.
+    """
+    if profile.columns.keys() & set(_AMOUNT_SOURCES):
+        titles = {header[mapping[n]] for n in _AMOUNT_SOURCES if n in mapping}
+    else:
+        amount_aliases = {a for n in _AMOUNT_SOURCES for a in ALIASES[n]}
+        titles = {t for t in header if normalise_title(title_currency(t)[0]) in amount_aliases}
+    codes = {title: title_currency(title)[1] for title in titles if title_currency(title)[1]}
+    if len(set(codes.values())) > 1:
+        named = ", ".join(repr(t) for t in sorted(codes))
+        return None, [RowError(file, header_row, None, None, f"the amount columns {named} are in different currencies: "
+                               "name the one to read in a profile ([columns] amount, or debit and credit)")]
+    return next(iter(codes.values()), None), []
 
 
 def _title_values(rows: list[RawRow]) -> dict[str, str]:
@@ -270,7 +313,21 @@ def _leave_out_rows(body: list[RawRow], header: list[str], mapping: dict[str, in
         if skipped:
             notes.append(f"{skipped} row(s) left out by the profile's skip rules")
         body = kept
-    return body, notes
+    return _leave_out_pending(body, header, profile, notes)
+
+
+def _leave_out_pending(body: list[RawRow], header: list[str], profile: Profile, notes: list[str]) -> tuple[list[RawRow], list[str]]:
+    """Rows not booked yet (``Pending``, ``vorgemerkt``) are left out, as pending CAMT entries are."""
+    normalised = [normalise_title(t) for t in header]
+    rules = [rule for rule in profile.pending or _DEFAULT_PENDING if normalise_title(rule.column) in normalised]
+    if not rules:
+        return body, notes
+    kept = [row for row in body if not any(_skip_matches(rule, row, normalised) for rule in rules)]
+    if len(kept) < len(body):
+        column = header[normalised.index(normalise_title(rules[0].column))]
+        notes.append(f"{len(body) - len(kept)} pending row(s) left out (column {column!r}: not booked yet); "
+                     "they are imported once booked")
+    return kept, notes
 
 
 def _skip_matches(rule, row: RawRow, normalised: list[str]) -> bool:
@@ -383,16 +440,17 @@ def _parse_amounts(cells, numbers, header, mapping, profile, raw, file, out) -> 
     if profile.amount.quantity is not None:
         return warnings, _trade_amounts(cells, numbers, header, mapping, profile, profile.read.decimal or ".", file, out)
     sources = [n for n in _AMOUNT_SOURCES if n in mapping]
+    subtracted = [k for k in mapping if k.startswith("_subtract")]
     decimal = profile.read.decimal
     if decimal is None:
-        texts = [c for n in sources for c in cells[n] if isinstance(c, str) and c.strip()]
+        texts = [c for n in sources + subtracted for c in cells[n] if isinstance(c, str) and c.strip()]
         hint = "," if raw.delimiter == ";" else "."
         decimal, ambiguous = infer_decimal_separator(texts, hint)
         if ambiguous and texts and any(("," in t or "." in t) for t in texts):
             warnings.append(f"amounts read with {decimal!r} as the decimal separator (the values do not show which); "
                             "set read.decimal in a profile if that is wrong")
     parsed: dict[str, list[Decimal | None]] = {}
-    for name in sources:
+    for name in sources + subtracted:
         title = header[mapping[name]]
         values = []
         for number, cell in zip(numbers, cells[name]):
@@ -431,6 +489,7 @@ def _parse_amounts(cells, numbers, header, mapping, profile, raw, file, out) -> 
                 errors.append(RowError(file, number, header[mapping["debit"]], f"{debit} / {credit}",
                                        "the row has both a debit and a credit amount"))
             amount = (credit or Decimal(0)) - abs(debit or Decimal(0))
+        amount -= sum((parsed[k][i] or Decimal(0) for k in subtracted), Decimal(0))
         amounts.append(-amount if profile.amount.flip_sign else amount)
     out["amount"] = amounts
     return warnings, errors

@@ -34,6 +34,17 @@ name. Every key is checked on load, so a misspelt key is an error, not silently 
     [[skip]]            # leave out rows whose cell equals / matches
     column = "Type"
     equals = ["OPENING BALANCE", "CLOSING BALANCE"]
+
+    [[pending]]         # rows not yet booked: left out, with a warning counting them
+    column = "State"
+    equals = ["PENDING"]
+
+    [signature]         # recognise the layout without being asked (see core.ingest.known_layouts)
+    titles = ["Date", "Gross", "Fee", "Net", "Transaction ID"]
+
+A file with no header row names its fields in order (``[read] headerless = true`` and
+``titles = [...]``); its signature is then a regular expression per field title, checked on
+the first data rows (``[signature.patterns]``).
 """
 
 from __future__ import annotations
@@ -50,11 +61,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core import config
 from core.domain.records import CREDIT_MARKERS, DEBIT_MARKERS, TRANSACTION_COLUMNS
 from core.domain.validation import problems
+from core.ingest.known_layouts import LAYOUTS_DIR
 
 __all__ = [
     "Profile",
     "ProfileError",
     "ProfileInfo",
+    "list_layouts",
     "list_profiles",
     "load_profile",
     "parse_profile",
@@ -84,6 +97,16 @@ class ReadSection(_Strict):
     header_row: int | None = Field(default=None, ge=1)
     skip_rows: int = Field(default=0, ge=0)
     skip_footer: int = Field(default=0, ge=0)
+    headerless: bool = False
+    titles: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _titles_for_headerless(self) -> ReadSection:
+        if self.headerless != bool(self.titles):
+            raise ValueError("a file without a header (headerless = true) names its fields in 'titles', and only such a file")
+        if self.headerless and self.header_row:
+            raise ValueError("headerless and header_row exclude each other")
+        return self
 
 
 class ParseSection(_Strict):
@@ -98,6 +121,7 @@ class AmountSection(_Strict):
     ``round``; ``direction`` names the buy/sell column and the markers say which is which."""
 
     flip_sign: bool = False
+    subtract: tuple[str, ...] = ()
     debit_markers: tuple[str, ...] = DEBIT_MARKERS
     credit_markers: tuple[str, ...] = CREDIT_MARKERS
     quantity: str | None = None
@@ -134,6 +158,24 @@ class SkipRule(_Strict):
         return pattern
 
 
+class SignatureSection(_Strict):
+    """How a layout is recognised: every title present in one header row (compared as
+    titles are: case and signs ignored), or for a headerless layout a pattern per field."""
+
+    titles: tuple[str, ...] = ()
+    patterns: dict[str, str] = {}
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: dict[str, str]) -> dict[str, str]:
+        for title, pattern in patterns.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{title}: not a valid regular expression ({exc})") from None
+        return patterns
+
+
 class Profile(_Strict):
     """A validated mapping profile. ``columns`` maps canonical names to source titles."""
 
@@ -145,6 +187,8 @@ class Profile(_Strict):
     amount: AmountSection = AmountSection()
     defaults: DefaultsSection = DefaultsSection()
     skip: tuple[SkipRule, ...] = ()
+    pending: tuple[SkipRule, ...] = ()
+    signature: SignatureSection | None = None
 
     @field_validator("columns")
     @classmethod
@@ -160,6 +204,28 @@ class Profile(_Strict):
     def _one_way_to_the_amount(self) -> Profile:
         if self.amount.quantity is not None and {"amount", "debit", "credit"} & set(self.columns):
             raise ValueError("a computed amount (amount.quantity/price) replaces the amount columns; map none of them")
+        return self
+
+    @model_validator(mode="after")
+    def _signature_fits_the_read(self) -> Profile:
+        signature = self.signature
+        if signature is None:
+            return self
+        if self.read.headerless:
+            unknown = sorted(set(signature.patterns) - set(self.read.titles))
+            if not signature.patterns or signature.titles or unknown:
+                raise ValueError("the signature of a headerless layout is [signature.patterns], keyed by titles of read.titles"
+                                 + (f" (not among them: {unknown})" if unknown else ""))
+        elif not signature.titles or signature.patterns:
+            raise ValueError("a signature names the header's titles (signature.titles); patterns are for headerless layouts")
+        return self
+
+    @model_validator(mode="after")
+    def _headerless_columns_are_fields(self) -> Profile:
+        if self.read.headerless:
+            unknown = sorted(set(self.columns.values()) - set(self.read.titles))
+            if unknown:
+                raise ValueError(f"columns {unknown} are not among read.titles")
         return self
 
 
@@ -188,14 +254,23 @@ def parse_profile(text: str, name: str, source: str = "<text>") -> Profile:
 
 
 def load_profile(name_or_path: str, folder: Path | None = None) -> Profile:
-    """Load a profile by name from the profiles folder, or from a path to a TOML file."""
+    """Load a profile by name from the profiles folder (else a shipped layout of that name),
+    or from a path to a TOML file."""
     path = Path(name_or_path)
     if path.suffix != ".toml" or not path.exists():
         path = (folder or config.profiles_dir()) / f"{name_or_path}.toml"
+    if not path.is_file() and _NAME.match(name_or_path):
+        path = LAYOUTS_DIR / f"{name_or_path}.toml"
     if not path.is_file():
         known = ", ".join(p.name for p in list_profiles(folder)) or "none"
-        raise ProfileError(f"no profile named {name_or_path!r} (known profiles: {known})")
+        layouts = ", ".join(p.name for p in list_layouts())
+        raise ProfileError(f"no profile named {name_or_path!r} (known profiles: {known}; shipped layouts: {layouts})")
     return parse_profile(path.read_text(encoding="utf-8"), path.stem, str(path))
+
+
+def list_layouts() -> list[ProfileInfo]:
+    """The shipped layouts of well-known banks and payment providers, by name."""
+    return list_profiles(LAYOUTS_DIR)
 
 
 def list_profiles(folder: Path | None = None) -> list[ProfileInfo]:

@@ -54,6 +54,25 @@ def test_import_with_a_profile_by_name(tmp_path):
         ("4471", "2026-10-02", "-1035.00", "USD"), ("4471", "2026-10-13", "200.00", "USD")]
 
 
+def test_import_names_the_known_layout_it_recognised_and_a_layout_can_be_forced(tmp_path):
+    source = tmp_path / "chase.csv"
+    source.write_text("Details,Posting Date,Description,Amount,Type,Balance,Check or Slip #\n"
+                      "DEBIT,01/03/2024,CORNER COFFEE,-4.50,DEBIT_CARD,995.50,,\nCREDIT,01/05/2024,PAYROLL,1500.00,ACH_CREDIT,2495.50,,\n")
+    result = run_cli("import", str(source), data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert "read with profile chase_checking" in result.stderr
+    assert "warning: read as the known layout 'chase_checking'" in result.stderr
+    assert [(r["date"], r["amount"], r["currency"]) for r in csv.DictReader(io.StringIO(result.stdout))] == [
+        ("2024-01-03", "-4.50", "USD"), ("2024-01-05", "1500.00", "USD")]
+
+    revolut = tmp_path / "revolut.csv"
+    revolut.write_text("Type,Started Date,Completed Date,Description,Amount,Fee,Currency,State\n"
+                       "TRANSFER,2024-05-01 08:00:00,2024-05-01 08:00:05,To savings,-20.00,0.10,EUR,COMPLETED\n")
+    forced = run_cli("import", str(revolut), "--profile", "revolut", data_dir=tmp_path / "data")
+    assert forced.returncode == 0, forced.stderr
+    assert [r["amount"] for r in csv.DictReader(io.StringIO(forced.stdout))] == ["-20.10"]
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [

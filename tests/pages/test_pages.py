@@ -548,6 +548,21 @@ def test_holdings_a_tolerance_that_is_not_a_number_says_so_and_saves_nothing(dem
         assert session.scalars(select(HoldingsRun)).all() == []
 
 
+def test_sources_recognises_a_known_layout_and_offers_the_shipped_layouts(demo):
+    at = open_page(signed_in("analyst"), "pages/sources.py")
+    assert any(o.startswith("paypal_activity: PayPal") for o in at.selectbox(key="sources_profile").options)
+    starling = (b"Date,Counter Party,Reference,Type,Amount (GBP),Balance (GBP),Spending Category,Notes\n"
+                b"11/03/2024,Bike Shop,Inner tube,CONTACTLESS,-7.99,492.01,SHOPPING,\n")
+    at.file_uploader(key="sources_upload").upload("starling.csv", starling).run()
+    assert not at.exception, at.exception
+    assert at.warning[0].value.startswith("read as the known layout 'starling'")
+    assert any("read as starling" in c.value for c in at.caption)
+    assert [str(a) for a in frame_with(at, "amount")["amount"]] == ["-7.99"]
+    at.selectbox(key="sources_profile").select("paypal_activity").run()
+    assert not at.exception, at.exception
+    assert 'amount = "Net"' in at.text_area(key="sources_profile_text_paypal_activity").value
+
+
 def test_sources_a_file_that_is_not_a_table_says_so(demo):
     at = open_page(signed_in("analyst"), "pages/sources.py")
     at.file_uploader(key="sources_upload").upload("statement.csv", b"\x00\x01\x02 not a table \xff\xfe").run()

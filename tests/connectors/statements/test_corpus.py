@@ -32,15 +32,10 @@ _LINE = re.compile(r"^\| `([^`]+)` \|.*\| ([^|]+) \|\s*$")
 # A file that names no currency at all reads with the currency the analyst gives in a profile.
 PROFILES = {"ofx/ofxparse-empty-tags.ofx": Profile.model_validate({"defaults": {"currency": "USD"}})}
 
-CSV_LAYOUTS = "CSV layouts of known banks (issue 17, item 7)"
 KNOWN_FAILURES = {
     "bai2/hengpor-sample.bai": ("refused on purpose: a group status of '21', a 7-digit as-of date, a 5-digit type code (the "
                                 "direction of its money is unknown) and control totals that do not match; the one peer that "
                                 "reads it takes unknown codes as credits"),
-    "csv/asn-nl-noheader.csv": f"{CSV_LAYOUTS}: no header row, positional ASN layout",
-    "csv/ing-nl-ok.csv": f"{CSV_LAYOUTS}: 'Bedrag (EUR)' with an 'Af Bij' column",
-    "csv/oca-paypal-activity-en.csv": f"{CSV_LAYOUTS}: PayPal 'Gross/Fee/Net' columns",
-    "csv/revolut-2022-01.csv": f"{CSV_LAYOUTS}: Revolut 'Started Date/Completed Date' columns",
 }
 _CSV_FALLBACK = ("no header row found", "this looks like the header")
 _UNCLEAR = re.compile(r" at 0x[0-9a-f]+|\[<class |\b[A-Z][A-Za-z]*(Error|Exception)\b|Traceback|OneOf \(")
