@@ -220,6 +220,7 @@ def _brs(args: argparse.Namespace, ahead, as_of: dt.date, book_openings: dict, b
     # Imported here for start-up speed (see the module's docstring).
     from sqlalchemy import select
 
+    from core.accounts import load_aliases
     from core.banking.brs import bank_reconciliation_statement, write_brs_outputs
     from core.domain.findings import format_errors
     from core.runs.reconcile import reconcile_files
@@ -236,7 +237,7 @@ def _brs(args: argparse.Namespace, ahead, as_of: dt.date, book_openings: dict, b
             statements = session.scalars(select(StatementRecord).where(StatementRecord.dataset_id == external.id)).all()
         brs, problems = bank_reconciliation_statement(result, as_of, statements=statements, bank_closings=bank_closings,
                                                       book_openings=book_openings, books=Path(args.internal).name,
-                                                      statement=Path(args.external).name)
+                                                      statement=Path(args.external).name, aliases=load_aliases(store))
         made.append(brs)
         return problems
 

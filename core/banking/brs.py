@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple
@@ -47,6 +48,7 @@ import duckdb
 import pyarrow as pa
 
 from core.atomic import temporary_path
+from core.domain.accounts import account_label, accounts_by_key, resolve_account_key
 from core.domain.findings import RowError
 from core.domain.money import MAX_SCALE, canonical_decimal, scale_of
 from core.exports.writers import neutralised_sql
@@ -112,7 +114,7 @@ class BankReconciliation(NamedTuple):
 _ITEM_COLUMNS = "account, line, side, record_id, date, amount, reference"
 
 
-def bank_closings_from_statements(statements: Iterable, as_of: dt.date) -> dict[str, BankClosing]:
+def bank_closings_from_statements(statements: Iterable, as_of: dt.date, key: Callable[[str], str] = str) -> dict[str, BankClosing]:
     """Each account's bank balance as its statements state it, on or before ``as_of``.
 
     The closing balance of the account's latest statement ending on or before the date; with
@@ -123,6 +125,7 @@ def bank_closings_from_statements(statements: Iterable, as_of: dt.date) -> dict[
     Args:
         statements: objects with ``account``, ``number``, ``period_from``, ``period_to``,
             ``opening`` and ``closing`` (the store's ``StatementRecord``, ingest's ``StatementFacts``).
+        key: the account key of a statement's account text (the text itself by default).
 
     Returns:
         account -> its :class:`BankClosing`; an account with neither balance is missing.
@@ -131,11 +134,12 @@ def bank_closings_from_statements(statements: Iterable, as_of: dt.date) -> dict[
     openings: dict[str, BankClosing] = {}
     for s in sorted(statements, key=lambda s: (s.period_to or dt.date.min, s.period_from or dt.date.min)):
         label = f"statement {s.number or '(no number)'}"
+        account = key(s.account)
         if s.closing is not None and s.period_to is not None and s.period_to <= as_of:
-            closings[s.account] = BankClosing(s.closing, s.period_to, f"{label} closing balance on {s.period_to}")
-        elif s.opening is not None and s.period_from is not None and s.period_from <= as_of and s.account not in openings:
+            closings[account] = BankClosing(s.closing, s.period_to, f"{label} closing balance on {s.period_to}")
+        elif s.opening is not None and s.period_from is not None and s.period_from <= as_of and account not in openings:
             before = s.period_from - dt.timedelta(days=1)
-            openings[s.account] = BankClosing(s.opening, before, f"{label} opening balance on {s.period_from}")
+            openings[account] = BankClosing(s.opening, before, f"{label} opening balance on {s.period_from}")
     return {**openings, **closings}
 
 
@@ -143,6 +147,7 @@ def bank_reconciliation_statement(result: MatchResult, as_of: dt.date, *, statem
                                   bank_closings: Mapping[str, Decimal] | None = None,
                                   book_openings: Mapping[str, Decimal] | None = None,
                                   books: str = "books", statement: str = "statement",
+                                  aliases: Mapping[str, str] | None = None,
                                   ) -> tuple[BankReconciliation | None, list[RowError]]:
     """The bank reconciliation statement of every account of a reconciliation, as of a date.
 
@@ -154,6 +159,9 @@ def bank_reconciliation_statement(result: MatchResult, as_of: dt.date, *, statem
             it replaces the statement's.
         book_openings: account -> the books' opening balance (0 when not given).
         books, statement: the two files' names, for the findings.
+        aliases: the alias table (``core.accounts.load_aliases``). Accounts are taken by their
+            key (``core.domain.accounts``): spellings of one account are one statement, shown
+            by its most common spelling, and a balance may be given under any spelling.
 
     Returns:
         ``(BankReconciliation | None, errors)``: an account with no bank closing balance, an
@@ -161,29 +169,42 @@ def bank_reconciliation_statement(result: MatchResult, as_of: dt.date, *, statem
         an error, and then there is no statement.
     """
     con = result.con
-    given = dict(bank_closings or {})
-    openings = dict(book_openings or {})
     statements = list(statements)
-    _collect_records(con, as_of)
-    known = {row[0] for row in con.execute("SELECT DISTINCT account FROM result_items UNION SELECT DISTINCT account FROM result_breaks")
-             .fetchall()} | {s.account for s in statements}
+    spellings = Counter(dict(con.execute("SELECT account, count(*) FROM (SELECT account FROM result_items UNION ALL "
+                                         "SELECT account FROM result_breaks) WHERE account IS NOT NULL GROUP BY account").fetchall()))
+    spellings.update(s.account for s in statements if s.account)
+    grouped = accounts_by_key(spellings, aliases)
+    known = set(grouped)
+    label = {account: account_label(texts) for account, texts in grouped.items()}
+
+    def key(text: str) -> str:
+        return resolve_account_key(text, aliases)
+
     errors = [RowError(books if name == "book opening" else statement, None, name, account,
                        f"{name} given for account {account!r}, which neither file holds")
-              for name, named in (("book opening", openings), ("bank closing", given)) for account in sorted(named)
-              if account not in known]
-    from_statements = bank_closings_from_statements(statements, as_of)
+              for name, named in (("book opening", book_openings or {}), ("bank closing", bank_closings or {}))
+              for account in sorted(named) if key(account) not in known]
+    given = {key(account): amount for account, amount in (bank_closings or {}).items()}
+    openings = {key(account): amount for account, amount in (book_openings or {}).items()}
+    keys = pa.table({"text": pa.array(list(spellings), pa.string()), "account": pa.array([key(t) for t in spellings], pa.string())})
+    con.register("brs_account_keys", keys)
+    try:
+        _collect_records(con, as_of)
+    finally:
+        con.unregister("brs_account_keys")
+    from_statements = bank_closings_from_statements(statements, as_of, key)
     closings = {**from_statements, **{a: BankClosing(v, as_of, "given") for a, v in given.items()}}
     dated = {row[0] for row in con.execute("SELECT DISTINCT account FROM brs_records").fetchall()}
     accounts = sorted((dated | set(closings) | set(openings)) & known)
-    currencies = _currencies(con, statements)
+    currencies = _currencies(con, statements, key)
     for account in accounts:
         if len(currencies.get(account, ())) > 1:
-            errors.append(RowError(statement, None, "currency", account, f"account {account!r} holds records in "
+            errors.append(RowError(statement, None, "currency", label[account], f"account {label[account]!r} holds records in "
                                    f"{' and '.join(sorted(currencies[account]))}: a reconciliation statement is of one currency"))
         if account not in closings:
-            errors.append(RowError(statement, None, "closing balance", account,
-                                   f"account {account!r}: the statement gives no closing balance on or before {as_of}; "
-                                   f"give the bank's closing balance (--bank-closing {account}=AMOUNT)"))
+            errors.append(RowError(statement, None, "closing balance", label[account],
+                                   f"account {label[account]!r}: the statement gives no closing balance on or before {as_of}; "
+                                   f"give the bank's closing balance (--bank-closing {_quoted(label[account])}=AMOUNT)"))
     if errors:
         return None, errors
     _collect_items(con)
@@ -209,8 +230,8 @@ def bank_reconciliation_statement(result: MatchResult, as_of: dt.date, *, statem
         values["adjusted_book_balance"] = (values["book_balance"] + values["bank_credits_not_in_books"]
                                            + values["bank_debits_not_in_books"] + values["differences_in_matched_items"])
         values["unexplained_difference"] = values["adjusted_bank_balance"] - values["adjusted_book_balance"]
-        lines += [BrsLine(account, name, values[name].quantize(quantum)) for name in LINES]
-        summary_accounts[account] = {
+        lines += [BrsLine(label[account], name, values[name].quantize(quantum)) for name in LINES]
+        summary_accounts[label[account]] = {
             "currency": next(iter(sorted(currencies.get(account, ("",))))),
             "bank_closing": {"source": closing.source, "as_at": closing.as_at.isoformat(), "balance": _text(closing.amount),
                              "rolled_forward": _text(rolled)},
@@ -219,6 +240,7 @@ def bank_reconciliation_statement(result: MatchResult, as_of: dt.date, *, statem
             "records": {"internal": found.get("internal", 0), "external": found.get("external", 0)},
             "lines": {name: _text(values[name]) for name in LINES},
         }
+    _label_items(con, {account: label[account] for account in accounts})
     summary = {"as_of": as_of.isoformat(), "accounts": summary_accounts, **_left_out(con, as_of)}
     summary["matched_groups"] = {status: sum(a["matched_groups"][status] for a in summary_accounts.values())
                                  for status in ("confirmed", "proposed")}
@@ -228,6 +250,8 @@ def bank_reconciliation_statement(result: MatchResult, as_of: dt.date, *, statem
 def _collect_records(con, as_of: dt.date) -> None:
     """``brs_records``: every record dated on or before ``as_of``, and whether its group is whole by then.
 
+    ``account`` is the record's account key (``brs_account_keys`` maps each text to it).
+
     ``carried_from`` is set on a record an earlier run left open and this one took in again
     (``core.runs.scope``): it is one of the reconciling items, never part of this period's
     movements, which the balances given already hold.
@@ -235,11 +259,12 @@ def _collect_records(con, as_of: dt.date) -> None:
     con.execute(f"""
         CREATE OR REPLACE TABLE brs_records AS
         WITH every AS (
-            SELECT side, record_id, account, date, amount, currency, reference, carried_from, match_id, status FROM result_items
+            SELECT side, record_id, k.account, date, amount, currency, reference, carried_from, match_id, status
+            FROM result_items i JOIN brs_account_keys k ON k.text = i.account
             UNION ALL
-            SELECT side, record_id, account, date, amount, currency, reference, carried_from, CAST(NULL AS INTEGER),
+            SELECT side, record_id, k.account, date, amount, currency, reference, carried_from, CAST(NULL AS INTEGER),
                    CAST(NULL AS VARCHAR)
-            FROM result_breaks
+            FROM result_breaks b JOIN brs_account_keys k ON k.text = b.account
         ),
         whole AS (SELECT match_id FROM result_items GROUP BY match_id HAVING max(date) <= DATE '{as_of.isoformat()}')
         SELECT every.*, whole.match_id IS NOT NULL AS matched
@@ -298,15 +323,30 @@ def _sums(con, closings: Mapping[str, BankClosing]) -> dict[str, dict]:
     return found
 
 
-def _currencies(con, statements: list) -> dict[str, set[str]]:
+def _currencies(con, statements: list, key: Callable[[str], str]) -> dict[str, set[str]]:
     """Each account's currencies: its records' to the date, else its statements'."""
     currencies: dict[str, set[str]] = {}
     for account, currency in con.execute("SELECT DISTINCT account, currency FROM brs_records").fetchall():
         currencies.setdefault(account, set()).add(currency)
     for s in statements:
-        if s.account not in currencies and s.currency:
-            currencies[s.account] = {s.currency}
+        if s.account and key(s.account) not in currencies and s.currency:
+            currencies[key(s.account)] = {s.currency}
     return currencies
+
+
+def _label_items(con, labels: Mapping[str, str]) -> None:
+    """Show each item's account by its label (its most common spelling) instead of its key."""
+    con.register("brs_account_labels", pa.table({"account": pa.array(list(labels), pa.string()),
+                                                 "label": pa.array(list(labels.values()), pa.string())}))
+    try:
+        con.execute("UPDATE brs_items SET account = l.label FROM brs_account_labels l WHERE brs_items.account = l.account")
+    finally:
+        con.unregister("brs_account_labels")
+
+
+def _quoted(account: str) -> str:
+    """An account as the shell needs it after ``--bank-closing`` (quoted when it holds a space)."""
+    return f"'{account}'" if any(c.isspace() for c in account) else account
 
 
 def _left_out(con, as_of: dt.date) -> dict:

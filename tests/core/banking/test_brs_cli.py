@@ -120,3 +120,16 @@ def test_bad_options_exit_2_with_one_line(tmp_path):
         assert result.returncode == 2, options
         assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_spellings_of_one_account_are_one_statement(tmp_path):
+    """Books writing the IBAN in groups of four, and a book opening given that way, make one statement with the MT940's account."""
+    spaced = "DE89 3704 0044 0532 0130 00"
+    result = brs_files(tmp_path, "--as-of", "2026-10-05", "--book-opening", f"{spaced}=1000.00",
+                       books=BOOKS.replace(f"b1,{IBAN}", f"b1,{spaced}").replace(f"b3,{IBAN}", f"b3,{spaced}"))
+    assert result.returncode == 0, result.stderr
+    found = lines(tmp_path)
+    assert {account for account, _ in found} == {IBAN}
+    assert found[(IBAN, "book_balance")] == "1020.25" and found[(IBAN, "unexplained_difference")] == "0.00"
+    items = list(csv.DictReader((tmp_path / "out" / "brs_items.csv").open(encoding="utf-8")))
+    assert {i["account"] for i in items} == {IBAN}
