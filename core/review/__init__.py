@@ -24,9 +24,12 @@ with the state before and after, written in the same transaction as the change i
   (``ConflictError``), and nothing is applied twice. Decisions run serialised (SQLite's write
   lock, PostgreSQL's row locks); a clash the database itself catches is a ``ConflictError``
   too, never a raw database error.
+- **Locked periods**: a signed-off bank reconciliation (:mod:`core.banking.signoff`) locks its
+  account up to its date; every decision on a record it covers is refused (``PeriodLockedError``).
 """
 
-from core.review._shared import REASON_CODES, ConflictError, Outcome, ReviewError, approval_threshold, decision_amount
+from core.review._shared import (REASON_CODES, ConflictError, Outcome, PeriodLockedError, ReviewError, approval_threshold,
+                                 decision_amount)
 from core.review.breaks import manual_match, net_difference, net_difference_per_currency, resolve_break, resolve_breaks
 from core.review.decisions import PendingDecision, decide_pending, pending_decisions
 from core.review.imports import decide_unbalanced_import, request_unbalanced_import, waiting_import_request
@@ -38,6 +41,7 @@ __all__ = [
     "ConflictError",
     "Outcome",
     "PendingDecision",
+    "PeriodLockedError",
     "ReviewError",
     "approval_threshold",
     "approve_proposed",

@@ -11,15 +11,17 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import NamedTuple
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from core import config
 from core.auth import Account, acting_user, canonical_username
+from core.domain.accounts import resolve_account_key
 from core.store import Store, lost_to_another_writer
-from core.store.models import Break, Decision, User
+from core.store.models import AccountAlias, Break, Decision, ReconciliationSignOff, User
 
-__all__ = ["REASON_CODES", "ConflictError", "IDS_PER_QUERY", "Outcome", "ReviewError", "approval_threshold", "decision_amount"]
+__all__ = ["REASON_CODES", "ConflictError", "IDS_PER_QUERY", "Outcome", "PeriodLockedError", "ReviewError", "approval_threshold",
+           "decision_amount"]
 
 REASON_CODES = {
     "timing": "Timing difference",
@@ -38,6 +40,10 @@ class ReviewError(ValueError):
 
 class ConflictError(ReviewError):
     """Someone changed the break or group since it was read."""
+
+
+class PeriodLockedError(ReviewError):
+    """A decision on records a signed-off bank reconciliation covers (the period is locked)."""
 
 
 class Outcome(NamedTuple):
@@ -102,6 +108,34 @@ def _update_if_unchanged(session, model, row_id: int, seen_version: int, by: Use
             raise ReviewError(f"{model.__tablename__[:-1]} {row_id} does not exist")
         raise _conflict("break" if model is Break else "match", current)
     session.expire_all()
+
+
+def _refuse_if_locked(session, records) -> None:
+    """Refuse a decision on records of a locked period: the one check every kind of decision passes.
+
+    A signed-off bank reconciliation (``core.banking.signoff``) locks its account, by key after
+    the aliases, up to its date: a record on that account dated on or before it may not be
+    resolved, matched, unmatched, or have its proposal approved or rejected, nor may a waiting
+    decision on it be approved. ``records``: anything with ``record_id``, ``account`` and ``date``
+    (breaks, match items).
+
+    Raises:
+        PeriodLockedError: naming the lock, who signed it and the first record it covers.
+    """
+    locks: dict[str, ReconciliationSignOff] = {}
+    for signed in session.scalars(select(ReconciliationSignOff).where(ReconciliationSignOff.status == "signed_off")):
+        if signed.account_key not in locks or signed.as_of > locks[signed.account_key].as_of:
+            locks[signed.account_key] = signed
+    if not locks:
+        return
+    aliases = dict(session.execute(select(AccountAlias.alias_key, AccountAlias.target_key)).all())
+    for record in sorted(records, key=lambda r: (r.date, r.record_id)):
+        lock = locks.get(resolve_account_key(record.account, aliases))
+        if lock is not None and record.date <= lock.as_of:
+            raise PeriodLockedError(
+                f"account {lock.account} is locked to {lock.as_of} by the signed-off reconciliation of {lock.as_of} "
+                f"(signed by {lock.signed_by} on {lock.signed_at:%Y-%m-%d}); record {record.record_id} of {record.date} "
+                "is in the locked period: no decision on it can be taken")
 
 
 def _made_by(decision: Decision, user: User) -> bool:

@@ -15,7 +15,7 @@ from core import config
 from core.auth import Account
 from core.domain.money import Amount, sub, sum_amounts
 from core.review._shared import (REASON_CODES, Outcome, ReviewError, _break_state, _conflict, _deciding, _now, _record_decision,
-                                 _update_if_unchanged, _user_as_stored, approval_threshold, decision_amount)
+                                 _refuse_if_locked, _update_if_unchanged, _user_as_stored, approval_threshold, decision_amount)
 from core.store import Store, record_audit
 from core.store.models import Break, Decision, MatchGroup, MatchItem, Run
 
@@ -29,7 +29,7 @@ def manual_match_tolerance() -> Decimal:
 
 
 def _open_breaks(session, break_ids: list[int], versions: dict[int, int]) -> list[Break]:
-    """The breaks, checked to be at the versions their author saw, open and not waiting."""
+    """The breaks, checked to be at the versions their author saw, open, not waiting and not in a locked period."""
     rows = session.scalars(select(Break).where(Break.id.in_(break_ids))).all()
     found = {row.id for row in rows}
     missing = [i for i in break_ids if i not in found]
@@ -43,6 +43,7 @@ def _open_breaks(session, break_ids: list[int], versions: dict[int, int]) -> lis
             raise ReviewError(f"break {row.id} is {row.status}, not open")
         if row.pending_decision_id is not None:
             raise ReviewError(f"break {row.id} waits for an approver (decision {row.pending_decision_id})")
+    _refuse_if_locked(session, rows)
     return sorted(rows, key=lambda r: r.id)
 
 

@@ -16,8 +16,8 @@ import pyarrow as pa
 from sqlalchemy import select
 
 from core.auth import Account
-from core.review._shared import (ConflictError, Outcome, ReviewError, _deciding, _made_by, _record_decision, _update_if_unchanged,
-                                 _user_as_stored)
+from core.review._shared import (ConflictError, Outcome, ReviewError, _deciding, _made_by, _record_decision, _refuse_if_locked,
+                                 _update_if_unchanged, _user_as_stored)
 from core.review.imports import decide_unbalanced_import
 from core.review.breaks import _create_manual_group
 from core.review.unmatch import _reopen_items
@@ -101,6 +101,7 @@ def decide_pending(store: Store, decision_id: int, approve: bool, actor: Account
                 if row.pending_decision_id != pending.id:
                     raise ConflictError(f"break {row.id} changed since decision {pending.id} was made")
             if approve:
+                _refuse_if_locked(session, rows)
                 _refuse_if_cleared_since(session, store, pending, rows, break_ids=[r.id for r in rows])
             for row in rows:
                 values = {"pending_decision_id": None}
@@ -115,9 +116,11 @@ def decide_pending(store: Store, decision_id: int, approve: bool, actor: Account
             group = session.get(MatchGroup, payload["group_id"])
             if group.pending_decision_id != pending.id:
                 raise ConflictError(f"match {group.id} changed since decision {pending.id} was made")
-            if approve and pending.action == "approve_match":
+            if approve:
                 members = session.scalars(select(MatchItem).where(MatchItem.group_id == group.id)).all()
-                _refuse_if_cleared_since(session, store, pending, members, group_id=group.id)
+                _refuse_if_locked(session, members)
+                if pending.action == "approve_match":
+                    _refuse_if_cleared_since(session, store, pending, members, group_id=group.id)
             applied = {"status": "unmatched" if pending.action == "unmatch" else "confirmed"} if approve else {}
             _update_if_unchanged(session, MatchGroup, group.id, group.version, by, pending_decision_id=None, **applied)
             if approve and pending.action == "unmatch":

@@ -10,8 +10,8 @@ from sqlalchemy import case, insert, select, update
 
 from core.auth import Account
 from core.review import _shared
-from core.review._shared import (ConflictError, Outcome, ReviewError, _conflict, _deciding, _now, _user_as_stored, approval_threshold,
-                                 decision_amount)
+from core.review._shared import (ConflictError, Outcome, ReviewError, _conflict, _deciding, _now, _refuse_if_locked, _user_as_stored,
+                                 approval_threshold, decision_amount)
 from core.review.unmatch import _reopen_groups
 from core.store import Store, bulk_insert, chunks
 from core.store.chain import chain_rows
@@ -82,7 +82,7 @@ def _decide_proposed(store: Store, seen: dict[int, int], actor: Account, *, appr
 
 
 def _check_proposed(session, ids: list[int], seen: dict[int, int]) -> dict[int, int]:
-    """Check proposed groups are at the versions their reviewer saw and free to decide: group -> run.
+    """Check proposed groups are at the versions their reviewer saw, free to decide and not in a locked period: group -> run.
 
     The update in :func:`_move_proposed` checks again what it changes (someone may decide in
     between), and any difference undoes it all.
@@ -100,6 +100,10 @@ def _check_proposed(session, ids: list[int], seen: dict[int, int]) -> dict[int, 
             raise ReviewError(f"match {group_id} is not a proposed match")
         if group.pending_decision_id is not None:
             raise ReviewError(f"match {group_id} waits for an approver (decision {group.pending_decision_id})")
+    members = []
+    for chunk in chunks(ids, _shared.IDS_PER_QUERY):
+        members += session.execute(select(MatchItem.record_id, MatchItem.account, MatchItem.date).where(MatchItem.group_id.in_(chunk))).all()
+    _refuse_if_locked(session, members)
     return {g: found[g].run_id for g in ids}
 
 

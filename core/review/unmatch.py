@@ -9,8 +9,8 @@ from sqlalchemy import insert, select
 
 from core.auth import Account
 from core.review import _shared
-from core.review._shared import (ConflictError, Outcome, ReviewError, _conflict, _deciding, _record_decision, _update_if_unchanged,
-                                 _user_as_stored, approval_threshold, decision_amount)
+from core.review._shared import (ConflictError, Outcome, ReviewError, _conflict, _deciding, _record_decision, _refuse_if_locked,
+                                 _update_if_unchanged, _user_as_stored, approval_threshold, decision_amount)
 from core.runs.folder import run_folder
 from core.store import Store, chunks, record_audit
 from core.store.models import Break, DatasetRecord, MatchGroup, MatchItem, Run
@@ -93,6 +93,7 @@ def unmatch_group(store: Store, run_id: int, match_id: int, actor: Account, comm
         if group.pending_decision_id is not None:
             raise ReviewError(f"match {match_id} waits for an approver (decision {group.pending_decision_id})")
         items = session.scalars(select(MatchItem).where(MatchItem.group_id == group.id)).all()
+        _refuse_if_locked(session, items)
         size = decision_amount(items)
         pending = size > approval_threshold()
         decision = _record_decision(session, by, "unmatch", "group", str(group.id), run_id=run_id, amount=size, comment=comment,

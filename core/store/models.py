@@ -18,7 +18,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from core.store.types import ExactDecimal
 
 __all__ = ["AccountAlias", "AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "FetchedFile", "HoldingsRun",
-           "MatchGroup", "MatchItem", "Run", "SignInAttempt", "StatementRecord",
+           "MatchGroup", "MatchItem", "ReconciliationSignOff", "Run", "SignInAttempt", "StatementRecord",
            "User", "utc_now"]
 
 
@@ -278,3 +278,29 @@ class AccountAlias(Base):
     note: Mapped[str] = mapped_column(String(255), comment="why the two are one account; may be empty")
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+
+
+class ReconciliationSignOff(Base):
+    """A bank reconciliation statement of one account as of a date, from a run, prepared by one
+    person and signed off by another (``core.banking.signoff``). Its lines are kept as they
+    were signed; a signed-off statement locks the account up to its date."""
+
+    __tablename__ = "reconciliation_signoffs"
+    __table_args__ = (Index("ix_reconciliation_signoffs_account", "account_key", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    account_key: Mapped[str] = mapped_column(String(128), comment="the account's key after the aliases")
+    account: Mapped[str] = mapped_column(String(128), comment="the account as the statement shows it")
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    book_opening: Mapped[Decimal | None] = mapped_column(comment="the books' opening balance given")
+    bank_closing: Mapped[Decimal | None] = mapped_column(comment="the bank's closing balance given; none: the statements'")
+    lines: Mapped[dict] = mapped_column(JSON, comment="line -> amount as text, as prepared and signed")
+    status: Mapped[str] = mapped_column(String(16), comment="prepared | signed_off | superseded")
+    prepared_by: Mapped[str] = mapped_column(String(128))
+    prepared_by_id: Mapped[int] = mapped_column(Integer)
+    prepared_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+    signed_by: Mapped[str | None] = mapped_column(String(128))
+    signed_by_id: Mapped[int | None] = mapped_column(Integer)
+    signed_at: Mapped[dt.datetime | None]
