@@ -31,13 +31,13 @@ from sqlalchemy import select
 
 from core.accounts import load_aliases
 from core.banking.brs import BankReconciliation, bank_reconciliation_statement
-from core.domain.accounts import resolve_account_key
+from core.domain.accounts import account_label, accounts_by_key, resolve_account_key
 from core.domain.findings import RowError
 from core.runs.folder import run_folder, sql_path
 from core.store import Store
 from core.store.models import Break, DatasetRecord, MatchGroup, MatchItem, Run, StatementRecord
 
-__all__ = ["SavedRunResult", "run_statements", "saved_run_reconciliation", "saved_run_result"]
+__all__ = ["SavedRunResult", "run_accounts", "run_statements", "saved_run_reconciliation", "saved_run_result"]
 
 _MATCHED = ("confirmed", "proposed")
 
@@ -137,6 +137,15 @@ def saved_run_result(store: Store, run_id: int) -> SavedRunResult:
     for name in ("store_groups", "store_items", "store_breaks", "store_references"):
         con.unregister(name)
     return SavedRunResult(con)
+
+
+def run_accounts(store: Store, run_id: int) -> dict[str, str]:
+    """The accounts of a saved run: key (after the aliases) -> label (its most common spelling), in order of label."""
+    con = saved_run_result(store, run_id).con
+    spellings = dict(con.execute("SELECT account, count(*) FROM (SELECT account FROM result_items UNION ALL "
+                                 "SELECT account FROM result_breaks) WHERE account IS NOT NULL GROUP BY account").fetchall())
+    labels = {key: account_label(texts) for key, texts in accounts_by_key(spellings, load_aliases(store)).items()}
+    return dict(sorted(labels.items(), key=lambda item: (item[1], item[0])))
 
 
 def run_statements(store: Store, run_id: int) -> list[StatementRecord]:
