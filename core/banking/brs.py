@@ -152,7 +152,8 @@ def bank_reconciliation_statement(result: MatchResult, as_of: dt.date, *, statem
     """The bank reconciliation statement of every account of a reconciliation, as of a date.
 
     Args:
-        result: the engine's result (books = internal, statement = external).
+        result: the engine's result, or a saved run's (:func:`core.banking.saved.saved_run_result`);
+            books = internal, statement = external.
         statements: the statement file's statements (see :func:`bank_closings_from_statements`);
             none for a file that carries no balances.
         bank_closings: account -> the bank's closing balance on the date, given by a person;
