@@ -245,3 +245,30 @@ def test_a_period_signed_off_cannot_be_prepared_again(store, run):
     signed_chk(store, run)
     with pytest.raises(SignOffError, match="account CHK is locked to 2026-10-31"):
         prepare_sign_off(store, run.id, "CHK", dt.date(2026, 10, 20), ANA, book_opening=OPENING, bank_closing=Decimal("7000"))
+
+
+def test_an_item_carried_from_an_earlier_run_is_reconciling_but_not_in_this_period_s_books(store, monkeypatch):
+    """October leaves cheque x1 (-250.00) outstanding; November's run carries it in. November's books hold x3 only:
+    book balance = 850.00 (October's closing) + 300.00; the bank = 1,100.00 - 250.00 + 300.00."""
+    monkeypatch.setenv("RECON_APPROVAL_THRESHOLD", "10000.00")
+    october = [import_bytes(store, data, name)[0].dataset for data, name in (
+        (b"id,account,date,amount,currency,reference\nx1,CHK,2026-10-05,-250.00,USD,CHQ-101\nx2,CHK,2026-10-10,100.00,USD,INV-1\n",
+         "books_10.csv"),
+        (b"id,account,date,amount,currency,reference\ny2,CHK,2026-10-11,100.00,USD,INV-1\n", "bank_10.csv"))]
+    first = reconcile_datasets(store, *october, load_rules(), "").run
+    brs, errors = saved_run_reconciliation(store, first.id, AS_OF, bank_closings={"CHK": Decimal("1100.00")},
+                                           book_openings={"CHK": Decimal("1000.00")})
+    assert errors == [] and brs.line("CHK", "outstanding_payments") == Decimal("-250.00")
+    assert brs.line("CHK", "unexplained_difference") == 0
+    november = [import_bytes(store, data, name)[0].dataset for data, name in (
+        (b"id,account,date,amount,currency,reference\nx3,CHK,2026-11-04,300.00,USD,DEP-1\n", "books_11.csv"),
+        (b"id,account,date,amount,currency,reference\ny1,CHK,2026-11-03,-250.00,USD,CHQ-101\ny3,CHK,2026-11-05,300.00,USD,DEP-1\n",
+         "bank_11.csv"))]
+    second = reconcile_datasets(store, *november, load_rules(), "").run
+    brs, errors = saved_run_reconciliation(store, second.id, dt.date(2026, 11, 30), bank_closings={"CHK": Decimal("1150.00")},
+                                           book_openings={"CHK": Decimal("850.00")})
+    assert errors == []
+    assert brs.line("CHK", "book_balance") == Decimal("1150.00")
+    assert brs.line("CHK", "unexplained_difference") == 0
+    assert "x1" in {i["record_id"] for i in brs.items.to_pylist()}
+    assert "x1" not in {i["record_id"] for i in brs.items.to_pylist() if i["line"] == "book_balance"}
