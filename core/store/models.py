@@ -17,8 +17,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.store.types import ExactDecimal
 
-__all__ = ["AccountAlias", "Alert", "AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "FetchedFile", "HoldingsRun",
-           "MatchGroup", "MatchItem", "Run", "SignInAttempt", "StatementRecord",
+__all__ = ["AccountAlias", "Alert", "AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "FetchedFile",
+           "HoldingsRun", "MatchGroup", "MatchItem", "Run", "SignInAttempt", "StatementRecord",
            "User", "utc_now"]
 
 
@@ -290,7 +290,8 @@ class Alert(Base):
     __table_args__ = (Index("ix_alerts_once", "kind", "account", "period", "subject", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(32), comment="transfer_in_transit | unexplained_difference | variance_previous | variance_budget")
+    kind: Mapped[str] = mapped_column(String(32),
+                                      comment="transfer_in_transit | unexplained_difference | variance_previous | variance_budget")
     account: Mapped[str] = mapped_column(String(128))
     period: Mapped[str] = mapped_column(String(10), comment="the month (YYYY-MM) or the day (YYYY-MM-DD) the figure is of")
     subject: Mapped[str] = mapped_column(String(128), comment="what in the period: a transfer's record id, a dimension; may be empty")
