@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 import duckdb
 import pyarrow as pa
+from sqlalchemy import select
 
 from core import config
 from core.accounts import load_aliases
@@ -44,9 +45,10 @@ from core.domain.records import TRANSACTION_COLUMNS
 from core.ingest.datasets import load_dataset_table
 from core.matching.engine import MatchResult
 from core.store import Store
+from core.store.models import DatasetRecord, Run
 
 __all__ = ["DEFAULT_DIMENSIONS", "Budget", "VarianceReport", "VarianceRow", "dimension_columns", "month_end", "parse_budget",
-           "previous_month", "records_of_datasets", "unexplained_by_month", "variance_alerts", "variance_of_datasets",
+           "previous_month", "records_of_datasets", "statement_side_datasets", "unexplained_by_month", "variance_alerts", "variance_of_datasets",
            "variance_report"]
 
 DEFAULT_DIMENSIONS = ("cost_centre", "project", "department", "branch")
@@ -304,6 +306,13 @@ def variance_alerts(report: VarianceReport) -> list[AlertDraft]:
                                      f"{where}: movement {row.movement} {row.currency} differs from the budget ({row.budget}) "
                                      f"by {row.budget_variance}, past the variance threshold {report.variance_threshold}"))
     return drafts
+
+
+def statement_side_datasets(store: Store) -> list[DatasetRecord]:
+    """The datasets reconciliations took as the statement side (the banks' records), newest first."""
+    with store.session() as session:
+        return list(session.scalars(select(DatasetRecord).where(DatasetRecord.id.in_(select(Run.external_dataset_id)))
+                                    .order_by(DatasetRecord.created_at.desc(), DatasetRecord.name)))
 
 
 def records_of_datasets(store: Store, datasets: Iterable) -> pa.Table:
