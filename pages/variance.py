@@ -29,7 +29,8 @@ chosen = st.multiselect("Statement datasets (the own bank accounts)", list(by_id
                         format_func=lambda i: f"{by_id[i].name} ({by_id[i].row_count:,} rows)")
 records = records_of_datasets(store, chosen)
 left, middle, right = st.columns(3)
-dimension = left.selectbox("Dimension", ["(by account)", *dimension_columns(records)], key="variance_dimension")
+# A dimension the records carry comes first: the heatmap is by it; without one, by account.
+dimension = left.selectbox("Dimension", [*dimension_columns(records), "(by account)"], key="variance_dimension")
 dimension = None if dimension == "(by account)" else dimension
 as_of = middle.date_input("Transfers as of", value=max([d.date_to for d in datasets if d.id in chosen and d.date_to] or [dt.date.today()]),
                           key="variance_as_of")

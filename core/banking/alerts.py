@@ -52,24 +52,30 @@ def raise_alerts(store: Store, drafts: Iterable[AlertDraft], *, actor: str = "sy
     drafts = list({(d.kind, d.account, d.period, d.subject): d for d in drafts}.values())
     if not drafts:
         return []
-    added: list[Alert] = []
     try:
-        with store.session(serialised=True) as session:
-            known = {tuple(row) for row in session.execute(
-                select(Alert.kind, Alert.account, Alert.period, Alert.subject)
-                .where(tuple_(Alert.kind, Alert.account, Alert.period).in_([(d.kind, d.account, d.period) for d in drafts])))}
-            for draft in drafts:
-                if (draft.kind, draft.account, draft.period, draft.subject) in known:
-                    continue
-                alert = Alert(**draft._asdict())
-                session.add(alert)
-                added.append(alert)
-            session.flush()
-            for alert in added:
-                record_audit(session, actor, "raise_alert", "alert", str(alert.id), None, _state(alert))
-    except IntegrityError:
-        # Another process raised some of the same alerts at the same moment: theirs stand, ours add nothing.
-        return []
+        return _add_new_alerts(store, drafts, actor)
+    except DBAPIError as exc:
+        if not isinstance(exc, IntegrityError) and not lost_to_another_writer(exc):
+            raise
+        # Another process raised some of the same alerts at the same moment: theirs stand; the rest are added now.
+        return _add_new_alerts(store, drafts, actor)
+
+
+def _add_new_alerts(store: Store, drafts: list[AlertDraft], actor: str) -> list[Alert]:
+    added: list[Alert] = []
+    with store.session(serialised=True) as session:
+        known = {tuple(row) for row in session.execute(
+            select(Alert.kind, Alert.account, Alert.period, Alert.subject)
+            .where(tuple_(Alert.kind, Alert.account, Alert.period).in_([(d.kind, d.account, d.period) for d in drafts])))}
+        for draft in drafts:
+            if (draft.kind, draft.account, draft.period, draft.subject) in known:
+                continue
+            alert = Alert(**draft._asdict())
+            session.add(alert)
+            added.append(alert)
+        session.flush()
+        for alert in added:
+            record_audit(session, actor, "raise_alert", "alert", str(alert.id), None, _state(alert))
     return added
 
 

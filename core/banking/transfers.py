@@ -29,6 +29,7 @@ statement-side breaks.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -148,14 +149,17 @@ def match_transfers(legs: Iterable[Leg], as_of: dt.date, *, window: int = DEFAUL
     legs = sorted((leg for leg in legs if leg.date <= as_of), key=lambda leg: (leg.key, leg.date, leg.record_id, leg.amount))
     outs = [leg for leg in legs if leg.amount < 0]
     ins_by_amount: dict[Decimal, list[Leg]] = defaultdict(list)
-    ins = [leg for leg in legs if leg.amount > 0]
+    ins = sorted((leg for leg in legs if leg.amount > 0), key=lambda leg: (business_day_index(leg.date), leg.key, leg.record_id))
+    in_days = [business_day_index(leg.date) for leg in ins]
     for leg in ins:
         ins_by_amount[leg.amount].append(leg)
     candidates: list[tuple[tuple, Leg, Leg, Decimal, str]] = []
     for out in outs:
         partners = [(leg, Decimal(0), "same_amount") for leg in ins_by_amount.get(-out.amount, ()) if leg.currency == out.currency]
         if rates is not None:
-            partners += [(leg, diff, "fx_tolerance") for leg in ins if leg.currency != out.currency
+            day = business_day_index(out.date)
+            near = ins[bisect.bisect_left(in_days, day - window):bisect.bisect_right(in_days, day + window)]
+            partners += [(leg, diff, "fx_tolerance") for leg in near if leg.currency != out.currency
                          for diff in [_fx_difference(out, leg, rates, fx_tolerance_pct)] if diff is not None]
         for leg, diff, rule in partners:
             days = abs(business_days_between(out.date, leg.date))

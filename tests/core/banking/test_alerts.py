@@ -3,12 +3,13 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from core.auth import create_user
 from core.banking.alerts import AlertDraft, AlertError, acknowledge_alert, list_alerts, raise_alerts
 from core.banking.variance import parse_budget, variance_of_datasets
 from core.ingest.datasets import import_bytes
-from core.store.models import AuditEntry
+from core.store.models import Alert, AuditEntry
 
 PASSWORD = "a long enough password 1"
 
@@ -22,6 +23,14 @@ def test_an_alert_is_raised_once(store):
     assert raise_alerts(store, [draft()]) == []
     assert len(raise_alerts(store, [draft(), draft("2026-11")])) == 1
     assert [a.period for a in list_alerts(store)] == ["2026-11", "2026-10"]
+
+
+def test_the_database_refuses_the_same_alert_twice(store):
+    with pytest.raises(IntegrityError):
+        with store.session() as session:
+            session.add_all([Alert(**draft()._asdict()), Alert(**draft()._asdict())])
+    raise_alerts(store, [draft()])
+    assert len(list_alerts(store)) == 1
 
 
 def test_acknowledging_an_alert_is_audited_and_needs_an_analyst(store):
