@@ -50,11 +50,11 @@ if rates_file is not None:
     if errors:
         show_row_errors(errors)
 
-actor = me.username if me else "system"
 if not chosen:
     st.info("Choose the statement datasets of the own bank accounts: no reconciliation has taken any as its statement side yet.")
 else:
-    report, errors = variance_of_datasets(store, chosen, budget=budget, dimension=dimension, actor=actor)
+    # The report raises its breaches as alerts (once each), whoever opens it: the product raises them, not the reader.
+    report, errors = variance_of_datasets(store, chosen, budget=budget, dimension=dimension)
     if errors:
         show_row_errors(errors)
     if report is not None and report.rows:
@@ -86,7 +86,7 @@ else:
                                   for a, d, m, v in report.heatmap])
         download_buttons(heat_grid, "variance_heatmap", "variance_heatmap_download")
 
-    transfers = transfer_report(store, chosen, as_of, rates=rates, fx_tolerance_pct=Decimal(str(tolerance)), actor=actor)
+    transfers = transfer_report(store, chosen, as_of, rates=rates, fx_tolerance_pct=Decimal(str(tolerance)))
     st.subheader("Transfers between own accounts")
     if transfers.transfers:
         paired = pd.DataFrame([{"out of": t.out.account, "out record": t.out.record_id, "out date": t.out.date,

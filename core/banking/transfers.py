@@ -170,7 +170,7 @@ def match_transfers(legs: Iterable[Leg], as_of: dt.date, *, window: int = DEFAUL
             same_reference = bool(_normalised_reference(out.reference)) and \
                 _normalised_reference(out.reference) == _normalised_reference(leg.reference)
             candidates.append(((days, not same_reference, abs(diff)), out, leg, diff, rule))
-    transfers, ambiguous = _pair_closest_first(candidates, as_of)
+    transfers, ambiguous = _pair_closest_first(candidates)
     paired = {t.out for t in transfers} | {t.incoming for t in transfers}
     left_for_a_person = {a.leg for a in ambiguous}
     in_transit = []
@@ -192,7 +192,7 @@ def _fx_difference(out: Leg, incoming: Leg, rates: Rates, tolerance_pct: Decimal
     return difference if abs(difference) * 100 <= sent * tolerance_pct else None
 
 
-def _pair_closest_first(candidates, as_of: dt.date) -> tuple[list[Transfer], list[AmbiguousLeg]]:
+def _pair_closest_first(candidates) -> tuple[list[Transfer], list[AmbiguousLeg]]:
     """Take the pairs level by level of closeness; within a level, a leg in two pairs is left for a person."""
     levels: dict[tuple, list] = defaultdict(list)
     for candidate in candidates:

@@ -1,6 +1,7 @@
 """The Variance page through AppTest on the demo month: variance by account, transfers, and alerts
 that a viewer reads and an analyst acknowledges (audited); open alerts on the Overview."""
 
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
@@ -84,3 +85,26 @@ def test_analyst_acknowledges_an_alert_and_it_is_audited(demo):
 def test_overview_lists_the_open_alerts(demo):
     at = signed_in("viewer", "pages/overview.py")
     assert list(frame(at, "Kind")["Kind"]) == ["unexplained_difference"]  # nothing has opened the Variance page yet
+
+
+OWN_ACCOUNTS = """id,account,date,amount,currency,reference,counterparty
+o1,OPS-1,2026-11-02,-1200.00,USD,TR-1,RES-2
+o2,OPS-1,2026-11-03,-300.00,USD,TR-2,RES-2
+i2,RES-2,2026-11-04,300.00,USD,TR-2,OPS-1
+"""
+
+
+def test_transfers_paired_and_in_transit_with_ages(demo):
+    from core.ingest.datasets import import_bytes
+
+    outcome, errors = import_bytes(demo, OWN_ACCOUNTS.encode(), "own-accounts.csv", user="t")
+    assert errors == []
+    at = signed_in("viewer", "pages/variance.py")
+    at.multiselect(key="variance_datasets").set_value([outcome.dataset.id]).run()
+    at.date_input(key="variance_as_of").set_value(dt.date(2026, 11, 6)).run()
+    assert not at.exception, at.exception
+    paired = frame(at, "in record")
+    assert list(zip(paired["out record"], paired["in record"], paired["business days"])) == [("o2", "i2", 1)]
+    transit = frame(at, "age (business days)")
+    assert list(zip(transit["record"], transit["age (business days)"], transit["overdue"])) == [("o1", 4, "⚠ overdue")]
+    assert [(a.kind, a.subject) for a in list_alerts(demo) if a.kind == "transfer_in_transit"] == [("transfer_in_transit", "o1")]
