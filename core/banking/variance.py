@@ -48,8 +48,8 @@ from core.store import Store
 from core.store.models import DatasetRecord, Run
 
 __all__ = ["DEFAULT_DIMENSIONS", "Budget", "VarianceReport", "VarianceRow", "dimension_columns", "month_end", "parse_budget",
-           "previous_month", "records_of_datasets", "statement_side_datasets", "unexplained_by_month", "variance_alerts", "variance_of_datasets",
-           "variance_report"]
+           "previous_month", "records_of_datasets", "statement_side_datasets", "unexplained_by_month", "variance_alerts",
+           "variance_of_datasets", "variance_report"]
 
 DEFAULT_DIMENSIONS = ("cost_centre", "project", "department", "branch")
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
