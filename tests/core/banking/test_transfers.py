@@ -109,3 +109,32 @@ def test_transfer_in_transit_raises_its_alert_once(store):
         [("transfer_in_transit", "OPS-1", "2026-11-02", "o1", Decimal("-1200.00"), Decimal(3))]
     with store.session() as session:
         assert session.scalars(select(AuditEntry.action).where(AuditEntry.entity_type == "alert")).all() == ["raise_alert"]
+
+
+def test_rates_file_errors_are_one_line_each():
+    rates, errors = parse_rates("date,currency,rate\n2026-11-31,EUR,1.1\n2026-11-02,EURO,1.1\n2026-11-02,EUR,0\n"
+                                "2026-11-02,EUR,1.1\n2026-11-02,eur,1.2\n", "USD", "rates.csv")
+    assert rates is None
+    assert [str(e) for e in errors] == [
+        "rates.csv, row 2, column 'date': '2026-11-31' is not a date (YYYY-MM-DD)",
+        "rates.csv, row 3, column 'currency': 'EURO' is not a currency code (ISO 4217)",
+        "rates.csv, row 4, column 'rate': '0' is not a rate above zero",
+        "rates.csv, row 6, column 'currency': EUR on 2026-11-02 is given already on row 5",
+    ]
+
+
+def test_a_rate_holds_until_the_next_one():
+    rates, _ = parse_rates("date,currency,rate\n2026-11-02,EUR,1.10\n2026-11-05,EUR,1.20\n", "usd")
+    assert [rates.rate("EUR", DAY(d)) for d in ("2026-11-01", "2026-11-04", "2026-11-05", "2026-12-01")] == \
+        [None, Decimal("1.10"), Decimal("1.20"), Decimal("1.20")]
+    assert rates.rate("USD", DAY("2026-11-01")) == Decimal(1)
+
+
+def test_the_transit_threshold_is_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("RECON_TRANSFER_TRANSIT_DAYS", "5")
+    rows = [("o1", "OPS-1", "2026-11-02", "-50.00", "", "USD", ""), ("x1", "RES-2", "2026-11-02", "1.00", "", "USD", "")]
+    records = table(rows)
+    records = records.set_column(records.column_names.index("type"), "type", [["TRANSFER", ""]])
+    found = match_transfers(legs_from_tables([records]), DAY("2026-11-06"))
+    assert [(x.leg.record_id, x.age, x.overdue) for x in found.in_transit] == [("o1", 4, False)]
+    assert found.threshold == 5
