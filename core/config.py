@@ -9,6 +9,10 @@ layouts (default: ``profiles/`` and ``registrars/`` in the project). ``RECON_DEM
 app in demo mode; ``RECON_USER`` names who the command line acts as (default ``cli``) and
 ``RECON_DEBUG`` makes it print the traceback of an unexpected failure.
 ``RECON_APPROVAL_THRESHOLD`` is the amount above which a decision needs a second person.
+``RECON_RECONCILIATION_THRESHOLD`` (default 1000.00) and ``RECON_VARIANCE_ALERT_THRESHOLD``
+(default 5000.00) are the amounts past which an unexplained difference and a movement's
+variance raise an alert; ``RECON_TRANSFER_TRANSIT_DAYS`` (default 3) the business days past
+which a transfer between own accounts still in transit raises one.
 ``RECON_SIGNIN_MAX_FAILURES`` (per username, default 5), ``RECON_SIGNIN_MAX_CLIENT_FAILURES``
 (per client, default 20), ``RECON_SIGNIN_LOCK_MINUTES`` (first lock, default 5, doubled by each
 further failure) and ``RECON_SIGNIN_MAX_LOCK_MINUTES`` (default 1440) set the sign-in backoff.
@@ -25,8 +29,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 __all__ = ["SignInPolicy", "approval_threshold", "cli_user", "data_dir", "database_url", "demo_mode", "duckdb_settings",
-           "manual_match_tolerance", "max_expanded_bytes", "max_import_bytes", "profiles_dir", "registrars_dir", "show_tracebacks",
-           "sign_in_policy"]
+           "manual_match_tolerance", "max_expanded_bytes", "max_import_bytes", "profiles_dir", "reconciliation_threshold",
+           "registrars_dir", "show_tracebacks", "sign_in_policy", "transfer_transit_days", "variance_alert_threshold"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,6 +90,37 @@ def approval_threshold() -> Decimal:
 def manual_match_tolerance() -> Decimal:
     """A manual match nets to within this without a reason code (``RECON_MANUAL_MATCH_TOLERANCE``, default 0.00)."""
     return Decimal(os.environ.get("RECON_MANUAL_MATCH_TOLERANCE", "0.00"))
+
+
+def _exact_setting(name: str, default: str) -> Decimal:
+    """A money setting as an exact decimal; a value that is not a non-negative number is a misconfiguration."""
+    text = os.environ.get(name) or default
+    try:
+        value = Decimal(text.replace(",", ""))
+    except ArithmeticError:
+        raise ValueError(f"{name}={text!r} is not an amount") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"{name}={text!r} is not an amount of zero or more")
+    return value
+
+
+def reconciliation_threshold() -> Decimal:
+    """An unexplained difference larger than this raises an alert (``RECON_RECONCILIATION_THRESHOLD``, default 1000.00)."""
+    return _exact_setting("RECON_RECONCILIATION_THRESHOLD", "1000.00")
+
+
+def variance_alert_threshold() -> Decimal:
+    """A movement differing from the previous month's or the budget by more than this raises an alert
+    (``RECON_VARIANCE_ALERT_THRESHOLD``, default 5000.00)."""
+    return _exact_setting("RECON_VARIANCE_ALERT_THRESHOLD", "5000.00")
+
+
+def transfer_transit_days() -> int:
+    """A transfer in transit for more business days than this raises an alert (``RECON_TRANSFER_TRANSIT_DAYS``, default 3)."""
+    text = os.environ.get("RECON_TRANSFER_TRANSIT_DAYS") or "3"
+    if not text.strip().isdigit():
+        raise ValueError(f"RECON_TRANSFER_TRANSIT_DAYS={text!r} is not a whole number of days")
+    return int(text)
 
 
 class SignInPolicy(NamedTuple):

@@ -2,6 +2,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from core.banking.alerts import list_alerts
 from core.domain.money import format_amount
 from core.views.overview import workbench_overview
 from ui import DATE, MOMENT, get_store
@@ -17,6 +18,15 @@ datasets_col.metric("Datasets", len(overview.datasets))
 rows_col.metric("Rows imported", f"{overview.total_rows:,}")
 runs_col.metric("Reconciliation runs", overview.run_count)
 breaks_col.metric("Open breaks", sum(a.internal_open + a.external_open for a in overview.open_breaks))
+
+open_alerts = list_alerts(store, open_only=True, limit=10)
+if open_alerts:
+    st.subheader("Open alerts")
+    st.dataframe(pd.DataFrame({"Kind": [a.kind for a in open_alerts], "Account": [a.account for a in open_alerts],
+                               "Period": [a.period for a in open_alerts], "Amount": [format_amount(a.amount) for a in open_alerts],
+                               "Message": [a.message for a in open_alerts], "Raised": [a.created_at for a in open_alerts]}),
+                 hide_index=True, width="stretch", key="overview_alerts", column_config={"Raised": MOMENT})
+    st.page_link("pages/variance.py", label="Acknowledge them on the Variance page", icon=":material/monitoring:")
 
 st.subheader("Open breaks per account")
 if overview.open_breaks:

@@ -17,8 +17,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.store.types import ExactDecimal
 
-__all__ = ["AccountAlias", "AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "FetchedFile", "HoldingsRun",
-           "MatchGroup", "MatchItem", "ReconciliationSignOff", "Run", "SignInAttempt", "StatementRecord",
+__all__ = ["AccountAlias", "Alert", "AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "FetchedFile",
+           "HoldingsRun", "MatchGroup", "MatchItem", "ReconciliationSignOff", "Run", "SignInAttempt", "StatementRecord",
            "User", "utc_now"]
 
 
@@ -304,3 +304,26 @@ class ReconciliationSignOff(Base):
     signed_by: Mapped[str | None] = mapped_column(String(128))
     signed_by_id: Mapped[int | None] = mapped_column(Integer)
     signed_at: Mapped[dt.datetime | None]
+
+
+class Alert(Base):
+    """A figure past its threshold, for a person to see and acknowledge (``core.banking.alerts``).
+
+    Raised once: a second raise of the same kind, account, period and subject is no new alert.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_once", "kind", "account", "period", "subject", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32),
+                                      comment="transfer_in_transit | unexplained_difference | variance_previous | variance_budget")
+    account: Mapped[str] = mapped_column(String(128))
+    period: Mapped[str] = mapped_column(String(10), comment="the month (YYYY-MM) or the day (YYYY-MM-DD) the figure is of")
+    subject: Mapped[str] = mapped_column(String(128), comment="what in the period: a transfer's record id, a dimension; may be empty")
+    amount: Mapped[Decimal]
+    threshold: Mapped[Decimal]
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128))
+    acknowledged_at: Mapped[dt.datetime | None]
