@@ -72,6 +72,7 @@ review_pages = [st.Page("pages/overview.py", title="Overview", icon=":material/d
                 st.Page("pages/approvals.py", title="Approvals", icon=":material/approval:"),
                 st.Page("pages/history.py", title="History", icon=":material/history:"),
                 st.Page("pages/accounts.py", title="Accounts", icon=":material/account_tree:"),
+                st.Page("pages/ledger.py", title="Ledger", icon=":material/menu_book:"),
                 st.Page("pages/audit.py", title="Audit log", icon=":material/policy:")]
 admin_pages = [st.Page("pages/users.py", title="Users", icon=":material/group:")]
 sections = {"Reconcile": reconcile_pages} if can(current, "analyst") else {}

@@ -525,9 +525,9 @@ def reverse_journal(store: Store, journal_id: int, *, actor: Account | str, date
 
 
 def list_journals(store: Store, *, statuses: Iterable[str] | None = None, date_from: dt.date | None = None,
-                  date_to: dt.date | None = None) -> list[Journal]:
-    """Journals newest first, filtered by status and date."""
-    query = select(Journal).order_by(Journal.date.desc(), Journal.id.desc())
+                  date_to: dt.date | None = None, limit: int | None = None) -> list[Journal]:
+    """Journals newest first, filtered by status and date; at most ``limit`` when given."""
+    query = select(Journal).order_by(Journal.date.desc(), Journal.id.desc()).limit(limit)
     if statuses:
         query = query.where(Journal.status.in_(list(statuses)))
     if date_from:
