@@ -37,9 +37,10 @@ with journals_tab:
         st.dataframe(frame, hide_index=True, width="stretch", key="ledger_journals",
                      column_config={"date": DATE, "posted": MOMENT})
         download_buttons(frame, "journals", "ledger_journals_download")
-        chosen = st.selectbox("Journal", [j.id for j in journals], key="ledger_journal",
-                              format_func=lambda i: next(f"{j.id} · {j.date} · {j.status} · {j.description[:60]}" for j in journals if j.id == i))
-        journal = next(j for j in journals if j.id == chosen)
+        by_id = {j.id: j for j in journals}
+        chosen = st.selectbox("Journal", list(by_id), key="ledger_journal",
+                              format_func=lambda i: f"{i} · {by_id[i].date} · {by_id[i].status} · {by_id[i].description[:60]}")
+        journal = by_id[chosen]
         lines = pd.DataFrame([{"line": x.line_no, "gl_account": x.gl_account, "debit": x.debit, "credit": x.credit,
                                "currency": x.currency, "dimensions": ", ".join(f"{k}={v}" for k, v in sorted(x.dimensions.items())),
                                "description": x.description} for x in journal_lines(store, [chosen])])

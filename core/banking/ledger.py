@@ -43,16 +43,15 @@ from sqlalchemy.orm import Session
 
 from core import config
 from core.auth import Account, acting_user
-from core.domain.accounts import account_key, resolve_account_key
+from core.domain.accounts import account_key
 from core.domain.findings import RowError
-from core.domain.money import AmountError, decimal_from_text
 from core.domain.records import is_currency_code
 from core.store import Store, lost_to_another_writer, record_audit
 from core.store.models import DimensionValue, GLAccount, Journal, JournalBalanceCheck, JournalLine
 
-__all__ = ["ACCOUNT_TYPES", "LEDGER_ROLE", "ChartRow", "LedgerError", "LineInput", "TrialBalanceRow", "add_dimension_value", "bank_key",
+__all__ = ["ACCOUNT_TYPES", "LEDGER_ROLE", "ChartRow", "LedgerError", "LineInput", "TrialBalanceRow", "add_dimension_value",
            "cash_accounts_by_bank_key", "check_dimensions", "create_journal", "import_chart", "journal_lines", "ledger_transaction",
-           "list_dimension_values", "list_gl_accounts", "list_journals", "parse_chart", "parse_money", "post_journal",
+           "list_dimension_values", "list_gl_accounts", "list_journals", "parse_chart", "post_journal",
            "read_chart_file", "reverse_journal", "trial_balance", "unbalanced_currencies", "update_gl_account"]
 
 ACCOUNT_TYPES = ("asset", "liability", "equity", "income", "expense")
@@ -280,14 +279,16 @@ def import_chart(store: Store, rows: list[ChartRow], *, actor: Account | str) ->
         owners: dict[str, str] = {}
         for code, key in sorted(mapping.items()):
             if key and key in owners:
-                raise LedgerError(f"bank account {key} would map to GL accounts {owners[key]} and {code}: one cash account per bank account")
+                raise LedgerError(f"bank account {key} would map to GL accounts {owners[key]} and {code}: "
+                                  "one cash account per bank account")
             if key:
                 owners[key] = code
         for row in rows:
             account = existing.get(row.code)
             after = {"name": row.name, "type": row.type, "active": row.active, "bank_account_key": row.bank_account}
             if account is not None:
-                before = {"name": account.name, "type": account.type, "active": account.active, "bank_account_key": account.bank_account_key}
+                before = {"name": account.name, "type": account.type, "active": account.active,
+                          "bank_account_key": account.bank_account_key}
                 if before == after:
                     continue
                 account.name, account.type, account.active, account.bank_account_key = row.name, row.type, row.active, row.bank_account
@@ -579,15 +580,3 @@ def read_chart_file(path: str | Path) -> tuple[list[ChartRow], list[RowError]]:
     except UnicodeDecodeError:
         return [], [RowError(str(path), None, None, None, "not UTF-8 text")]
 
-
-def parse_money(text: str, where: str) -> Decimal:
-    """An amount typed or read as text, exact; a ``LedgerError`` naming ``where`` when it is not one."""
-    try:
-        return decimal_from_text(text or "0")
-    except AmountError as exc:
-        raise LedgerError(f"{where}: {exc}") from None
-
-
-def bank_key(account: str, aliases: Mapping[str, str] | None = None) -> str:
-    """The key a bank account's records are posted under (after the alias table)."""
-    return resolve_account_key(account, aliases)

@@ -235,8 +235,9 @@ def post_records(store: Store, dataset_id: str, records: list[Mapping], rules: P
                                             dataset_id=dataset_id, record_id=record_id, reverses_id=None, created_by=by, created_at=now,
                                             posted_by=None, posted_at=None)
                                        for record_id, date, amount, currency, cash_code, rule, record in planned))
-        ids = dict(session.execute(select(Journal.record_id, Journal.id).where(Journal.dataset_id == dataset_id,
-                                                                                 Journal.status == "draft", Journal.source == "bank")).all())
+        wanted = {p[0] for p in planned}
+        drafts_now = select(Journal.record_id, Journal.id).where(Journal.dataset_id == dataset_id, Journal.status == "draft")
+        ids = {record_id: journal_id for record_id, journal_id in session.execute(drafts_now) if record_id in wanted}
         lines, to_post, drafts = [], [], 0
         for record_id, date, amount, currency, cash_code, rule, record in planned:
             journal_id, size = ids[record_id], abs(amount)
@@ -256,7 +257,8 @@ def post_records(store: Store, dataset_id: str, records: list[Mapping], rules: P
             session.execute(update(Journal).where(Journal.id.in_(chunk)).values(status="posted", posted_by=by, posted_at=now)
                             .execution_options(synchronize_session=False))
         record_audit(session, by, "post_bank_records", "dataset", dataset_id, None,
-                     {"rules": rules.name, "posted": len(to_post), "drafts": drafts, "journals_from": min(ids.values()), "journals_to": max(ids.values())})
+                     {"rules": rules.name, "posted": len(to_post), "drafts": drafts, "journals_from": min(ids.values()),
+                      "journals_to": max(ids.values())})
         return PostingOutcome(len(to_post), drafts, already, uncovered)
 
 

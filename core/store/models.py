@@ -312,7 +312,8 @@ class Journal(Base):
     for the one step posted -> reversed (database triggers refuse the rest)."""
 
     __tablename__ = "journals"
-    __table_args__ = (Index("ix_journals_record", "dataset_id", "record_id", unique=True), Index("ix_journals_status_date", "status", "date"))
+    __table_args__ = (Index("ix_journals_record", "dataset_id", "record_id", unique=True),
+                      Index("ix_journals_status_date", "status", "date"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     date: Mapped[dt.date] = mapped_column(Date)

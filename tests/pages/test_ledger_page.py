@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.banking.ledger import ChartRow, LineInput, add_dimension_value, create_journal, import_chart, list_gl_accounts, list_journals, post_journal
+from core.banking.ledger import (ChartRow, LineInput, add_dimension_value, create_journal, import_chart, list_gl_accounts, list_journals,
+                                 post_journal)
 from core.demo import DEMO_USERS, seed_demo
 from core.store import open_store
 
