@@ -4,9 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from core.auth import can
-from core.banking.ledger import (LEDGER_ROLE, LedgerError, add_dimension_value, import_chart, journal_lines, list_dimension_values,
-                                 list_gl_accounts, list_journals, parse_chart, post_journal, reverse_journal, trial_balance,
-                                 update_gl_account)
+from core.banking.ledger import (LEDGER_ROLE, LedgerError, add_dimension_value, create_journal, import_chart, journal_lines,
+                                 lines_from_table, list_dimension_values, list_gl_accounts, list_journals, parse_chart, post_journal,
+                                 reverse_journal, trial_balance, update_gl_account)
 from ui import DATE, MOMENT, MONEY, account, download_buttons, flash, get_store, show_flashes, show_row_errors
 
 SHOWN = 1000
@@ -62,6 +62,27 @@ with journals_tab:
                     try:
                         reversal = reverse_journal(store, chosen, actor=me, date=when, reason=reason)
                         flash("success", f"Journal {chosen} reversed by journal {reversal}.")
+                        st.rerun()
+                    except LedgerError as exc:
+                        st.error(str(exc))
+
+    if acts:
+        with st.expander("New journal (saved as a draft, posted from the list above)"):
+            date_col, text_col = st.columns([1, 3])
+            new_date = date_col.date_input("Date", value=dt.date.today(), key="ledger_new_date")
+            new_text = text_col.text_input("Description", key="ledger_new_description")
+            blank = pd.DataFrame({"gl_account": ["", ""], "debit": ["", ""], "credit": ["", ""], "currency": ["", ""],
+                                  "dimensions": ["", ""], "description": ["", ""]})
+            typed = st.data_editor(blank, num_rows="dynamic", hide_index=True, width="stretch", key="ledger_new_lines",
+                                   column_config={"dimensions": st.column_config.TextColumn(help="name=value, separated by commas")})
+            if st.button("Save draft", key="ledger_new_save"):
+                new_lines, errors = lines_from_table(typed.to_dict("records"))
+                if errors:
+                    show_row_errors(errors)
+                else:
+                    try:
+                        made = create_journal(store, new_date, new_text, new_lines, actor=me)
+                        flash("success", f"Journal {made} saved as a draft.")
                         st.rerun()
                     except LedgerError as exc:
                         st.error(str(exc))

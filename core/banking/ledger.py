@@ -45,13 +45,14 @@ from core import config
 from core.auth import Account, acting_user
 from core.domain.accounts import account_key
 from core.domain.findings import RowError
+from core.domain.money import AmountError, decimal_from_text
 from core.domain.records import is_currency_code
 from core.store import Store, lost_to_another_writer, record_audit
 from core.store.models import DimensionValue, GLAccount, Journal, JournalBalanceCheck, JournalLine
 
 __all__ = ["ACCOUNT_TYPES", "LEDGER_ROLE", "ChartRow", "LedgerError", "LineInput", "TrialBalanceRow", "add_dimension_value",
            "cash_accounts_by_bank_key", "check_dimensions", "create_journal", "import_chart", "journal_lines", "ledger_transaction",
-           "list_dimension_values", "list_gl_accounts", "list_journals", "parse_chart", "post_journal",
+           "lines_from_table", "list_dimension_values", "list_gl_accounts", "list_journals", "parse_chart", "post_journal",
            "read_chart_file", "reverse_journal", "trial_balance", "unbalanced_currencies", "update_gl_account"]
 
 ACCOUNT_TYPES = ("asset", "liability", "equity", "income", "expense")
@@ -418,6 +419,37 @@ def _checked_lines(session: Session, lines: list[LineInput]) -> list[LineInput]:
             raise LedgerError(f"line {number}: {problems[0]}")
         checked.append(line._replace(currency=currency, dimensions=dict(line.dimensions)))
     return checked
+
+
+def lines_from_table(rows: Iterable[Mapping], source: str = "lines") -> tuple[list[LineInput], list[RowError]]:
+    """Journal lines typed in a grid: ``gl_account``, ``debit``, ``credit``, ``currency``,
+    ``dimensions`` (``cost_centre=OPS, project=P-7``) and ``description``; blank rows skipped.
+
+    Returns:
+        The lines and every cell that cannot be read (row numbers from 1).
+    """
+    lines, errors = [], []
+    for number, row in enumerate(rows, start=1):
+        cells = {k: ("" if v is None or (isinstance(v, float) and v != v) else str(v).strip()) for k, v in row.items()}
+        if not any(cells.values()):
+            continue
+        amounts = {}
+        for side in ("debit", "credit"):
+            try:
+                amounts[side] = decimal_from_text(cells.get(side) or "0")
+            except AmountError as exc:
+                errors.append(RowError(source, number, side, cells.get(side), str(exc)))
+        dimensions = {}
+        for pair in filter(None, (p.strip() for p in (cells.get("dimensions") or "").split(","))):
+            dimension, equals, value = pair.partition("=")
+            if not equals or not dimension.strip() or not value.strip():
+                errors.append(RowError(source, number, "dimensions", pair, "write dimensions as name=value, separated by commas"))
+            else:
+                dimensions[dimension.strip()] = value.strip()
+        if len(amounts) == 2:
+            lines.append(LineInput(cells.get("gl_account", ""), amounts["debit"], amounts["credit"], cells.get("currency", ""),
+                                   dimensions, cells.get("description", "")))
+    return lines, errors
 
 
 def create_journal(store: Store, date: dt.date, description: str, lines: list[LineInput], *, actor: Account | str) -> int:

@@ -99,3 +99,18 @@ def test_an_analyst_edits_the_chart_and_adds_a_dimension_value(ledger):
     next(b for b in at.button if b.label == "Add value").click().run()
     assert not at.exception, at.exception
     assert grid(at, "dimension")[["dimension", "value"]].values.tolist() == [["cost_centre", "OPS"], ["project", "P-7"]]
+
+
+def test_an_analyst_types_a_new_journal_saved_as_a_draft(ledger):
+    at = ledger_page("analyst")
+    at.text_input(key="ledger_new_description").input("Accrued fee")
+    at.session_state["ledger_new_lines"] = {"edited_rows": {0: {"gl_account": "6100", "debit": "3.10", "currency": "USD",
+                                                                "dimensions": "cost_centre=OPS"},
+                                                            1: {"gl_account": "1000", "credit": "3.10", "currency": "USD"}},
+                                            "added_rows": [], "deleted_rows": []}
+    at.run()
+    at.button(key="ledger_new_save").click().run()
+    assert not at.exception, at.exception
+    made = next(j for j in list_journals(ledger) if j.description == "Accrued fee")
+    assert made.status == "draft" and made.created_by == "analyst"
+    assert any(f"Journal {made.id} saved as a draft" in s.value for s in at.success)

@@ -10,8 +10,8 @@ from sqlalchemy.exc import DBAPIError
 
 from core.auth import create_user
 from core.banking.ledger import (ChartRow, LedgerError, LineInput, add_dimension_value, create_journal, import_chart, journal_lines,
-                                 ledger_transaction, list_journals, parse_chart, post_journal, reverse_journal, trial_balance,
-                                 update_gl_account)
+                                 ledger_transaction, lines_from_table, list_journals, parse_chart, post_journal, reverse_journal,
+                                 trial_balance, update_gl_account)
 from core.store.models import AuditEntry, Journal, JournalLine
 
 D = Decimal
@@ -212,3 +212,16 @@ def test_chart_changes_are_audited_and_a_bank_account_maps_to_one_cash_account(l
         audit = session.execute(select(AuditEntry.action, AuditEntry.entity_id).where(AuditEntry.entity_type == "gl_account")
                                 .order_by(AuditEntry.id)).all()
     assert audit[-1] == ("update_gl_account", "6100") and len(audit) == 6
+
+
+def test_lines_typed_in_a_grid_are_read_exactly_with_every_bad_cell_named():
+    rows = [{"gl_account": "6100", "debit": "12.50", "credit": "", "currency": "usd", "dimensions": "cost_centre=OPS, project=P-7",
+             "description": "fee"},
+            {"gl_account": "", "debit": None, "credit": "", "currency": "", "dimensions": "", "description": ""},
+            {"gl_account": "1000", "debit": "", "credit": "12.50", "currency": "USD", "dimensions": "", "description": ""}]
+    lines, errors = lines_from_table(rows)
+    assert errors == []
+    assert lines == [LineInput("6100", D("12.50"), D(0), "usd", {"cost_centre": "OPS", "project": "P-7"}, "fee"),
+                     LineInput("1000", D(0), D("12.50"), "USD", {}, "")]
+    _, errors = lines_from_table([{"gl_account": "6100", "debit": "12,5O", "credit": "", "dimensions": "OPS"}])
+    assert [(e.row, e.column) for e in errors] == [(1, "debit"), (1, "dimensions")]
