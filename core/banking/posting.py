@@ -198,7 +198,8 @@ def post_records(store: Store, dataset_id: str, records: list[Mapping], rules: P
             wrong = check_dimensions(rule.dimensions, master)
             if wrong:
                 raise LedgerError(f"posting rule {rule.name}: {wrong[0]}")
-        cash = {a.bank_account_key: a.code for a in chart.values() if a.bank_account_key and a.active}
+        # The chart may name the bank account by a key that is itself an alias: compare after the aliases on both sides.
+        cash = {resolve_account_key(a.bank_account_key, aliases): a.code for a in chart.values() if a.bank_account_key and a.active}
         done = set(session.scalars(select(Journal.record_id).where(Journal.dataset_id == dataset_id)))
         uncovered, already, planned = [], 0, []
         for record in records:

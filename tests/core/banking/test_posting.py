@@ -163,3 +163,9 @@ def test_the_gl_commands_exit_2_on_bad_input(tmp_path):
     assert result.returncode == 2 and "abcdef: no such file, and no dataset has that id" in result.stderr
     result = run_cli("gl", "trial-balance", "--as-of", "31/10/2026", data_dir=data)
     assert result.returncode == 2 and "YYYY-MM-DD" in result.stderr
+
+
+def test_records_find_their_cash_account_through_the_alias_table(ledger):
+    renumbered = [record("r1", "-2.50", account="OLD 77", description="fee")]
+    outcome = post_records(ledger, "d" * 64, renumbered, parse_posting_rules(RULES), actor="cli", aliases={"OLD77": "4471009218"})
+    assert (outcome.posted, outcome.uncovered) == (1, [])
