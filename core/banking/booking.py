@@ -20,7 +20,8 @@ from decimal import Decimal
 from sqlalchemy import delete, select
 
 from core.auth import Account
-from core.banking.ledger import LedgerError, LineInput, _add_lines, _checked_lines, _refuse_unbalanced, ledger_transaction, unbalanced_currencies
+from core.banking.ledger import (LedgerError, LineInput, _add_lines, _checked_lines, _refuse_unbalanced, ledger_transaction,
+                                 unbalanced_currencies)
 from core.domain.accounts import resolve_account_key
 from core.review._shared import (REASON_CODES, Outcome, ReviewError, _break_state, _record_decision, _update_if_unchanged, _user_as_stored,
                                  approval_threshold)

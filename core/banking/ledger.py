@@ -52,7 +52,8 @@ from core.store.models import DimensionValue, GLAccount, Journal, JournalBalance
 
 __all__ = ["ACCOUNT_TYPES", "LEDGER_ROLE", "ChartRow", "LedgerError", "LineInput", "TrialBalanceRow", "add_dimension_value",
            "cash_accounts_by_bank_key", "check_dimensions", "create_journal", "import_chart", "journal_lines", "ledger_transaction",
-           "lines_from_table", "list_dimension_values", "list_gl_accounts", "list_journals", "parse_chart", "post_journal",
+           "lines_from_table", "list_dimension_values", "list_gl_accounts", "list_journals", "parse_chart", "parse_dimension_text",
+           "post_journal",
            "read_chart_file", "reverse_journal", "trial_balance", "unbalanced_currencies", "update_gl_account"]
 
 ACCOUNT_TYPES = ("asset", "liability", "equity", "income", "expense")
@@ -421,6 +422,18 @@ def _checked_lines(session: Session, lines: list[LineInput]) -> list[LineInput]:
     return checked
 
 
+def parse_dimension_text(text: str) -> tuple[dict[str, str], list[str]]:
+    """Dimensions typed as ``cost_centre=OPS, project=P-7``: the pairs, and each part that is not one."""
+    dimensions, wrong = {}, []
+    for pair in filter(None, (p.strip() for p in (text or "").split(","))):
+        dimension, equals, value = pair.partition("=")
+        if not equals or not dimension.strip() or not value.strip():
+            wrong.append(pair)
+        else:
+            dimensions[dimension.strip()] = value.strip()
+    return dimensions, wrong
+
+
 def lines_from_table(rows: Iterable[Mapping], source: str = "lines") -> tuple[list[LineInput], list[RowError]]:
     """Journal lines typed in a grid: ``gl_account``, ``debit``, ``credit``, ``currency``,
     ``dimensions`` (``cost_centre=OPS, project=P-7``) and ``description``; blank rows skipped.
@@ -439,13 +452,8 @@ def lines_from_table(rows: Iterable[Mapping], source: str = "lines") -> tuple[li
                 amounts[side] = decimal_from_text(cells.get(side) or "0")
             except AmountError as exc:
                 errors.append(RowError(source, number, side, cells.get(side), str(exc)))
-        dimensions = {}
-        for pair in filter(None, (p.strip() for p in (cells.get("dimensions") or "").split(","))):
-            dimension, equals, value = pair.partition("=")
-            if not equals or not dimension.strip() or not value.strip():
-                errors.append(RowError(source, number, "dimensions", pair, "write dimensions as name=value, separated by commas"))
-            else:
-                dimensions[dimension.strip()] = value.strip()
+        dimensions, wrong = parse_dimension_text(cells.get("dimensions") or "")
+        errors += [RowError(source, number, "dimensions", pair, "write dimensions as name=value, separated by commas") for pair in wrong]
         if len(amounts) == 2:
             lines.append(LineInput(cells.get("gl_account", ""), amounts["debit"], amounts["credit"], cells.get("currency", ""),
                                    dimensions, cells.get("description", "")))

@@ -114,3 +114,27 @@ def test_an_analyst_types_a_new_journal_saved_as_a_draft(ledger):
     made = next(j for j in list_journals(ledger) if j.description == "Accrued fee")
     assert made.status == "draft" and made.created_by == "analyst"
     assert any(f"Journal {made.id} saved as a draft" in s.value for s in at.success)
+
+
+def test_an_analyst_books_a_bank_fee_break_from_the_breaks_page(ledger):
+    from sqlalchemy import select
+
+    from core.store.models import Break, Run
+
+    with ledger.session() as session:
+        run_id = max(r.id for r in session.scalars(select(Run)) if r.accounts == ["4471-0092-18"])
+        fee = session.scalar(select(Break).where(Break.run_id == run_id, Break.description == "ACCOUNT MAINTENANCE FEE"))
+    assert fee.side == "external"
+    at = ledger_page("analyst")
+    at.switch_page("pages/breaks.py").run()
+    at.selectbox(key="breaks_run").set_value(run_id).run()
+    at.text_input(key="breaks_ids").input(str(fee.id)).run()
+    at.selectbox(key="breaks_book_account").set_value("6100")
+    at.text_input(key="breaks_book_dimensions").input("cost_centre=OPS")
+    next(b for b in at.button if b.label == "Book and resolve").click().run()
+    assert not at.exception, at.exception
+    assert any("booked and resolved" in s.value for s in at.success), [e.value for e in at.error]
+    booked = next(j for j in list_journals(ledger) if j.source == "break")
+    assert (booked.status, booked.record_id) == ("posted", fee.record_id)
+    with ledger.session() as session:
+        assert session.get(Break, fee.id).status == "resolved"
