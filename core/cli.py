@@ -254,6 +254,68 @@ def _brs(args: argparse.Namespace, ahead, as_of: dt.date, book_openings: dict, b
     return 0
 
 
+def _cmd_gl_post(args: argparse.Namespace) -> int:
+    """Post a dataset's records by posting rules; one line per record no rule covers, on standard output."""
+    # Imported here for start-up speed (see the module's docstring).
+    from core.banking.ledger import LedgerError
+    from core.banking.posting import PostingRuleError, load_posting_rules, post_dataset
+    from core.domain.findings import format_errors
+    from core.store import open_store
+
+    try:
+        rules = load_posting_rules(args.rules)
+    except PostingRuleError as exc:
+        raise BadInput(str(exc)) from None
+    try:
+        outcome, errors = post_dataset(open_store(), args.dataset, rules, actor=config.cli_user())
+    except LedgerError as exc:
+        raise BadInput(str(exc)) from None
+    if errors:
+        raise BadInput(format_errors(errors, limit=200))
+    for item in outcome.uncovered:
+        print(f"not posted: record {item.record_id} ({item.account}, {item.date}, {item.amount}): {item.reason}")
+    print(f"posted {outcome.posted} journal(s); {outcome.drafts} above the approval threshold left as drafts for an approver; "
+          f"{outcome.already} record(s) posted before; {len(outcome.uncovered)} not posted", file=sys.stderr)
+    return 0
+
+
+def _cmd_gl_chart_import(args: argparse.Namespace) -> int:
+    # Imported here for start-up speed (see the module's docstring).
+    from core.banking.ledger import LedgerError, import_chart, read_chart_file
+    from core.domain.findings import format_errors
+    from core.store import open_store
+
+    rows, errors = read_chart_file(args.file)
+    if errors:
+        raise BadInput(format_errors(errors, limit=200))
+    try:
+        changed = import_chart(open_store(), rows, actor=config.cli_user())
+    except LedgerError as exc:
+        raise BadInput(f"{args.file}: {exc}") from None
+    print(f"chart of accounts: {len(rows)} account(s) read, {changed} added or changed")
+    return 0
+
+
+def _cmd_gl_trial_balance(args: argparse.Namespace) -> int:
+    """The trial balance as CSV on standard output (``gl_account,name,type,currency,debit,credit,balance``)."""
+    # Imported here for start-up speed (see the module's docstring).
+    import csv
+
+    from core.banking.ledger import trial_balance
+    from core.store import open_store
+
+    try:
+        as_of = dt.date.fromisoformat(args.as_of)
+        since = dt.date.fromisoformat(args.date_from) if args.date_from else None
+    except ValueError:
+        raise BadInput(f"--as-of {args.as_of!r} / --from {args.date_from!r}: write dates as YYYY-MM-DD") from None
+    rows = trial_balance(open_store(), as_of, since)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["gl_account", "name", "type", "currency", "debit", "credit", "balance"])
+    writer.writerows(rows)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     # Imported here for start-up speed (see the module's docstring).
     from core.demo import seed_demo
@@ -318,6 +380,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="seed the demo month: books, bank and broker statements")
     demo.add_argument("--if-empty", action="store_true", help="do nothing when the store already has datasets")
     demo.set_defaults(run=_cmd_demo)
+
+    gl = commands.add_parser("gl", help="the general ledger: post bank records, import the chart, the trial balance")
+    gl_commands = gl.add_subparsers(dest="gl_command", required=True)
+    gl_post = gl_commands.add_parser("post", help="post a dataset's records to the ledger by posting rules (each record once)")
+    gl_post.add_argument("--dataset", required=True, help="a dataset id (its first characters will do) or a file to import first")
+    gl_post.add_argument("--rules", required=True, help="posting rules TOML (see posting/bank.toml)")
+    gl_post.set_defaults(run=_cmd_gl_post)
+    chart = gl_commands.add_parser("chart", help="the chart of accounts")
+    chart_commands = chart.add_subparsers(dest="chart_command", required=True)
+    chart_import = chart_commands.add_parser("import", help="add or replace GL accounts from a CSV or TOML file")
+    chart_import.add_argument("file", help="CSV (code,name,type,active,bank_account) or TOML ([[accounts]])")
+    chart_import.set_defaults(run=_cmd_gl_chart_import)
+    tb = gl_commands.add_parser("trial-balance", help="debits, credits and balance per GL account and currency, as CSV")
+    tb.add_argument("--as-of", required=True, help="journals dated up to this day (YYYY-MM-DD)")
+    tb.add_argument("--from", dest="date_from", help="and from this day (YYYY-MM-DD); default: from the start")
+    tb.set_defaults(run=_cmd_gl_trial_balance)
 
     audit = commands.add_parser("audit", help="check the audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)

@@ -13,6 +13,8 @@ app in demo mode; ``RECON_USER`` names who the command line acts as (default ``c
 (default 5000.00) are the amounts past which an unexplained difference and a movement's
 variance raise an alert; ``RECON_TRANSFER_TRANSIT_DAYS`` (default 3) the business days past
 which a transfer between own accounts still in transit raises one.
+``RECON_LEDGER_DIMENSIONS`` lists the ledger's dimensions, comma-separated (default
+``cost_centre,project,department,branch``).
 ``RECON_SIGNIN_MAX_FAILURES`` (per username, default 5), ``RECON_SIGNIN_MAX_CLIENT_FAILURES``
 (per client, default 20), ``RECON_SIGNIN_LOCK_MINUTES`` (first lock, default 5, doubled by each
 further failure) and ``RECON_SIGNIN_MAX_LOCK_MINUTES`` (default 1440) set the sign-in backoff.
@@ -29,8 +31,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 __all__ = ["SignInPolicy", "approval_threshold", "cli_user", "data_dir", "database_url", "demo_mode", "duckdb_settings",
-           "manual_match_tolerance", "max_expanded_bytes", "max_import_bytes", "profiles_dir", "reconciliation_threshold",
-           "registrars_dir", "show_tracebacks", "sign_in_policy", "transfer_transit_days", "variance_alert_threshold"]
+           "ledger_dimensions", "manual_match_tolerance", "max_expanded_bytes", "max_import_bytes", "profiles_dir",
+           "reconciliation_threshold", "registrars_dir", "show_tracebacks", "sign_in_policy", "transfer_transit_days",
+           "variance_alert_threshold"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,6 +88,12 @@ def duckdb_settings() -> dict[str, str]:
 def approval_threshold() -> Decimal:
     """Decisions on amounts above this wait for a second person (default 10000.00)."""
     return Decimal(os.environ.get("RECON_APPROVAL_THRESHOLD", "10000.00"))
+
+
+def ledger_dimensions() -> tuple[str, ...]:
+    """The dimensions a journal line may carry (``RECON_LEDGER_DIMENSIONS``, comma-separated)."""
+    text = os.environ.get("RECON_LEDGER_DIMENSIONS") or "cost_centre,project,department,branch"
+    return tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
 
 
 def manual_match_tolerance() -> Decimal:

@@ -4,6 +4,8 @@ import plotly.express as px
 import streamlit as st
 
 from core.auth import can
+from core.banking.booking import book_break
+from core.banking.ledger import LedgerError, list_gl_accounts, parse_dimension_text
 from core.domain.money import AmountError, format_amount, parse_amount
 from core.ingest.datasets import unbalanced_notes
 from core.review import (REASON_CODES, ReviewError, approve_proposed_many, manual_match, net_difference_per_currency, reject_proposed_many,
@@ -15,6 +17,8 @@ from ui import DATE, MONEY, account, download_buttons, flash, forget_selection, 
 me = account()
 store = get_store()
 may_decide = can(me, "analyst")
+gl_accounts = list_gl_accounts(store) if may_decide else []  # for booking a statement-side break to the ledger
+gl_names = {a.code: a.name for a in gl_accounts}
 st.title("Breaks")
 show_flashes()
 # After a decision the typed ids and "select every proposal" start empty: what was decided is
@@ -139,6 +143,31 @@ with open_tab:
                 except ReviewError as exc:
                     flash("error", str(exc))
                 st.rerun()
+        one = rows.iloc[0] if len(chosen) == 1 else None
+        if one is not None and one["side"] == "external" and one["status"] == "open":
+            with st.form("breaks_book_form"):
+                st.markdown("**Book to the ledger** (a fee, interest, a returned item): the journal is posted and the break "
+                            "resolved together")
+                gl_col, code_col, dims_col = st.columns(3)
+                counter = gl_col.selectbox("Counter GL account", [a.code for a in gl_accounts if a.active],
+                                           format_func=lambda c: f"{c} · {gl_names[c]}", key="breaks_book_account")
+                code = code_col.selectbox("Reason code", list(REASON_CODES), format_func=REASON_CODES.get, key="breaks_book_code")
+                typed_dims = dims_col.text_input("Dimensions (name=value, comma-separated)", key="breaks_book_dimensions")
+                comment = st.text_input("Comment", key="breaks_book_comment")
+                if st.form_submit_button("Book and resolve"):
+                    dims, wrong = parse_dimension_text(typed_dims)
+                    try:
+                        if wrong:
+                            raise LedgerError(f"write dimensions as name=value: {', '.join(wrong)}")
+                        outcome = book_break(store, int(one["id"]), chosen[int(one["id"])], counter or "", actor=me, reason_code=code,
+                                             comment=comment, dimensions=dims)
+                        flash("success", f"Break {one['id']}: " + ("booked and resolved." if outcome.status == "applied"
+                                                                   else f"sent for approval (decision {outcome.decision_id})."))
+                        forget_selection("breaks_grid")
+                        st.session_state["breaks_decided"] = True
+                    except (LedgerError, ReviewError) as exc:
+                        flash("error", f"{exc}. Nothing was booked.")
+                    st.rerun()
 
 with proposed_tab:
     proposals_all = proposed_frame(store, run_id)

@@ -109,6 +109,11 @@ def decide_pending(store: Store, decision_id: int, approve: bool, actor: Account
                     values |= ({"status": "resolved", "resolution": pending.reason_code} if pending.action == "resolve"
                                else {"status": "matched"})
                 _update_if_unchanged(session, Break, row.id, row.version, by, **values)
+            if payload.get("journal_id") is not None:  # a booked break: its journal is posted, or dropped when refused
+                # Imported here: core.banking.booking builds on core.review, which imports this module.
+                from core.banking.booking import drop_booked_journal, post_booked_journal
+
+                (post_booked_journal if approve else drop_booked_journal)(session, payload["journal_id"], by.username)
             if approve and pending.action == "manual_match":
                 maker = Decision(made_by=pending.made_by, reason_code=pending.reason_code, comment=pending.comment)
                 _create_manual_group(session, maker, list(rows), Decimal(payload["difference"]))

@@ -17,9 +17,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.store.types import ExactDecimal
 
-__all__ = ["AccountAlias", "Alert", "AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "FetchedFile",
-           "HoldingsRun", "MatchGroup", "MatchItem", "ReconciliationSignOff", "Run", "SignInAttempt", "StatementRecord",
-           "User", "utc_now"]
+__all__ = ["AccountAlias", "Alert", "AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "DimensionValue",
+           "FetchedFile", "GLAccount", "HoldingsRun", "Journal", "JournalBalanceCheck", "JournalLine", "MatchGroup", "MatchItem",
+           "ReconciliationSignOff", "Run", "SignInAttempt", "StatementRecord", "User", "utc_now"]
 
 
 def utc_now() -> dt.datetime:
@@ -327,3 +327,78 @@ class Alert(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
     acknowledged_by: Mapped[str | None] = mapped_column(String(128))
     acknowledged_at: Mapped[dt.datetime | None]
+
+
+class GLAccount(Base):
+    """One account of the chart of accounts (the general ledger). A bank account maps to its GL
+    cash account by account key (``core.domain.accounts``)."""
+
+    __tablename__ = "gl_accounts"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(16), comment="asset | liability | equity | income | expense")
+    active: Mapped[bool] = mapped_column(Boolean)
+    bank_account_key: Mapped[str | None] = mapped_column(String(128), unique=True,
+                                                         comment="the bank account (by key) whose cash this account holds")
+    updated_by: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+
+
+class DimensionValue(Base):
+    """One value of a dimension's master list (a cost centre, a project ...)."""
+
+    __tablename__ = "gl_dimension_values"
+
+    dimension: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    active: Mapped[bool] = mapped_column(Boolean)
+
+
+class Journal(Base):
+    """A journal: balanced lines posted together. Posted and reversed journals never change but
+    for the one step posted -> reversed (database triggers refuse the rest)."""
+
+    __tablename__ = "journals"
+    __table_args__ = (Index("ix_journals_record", "dataset_id", "record_id", unique=True),
+                      Index("ix_journals_status_date", "status", "date"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    date: Mapped[dt.date] = mapped_column(Date)
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), comment="draft | posted | reversed")
+    source: Mapped[str] = mapped_column(String(16), comment="manual | bank | reversal")
+    dataset_id: Mapped[str | None] = mapped_column(String(64), comment="the bank record's dataset, for a journal posted from one")
+    record_id: Mapped[str | None] = mapped_column(String(128), comment="the bank record it posts; a record is posted once")
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("journals.id"), comment="the journal this one reverses")
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+    posted_by: Mapped[str | None] = mapped_column(String(128))
+    posted_at: Mapped[dt.datetime | None]
+
+
+class JournalLine(Base):
+    """One line of a journal: a GL account debited or credited, in one currency, with dimensions."""
+
+    __tablename__ = "journal_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    journal_id: Mapped[int] = mapped_column(ForeignKey("journals.id"), index=True)
+    line_no: Mapped[int] = mapped_column(Integer)
+    gl_account: Mapped[str] = mapped_column(ForeignKey("gl_accounts.code"))
+    debit: Mapped[Decimal]
+    credit: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+    dimensions: Mapped[dict] = mapped_column(JSON)
+    description: Mapped[str] = mapped_column(Text)
+
+
+class JournalBalanceCheck(Base):
+    """SQLite only: journals whose lines or status changed in the open transaction, queued by
+    triggers, for the posting transaction to check before it commits (SQLite has no deferred
+    constraint triggers; PostgreSQL checks at commit itself and leaves this table empty)."""
+
+    __tablename__ = "journal_balance_checks"
+
+    journal_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

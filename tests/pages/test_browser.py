@@ -197,3 +197,38 @@ def test_click_a_row_resolve_filter_and_sign_out_in_a_real_browser(server, tmp_p
     assert elsewhere == []
     for shot in ("resolved.png", "filtered.png", "signed_in_again.png"):
         keep(tmp_path / shot)
+
+
+def test_the_ledger_page_shows_journals_and_a_trial_balance_that_nets_to_zero_in_a_real_browser(server, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: `make test` installs the chromium package")
+    import datetime as dt
+    from decimal import Decimal
+
+    from playwright.sync_api import sync_playwright
+
+    from core.banking.ledger import ChartRow, LineInput, create_journal, import_chart, post_journal
+
+    store = open_store(f"sqlite:///{tmp_path / 'data' / 'recon.db'}", tmp_path / "data")
+    import_chart(store, [ChartRow("1000", "Bank USD", "asset", True, "4471009218"), ChartRow("6100", "Bank charges", "expense")],
+                 actor="cli")
+    fee = [LineInput("6100", Decimal("12.50"), Decimal(0), "USD"), LineInput("1000", Decimal(0), Decimal("12.50"), "USD")]
+    post_journal(store, create_journal(store, dt.date(2026, 10, 5), "October fee", fee, actor="cli"), actor="cli")
+    store.engine.dispose()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server)
+        page.get_by_role("textbox", name="Username").fill("viewer")
+        page.get_by_role("textbox", name="Password").fill(DEMO_USERS["viewer"])
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Ledger").click()
+        page.get_by_role("tab", name="Trial balance").wait_for(timeout=60_000)
+        idle(page)
+        assert ["1", "2026-10-05", "posted"] == grid_rows(page)[0][:3]
+        page.get_by_role("tab", name="Trial balance").click()
+        page.get_by_text("Nets to zero in USD.").wait_for(timeout=60_000)
+        shot = tmp_path / "ledger.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    keep(shot)

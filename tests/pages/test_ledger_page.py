@@ -1,0 +1,140 @@
+"""The Ledger page through AppTest: journals and their lines, the trial balance that nets to zero,
+the chart and the dimensions; a viewer reads, an analyst posts, reverses and edits."""
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.banking.ledger import (ChartRow, LineInput, add_dimension_value, create_journal, import_chart, list_gl_accounts, list_journals,
+                                 post_journal)
+from core.demo import DEMO_USERS, seed_demo
+from core.store import open_store
+
+HOME = str(Path(__file__).resolve().parents[2] / "Home.py")
+D = Decimal
+DAY = dt.date(2026, 10, 5)
+
+
+@pytest.fixture
+def ledger(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECON_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RECON_DEMO", "1")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    import streamlit as st
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    store = open_store()
+    seed_demo(store)
+    import_chart(store, [ChartRow("1000", "Bank USD", "asset", True, "4471009218"), ChartRow("6100", "Bank charges", "expense")],
+                 actor="cli")
+    add_dimension_value(store, "cost_centre", "OPS", actor="cli")
+    fee = [LineInput("6100", D("12.50"), D(0), "USD", {"cost_centre": "OPS"}), LineInput("1000", D(0), D("12.50"), "USD")]
+    post_journal(store, create_journal(store, DAY, "October fee", fee, actor="cli"), actor="cli")
+    create_journal(store, DAY + dt.timedelta(days=1), "Draft fee", fee, actor="cli")
+    yield store
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def ledger_page(username: str) -> AppTest:
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    at.text_input(key="sign_in_username").input(username)
+    at.text_input(key="sign_in_password").input(DEMO_USERS[username])
+    at.button[0].click().run()
+    at.switch_page("pages/ledger.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def grid(at: AppTest, column: str):
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def test_a_viewer_reads_journals_lines_trial_balance_and_chart_without_acting(ledger):
+    at = ledger_page("viewer")
+    assert grid(at, "posted by")["status"].tolist() == ["draft", "posted"]
+    balance = grid(at, "balance").set_index("gl_account")["balance"]
+    assert balance.to_dict() == {"1000": D("-12.50"), "6100": D("12.50")}
+    assert any("Nets to zero in USD" in s.value for s in at.success)
+    assert grid(at, "bank_account")["code"].tolist() == ["1000", "6100"]
+    assert grid(at, "dimension")["value"].tolist() == ["OPS"]
+    assert not [b for b in at.button if b.key in ("ledger_post", "ledger_chart_save")]
+    assert any("needs the analyst role" in c.value for c in at.caption)
+    labels = {b.label for b in at.get("download_button")}
+    assert labels == {"Download CSV", "Download XLSX"} and len(at.get("download_button")) == 10, "every grid downloads"
+
+
+def test_an_analyst_posts_a_draft_then_reverses_a_journal(ledger):
+    at = ledger_page("analyst")
+    draft = list_journals(ledger, statuses=["draft"])[0].id
+    at.selectbox(key="ledger_journal").set_value(draft).run()
+    assert grid(at, "line")["debit"].tolist() == [D("12.50"), D(0)]
+    at.button(key="ledger_post").click().run()
+    assert not at.exception, at.exception
+    assert any(f"Journal {draft} posted" in s.value for s in at.success)
+    at.selectbox(key="ledger_journal").set_value(draft).run()
+    at.text_input(key="ledger_reverse_reason").input("charged twice")
+    next(b for b in at.button if b.label == "Reverse this journal").click().run()
+    assert not at.exception, at.exception
+    statuses = {j.id: (j.status, j.reverses_id) for j in list_journals(ledger)}
+    assert statuses[draft] == ("reversed", None)
+    assert sorted(statuses.values(), key=str).count(("posted", draft)) == 1
+    assert grid(at, "balance").set_index("gl_account")["balance"].to_dict() == {"1000": D("-12.50"), "6100": D("12.50")}
+
+
+def test_an_analyst_edits_the_chart_and_adds_a_dimension_value(ledger):
+    at = ledger_page("analyst")
+    at.session_state["ledger_chart_editor"] = {"edited_rows": {1: {"name": "Bank fees", "active": False}}, "added_rows": [],
+                                               "deleted_rows": []}
+    at.run()
+    at.button(key="ledger_chart_save").click().run()
+    assert not at.exception, at.exception
+    assert {a.code: (a.name, a.active) for a in list_gl_accounts(ledger)} == {"1000": ("Bank USD", True), "6100": ("Bank fees", False)}
+    at.selectbox(key="ledger_dimension").select("project")
+    at.text_input(key="ledger_dimension_value").input("P-7")
+    next(b for b in at.button if b.label == "Add value").click().run()
+    assert not at.exception, at.exception
+    assert grid(at, "dimension")[["dimension", "value"]].values.tolist() == [["cost_centre", "OPS"], ["project", "P-7"]]
+
+
+def test_an_analyst_types_a_new_journal_saved_as_a_draft(ledger):
+    at = ledger_page("analyst")
+    at.text_input(key="ledger_new_description").input("Accrued fee")
+    at.session_state["ledger_new_lines"] = {"edited_rows": {0: {"gl_account": "6100", "debit": "3.10", "currency": "USD",
+                                                                "dimensions": "cost_centre=OPS"},
+                                                            1: {"gl_account": "1000", "credit": "3.10", "currency": "USD"}},
+                                            "added_rows": [], "deleted_rows": []}
+    at.run()
+    at.button(key="ledger_new_save").click().run()
+    assert not at.exception, at.exception
+    made = next(j for j in list_journals(ledger) if j.description == "Accrued fee")
+    assert made.status == "draft" and made.created_by == "analyst"
+    assert any(f"Journal {made.id} saved as a draft" in s.value for s in at.success)
+
+
+def test_an_analyst_books_a_bank_fee_break_from_the_breaks_page(ledger):
+    from sqlalchemy import select
+
+    from core.store.models import Break, Run
+
+    with ledger.session() as session:
+        run_id = max(r.id for r in session.scalars(select(Run)) if r.accounts == ["4471-0092-18"])
+        fee = session.scalar(select(Break).where(Break.run_id == run_id, Break.description == "ACCOUNT MAINTENANCE FEE"))
+    assert fee.side == "external"
+    at = ledger_page("analyst")
+    at.switch_page("pages/breaks.py").run()
+    at.selectbox(key="breaks_run").set_value(run_id).run()
+    at.text_input(key="breaks_ids").input(str(fee.id)).run()
+    at.selectbox(key="breaks_book_account").set_value("6100")
+    at.text_input(key="breaks_book_dimensions").input("cost_centre=OPS")
+    next(b for b in at.button if b.label == "Book and resolve").click().run()
+    assert not at.exception, at.exception
+    assert any("booked and resolved" in s.value for s in at.success), [e.value for e in at.error]
+    booked = next(j for j in list_journals(ledger) if j.source == "break")
+    assert (booked.status, booked.record_id) == ("posted", fee.record_id)
+    with ledger.session() as session:
+        assert session.get(Break, fee.id).status == "resolved"
