@@ -23,7 +23,8 @@ from core.auth import Account
 from core.banking.ledger import (LedgerError, LineInput, _add_lines, _checked_lines, _refuse_unbalanced, ledger_transaction,
                                  unbalanced_currencies)
 from core.domain.accounts import resolve_account_key
-from core.review._shared import (REASON_CODES, Outcome, ReviewError, _break_state, _record_decision, _update_if_unchanged, _user_as_stored,
+from core.review._shared import (REASON_CODES, Outcome, ReviewError, _break_state, _record_decision, _refuse_if_locked, _update_if_unchanged,
+                                 _user_as_stored,
                                  approval_threshold)
 from core.store import Store, record_audit
 from core.store.models import AccountAlias, Break, GLAccount, Journal, JournalLine
@@ -58,6 +59,7 @@ def book_break(store: Store, break_id: int, version: int, counter_account: str, 
             raise ReviewError(f"break {break_id} is {row.status if row.status != 'open' else 'waiting for an approver'}")
         if row.amount == 0:
             raise ReviewError(f"break {break_id} has no amount to book")
+        _refuse_if_locked(session, [row])
         aliases = dict(session.execute(select(AccountAlias.alias_key, AccountAlias.target_key)).all())
         key = resolve_account_key(row.account, aliases)
         cash = {resolve_account_key(k, aliases): code for k, code in session.execute(

@@ -211,6 +211,16 @@ def test_a_locked_period_refuses_resolving_and_matching_by_hand(store, run):
     assert open_break(store, "b2").status == "open"
 
 
+
+def test_a_locked_period_refuses_booking_a_break_to_the_ledger(store, run):
+    from core.banking.booking import book_break
+
+    signed_chk(store, run)
+    s6 = open_break(store, "s6")
+    with pytest.raises(PeriodLockedError, match=LOCKED + r".*record s6 of 2026-10-20 is in the locked period"):
+        book_break(store, s6.id, s6.version, "4000", actor=ANA, reason_code="bank_fee")
+    assert open_break(store, "s6").status == "open"
+
 def test_a_locked_period_refuses_approving_and_rejecting_proposals_and_unmatching(store, run):
     signed_chk(store, run)
     fee = group_holding(store, "b4")
