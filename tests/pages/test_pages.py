@@ -1,6 +1,7 @@
 """Every page through Streamlit's AppTest, signed in as the demo users, on the demo month."""
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -721,7 +722,14 @@ def test_a_statement_that_does_not_add_up_is_imported_flagged_once_an_approver_s
     assert any(f"decision {request.id}" in i.value for i in analyst.info)
 
     approver = open_page(signed_in("approver"), "pages/approvals.py")
-    assert any(on.startswith("file short.xml") for on in frame_with(approver, "on")["on"])
+    grid = frame_with(approver, "on").set_index("decision")
+    assert grid.loc[request.id, "on"].startswith("file short.xml")
+    assert (grid.loc[request.id, "what"], grid.loc[request.id, "account"], grid.loc[request.id, "currency"]) == \
+        ("import unbalanced", "CH9300762011623852957", "CHF")
+    assert grid.loc[request.id, "amount"] == Decimal("-9.75")
+    assert grid.loc[request.id, "comment"] == "the bank booked a 9.75 fee the next day"
+    picker = approver.selectbox(key="approvals_decision")
+    assert picker.format_func(request.id).startswith(f"{request.id}: import unbalanced on file short.xml")
     approver.selectbox(key="approvals_decision").set_value(request.id)
     next(b for b in approver.button if b.label == "Approve").click().run()
     assert any("approved and applied" in s.value for s in approver.success), [e.value for e in approver.error]
