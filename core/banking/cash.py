@@ -33,11 +33,12 @@ from core.accounts import load_aliases
 from core.banking.rates import Rates
 from core.domain.accounts import resolve_account_key
 from core.domain.findings import RowError
+from core.domain.money import scale_of
 from core.ingest.datasets import load_dataset_table
 from core.store import Store
 from core.store.models import DatasetRecord, GLAccount, Journal, JournalLine, StatementRecord
 
-__all__ = ["NO_VALUE", "AccountPosition", "DimensionPosition", "cash_position", "dimension_flows", "dimension_pivot",
+__all__ = ["NO_VALUE", "AccountPosition", "CashReport", "DimensionPosition", "cash_position", "cash_report", "dimension_flows", "dimension_pivot",
            "flow_lines", "position_by_dimension", "positions_from_statements"]
 
 NO_VALUE = "(none)"
@@ -77,7 +78,7 @@ def _sum_records(records: pa.Table, start: dt.date, as_of: dt.date) -> dict[tupl
     con = duckdb.connect()
     try:
         con.register("cash_records", records)
-        rows = con.execute("SELECT account_key, currency, sum(CAST(amount AS DECIMAL(38, 6))) FROM cash_records "
+        rows = con.execute("SELECT account_key, currency, sum(amount) FROM cash_records "
                            "WHERE date > ? AND date <= ? GROUP BY account_key, currency", [start, as_of]).fetchall()
     finally:
         con.close()
@@ -209,6 +210,7 @@ def dimension_flows(store: Store, dimension: str, date_from: dt.date, as_of: dt.
     ``journal, date, month, line_no, gl_account, value, currency, amount, description``.
     """
     rows = _cash_lines(store, as_of, date_from, cash_only)
+    scale = max([2, *(scale_of(r[5]) for r in rows), *(scale_of(r[6]) for r in rows)])
     return pa.table({
         "journal": pa.array([r[0] for r in rows], pa.int64()),
         "date": pa.array([r[1] for r in rows], pa.date32()),
@@ -217,7 +219,7 @@ def dimension_flows(store: Store, dimension: str, date_from: dt.date, as_of: dt.
         "gl_account": pa.array([r[3] for r in rows], pa.string()),
         "value": pa.array([(r[7] or {}).get(dimension) or NO_VALUE for r in rows], pa.string()),
         "currency": pa.array([r[4] for r in rows], pa.string()),
-        "amount": pa.array([r[5] - r[6] for r in rows], pa.decimal128(38, 6)),
+        "amount": pa.array([r[5] - r[6] for r in rows], pa.decimal128(38, scale)),
         "description": pa.array([r[8] for r in rows], pa.string()),
     })
 
@@ -249,3 +251,35 @@ def flow_lines(flows: pa.Table, value: str, month: str, currency: str | None = N
     if currency:
         mask = pc.and_(mask, pc.equal(flows["currency"], currency))
     return flows.filter(mask)
+
+
+class CashReport(NamedTuple):
+    """What the Cash position page shows: the positions, per dimension, and the flows with their pivot."""
+
+    as_of: dt.date
+    date_from: dt.date
+    dimension: str
+    positions: list[AccountPosition]
+    by_dimension: list[DimensionPosition]
+    flows: pa.Table
+    months: list[str]
+    pivot: list[tuple[str, str, dict[str, Decimal]]]
+
+
+def cash_report(store: Store, as_of: dt.date, dimension: str, date_from: dt.date | None = None,
+                rates: Rates | None = None) -> tuple[CashReport | None, list[RowError]]:
+    """The cash position on ``as_of``, per bank account and per ``dimension``, and the flows by
+    dimension and month from ``date_from`` (the first of the month of ``as_of`` by default).
+
+    Returns:
+        ``(CashReport | None, errors)``: with a rates file, every currency without a rate is an error.
+    """
+    date_from = date_from or as_of.replace(day=1)
+    positions, errors = cash_position(store, as_of, rates)
+    by_dimension, more = position_by_dimension(store, dimension, date_from, as_of, rates)
+    errors += [e for e in more if e not in errors]
+    if errors:
+        return None, errors
+    flows = dimension_flows(store, dimension, date_from, as_of)
+    months, pivot = dimension_pivot(flows)
+    return CashReport(as_of, date_from, dimension, positions, by_dimension, flows, months, pivot), []
