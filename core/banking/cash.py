@@ -71,15 +71,19 @@ class DimensionPosition(NamedTuple):
     reporting: Decimal | None = None
 
 
-def _sum_records(records: pa.Table, start: dt.date, as_of: dt.date) -> dict[tuple[str, str], Decimal]:
-    """(account key, currency) -> the records' amounts dated after ``start`` up to ``as_of``, summed as DECIMAL."""
-    if records.num_rows == 0:
+def _sum_after(records: pa.Table, starts: dict[tuple[str, str], dt.date], as_of: dt.date) -> dict[tuple[str, str], Decimal]:
+    """(account key, currency) -> its records' amounts dated after its start up to ``as_of``, summed as DECIMAL."""
+    if records.num_rows == 0 or not starts:
         return {}
+    since = pa.table({"account_key": pa.array([a for a, _ in starts], pa.string()), "currency": pa.array([c for _, c in starts], pa.string()),
+                      "since": pa.array(list(starts.values()), pa.date32())})
     con = duckdb.connect()
     try:
         con.register("cash_records", records)
-        rows = con.execute("SELECT account_key, currency, sum(amount) FROM cash_records "
-                           "WHERE date > ? AND date <= ? GROUP BY account_key, currency", [start, as_of]).fetchall()
+        con.register("cash_since", since)
+        rows = con.execute("SELECT r.account_key, r.currency, sum(r.amount) FROM cash_records r JOIN cash_since s "
+                           "ON s.account_key = r.account_key AND s.currency = r.currency "
+                           "WHERE r.date > s.since AND r.date <= ? GROUP BY ALL", [as_of]).fetchall()
     finally:
         con.close()
     return {(account, currency): Decimal(total) for account, currency, total in rows}
@@ -108,12 +112,10 @@ def positions_from_statements(statements: Iterable, records: pa.Table, as_of: dt
         elif s.opening is not None and s.period_from is not None and s.period_from <= as_of and pair not in openings:
             openings[pair] = (s.opening, s.period_from - dt.timedelta(days=1), f"{label} opening balance on {s.period_from}")
     starts = {**openings, **starts}
-    keyed = _keyed_records(records, key)
+    sums = _sum_after(_keyed_records(records, key), {pair: since for pair, (_, since, _) in starts.items()}, as_of)
     positions = []
     for (account, currency), (opening, since, source) in sorted(starts.items()):
-        mine = keyed.filter(pc.and_(pc.equal(keyed["account_key"], account),
-                                            pc.equal(keyed["currency"], currency)))
-        movement = _sum_records(mine, since, as_of).get((account, currency), Decimal(0))
+        movement = sums.get((account, currency), Decimal(0))
         positions.append(AccountPosition(labels[account], currency, as_of, since, opening, movement, opening + movement, source))
     return positions
 
@@ -123,11 +125,13 @@ def _keyed_records(records: pa.Table, key) -> pa.Table:
     if records.num_rows == 0 or "account" not in records.column_names:
         return pa.table({"account_key": pa.array([], pa.string()), "date": pa.array([], pa.date32()),
                          "amount": pa.array([], pa.decimal128(18, 2)), "currency": pa.array([], pa.string())})
-    accounts = records["account"].to_pylist()
-    memo = {text: key(text) for text in set(accounts) if text is not None}
+    # Each spelling is keyed once, however many records carry it.
+    spellings = pc.unique(records["account"])
+    keys = pa.array([None if text is None else key(text) for text in spellings.to_pylist()], pa.string())
+    account_key = pc.take(keys, pc.index_in(records["account"], value_set=spellings))
     currency = (pc.utf8_upper(records["currency"]) if "currency" in records.column_names
                 else pa.array([""] * records.num_rows, pa.string()))
-    return pa.table({"account_key": pa.array([memo.get(a) for a in accounts], pa.string()), "date": records["date"],
+    return pa.table({"account_key": account_key, "date": records["date"],
                      "amount": records["amount"], "currency": currency})
 
 
