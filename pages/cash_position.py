@@ -64,7 +64,8 @@ else:
 
 st.subheader(f"By {dimension} (GL cash accounts)")
 if report.by_dimension:
-    by_dimension = pd.DataFrame([{dimension: r.value, "currency": r.currency, f"opening before {report.date_from}": format_amount(r.opening),
+    by_dimension = pd.DataFrame([{dimension: r.value, "currency": r.currency,
+                                  f"opening before {report.date_from}": format_amount(r.opening),
                                   "movement": format_amount(r.movement), "closing": format_amount(r.closing),
                                   **({f"closing in {rates.reporting}": reporting_cell(r.reporting)} if rates else {})}
                                  for r in report.by_dimension])
@@ -75,7 +76,8 @@ else:
 
 st.subheader(f"Flows by {dimension} and month")
 if report.pivot:
-    pivot = pd.DataFrame([{dimension: value, "currency": currency, **{m: format_amount(cells[m]) if m in cells else "" for m in report.months}}
+    pivot = pd.DataFrame([{dimension: value, "currency": currency,
+                           **{m: format_amount(cells[m]) if m in cells else "" for m in report.months}}
                           for value, currency, cells in report.pivot])
     st.dataframe(pivot, hide_index=True, width="stretch", key="cash_pivot")
     download_buttons(pivot, f"flows_by_{dimension}", "cash_pivot_download")

@@ -38,7 +38,8 @@ from core.ingest.datasets import load_dataset_table
 from core.store import Store
 from core.store.models import DatasetRecord, GLAccount, Journal, JournalLine, StatementRecord
 
-__all__ = ["NO_VALUE", "AccountPosition", "CashReport", "DimensionPosition", "cash_position", "cash_report", "dimension_flows", "dimension_pivot",
+__all__ = ["NO_VALUE", "AccountPosition", "CashReport", "DimensionPosition", "cash_position", "cash_report", "dimension_flows",
+           "dimension_pivot",
            "flow_lines", "position_by_dimension", "positions_from_statements"]
 
 NO_VALUE = "(none)"
@@ -75,7 +76,8 @@ def _sum_after(records: pa.Table, starts: dict[tuple[str, str], dt.date], as_of:
     """(account key, currency) -> its records' amounts dated after its start up to ``as_of``, summed as DECIMAL."""
     if records.num_rows == 0 or not starts:
         return {}
-    since = pa.table({"account_key": pa.array([a for a, _ in starts], pa.string()), "currency": pa.array([c for _, c in starts], pa.string()),
+    since = pa.table({"account_key": pa.array([a for a, _ in starts], pa.string()),
+                      "currency": pa.array([c for _, c in starts], pa.string()),
                       "since": pa.array(list(starts.values()), pa.date32())})
     con = duckdb.connect()
     try:
@@ -135,7 +137,7 @@ def _keyed_records(records: pa.Table, key) -> pa.Table:
                      "amount": records["amount"], "currency": currency})
 
 
-def _convert(amount: Decimal, currency: str, as_of: dt.date, rates: Rates | None, errors: list[RowError], where: str) -> Decimal | None:
+def _convert(amount: Decimal, currency: str, as_of: dt.date, rates: Rates | None, errors: list[RowError]) -> Decimal | None:
     if rates is None:
         return None
     converted = rates.convert(amount, currency, as_of)
@@ -170,7 +172,7 @@ def cash_position(store: Store, as_of: dt.date, rates: Rates | None = None) -> t
     if rates is None:
         return positions, []
     errors: list[RowError] = []
-    converted = [p._replace(reporting=_convert(p.balance, p.currency, as_of, rates, errors, p.account)) for p in positions]
+    converted = [p._replace(reporting=_convert(p.balance, p.currency, as_of, rates, errors)) for p in positions]
     return (None, errors) if errors else (converted, [])
 
 
@@ -203,7 +205,7 @@ def position_by_dimension(store: Store, dimension: str, date_from: dt.date, as_o
         pair[0 if day < date_from else 1] += debit - credit
     errors: list[RowError] = []
     rows = [DimensionPosition(dimension, value, currency, opening, movement, opening + movement,
-                              _convert(opening + movement, currency, as_of, rates, errors, value))
+                              _convert(opening + movement, currency, as_of, rates, errors))
             for (value, currency), (opening, movement) in sorted(totals.items())]
     return (None, errors) if errors else (rows, [])
 
