@@ -1,45 +1,18 @@
 """The Accounts page through AppTest: the keys seen in the demo datasets, and the alias table
 that an approver edits and a viewer only reads."""
 
-from pathlib import Path
-
-import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from core.accounts import add_alias, load_aliases
 from core.auth import authenticate
-from core.demo import DEMO_USERS, seed_demo
-from core.store import open_store
+from core.demo import DEMO_USERS
 from core.store.models import AuditEntry
-
-HOME = str(Path(__file__).resolve().parents[2] / "Home.py")
-
-
-@pytest.fixture
-def demo(tmp_path, monkeypatch):
-    monkeypatch.setenv("RECON_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("RECON_DEMO", "1")
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    import streamlit as st
-
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    store = open_store()
-    seed_demo(store)
-    yield store
-    st.cache_resource.clear()
-    st.cache_data.clear()
+from tests.pages.test_pages import HOME, app_data, demo, open_page, signed_in  # noqa: F401 (fixtures)
 
 
 def accounts_page(username: str) -> AppTest:
-    at = AppTest.from_file(HOME, default_timeout=60).run()
-    at.text_input(key="sign_in_username").input(username)
-    at.text_input(key="sign_in_password").input(DEMO_USERS[username])
-    at.button[0].click().run()
-    at.switch_page("pages/accounts.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(signed_in(username), "pages/accounts.py")
 
 
 def test_the_page_lists_each_account_by_key_with_its_spellings(demo):
