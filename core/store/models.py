@@ -19,7 +19,8 @@ from core.store.types import ExactDecimal
 
 __all__ = ["AccountAlias", "Alert", "AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "DimensionValue",
            "FetchedFile", "GLAccount", "HoldingsRun", "Journal", "JournalBalanceCheck", "JournalLine", "MatchGroup", "MatchItem",
-           "ReconciliationSignOff", "Run", "SignInAttempt", "StatementRecord", "User", "utc_now"]
+           "Pipeline", "PipelineRun", "PipelineRunStep", "ReconciliationSignOff", "Run", "SignInAttempt", "StatementRecord", "User",
+           "WebhookDelivery", "WorkerLease", "utc_now"]
 
 
 def utc_now() -> dt.datetime:
@@ -402,3 +403,91 @@ class JournalBalanceCheck(Base):
     __tablename__ = "journal_balance_checks"
 
     journal_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
+class Pipeline(Base):
+    """A pipeline as data (``core.jobs.pipelines``): its TOML as saved, paused or not, and a
+    version raised by every save so the worker sees an edit without a restart."""
+
+    __tablename__ = "pipelines"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    definition: Mapped[str] = mapped_column(Text, comment="the pipeline as TOML, as saved")
+    paused: Mapped[bool] = mapped_column(Boolean)
+    version: Mapped[int] = mapped_column(Integer, comment="raised by one on every save")
+    updated_by: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+
+
+class PipelineRun(Base):
+    """One run of a pipeline: when it was due, who ran it, how it ended and what it produced.
+
+    The unique (pipeline, scheduled_for, attempt) lets one scheduled time run once whichever
+    worker claims it first.
+    """
+
+    __tablename__ = "pipeline_runs"
+    __table_args__ = (Index("ix_pipeline_runs_once", "pipeline", "scheduled_for", "attempt", unique=True),
+                      Index("ix_pipeline_runs_status", "status"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pipeline: Mapped[str] = mapped_column(String(64))
+    scheduled_for: Mapped[dt.datetime] = mapped_column(comment="the scheduled time; for a run asked for by hand, when it was asked")
+    trigger: Mapped[str] = mapped_column(String(16), comment="schedule | manual | retry")
+    attempt: Mapped[int] = mapped_column(Integer, comment="1 for the first try, then one more per retry")
+    retry_of: Mapped[int | None] = mapped_column(ForeignKey("pipeline_runs.id"))
+    status: Mapped[str] = mapped_column(String(16), comment="queued | running | succeeded | failed | missed")
+    worker: Mapped[str] = mapped_column(String(128), comment="the worker (or cli:USER, page:USER) that ran it")
+    queued_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    outputs: Mapped[dict] = mapped_column(JSON, comment="what the run produced: datasets, run ids, files, deliveries")
+
+
+class PipelineRunStep(Base):
+    """One step of a pipeline run, in order: its kind, how it ended, its message and outputs."""
+
+    __tablename__ = "pipeline_run_steps"
+    __table_args__ = (Index("ix_pipeline_run_steps_run", "run_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_runs.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16), comment="fetch | import | reconcile | post | export | holdings | notify")
+    status: Mapped[str] = mapped_column(String(16), comment="running | succeeded | failed | skipped")
+    started_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+    finished_at: Mapped[dt.datetime | None]
+    message: Mapped[str] = mapped_column(Text)
+    outputs: Mapped[dict] = mapped_column(JSON)
+
+
+class WorkerLease(Base):
+    """The one worker allowed to run a store's schedules: renewed every few seconds, taken over
+    by another worker once ``expires_at`` has passed."""
+
+    __tablename__ = "worker_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128), comment="host:pid:start of the worker holding it")
+    acquired_at: Mapped[dt.datetime]
+    renewed_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+
+
+class WebhookDelivery(Base):
+    """One attempt to deliver a webhook: the body as sent (so it can be sent again) and the answer."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_run", "run_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("pipeline_runs.id"))
+    url: Mapped[str] = mapped_column(String(1024))
+    event: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text, comment="the JSON body sent, kept so a delivery can be sent again")
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    delivered: Mapped[bool] = mapped_column(Boolean)
+    sent_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
