@@ -349,8 +349,12 @@ def _seed_users(store: Store) -> str:
     return f"demo users: {', '.join(made) if made else 'already there'}"
 
 
-def seed_demo(store: Store, only_if_empty: bool = False) -> str:
+def seed_demo(store: Store, only_if_empty: bool = False, banking: bool = True) -> str:
     """Write the demo files under ``data/demo``, import them and reconcile each account.
+
+    With ``banking``, the ledger side too: the chart of accounts, dimension values, the
+    statements posted to the ledger, the statements' closing balances and the month's alerts;
+    without it, the ledger is left empty (for a chart of one's own).
 
     Safe to run again: files already imported and runs already made are left as they are.
 
@@ -385,7 +389,8 @@ def seed_demo(store: Store, only_if_empty: bool = False) -> str:
         groups, sides = outcome.result.summary["groups"], outcome.result.summary["sides"]
         lines.append(f"run {outcome.run.id} for {account.account}: {groups['total']} groups ({groups['proposed']} proposed), "
                      f"{sides['internal']['open'] + sides['external']['open']} open")
-    lines += _seed_banking(store, [datasets[a.file_name] for a in DEMO_ACCOUNTS], runs)
+    if banking:
+        lines += _seed_banking(store, [datasets[a.file_name] for a in DEMO_ACCOUNTS], runs)
     return "\n".join(lines)
 
 

@@ -28,7 +28,7 @@ def ledger(tmp_path, monkeypatch):
     st.cache_resource.clear()
     st.cache_data.clear()
     store = open_store()
-    seed_demo(store)
+    seed_demo(store, banking=False)  # a ledger of the test's own
     import_chart(store, [ChartRow("1000", "Bank USD", "asset", True, "4471009218"), ChartRow("6100", "Bank charges", "expense")],
                  actor="cli")
     add_dimension_value(store, "cost_centre", "OPS", actor="cli")

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from core.banking.alerts import AlertDraft, list_alerts, raise_alerts
+from core.banking.alerts import list_alerts
 from core.demo import DEMO_USERS, seed_demo
 from core.store import open_store
 from core.store.models import AuditEntry
@@ -27,9 +27,7 @@ def demo(tmp_path, monkeypatch):
     st.cache_resource.clear()
     st.cache_data.clear()
     store = open_store()
-    seed_demo(store)
-    raise_alerts(store, [AlertDraft("unexplained_difference", "4471-0092-18", "2026-10", "", Decimal("1250.00"), Decimal("1000.00"),
-                                    "4471-0092-18 in 2026-10: unexplained difference 1250.00 USD")])
+    seed_demo(store)  # raises the demo month's one alert: the Hanse Bank account's unexplained difference
     yield store
     st.cache_resource.clear()
     st.cache_data.clear()
