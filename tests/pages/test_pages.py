@@ -76,7 +76,7 @@ def test_demo_passwords_refuse_a_production_start(demo, monkeypatch):
 def test_home_shows_the_demo_datasets_runs_and_breaks(demo):
     at = signed_in("viewer")
     metrics = {m.label: m.value for m in at.metric}
-    assert (metrics["Datasets"], metrics["Rows imported"], metrics["Reconciliation runs"]) == ("5", "380", "4")
+    assert (metrics["Datasets"], metrics["Rows imported"], metrics["Reconciliation runs"]) == ("5", "384", "4")
     assert int(metrics["Open breaks"]) > 0
     names = frame_with(at, "Name")["Name"].tolist()
     assert "general_ledger_cash_2026-10.csv" in names and "clear_street_cash_activity_2026-10.xlsx" in names
