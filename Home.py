@@ -75,6 +75,7 @@ review_pages = [st.Page("pages/overview.py", title="Overview", icon=":material/d
                 st.Page("pages/bank_reconciliation.py", title="Bank reconciliation", icon=":material/account_balance_wallet:"),
                 st.Page("pages/variance.py", title="Variance", icon=":material/monitoring:"),
                 st.Page("pages/ledger.py", title="Ledger", icon=":material/menu_book:"),
+                st.Page("pages/cash_position.py", title="Cash position", icon=":material/savings:"),
                 st.Page("pages/audit.py", title="Audit log", icon=":material/policy:")]
 admin_pages = [st.Page("pages/users.py", title="Users", icon=":material/group:")]
 sections = {"Reconcile": reconcile_pages} if can(current, "analyst") else {}

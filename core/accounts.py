@@ -69,8 +69,9 @@ def add_alias(store: Store, alias: str, target: str, *, actor: Account, note: st
 
     Raises:
         ``AccountAliasError`` for a blank or over-long key, an alias of itself, an alias already
-        there, a loop (the target already stands for the alias), or an actor without the
-        approver role.
+        there, a loop (the target already stands for the alias), a target no dataset holds (a
+        typing slip would otherwise join nothing), an alias that would join records in different
+        currencies, or an actor without the approver role.
     """
     alias_key, target_key = account_key(alias), account_key(target)
     for name, key in (("alias", alias_key), ("target", target_key)):
@@ -87,11 +88,40 @@ def add_alias(store: Store, alias: str, target: str, *, actor: Account, note: st
             raise AccountAliasError(f"{alias_key} already stands for {aliases[alias_key]}: remove that alias first")
         if resolve_account_key(target_key, aliases) == alias_key:
             raise AccountAliasError(f"{target_key} already stands for {alias_key}: the alias would go round in a loop")
+        _check_records_join(store, alias_key, target_key, aliases)
         row = AccountAlias(alias_key=alias_key, target_key=target_key, note=note.strip()[:255], created_by=by)
         session.add(row)
         record_audit(session, by, "add_account_alias", "account_alias", alias_key, None,
                      {"alias_key": alias_key, "target_key": target_key, "note": row.note})
     return row
+
+
+def _check_records_join(store: Store, alias_key: str, target_key: str, aliases: dict[str, str]) -> None:
+    """Refuse an alias whose target no dataset holds, or whose two accounts hold records in no common currency."""
+    currencies = _currencies_by_key(store, aliases)
+    final = resolve_account_key(target_key, aliases)
+    if final not in currencies:
+        raise AccountAliasError(f"no dataset holds account {target_key}; check the spelling")
+    alias_final = resolve_account_key(alias_key, aliases)
+    theirs, ours = currencies[final], currencies.get(alias_final, set())
+    if ours and not ours & theirs:
+        raise AccountAliasError(f"{alias_key} holds records in {', '.join(sorted(ours))} and {target_key} in "
+                                f"{', '.join(sorted(theirs))}: an alias may not join accounts in different currencies")
+
+
+def _currencies_by_key(store: Store, aliases: dict[str, str]) -> dict[str, set[str]]:
+    """Each account key the datasets hold (after the aliases) with the currencies of its records."""
+    with store.session() as session:
+        datasets = list(session.scalars(select(DatasetRecord)))
+    found: dict[str, set[str]] = {}
+    if not datasets:
+        return found
+    paths = ", ".join(sql_path(store.data_dir / d.parquet_path) for d in datasets)
+    rows = duckdb.connect().execute(f"SELECT DISTINCT account, currency FROM read_parquet([{paths}], union_by_name = true) "
+                                    "WHERE account IS NOT NULL").fetchall()
+    for text, currency in rows:
+        found.setdefault(resolve_account_key(text, aliases), set()).update({currency} if currency else set())
+    return found
 
 
 def remove_alias(store: Store, alias: str, *, actor: Account) -> None:

@@ -3,8 +3,10 @@ import streamlit as st
 
 from core.accounts import ALIAS_ROLE, AccountAliasError, add_alias, known_accounts, list_aliases, remove_alias
 from core.auth import can
+from core.domain.accounts import resolve_account_key
 from ui import MOMENT, account, get_store
 
+NO_ACCOUNT = "(no account)"
 me = account()
 store = get_store()
 st.title("Accounts")
@@ -17,7 +19,7 @@ if "accounts_flash" in st.session_state:
 found = known_accounts(store)
 st.subheader("Accounts in the datasets")
 if found:
-    st.dataframe(pd.DataFrame([{"key": a.key, "shown as": a.label, "spellings": len(a.spellings),
+    st.dataframe(pd.DataFrame([{"key": a.key or NO_ACCOUNT, "shown as": a.label or NO_ACCOUNT, "spellings": len(a.spellings),
                                 "written": " · ".join(f"{text} ({count:,})" for text, count in sorted(a.spellings.items())),
                                 "records": sum(a.spellings.values())} for a in found]),
                  hide_index=True, width="stretch", key="accounts_known")
@@ -27,7 +29,9 @@ else:
 st.subheader("Aliases")
 aliases = list_aliases(store)
 if aliases:
-    st.dataframe(pd.DataFrame([{"alias": a.alias_key, "is account": a.target_key, "note": a.note, "added by": a.created_by,
+    table = {a.alias_key: a.target_key for a in aliases}
+    st.dataframe(pd.DataFrame([{"alias": a.alias_key, "is account": a.target_key,
+                                "finally compared as": resolve_account_key(a.alias_key, table), "note": a.note, "added by": a.created_by,
                                 "added": a.created_at} for a in aliases]),
                  hide_index=True, width="stretch", key="accounts_aliases", column_config={"added": MOMENT})
 else:
@@ -37,7 +41,7 @@ if not can(me, ALIAS_ROLE):
     st.caption(f"Adding or removing an alias needs the {ALIAS_ROLE} role.")
     st.stop()
 
-with st.form("accounts_add", clear_on_submit=True):
+with st.form("accounts_add"):
     st.markdown("**Add an alias**")
     alias_col, target_col, note_col = st.columns(3)
     alias = alias_col.text_input("Account (any spelling)", key="accounts_new_alias")
@@ -47,6 +51,8 @@ with st.form("accounts_add", clear_on_submit=True):
         try:
             added = add_alias(store, alias, target, actor=me, note=note)
             st.session_state["accounts_flash"] = f"{added.alias_key} is now compared as {added.target_key}."
+            for field in ("accounts_new_alias", "accounts_new_target", "accounts_new_note"):
+                st.session_state.pop(field, None)
             st.rerun()
         except AccountAliasError as exc:
             st.error(str(exc))

@@ -33,7 +33,7 @@ if not can(me, "approver"):
 picked = st.session_state.get("approvals_decision")
 with st.form("approvals_form"):
     decision_id = st.selectbox("Decision", [p.id for p in pending], key="approvals_decision",
-                               format_func=lambda i: next(f"{i}: {p.action} on {p.target} by {p.made_by}" for p in pending if p.id == i))
+                               format_func=lambda i: next(f"{i}: {p.action.replace('_', ' ')} on {p.target} by {p.made_by}" for p in pending if p.id == i))
     comment = st.text_input("Comment", key="approvals_comment")
     approve_col, refuse_col = st.columns(2)
     approved = approve_col.form_submit_button("Approve", type="primary")

@@ -49,9 +49,9 @@ except ProfileError as exc:
     st.stop()
 
 
-def refused(errors) -> None:
+def refused(errors, *, saving: bool) -> None:
     """The refusal; for a balance difference alone, the way to ask an approver to let the file in."""
-    show_row_errors(errors)
+    show_row_errors(errors, saving=saving)
     if already is not None or not any(is_balance_refusal(e) for e in errors):
         return
     waiting = waiting_import_request(store, data)
@@ -76,7 +76,8 @@ def refused(errors) -> None:
 
 result, errors = parse_source(data, upload.name, profile)
 if errors:
-    refused(errors)
+    if not (already is not None and already.unbalanced and all(is_balance_refusal(e) for e in errors)):
+        refused(errors, saving=False)  # a file imported flagged as unbalanced: its difference is shown above already
     st.stop()
 for warning in result.warnings:
     st.warning(warning)
@@ -94,4 +95,4 @@ if already is None and st.button("Save dataset", type="primary", key="sources_sa
         st.success(f"Saved as dataset {outcome.dataset.id[:12]} ({outcome.dataset.row_count:,} rows).")
 save_refused = st.session_state.get("sources_save_refused")
 if already is None and save_refused is not None and save_refused[0] == digest:
-    refused(save_refused[1])
+    refused(save_refused[1], saving=True)

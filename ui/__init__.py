@@ -52,14 +52,26 @@ def require(role: str) -> Account:
     return current
 
 
-def show_row_errors(errors: list[RowError]) -> None:
-    """Every finding in one table, so an analyst can fix the file in one pass."""
-    st.error(f"{len(errors)} problem(s) found; nothing was saved.")
+def show_row_errors(errors: list[RowError], *, saving: bool = True) -> None:
+    """Every finding, each message in full as text and all of them in one table, so an analyst can fix the file in one pass.
+
+    Args:
+        saving: whether the findings refused a save ("nothing was saved") or were found on reading the file before any save.
+    """
+    st.error(f"{len(errors)} problem(s) found; nothing was saved." if saving else f"{len(errors)} problem(s) found in this file.")
+    for e in errors[:_ERRORS_IN_FULL]:
+        where = ", ".join(part for part in (f"row {e.row}" if e.row else "", e.column or "") if part)
+        st.text(f"{where}: {e.message}" if where else e.message)
+    if len(errors) > _ERRORS_IN_FULL:
+        st.caption(f"... and {len(errors) - _ERRORS_IN_FULL} more in the table below.")
     st.dataframe(
         pd.DataFrame([{"file": e.file, "row": e.row, "column": e.column, "value": e.value, "problem": e.message} for e in errors]),
         hide_index=True,
         width="stretch",
     )
+
+
+_ERRORS_IN_FULL = 20
 
 
 def download_buttons(frame: pd.DataFrame, name: str, key: str) -> None:

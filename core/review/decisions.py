@@ -8,6 +8,7 @@ the maker asked for; a refusal frees the records.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -57,9 +58,23 @@ def pending_decisions(store: Store) -> list[PendingDecision]:
                     select(MatchGroup.pending_decision_id, MatchItem.account, MatchItem.currency)
                     .join(MatchItem, MatchItem.group_id == MatchGroup.id).where(MatchGroup.pending_decision_id.in_(list(held)))).all():
                 held[decision_id].add((acct, currency))
-    return [PendingDecision(r.id, r.action, _target(r), r.amount, r.reason_code, r.comment, r.made_by, r.made_at,
+    return [_unbalanced_import(r) if r.action == "import_unbalanced" else
+            PendingDecision(r.id, r.action, _target(r), r.amount, r.reason_code, r.comment, r.made_by, r.made_at,
                             r.made_by_id, ", ".join(sorted({a for a, _ in held[r.id]})), ", ".join(sorted({c for _, c in held[r.id]})))
             for r in rows]
+
+
+_DIFFERENCE = re.compile(r"of account (?P<account>.+?) \((?P<currency>[A-Z]{3})\): .*? by (?P<amount>-?\d+(?:\.\d+)?)")
+
+
+def _unbalanced_import(decision: Decision) -> PendingDecision:
+    """A request to import a file that does not add up, with the account, currency and difference of its first
+    differing statement (as the request recorded it)."""
+    first = next(iter((decision.payload or {}).get("differences", [])), "")
+    found = _DIFFERENCE.search(first)
+    account, currency, amount = (found["account"], found["currency"], Decimal(found["amount"])) if found else ("", "", None)
+    return PendingDecision(decision.id, decision.action, _target(decision), amount, decision.reason_code, decision.comment,
+                           decision.made_by, decision.made_at, decision.made_by_id, account, currency)
 
 
 def _target(decision: Decision) -> str:

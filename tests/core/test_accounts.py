@@ -5,13 +5,23 @@ from sqlalchemy import select
 
 from core.accounts import AccountAliasError, add_alias, list_aliases, load_aliases, remove_alias
 from core.auth import create_user
+from core.ingest.datasets import import_bytes
 from core.store.models import AuditEntry
 
 PASSWORD = "a long enough password"
 
 
+BOOKS = b"""id,account,date,amount,currency,reference
+b1,4471-0092-18,2026-10-01,100.00,EUR,INV-1
+b2,999,2026-10-02,-20.00,EUR,INV-2
+b3,OLD-4471,2026-10-03,-30.00,EUR,INV-3
+b4,USD-CASH-7,2026-10-03,-7.00,USD,INV-4
+"""
+
+
 @pytest.fixture
 def approver(store):
+    import_bytes(store, BOOKS, "books.csv")
     return create_user(store, "approver", PASSWORD, "approver")
 
 
@@ -76,3 +86,23 @@ def test_a_second_alias_of_one_key_and_a_loop_are_refused(store, approver):
 def test_removing_what_is_not_an_alias_is_refused(store, approver):
     with pytest.raises(AccountAliasError, match="not an alias"):
         remove_alias(store, "OLD4471", actor=approver)
+
+
+def test_an_alias_to_an_account_no_dataset_holds_is_refused(store, approver):
+    with pytest.raises(AccountAliasError, match="no dataset holds account 4471009219; check the spelling"):
+        add_alias(store, "OLD4471", "4471-0092-19", actor=approver)
+    assert load_aliases(store) == {}
+
+
+def test_an_alias_of_an_account_not_yet_imported_is_allowed(store, approver):
+    add_alias(store, "NEW-1", "4471009218", actor=approver)
+    assert load_aliases(store) == {"NEW1": "4471009218"}
+
+
+def test_an_alias_joining_accounts_in_different_currencies_is_refused(store, approver):
+    with pytest.raises(AccountAliasError, match="USDCASH7 holds records in USD and 4471009218 in EUR"):
+        add_alias(store, "USD-CASH-7", "4471009218", actor=approver)
+    add_alias(store, "OLD4471", "4471009218", actor=approver)
+    with pytest.raises(AccountAliasError, match="USDCASH7 holds records in USD and OLD4471 in EUR"):
+        add_alias(store, "USD-CASH-7", "OLD4471", actor=approver)
+    assert load_aliases(store) == {"OLD4471": "4471009218"}

@@ -1,45 +1,18 @@
 """The Accounts page through AppTest: the keys seen in the demo datasets, and the alias table
 that an approver edits and a viewer only reads."""
 
-from pathlib import Path
-
-import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from core.accounts import add_alias, load_aliases
 from core.auth import authenticate
-from core.demo import DEMO_USERS, seed_demo
-from core.store import open_store
+from core.demo import DEMO_USERS
 from core.store.models import AuditEntry
-
-HOME = str(Path(__file__).resolve().parents[2] / "Home.py")
-
-
-@pytest.fixture
-def demo(tmp_path, monkeypatch):
-    monkeypatch.setenv("RECON_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("RECON_DEMO", "1")
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    import streamlit as st
-
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    store = open_store()
-    seed_demo(store)
-    yield store
-    st.cache_resource.clear()
-    st.cache_data.clear()
+from tests.pages.test_pages import HOME, app_data, demo, open_page, signed_in  # noqa: F401 (fixtures)
 
 
 def accounts_page(username: str) -> AppTest:
-    at = AppTest.from_file(HOME, default_timeout=60).run()
-    at.text_input(key="sign_in_username").input(username)
-    at.text_input(key="sign_in_password").input(DEMO_USERS[username])
-    at.button[0].click().run()
-    at.switch_page("pages/accounts.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(signed_in(username), "pages/accounts.py")
 
 
 def test_the_page_lists_each_account_by_key_with_its_spellings(demo):
@@ -122,3 +95,37 @@ def test_reconcile_and_breaks_offer_one_choice_per_account_shown_by_its_label(de
     assert sorted(mine["reference"]) == ["KEY-2", "KEY-3", "KEY-4"]
     assert set(mine["account"]) == {"4471 0092 18", "4471-0092-18 USD"}, "each break keeps its account as written"
     assert len(grid) > len(mine), "the carried breaks written 4471-0092-18 are under the same choice"
+
+
+def test_a_refused_alias_keeps_what_was_typed(demo):
+    at = accounts_page("approver")
+    at.text_input(key="accounts_new_alias").input("OLD-4471")
+    at.text_input(key="accounts_new_target").input("4471-0092-19")
+    at.text_input(key="accounts_new_note").input("renumbered")
+    at.button[0].click().run()
+    assert any("no dataset holds account 4471009219" in e.value for e in at.error)
+    assert [at.text_input(key=k).value for k in ("accounts_new_alias", "accounts_new_target", "accounts_new_note")] == \
+        ["OLD-4471", "4471-0092-19", "renumbered"]
+    at.text_input(key="accounts_new_target").input("4471-0092-18")
+    at.button[0].click().run()
+    assert load_aliases(demo) == {"OLD4471": "4471009218"}
+    assert at.text_input(key="accounts_new_alias").value == "", "an added alias clears the form"
+
+
+def test_the_aliases_table_shows_where_a_chain_of_aliases_leads(demo):
+    approver = authenticate(demo, "approver", DEMO_USERS["approver"])
+    add_alias(demo, "OLD-4471", "4471009218", actor=approver)
+    add_alias(demo, "OLDER-4471", "OLD-4471", actor=approver)
+    at = accounts_page("viewer")
+    aliases = next(d.value for d in at.dataframe if "alias" in d.value.columns).set_index("alias")
+    assert aliases.loc["OLDER4471", "is account"] == "OLD4471"
+    assert aliases.loc["OLDER4471", "finally compared as"] == "4471009218"
+
+
+def test_an_account_with_an_empty_key_shows_as_no_account(demo):
+    from core.ingest.datasets import import_bytes
+
+    import_bytes(demo, b"id,account,date,amount,currency,reference\nz1,--,2026-10-05,-42.00,USD,Z-1\n", "dashes.csv")
+    at = accounts_page("viewer")
+    known = next(d.value for d in at.dataframe if "key" in d.value.columns)
+    assert "(no account)" in set(known["key"])

@@ -127,7 +127,7 @@ def selected(page) -> str:
 def test_click_a_row_resolve_filter_and_sign_out_in_a_real_browser(server, tmp_path):
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `make test` installs the chromium package")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     elsewhere = []
     with sync_playwright() as playwright:
@@ -192,7 +192,9 @@ def test_click_a_row_resolve_filter_and_sign_out_in_a_real_browser(server, tmp_p
         update_user(store, "viewer", actor=authenticate(store, "admin", DEMO_USERS["admin"]), active=False)
         page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="History").click()
         page.get_by_text("You were signed out").wait_for(timeout=60_000)
-        assert page.get_by_role("textbox", name="Username").count() == 1 and not page.get_by_text("Signed in as").count()
+        idle(page)  # the page of the signed-out session stays on screen until the rerun ends
+        expect(page.get_by_text("Signed in as")).to_have_count(0, timeout=60_000)
+        expect(page.get_by_role("textbox", name="Username")).to_have_count(1)
         browser.close()
     assert elsewhere == []
     for shot in ("resolved.png", "filtered.png", "signed_in_again.png"):

@@ -1,6 +1,7 @@
 """Every page through Streamlit's AppTest, signed in as the demo users, on the demo month."""
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -568,7 +569,8 @@ def test_sources_a_file_that_is_not_a_table_says_so(demo):
     at = open_page(signed_in("analyst"), "pages/sources.py")
     at.file_uploader(key="sources_upload").upload("statement.csv", b"\x00\x01\x02 not a table \xff\xfe").run()
     assert not at.exception, at.exception
-    assert any("nothing was saved" in e.value for e in at.error), [e.value for e in at.error]
+    assert [e.value for e in at.error] == ["1 problem(s) found in this file."], "nothing was saved: no save was tried"
+    assert at.text, "each problem is written out in full, not only in a grid cell"
     assert not any(b.key == "sources_save" for b in at.button)
 
 
@@ -711,6 +713,7 @@ def test_a_statement_that_does_not_add_up_is_imported_flagged_once_an_approver_s
     analyst = open_page(signed_in("analyst"), "pages/sources.py")
     analyst.file_uploader(key="sources_upload").upload("short.xml", short).run()
     assert "ask an approver" in frame_with(analyst, "problem").loc[0, "problem"]
+    assert any(t.value.endswith("ask an approver") for t in analyst.text), "the refusal is readable in full"
     analyst.button(key="sources_unbalanced_ask").click().run()
     assert any("comment is required" in e.value for e in analyst.error), [e.value for e in analyst.error]
     analyst.text_area(key="sources_unbalanced_comment").input("the bank booked a 9.75 fee the next day")
@@ -722,7 +725,14 @@ def test_a_statement_that_does_not_add_up_is_imported_flagged_once_an_approver_s
     assert any(f"decision {request.id}" in i.value for i in analyst.info)
 
     approver = open_page(signed_in("approver"), "pages/approvals.py")
-    assert any(on.startswith("file short.xml") for on in frame_with(approver, "on")["on"])
+    grid = frame_with(approver, "on").set_index("decision")
+    assert grid.loc[request.id, "on"].startswith("file short.xml")
+    assert (grid.loc[request.id, "what"], grid.loc[request.id, "account"], grid.loc[request.id, "currency"]) == \
+        ("import unbalanced", "CH9300762011623852957", "CHF")
+    assert grid.loc[request.id, "amount"] == Decimal("-9.75")
+    assert grid.loc[request.id, "comment"] == "the bank booked a 9.75 fee the next day"
+    picker = approver.selectbox(key="approvals_decision")
+    assert picker.format_func(request.id).startswith(f"{request.id}: import unbalanced on file short.xml")
     approver.selectbox(key="approvals_decision").set_value(request.id)
     next(b for b in approver.button if b.label == "Approve").click().run()
     assert any("approved and applied" in s.value for s in approver.success), [e.value for e in approver.error]
@@ -732,6 +742,7 @@ def test_a_statement_that_does_not_add_up_is_imported_flagged_once_an_approver_s
 
     analyst.file_uploader(key="sources_upload").upload("short.xml", short).run()
     assert any("does not add up" in w.value for w in analyst.warning)
+    assert not analyst.error, "the difference already recorded is not refused again as if new"
     open_page(analyst, "pages/reconcile.py")
     assert any(o.startswith("⚠ unbalanced · short.xml") for o in analyst.selectbox(key="reconcile_external").options)
     home = signed_in("viewer")

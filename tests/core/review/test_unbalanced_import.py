@@ -125,6 +125,8 @@ def test_a_request_waits_for_an_approver_with_the_file_kept(store):
     [waiting] = pending_decisions(store)
     assert (waiting.id, waiting.action, waiting.made_by) == (outcome.decision_id, "import_unbalanced", "ana")
     assert waiting.target == f"file short.xml: {SHORT_NOTE}"
+    assert (waiting.account, waiting.currency, waiting.amount) == ("CH9300762011623852957", "CHF", Decimal("-9.75"))
+    assert waiting.comment == "the bank confirmed a fee booked next day"
     assert audit_actions(store)[-1] == "request_import_unbalanced"
     with pytest.raises(ReviewError, match="waits for an approver already"):
         request_unbalanced_import(store, ANA, SHORT, "short.xml", None, "again")

@@ -100,6 +100,7 @@ def test_the_command_lines_files_match_by_key_and_apply_the_aliases(store, tmp_p
     from core.runs.reconcile import reconcile_files
 
     approver = create_user(store, "pat", PASSWORD, "approver")
+    imported(store, (BANK, "bank.csv"))
     add_alias(store, "LEDGER-12", "4471009218", actor=approver)
     books, bank = tmp_path / "books.csv", tmp_path / "bank.csv"
     books.write_bytes(BOOKS + b"b4,LEDGER-12,2026-10-04,8.00,USD,L-1\n")

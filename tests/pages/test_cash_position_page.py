@@ -1,0 +1,88 @@
+"""The Cash position page through AppTest: a viewer reads the position per bank account (and in a
+reporting currency with a rates file), per cost centre, and the cost centre x month pivot with its
+drill-down to the journal lines; a missing rate is a clear error."""
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.demo import DEMO_USERS, seed_demo
+from core.store import open_store
+from tests.core.banking.test_cash import EUR_ACCOUNT, GBP_ACCOUNT, imported, ledger
+
+HOME = str(Path(__file__).resolve().parents[2] / "Home.py")
+
+
+@pytest.fixture
+def cash(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECON_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RECON_DEMO", "1")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    import streamlit as st
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    store = open_store()
+    seed_demo(store)
+    imported(store)
+    ledger(store)
+    yield store
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def cash_page(username: str = "viewer") -> AppTest:
+    at = AppTest.from_file(HOME, default_timeout=90).run()
+    at.text_input(key="sign_in_username").input(username)
+    at.text_input(key="sign_in_password").input(DEMO_USERS[username])
+    at.button[0].click().run()
+    at.switch_page("pages/cash_position.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+# Each grid by a column only it has (AppTest does not expose a grid's key).
+COLUMNS = {"cash_positions": "opening on", "cash_by_dimension": "closing", "cash_pivot": "2026-10", "cash_drill_lines": "journal"}
+
+
+def frame(at: AppTest, key: str):
+    return next((d.value for d in at.dataframe if COLUMNS[key] in d.value.columns), None)
+
+
+def test_viewer_reads_the_position_per_account_and_cost_centre_and_drills_into_a_month(cash):
+    at = cash_page()
+    at.date_input(key="cash_as_of").set_value(dt.date(2026, 11, 30)).run()
+    at.date_input(key="cash_from").set_value(dt.date(2026, 10, 1)).run()
+    assert not at.exception, at.exception
+    positions = frame(at, "cash_positions")
+    balances = dict(zip(positions["account"], positions["balance"]))
+    assert balances == {EUR_ACCOUNT: "1,099.75", GBP_ACCOUNT: "514.50"}
+    by_centre = frame(at, "cash_by_dimension")
+    assert dict(zip(by_centre["cost_centre"], by_centre["closing"])) == {"SALES": "140.00", "OPS": "-20.00", "(none)": "7.00"}
+    pivot = frame(at, "cash_pivot")
+    ops = pivot[pivot["cost_centre"] == "OPS"].iloc[0]
+    assert (ops["2026-10"], ops["2026-11"]) == ("-15.25", "-4.75")
+    drill = at.selectbox(key="cash_drill")
+    drill.set_value(("OPS", "EUR", "2026-11")).run()
+    lines = frame(at, "cash_drill_lines")
+    assert sorted(lines["amount"]) == sorted(["-4.75", "-999.00", "999.00"])
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_position_in_a_reporting_currency_and_a_missing_rate(cash):
+    at = cash_page()
+    at.date_input(key="cash_as_of").set_value(dt.date(2026, 10, 4)).run()
+    at.text_area(key="cash_rates_text").input("date,currency,rate\n2026-10-01,EUR,1.10\n2026-10-01,GBP,1.25\n").run()
+    assert not at.exception, at.exception
+    positions = frame(at, "cash_positions")
+    assert dict(zip(positions["account"], positions["balance in USD"])) == {EUR_ACCOUNT: "1,210.2750", GBP_ACCOUNT: "643.1250"}
+    at.text_area(key="cash_rates_text").input("date,currency,rate\n2026-10-01,EUR,1.10\n").run()
+    assert not at.exception, at.exception
+    assert frame(at, "cash_positions") is None
+    assert any("no rate for GBP in USD on or before 2026-10-04" in str(e) for e in frame_values(at))
+
+
+def frame_values(at: AppTest):
+    return [v for d in at.dataframe for v in d.value.astype(str).to_numpy().ravel()]
