@@ -162,7 +162,9 @@ def test_click_a_row_resolve_filter_and_sign_out_in_a_real_browser(server, tmp_p
         click_grid_row(page, books)
         page.get_by_text(f"Selected: 1 break(s), ids {rows[books][0]}", exact=True).wait_for(timeout=60_000)
         idle(page)  # a rerun still under way shows the old filter beside the new one
-        page.locator(".st-key-breaks_sides [data-testid=stMultiSelect]").click()
+        sides = page.locator(".st-key-breaks_sides [data-testid=stMultiSelect]")
+        expect(sides).to_have_count(1, timeout=60_000)  # a rerun under way shows the old filter beside the new one
+        sides.click()
         page.get_by_role("option", name="statement").click()
         page.keyboard.press("Escape")
         page.get_by_text(re.compile(r"no longer shown .* dropped from the selection")).wait_for(timeout=60_000)
