@@ -63,7 +63,8 @@ with st.sidebar:
     st.write(f"Signed in as **{current.display_name}** ({current.role})")
     st.button("Sign out", key="sign_out", on_click=sign_out)
 
-# Sections by what the role does: analysts reconcile, everyone reviews, admins manage users.
+# Sections by what the role does: analysts reconcile, everyone reviews and reads the books,
+# admins manage users. Every page stays in view: a hidden "View more" hides the banking pages.
 reconcile_pages = [st.Page("pages/sources.py", title="Sources", icon=":material/upload_file:"),
                    st.Page("pages/reconcile.py", title="Reconcile", icon=":material/join_inner:"),
                    st.Page("pages/holdings.py", title="Holdings", icon=":material/account_balance:")]
@@ -72,14 +73,16 @@ review_pages = [st.Page("pages/overview.py", title="Overview", icon=":material/d
                 st.Page("pages/approvals.py", title="Approvals", icon=":material/approval:"),
                 st.Page("pages/history.py", title="History", icon=":material/history:"),
                 st.Page("pages/accounts.py", title="Accounts", icon=":material/account_tree:"),
-                st.Page("pages/bank_reconciliation.py", title="Bank reconciliation", icon=":material/account_balance_wallet:"),
-                st.Page("pages/variance.py", title="Variance", icon=":material/monitoring:"),
-                st.Page("pages/ledger.py", title="Ledger", icon=":material/menu_book:"),
-                st.Page("pages/cash_position.py", title="Cash position", icon=":material/savings:"),
                 st.Page("pages/audit.py", title="Audit log", icon=":material/policy:")]
+banking_pages = [st.Page("pages/bank_reconciliation.py", title="Bank reconciliation",
+                         icon=":material/account_balance_wallet:"),
+                 st.Page("pages/cash_position.py", title="Cash position", icon=":material/savings:"),
+                 st.Page("pages/variance.py", title="Variance", icon=":material/monitoring:"),
+                 st.Page("pages/ledger.py", title="Ledger", icon=":material/menu_book:")]
 admin_pages = [st.Page("pages/users.py", title="Users", icon=":material/group:")]
 sections = {"Reconcile": reconcile_pages} if can(current, "analyst") else {}
 sections["Review"] = review_pages
+sections["Banking"] = banking_pages
 if can(current, "admin"):
     sections["Admin"] = admin_pages
-st.navigation(sections).run()
+st.navigation(sections, expanded=True).run()

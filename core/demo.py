@@ -6,6 +6,14 @@ analyst meets every month: settlement lag, references rewritten by the bank, out
 cheques, bank fees and interest missing from the books, fees deducted from incoming wires,
 batch deposits, split payments, a duplicate statement line and a wrong amount keyed in the
 books. Each statement is written in its source's own layout and read through a profile.
+
+The banking side of the month: a chart of accounts (each demo bank account mapped to its GL
+cash account), dimension values, the demo posting rules (``posting/demo.toml``) posting every
+statement record to the ledger, a transfer from the First National account to the Clear Street
+account (paid out on one day, in the next business day), and the banks' closing balances kept
+with each statement. The bank reconciliation statement closes to zero on three accounts; on
+the Hanse Bank account the bank's closing balance holds a direct debit its download left out,
+so its statement shows an unexplained difference and a variance alert is raised for it.
 """
 
 from __future__ import annotations
@@ -22,15 +30,17 @@ from typing import NamedTuple
 
 from sqlalchemy import select
 
+from core.accounts import load_aliases
 from core.atomic import write_atomically
 from core.auth import create_user, list_users
 from core.ingest.datasets import import_file, list_datasets
 from core.matching.rules import default_rules_path, parse_rules
 from core.runs.reconcile import reconcile_datasets
 from core.store import Store
-from core.store.models import Run
+from core.store.models import Run, StatementRecord
 
-__all__ = ["DEMO_ACCOUNTS", "DEMO_USERS", "demo_files", "seed_demo"]
+__all__ = ["DEMO_ACCOUNTS", "DEMO_CHART", "DEMO_TRANSFER", "DEMO_UNEXPLAINED", "DEMO_USERS", "demo_files", "demo_posting_rules_path",
+           "seed_demo"]
 
 # One user per role; the published passwords make a start outside demo mode refuse to run.
 DEMO_USERS = {
@@ -60,6 +70,34 @@ DEMO_ACCOUNTS = (
     DemoAccount("CS-00192-CASH", "USD", "Clear Street", "clear_street_cash_activity", "clear_street_cash_activity_2026-10.xlsx"),
     DemoAccount("RC-7781-SAR", "SAR", "Riyad Capital", "riyad_capital_cash", "riyad_capital_cash_2026-10.csv"),
 )
+
+
+# The chart of accounts: a GL cash account per demo bank account, and the counter accounts the posting rules name.
+DEMO_CHART = (
+    ("1010", "Cash at First National Bank (USD)", "asset", "4471-0092-18"),
+    ("1020", "Cash at Hanse Bank (EUR)", "asset", "DE89370400440532013000"),
+    ("1030", "Cash at Clear Street (USD)", "asset", "CS-00192-CASH"),
+    ("1040", "Cash at Riyad Capital (SAR)", "asset", "RC-7781-SAR"),
+    ("1090", "Transfers between own accounts", "asset", None),
+    ("1200", "Trade receivables", "asset", None),
+    ("2000", "Trade payables", "liability", None),
+    ("4200", "Interest income", "income", None),
+    ("6100", "Bank charges", "expense", None),
+)
+DEMO_DIMENSIONS = (
+    ("cost_centre", "FIN", "Finance"), ("cost_centre", "OPS", "Operations"), ("cost_centre", "SALES", "Sales"),
+    ("cost_centre", "TREASURY", "Treasury"), ("branch", "NYC", "New York"), ("branch", "FRA", "Frankfurt"),
+    ("branch", "RUH", "Riyadh"),
+)
+# The transfer between own accounts: out of the first account, in on the second one business day later.
+DEMO_TRANSFER = ("4471-0092-18", "CS-00192-CASH", Decimal("24750.00"), "TRF-2610-001")
+# The bank's closing balance less the statement's records, per account: a direct debit the Hanse Bank
+# download left out. Every other account's closing balance is its records' sum (opening balance 0).
+DEMO_UNEXPLAINED = {"DE89370400440532013000": Decimal("-1850.00")}
+
+
+def demo_posting_rules_path() -> Path:
+    return Path(__file__).resolve().parents[1] / "posting" / "demo.toml"
 
 
 class Line(NamedTuple):
@@ -215,7 +253,8 @@ def _write_clear_street(path: Path, account: DemoAccount, lines: list[Line]) -> 
     sheet.append([])
     sheet.append(["Account", "Settle Date", "Trade Date", "Activity", "Description", "Reference", "Net Amount", "Currency"])
     for i, line in enumerate(lines):
-        activity = "JOURNAL" if not line.reference else ("RECEIPT" if line.amount > 0 else "DISBURSEMENT")
+        activity = "TRANSFER" if line.description.startswith("TRANSFER") else \
+            "JOURNAL" if not line.reference else ("RECEIPT" if line.amount > 0 else "DISBURSEMENT")
         trade_date = line.date - dt.timedelta(days=1)
         amount: object = str(line.amount) if i % 9 == 4 else line.amount
         sheet.append([account.account, line.date, trade_date, activity, line.description, line.reference, amount, account.currency])
@@ -264,6 +303,20 @@ _WRITERS = {
 }
 
 
+def _add_transfer(months: dict[DemoAccount, tuple[list[Line], list[Line]]]) -> None:
+    """The transfer between two own accounts: both legs in the books on the day, the in leg at the bank a day later."""
+    source, target, amount, reference = DEMO_TRANSFER
+    by_number = {account.account: account for account in months}
+    day = _business_days()[8]
+    for account, sign, words, bank_day in ((source, -1, f"to {target}", day), (target, 1, f"from {source}", _business_days_after(day, 1))):
+        books, bank = months[by_number[account]]
+        institution = by_number[target if sign < 0 else source].institution
+        books.append(Line(day, amount * sign, reference, f"Transfer {words} ({institution})", institution))
+        bank.append(Line(bank_day, amount * sign, reference, f"TRANSFER {words.upper()}", institution))
+        books.sort(key=lambda line: (line.date, line.reference))
+        bank.sort(key=lambda line: (line.date, line.reference))
+
+
 def demo_files(folder: Path) -> list[tuple[Path, str | None]]:
     """Write the demo month's files into ``folder``.
 
@@ -274,6 +327,7 @@ def demo_files(folder: Path) -> list[tuple[Path, str | None]]:
     rng = random.Random(202610)
     scales = {"USD": 1, "EUR": 1, "SAR": 4}
     months = {account: _account_month(rng, account, scales[account.currency]) for account in DEMO_ACCOUNTS}
+    _add_transfer(months)
     books_path = folder / "general_ledger_cash_2026-10.csv"
     _write_books(books_path, months)
     files: list[tuple[Path, str | None]] = [(books_path, None)]
@@ -295,8 +349,12 @@ def _seed_users(store: Store) -> str:
     return f"demo users: {', '.join(made) if made else 'already there'}"
 
 
-def seed_demo(store: Store, only_if_empty: bool = False) -> str:
+def seed_demo(store: Store, only_if_empty: bool = False, banking: bool = True) -> str:
     """Write the demo files under ``data/demo``, import them and reconcile each account.
+
+    With ``banking``, the ledger side too: the chart of accounts, dimension values, the
+    statements posted to the ledger, the statements' closing balances and the month's alerts;
+    without it, the ledger is left empty (for a chart of one's own).
 
     Safe to run again: files already imported and runs already made are left as they are.
 
@@ -317,15 +375,96 @@ def seed_demo(store: Store, only_if_empty: bool = False) -> str:
     rules_text = default_rules_path().read_text(encoding="utf-8")
     rules = parse_rules(rules_text, str(default_rules_path()))
     books = datasets["general_ledger_cash_2026-10.csv"]
+    runs = {}
     for account in DEMO_ACCOUNTS:
         statement = datasets[account.file_name]
         with store.session() as session:
             done = session.scalar(select(Run.id).where(Run.internal_dataset_id == books.id, Run.external_dataset_id == statement.id))
         if done:
+            runs[account.account] = done
             lines.append(f"run for {account.account}: already there (run {done})")
             continue
         outcome = reconcile_datasets(store, books, statement, rules, rules_text, accounts=[account.account], user="demo")
+        runs[account.account] = outcome.run.id
         groups, sides = outcome.result.summary["groups"], outcome.result.summary["sides"]
         lines.append(f"run {outcome.run.id} for {account.account}: {groups['total']} groups ({groups['proposed']} proposed), "
                      f"{sides['internal']['open'] + sides['external']['open']} open")
+    if banking:
+        lines += _seed_banking(store, [datasets[a.file_name] for a in DEMO_ACCOUNTS], runs)
     return "\n".join(lines)
+
+
+def _seed_banking(store: Store, statements: list, runs: dict[str, int]) -> list[str]:
+    """The ledger side of the demo month: chart, dimensions, postings, statement balances, BRS, transfers, alerts."""
+    # Imported here: the app imports this module at every start, and the banking modules load DuckDB.
+    from core.banking.ledger import ChartRow, add_dimension_value, import_chart, list_dimension_values
+    from core.banking.posting import load_posting_rules, post_records
+    from core.banking.saved import saved_run_reconciliation
+    from core.banking.transfers import transfer_report
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from core.banking.alerts import raise_alerts
+    from core.banking.variance import month_of, variance_alerts, variance_report
+    from core.domain.accounts import account_key, resolve_account_key
+    from core.ingest.datasets import load_dataset_table
+
+    lines = []
+    changed = import_chart(store, [ChartRow(code, name, kind, True, account_key(bank) if bank else None)
+                                   for code, name, kind, bank in DEMO_CHART], actor="demo")
+    lines.append(f"chart of accounts: {changed} of {len(DEMO_CHART)} GL accounts added or changed")
+    known = list_dimension_values(store, active_only=False)
+    added = 0
+    for dimension, value, name in DEMO_DIMENSIONS:
+        if value not in known.get(dimension, {}):
+            add_dimension_value(store, dimension, value, actor="demo", name=name)
+            added += 1
+    lines.append(f"dimension values: {added} added")
+    rules = load_posting_rules(demo_posting_rules_path())
+    aliases = load_aliases(store)
+    tables = {d.id: load_dataset_table(store, d) for d in statements}
+    for dataset in statements:
+        outcome = post_records(store, dataset.id, tables[dataset.id].to_pylist(), rules, actor="demo", aliases=aliases)
+        if outcome.uncovered:
+            raise RuntimeError(f"demo statement {dataset.name}: record {outcome.uncovered[0].record_id} was not posted: "
+                               f"{outcome.uncovered[0].reason}")
+        lines.append(f"{dataset.name}: {outcome.posted} journals posted, {outcome.drafts} drafts for an approver")
+    for dataset in statements:
+        _record_statement_balance(store, dataset, tables[dataset.id])
+    unexplained = {}
+    for account, run_id in runs.items():
+        brs, errors = saved_run_reconciliation(store, run_id, MONTH_END)
+        if errors:
+            raise RuntimeError(f"demo run {run_id}: no bank reconciliation statement: {errors[0]}")
+        difference = brs.line(brs.lines[0].account, "unexplained_difference")
+        unexplained[resolve_account_key(account, aliases), month_of(MONTH_END)] = difference
+        lines.append(f"bank reconciliation of {account} on {MONTH_END}: unexplained difference {difference}")
+    # The month's variance (the few records the banks dated in November are next month's): its one breach is raised.
+    records = pa.concat_tables(list(tables.values()), promote_options="permissive")
+    in_month = pc.and_(pc.greater_equal(records["date"], pa.scalar(MONTH_START)), pc.less_equal(records["date"], pa.scalar(MONTH_END)))
+    report, errors = variance_report(records.filter(in_month), unexplained=unexplained, aliases=aliases)
+    if errors:
+        raise RuntimeError(f"demo variance: {errors[0]}")
+    raised = raise_alerts(store, variance_alerts(report), actor="demo")
+    lines.append(f"variance alerts: {len(raised)} raised")
+    transfers = transfer_report(store, statements, MONTH_END, actor="demo")
+    lines.append(f"transfers between own accounts: {len(transfers.transfers)} paired, {len(transfers.in_transit)} in transit")
+    return lines
+
+
+def _record_statement_balance(store: Store, dataset, table) -> None:
+    """Keep the bank's closing balance of the month with its statement (the demo layouts print none)."""
+    import hashlib
+
+    with store.session() as session:
+        if session.scalar(select(StatementRecord.id).where(StatementRecord.dataset_id == dataset.id)):
+            return
+        rows = [r for r in table.to_pylist() if r["date"] is not None and MONTH_START <= r["date"] <= MONTH_END]
+        account, currency = rows[0]["account"], rows[0]["currency"]
+        entries = sum((r["amount"] for r in rows), Decimal(0))
+        missing = DEMO_UNEXPLAINED.get(account, Decimal(0))
+        digest = hashlib.sha256("\n".join(f"{r['date']}|{r['amount']}|{r.get('reference') or ''}" for r in rows).encode()).hexdigest()
+        session.add(StatementRecord(dataset_id=dataset.id, account=account, currency=currency, number="2026-10",
+                                    period_from=MONTH_START, period_to=MONTH_END, opening=Decimal("0.00"),
+                                    closing=entries + missing, entry_count=len(rows), content_sha256=digest,
+                                    difference=missing or None, gap=None))

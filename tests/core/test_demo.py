@@ -60,3 +60,60 @@ def test_demo_runs_leave_the_usual_breaks_open_per_account(store):
             assert any(b.reason == "possible_duplicate" for b in breaks), "the line the bank booked twice"
         proposed = session.scalars(select(MatchGroup.rule)).all()
         assert "fee_deducted" in proposed
+
+
+def test_demo_posts_the_statements_to_a_mapped_chart_and_every_journal_balances(store):
+    from core.banking.ledger import cash_accounts_by_bank_key, journal_lines, list_dimension_values, list_journals
+    from core.demo import DEMO_CHART
+
+    seed_demo(store)
+    cash = cash_accounts_by_bank_key(store)
+    assert len(set(cash.values()) & {code for code, *_ in DEMO_CHART}) == len(DEMO_ACCOUNTS), "each bank account has its GL cash account"
+    assert {"FIN", "OPS", "SALES", "TREASURY"} <= set(list_dimension_values(store)["cost_centre"])
+    journals = list_journals(store)
+    statement_rows = sum(d.row_count for d in list_datasets(store) if d.name != "general_ledger_cash_2026-10.csv")
+    assert len(journals) == statement_rows, "every statement record is posted once"
+    totals = {}
+    for line in journal_lines(store, [j.id for j in journals]):
+        debit, credit = totals.get((line.journal_id, line.currency), (Decimal(0), Decimal(0)))
+        totals[line.journal_id, line.currency] = (debit + line.debit, credit + line.credit)
+    assert totals and all(debit == credit and debit > 0 for debit, credit in totals.values())
+    assert any(j.status == "posted" for j in journals)
+
+
+def test_demo_brs_closes_to_zero_on_three_accounts_and_the_fourth_difference_raises_an_alert(store):
+    from sqlalchemy import select
+
+    from core.banking.alerts import list_alerts
+    from core.banking.saved import saved_run_reconciliation
+    from core.demo import DEMO_UNEXPLAINED, MONTH_END
+    from core.store.models import Run
+
+    seed_demo(store)
+    with store.session() as session:
+        runs = {run.accounts[0]: run.id for run in session.scalars(select(Run))}
+    differences = {}
+    for account, run_id in runs.items():
+        brs, errors = saved_run_reconciliation(store, run_id, MONTH_END)
+        assert errors == []
+        differences[account] = brs.line(brs.lines[0].account, "unexplained_difference")
+    (odd, expected), = DEMO_UNEXPLAINED.items()
+    assert differences.pop(odd) == expected != 0
+    assert len(differences) == 3 and set(differences.values()) == {Decimal(0)}
+    alerts = list_alerts(store)
+    assert [(a.kind, a.amount) for a in alerts] == [("unexplained_difference", expected)]
+    assert seed_demo(store) and len(list_alerts(store)) == 1, "seeding again raises nothing new"
+
+
+def test_demo_transfer_between_own_accounts_is_paired_within_two_business_days(store):
+    from core.banking.transfers import business_days_between, transfer_report
+    from core.banking.variance import statement_side_datasets
+    from core.demo import DEMO_TRANSFER, MONTH_END
+
+    seed_demo(store)
+    report = transfer_report(store, statement_side_datasets(store), MONTH_END)
+    source, target, amount, _ = DEMO_TRANSFER
+    assert [(t.out.account, t.incoming.account, t.out.amount, t.incoming.amount) for t in report.transfers] == \
+        [(source, target, -amount, amount)]
+    assert 1 <= business_days_between(report.transfers[0].out.date, report.transfers[0].incoming.date) <= 2
+    assert report.in_transit == []

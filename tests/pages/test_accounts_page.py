@@ -8,7 +8,7 @@ from core.accounts import add_alias, load_aliases
 from core.auth import authenticate
 from core.demo import DEMO_USERS
 from core.store.models import AuditEntry
-from tests.pages.test_pages import HOME, app_data, demo, open_page, signed_in  # noqa: F401 (fixtures)
+from tests.pages.app import HOME, open_page, signed_in
 
 
 def accounts_page(username: str) -> AppTest:

@@ -12,7 +12,7 @@ from core.ingest.datasets import import_bytes
 from core.matching.rules import load_rules
 from core.runs.reconcile import reconcile_datasets
 from tests.core.banking.test_signoff import BANK, BOOKS
-from tests.pages.test_pages import app_data, demo, frame_with, open_page, signed_in  # noqa: F401 (fixtures)
+from tests.pages.app import frame_with, open_page, signed_in
 
 PAGE = "pages/bank_reconciliation.py"
 

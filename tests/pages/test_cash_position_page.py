@@ -3,44 +3,23 @@ reporting currency with a rates file), per cost centre, and the cost centre x mo
 drill-down to the journal lines; a missing rate is a clear error."""
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.demo import DEMO_USERS, seed_demo
-from core.store import open_store
 from tests.core.banking.test_cash import EUR_ACCOUNT, GBP_ACCOUNT, imported, ledger
-
-HOME = str(Path(__file__).resolve().parents[2] / "Home.py")
+from tests.pages.app import on_page
 
 
 @pytest.fixture
-def cash(tmp_path, monkeypatch):
-    monkeypatch.setenv("RECON_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("RECON_DEMO", "1")
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    import streamlit as st
-
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    store = open_store()
-    seed_demo(store)
-    imported(store)
-    ledger(store)
-    yield store
-    st.cache_resource.clear()
-    st.cache_data.clear()
+def cash(demo_without_ledger):
+    imported(demo_without_ledger)
+    ledger(demo_without_ledger)
+    return demo_without_ledger
 
 
 def cash_page(username: str = "viewer") -> AppTest:
-    at = AppTest.from_file(HOME, default_timeout=90).run()
-    at.text_input(key="sign_in_username").input(username)
-    at.text_input(key="sign_in_password").input(DEMO_USERS[username])
-    at.button[0].click().run()
-    at.switch_page("pages/cash_position.py").run()
-    assert not at.exception, at.exception
-    return at
+    return on_page(username, "pages/cash_position.py")
 
 
 # Each grid by a column only it has (AppTest does not expose a grid's key).

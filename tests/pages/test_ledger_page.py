@@ -3,65 +3,42 @@ the chart and the dimensions; a viewer reads, an analyst posts, reverses and edi
 
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.banking.ledger import (ChartRow, LineInput, add_dimension_value, create_journal, import_chart, list_gl_accounts, list_journals,
                                  post_journal)
-from core.demo import DEMO_USERS, seed_demo
-from core.store import open_store
+from tests.pages.app import frame_with, on_page
 
-HOME = str(Path(__file__).resolve().parents[2] / "Home.py")
 D = Decimal
 DAY = dt.date(2026, 10, 5)
 
 
 @pytest.fixture
-def ledger(tmp_path, monkeypatch):
-    monkeypatch.setenv("RECON_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("RECON_DEMO", "1")
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    import streamlit as st
-
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    store = open_store()
-    seed_demo(store)
+def ledger(demo_without_ledger):
+    store = demo_without_ledger
     import_chart(store, [ChartRow("1000", "Bank USD", "asset", True, "4471009218"), ChartRow("6100", "Bank charges", "expense")],
                  actor="cli")
     add_dimension_value(store, "cost_centre", "OPS", actor="cli")
     fee = [LineInput("6100", D("12.50"), D(0), "USD", {"cost_centre": "OPS"}), LineInput("1000", D(0), D("12.50"), "USD")]
     post_journal(store, create_journal(store, DAY, "October fee", fee, actor="cli"), actor="cli")
     create_journal(store, DAY + dt.timedelta(days=1), "Draft fee", fee, actor="cli")
-    yield store
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    return store
 
 
 def ledger_page(username: str) -> AppTest:
-    at = AppTest.from_file(HOME, default_timeout=60).run()
-    at.text_input(key="sign_in_username").input(username)
-    at.text_input(key="sign_in_password").input(DEMO_USERS[username])
-    at.button[0].click().run()
-    at.switch_page("pages/ledger.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
-def grid(at: AppTest, column: str):
-    return next(d.value for d in at.dataframe if column in d.value.columns)
+    return on_page(username, "pages/ledger.py")
 
 
 def test_a_viewer_reads_journals_lines_trial_balance_and_chart_without_acting(ledger):
     at = ledger_page("viewer")
-    assert grid(at, "posted by")["status"].tolist() == ["draft", "posted"]
-    balance = grid(at, "balance").set_index("gl_account")["balance"]
+    assert frame_with(at, "posted by")["status"].tolist() == ["draft", "posted"]
+    balance = frame_with(at, "balance").set_index("gl_account")["balance"]
     assert balance.to_dict() == {"1000": D("-12.50"), "6100": D("12.50")}
     assert any("Nets to zero in USD" in s.value for s in at.success)
-    assert grid(at, "bank_account")["code"].tolist() == ["1000", "6100"]
-    assert grid(at, "dimension")["value"].tolist() == ["OPS"]
+    assert frame_with(at, "bank_account")["code"].tolist() == ["1000", "6100"]
+    assert frame_with(at, "dimension")["value"].tolist() == ["OPS"]
     assert not [b for b in at.button if b.key in ("ledger_post", "ledger_chart_save")]
     assert any("needs the analyst role" in c.value for c in at.caption)
     labels = {b.label for b in at.get("download_button")}
@@ -72,7 +49,7 @@ def test_an_analyst_posts_a_draft_then_reverses_a_journal(ledger):
     at = ledger_page("analyst")
     draft = list_journals(ledger, statuses=["draft"])[0].id
     at.selectbox(key="ledger_journal").set_value(draft).run()
-    assert grid(at, "line")["debit"].tolist() == [D("12.50"), D(0)]
+    assert frame_with(at, "line")["debit"].tolist() == [D("12.50"), D(0)]
     at.button(key="ledger_post").click().run()
     assert not at.exception, at.exception
     assert any(f"Journal {draft} posted" in s.value for s in at.success)
@@ -83,7 +60,7 @@ def test_an_analyst_posts_a_draft_then_reverses_a_journal(ledger):
     statuses = {j.id: (j.status, j.reverses_id) for j in list_journals(ledger)}
     assert statuses[draft] == ("reversed", None)
     assert sorted(statuses.values(), key=str).count(("posted", draft)) == 1
-    assert grid(at, "balance").set_index("gl_account")["balance"].to_dict() == {"1000": D("-12.50"), "6100": D("12.50")}
+    assert frame_with(at, "balance").set_index("gl_account")["balance"].to_dict() == {"1000": D("-12.50"), "6100": D("12.50")}
 
 
 def test_an_analyst_edits_the_chart_and_adds_a_dimension_value(ledger):
@@ -98,7 +75,7 @@ def test_an_analyst_edits_the_chart_and_adds_a_dimension_value(ledger):
     at.text_input(key="ledger_dimension_value").input("P-7")
     next(b for b in at.button if b.label == "Add value").click().run()
     assert not at.exception, at.exception
-    assert grid(at, "dimension")[["dimension", "value"]].values.tolist() == [["cost_centre", "OPS"], ["project", "P-7"]]
+    assert frame_with(at, "dimension")[["dimension", "value"]].values.tolist() == [["cost_centre", "OPS"], ["project", "P-7"]]
 
 
 def test_an_analyst_types_a_new_journal_saved_as_a_draft(ledger):

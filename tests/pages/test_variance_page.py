@@ -3,73 +3,35 @@ that a viewer reads and an analyst acknowledges (audited); open alerts on the Ov
 
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
-from streamlit.testing.v1 import AppTest
 
-from core.banking.alerts import AlertDraft, list_alerts, raise_alerts
-from core.demo import DEMO_USERS, seed_demo
-from core.store import open_store
+from core.banking.alerts import list_alerts
 from core.store.models import AuditEntry
-
-HOME = str(Path(__file__).resolve().parents[2] / "Home.py")
-
-
-@pytest.fixture
-def demo(tmp_path, monkeypatch):
-    monkeypatch.setenv("RECON_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("RECON_DEMO", "1")
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    import streamlit as st
-
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    store = open_store()
-    seed_demo(store)
-    raise_alerts(store, [AlertDraft("unexplained_difference", "4471-0092-18", "2026-10", "", Decimal("1250.00"), Decimal("1000.00"),
-                                    "4471-0092-18 in 2026-10: unexplained difference 1250.00 USD")])
-    yield store
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
-
-def signed_in(username: str, page: str) -> AppTest:
-    at = AppTest.from_file(HOME, default_timeout=90).run()
-    at.text_input(key="sign_in_username").input(username)
-    at.text_input(key="sign_in_password").input(DEMO_USERS[username])
-    at.button[0].click().run()
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def frame(at: AppTest, column: str):
-    return next(d.value for d in at.dataframe if column in d.value.columns)
+from tests.pages.app import frame_with, on_page
 
 
 def test_viewer_reads_variance_by_account_and_the_alerts_but_cannot_acknowledge(demo):
-    at = signed_in("viewer", "pages/variance.py")
+    at = on_page("viewer", "pages/variance.py")
     assert len(at.multiselect(key="variance_datasets").value) == 4  # the statement side of the demo's runs
-    rows = frame(at, "against budget")
+    rows = frame_with(at, "against budget")
     assert "2026-10" in set(rows["month"])
     assert "4471-0092-18" in set(rows["account"])
-    alerts = frame(at, "acknowledged by")
+    alerts = frame_with(at, "acknowledged by")
     assert "unexplained_difference" in set(alerts["kind"])
     # Viewing raised the month-on-month breaches of the rows, once each.
     breaches = sorted((r.account, r.month) for r in rows.itertuples()
                       if r.change and abs(Decimal(r.change.replace(",", ""))) > Decimal("5000.00"))
     assert breaches
     assert sorted((a.account, a.period) for a in list_alerts(demo) if a.kind == "variance_previous") == breaches
-    signed_in("viewer", "pages/variance.py")
+    on_page("viewer", "pages/variance.py")
     assert len(list_alerts(demo)) == len(alerts)
     assert not [f for f in at.get("form") if getattr(f, "key", None) == "variance_acknowledge"]
     assert any("needs the analyst role" in c.value for c in at.caption)
 
 
 def test_analyst_acknowledges_an_alert_and_it_is_audited(demo):
-    at = signed_in("analyst", "pages/variance.py")
+    at = on_page("analyst", "pages/variance.py")
     picked = at.selectbox(key="variance_ack_alert").value
     at.text_input(key="variance_ack_note").input("bank fee booked late")
     at.button(key="FormSubmitter:variance_acknowledge-Acknowledge").click().run()
@@ -83,8 +45,8 @@ def test_analyst_acknowledges_an_alert_and_it_is_audited(demo):
 
 
 def test_overview_lists_the_open_alerts(demo):
-    at = signed_in("viewer", "pages/overview.py")
-    assert list(frame(at, "Kind")["Kind"]) == ["unexplained_difference"]  # nothing has opened the Variance page yet
+    at = on_page("viewer", "pages/overview.py")
+    assert list(frame_with(at, "Kind")["Kind"]) == ["unexplained_difference"]  # nothing has opened the Variance page yet
 
 
 OWN_ACCOUNTS = """id,account,date,amount,currency,reference,counterparty
@@ -99,12 +61,12 @@ def test_transfers_paired_and_in_transit_with_ages(demo):
 
     outcome, errors = import_bytes(demo, OWN_ACCOUNTS.encode(), "own-accounts.csv", user="t")
     assert errors == []
-    at = signed_in("viewer", "pages/variance.py")
+    at = on_page("viewer", "pages/variance.py")
     at.multiselect(key="variance_datasets").set_value([outcome.dataset.id]).run()
     at.date_input(key="variance_as_of").set_value(dt.date(2026, 11, 6)).run()
     assert not at.exception, at.exception
-    paired = frame(at, "in record")
+    paired = frame_with(at, "in record")
     assert list(zip(paired["out record"], paired["in record"], paired["business days"])) == [("o2", "i2", 1)]
-    transit = frame(at, "age (business days)")
+    transit = frame_with(at, "age (business days)")
     assert list(zip(transit["record"], transit["age (business days)"], transit["overdue"])) == [("o1", 4, "⚠ overdue")]
     assert [(a.kind, a.subject) for a in list_alerts(demo) if a.kind == "transfer_in_transit"] == [("transfer_in_transit", "o1")]
