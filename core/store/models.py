@@ -439,6 +439,7 @@ class PipelineRun(Base):
     status: Mapped[str] = mapped_column(String(16), comment="queued | running | succeeded | failed | missed")
     worker: Mapped[str] = mapped_column(String(128), comment="the worker (or cli:USER, page:USER) that ran it")
     queued_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+    run_after: Mapped[dt.datetime | None] = mapped_column(comment="a queued retry is not started before this")
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
     error: Mapped[str | None] = mapped_column(Text)

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False, comment="queued | running | succeeded | failed | missed"),
         sa.Column("worker", sa.String(128), nullable=False, comment="the worker (or cli:USER, page:USER) that ran it"),
         sa.Column("queued_at", MOMENT, nullable=False),
+        sa.Column("run_after", MOMENT, comment="a queued retry is not started before this"),
         sa.Column("started_at", MOMENT),
         sa.Column("finished_at", MOMENT),
         sa.Column("error", sa.Text),
