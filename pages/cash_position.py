@@ -6,6 +6,7 @@ import streamlit as st
 
 from core import config
 from core.banking.cash import cash_report, flow_lines
+from core.banking.posting import posted_records
 from core.banking.rates import parse_rates
 from core.domain.money import format_amount
 from ui import download_buttons, get_store, show_row_errors
@@ -18,7 +19,7 @@ st.caption("The cash of each bank account on a date, from its statements (the la
 
 left, middle, right = st.columns(3)
 as_of = left.date_input("As of", value=dt.date.today(), key="cash_as_of")
-date_from = middle.date_input("Flows from", value=as_of.replace(day=1), key="cash_from")
+date_from = middle.date_input("Flows from (empty: the first of the as-of month)", value=None, key="cash_from")
 dimension = right.selectbox("Dimension", list(config.ledger_dimensions()), key="cash_dimension")
 with st.expander("In one reporting currency"):
     rates_file = st.file_uploader("Rates (CSV: date, currency, rate)", type=["csv"], key="cash_rates")
@@ -30,12 +31,13 @@ if rates_file is not None or pasted.strip():
     text, name = (rates_file.getvalue().decode("utf-8-sig"), rates_file.name) if rates_file is not None else (pasted, "pasted rates")
     rates, errors = parse_rates(text, reporting, name)
     if errors:
-        show_row_errors(errors)
+        show_row_errors(errors, saving=False)
         st.stop()
 
 report, errors = cash_report(store, as_of, dimension, date_from, rates)
 if errors:
-    show_row_errors(errors)
+    for e in errors:
+        st.error(f"{e.message}.")
     st.stop()
 
 
@@ -93,5 +95,17 @@ if report.pivot:
     lines["amount"] = [format_amount(v) for v in lines["amount"]]
     st.dataframe(lines, hide_index=True, width="stretch", key="cash_drill_lines")
     download_buttons(lines, "flow_lines", "cash_drill_download")
+    sources = posted_records(store, lines["journal"].tolist())
+    if sources:
+        st.markdown("**The bank records these journals were posted from**")
+        records = pd.DataFrame([{"journal": x.journal_id, "dataset": x.dataset_name, "record": x.record_id,
+                                 "date": (x.record or {}).get("date"),
+                                 "amount": format_amount(x.record["amount"]) if x.record else "no longer in the dataset",
+                                 **{c: (x.record or {}).get(c) or "" for c in ("currency", "reference", "description", "counterparty")}}
+                                for x in sources.values()])
+        st.dataframe(records, hide_index=True, width="stretch", key="cash_drill_records")
+        download_buttons(records, "flow_bank_records", "cash_drill_records_download")
+    else:
+        st.caption("No line of this cell was posted from a bank record (manual journals).")
 else:
     st.caption("No flow on the GL cash accounts in the period.")
