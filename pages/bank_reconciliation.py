@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.auth import can
 from core.banking.brs import LINES
-from core.banking.saved import run_accounts
+from core.banking.saved import run_accounts, run_as_of
 from core.banking.signoff import SignOffError, account_lock, account_statement, prepare_sign_off, sign_off, sign_offs
 from core.domain.money import AmountError, parse_amount
 from core.views import recent_runs
@@ -30,7 +30,7 @@ if not accounts:
     st.info("This run holds no records.")
     st.stop()
 account_key = account_col.selectbox("Account", list(accounts), format_func=accounts.get, key="brs_account")
-as_of = date_col.date_input("As of", value=chosen_run.period_to or dt.date.today(), key="brs_as_of")
+as_of = date_col.date_input("As of", value=run_as_of(store, run_id) or dt.date.today(), key="brs_as_of")
 opening_col, closing_col = st.columns(2)
 opening_text = opening_col.text_input("Book opening balance", value="0.00", key="brs_book_opening",
                                       help="The books' balance before the run's first record.")

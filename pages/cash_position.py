@@ -64,7 +64,8 @@ if report.positions:
 else:
     st.info("No statement in the store has started by this date: import bank statements with balances (MT940, CAMT.053, BAI2).")
 
-st.subheader(f"By {dimension} (GL cash accounts)")
+shown_dimension = dimension.replace("_", " ")
+st.subheader(f"By {shown_dimension} (GL cash accounts)")
 if report.by_dimension:
     by_dimension = pd.DataFrame([{dimension: r.value, "currency": r.currency,
                                   f"opening before {report.date_from}": format_amount(r.opening),
@@ -76,7 +77,7 @@ if report.by_dimension:
 else:
     st.caption("No posted journal on a GL cash account by this date.")
 
-st.subheader(f"Flows by {dimension} and month")
+st.subheader(f"Flows by {shown_dimension} and month")
 if report.pivot:
     pivot = pd.DataFrame([{dimension: value, "currency": currency,
                            **{m: format_amount(cells[m]) if m in cells else "" for m in report.months}}
@@ -86,8 +87,9 @@ if report.pivot:
     heat = pd.DataFrame([{"row": f"{value} ({currency})", "month": m, "flow": float(cells.get(m, 0))}
                          for value, currency, cells in report.pivot for m in report.months])
     grid = heat.pivot_table(index="row", columns="month", values="flow", aggfunc="sum", fill_value=0)
-    st.plotly_chart(px.imshow(grid, aspect="auto", color_continuous_scale="RdBu", color_continuous_midpoint=0, labels={"color": "flow"}),
-                    width="stretch", key="cash_heatmap")
+    # Months are categories: as dates, plotly spreads them over a time axis.
+    st.plotly_chart(px.imshow(grid, aspect="auto", color_continuous_scale="RdBu", color_continuous_midpoint=0, labels={"color": "flow"})
+                    .update_xaxes(type="category"), width="stretch", key="cash_heatmap")
     cells = [(value, currency, m) for value, currency, by_month in report.pivot for m in report.months if m in by_month]
     picked = st.selectbox("Drill down to the journal lines of", cells, key="cash_drill",
                           format_func=lambda c: f"{c[0]} · {c[1]} · {c[2]}")
@@ -108,4 +110,5 @@ if report.pivot:
     else:
         st.caption("No line of this cell was posted from a bank record (manual journals).")
 else:
-    st.caption("No flow on the GL cash accounts in the period.")
+    st.info(f"No posted journal line on a GL cash account from {report.date_from} to {report.as_of}: choose an earlier "
+            "'Flows from' (or as-of) date, or post bank records to the ledger (`python -m core gl post`).")

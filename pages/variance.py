@@ -75,8 +75,9 @@ else:
         # Charts draw numbers; the grid keeps the exact amounts.
         chart = pd.DataFrame([{"account": r.account, "month": r.month, "movement": float(r.movement)}
                               for r in report.rows if not r.dimension])
-        st.plotly_chart(px.bar(chart, x="month", y="movement", color="account", barmode="group", height=340), width="stretch",
-                        key="variance_chart")
+        # Months are categories: as dates, plotly spreads them over a time axis, a bar at each month's first day.
+        st.plotly_chart(px.bar(chart, x="month", y="movement", color="account", barmode="group", height=340).update_xaxes(type="category"),
+                        width="stretch", key="variance_chart")
         st.caption(f"Thresholds: variance {format_amount(report.variance_threshold)}, unexplained difference "
                    f"{format_amount(report.reconciliation_threshold)}; a figure at its threshold is no breach.")
         st.dataframe(rows, hide_index=True, width="stretch", key="variance_rows")
@@ -87,7 +88,7 @@ else:
                              for a, d, m, v in report.heatmap])
         grid = heat.pivot_table(index="row", columns="month", values="movement", aggfunc="sum", fill_value=0)
         st.plotly_chart(px.imshow(grid, aspect="auto", color_continuous_scale="RdBu", color_continuous_midpoint=0,
-                                  labels={"color": "movement"}), width="stretch", key="variance_heatmap")
+                                  labels={"color": "movement"}).update_xaxes(type="category"), width="stretch", key="variance_heatmap")
         heat_grid = pd.DataFrame([{"account": a, "dimension": d, "month": m, "movement": format_amount(v)}
                                   for a, d, m, v in report.heatmap])
         download_buttons(heat_grid, "variance_heatmap", "variance_heatmap_download")

@@ -79,3 +79,9 @@ def test_a_statement_with_a_difference_cannot_be_prepared(chk_run):
 def test_without_a_bank_balance_the_page_says_what_to_give(chk_run):
     at = statement_of("viewer", "SAV", "")
     assert any("gives no closing balance" in e.value for e in at.error)
+
+
+def test_the_statement_is_drawn_up_to_the_end_of_the_run_s_bank_statement_unless_told(demo):
+    at = open_page(signed_in("viewer"), PAGE)
+    assert at.date_input(key="brs_as_of").value == dt.date(2026, 10, 31)  # the demo statements end with October, not today
+    assert metrics(at)["Unexplained difference"] == "0.00 SAR"
