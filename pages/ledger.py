@@ -34,7 +34,8 @@ with journals_tab:
             st.caption(f"The newest {SHOWN:,} journals; narrow the dates to see others.")
             journals = journals[:SHOWN]
         frame = pd.DataFrame([{"journal": j.id, "date": j.date, "status": j.status, "source": j.source, "description": j.description,
-                               "reverses": j.reverses_id, "record": j.record_id, "made by": j.created_by, "posted by": j.posted_by,
+                               "reverses": str(j.reverses_id or ""), "record": j.record_id or "", "made by": j.created_by,
+                               "posted by": j.posted_by or "",
                                "posted": j.posted_at} for j in journals])
         st.dataframe(frame, hide_index=True, width="stretch", key="ledger_journals",
                      column_config={"date": DATE, "posted": MOMENT})

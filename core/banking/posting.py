@@ -276,7 +276,9 @@ def post_records(store: Store, dataset_id: str, records: list[Mapping], rules: P
 
 
 def _description(record: Mapping, rule: PostingRule) -> str:
-    parts = [str(record.get(c)) for c in ("description", "reference") if record.get(c)]
+    description, reference = (str(record.get(c) or "") for c in ("description", "reference"))
+    # Banks often repeat the reference inside the description: said once.
+    parts = [part for part in (description, "" if reference in description else reference) if part]
     return " · ".join(parts) or f"bank record {record['id']} ({rule.name})"
 
 

@@ -188,3 +188,10 @@ def test_a_journal_leads_back_to_the_bank_record_it_was_posted_from(ledger):
     assert (found[posted].dataset_name, found[posted].record_id) == ("bank.csv", "r1")
     assert (found[posted].record["amount"], found[posted].record["description"]) == (D("-2.50"), "Monthly FEE")
     assert found[reversal]._replace(journal_id=posted) == found[posted]  # a reversal leads to the record of what it reverses
+
+
+def test_a_reference_the_description_holds_already_is_not_repeated(ledger):
+    rules = parse_posting_rules(RULES)
+    post_records(ledger, "d" * 64, [record("r1", "-2.50", description="FEE ref F-9", reference="F-9"),
+                                    record("r2", "-3.50", description="Monthly FEE", reference="F-10")], rules, actor="cli")
+    assert sorted(j.description for j in list_journals(ledger)) == ["FEE ref F-9", "Monthly FEE · F-10"]
