@@ -19,7 +19,8 @@ show_flashes()
 
 runs = recent_runs(store)
 if not runs:
-    st.info("No reconciliation has been run yet.")
+    st.info("No reconciliation has been run yet: import the books and the bank's statement (Sources), then run one (Reconcile); "
+            "its statement is drawn up here.")
     st.stop()
 run_label = {r.id: f"Run {r.id} · {', '.join(r.accounts) or 'all accounts'} · {r.started_at:%Y-%m-%d %H:%M} · {r.created_by}" for r in runs}
 run_col, account_col, date_col = st.columns(3)

@@ -44,11 +44,11 @@ budget = rates = None
 if budget_file is not None:
     budget, errors = parse_budget(budget_file.getvalue().decode("utf-8-sig"), budget_file.name)
     if errors:
-        show_row_errors(errors)
+        show_row_errors(errors, saving=False)
 if rates_file is not None:
     rates, errors = parse_rates(rates_file.getvalue().decode("utf-8-sig"), reporting, rates_file.name)
     if errors:
-        show_row_errors(errors)
+        show_row_errors(errors, saving=False)
 
 if not chosen:
     st.info("Choose the statement datasets of the own bank accounts: no reconciliation has taken any as its statement side yet.")

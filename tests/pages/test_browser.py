@@ -277,6 +277,13 @@ def test_the_banking_pages_show_the_demo_month_in_a_real_browser(server, tmp_pat
         page.locator(".st-key-variance_ack_note input").fill("bank fee booked late")
         page.get_by_role("button", name="Acknowledge").click()
         page.get_by_text(re.compile(r"^Alert \d+ acknowledged\.$")).wait_for(timeout=60_000)
+        # A budget file with mistakes: every one is named, and nothing claims a save that was never asked for.
+        budget = tmp_path / "budget.csv"
+        budget.write_text("account,month,amount\n4471-0092-18,2026-13,abc\n")
+        page.locator(".st-key-variance_budget input[type=file]").set_input_files(str(budget))
+        page.get_by_text("2 problem(s) found in this file.").wait_for(timeout=60_000)
+        assert page.get_by_text("row 2, month: '2026-13' is not a month (YYYY-MM)").count() == 1
+        assert not page.get_by_text(re.compile("nothing was saved")).count()
         page.screenshot(path=str(tmp_path / "variance.png"), full_page=True)
 
         visit(page, "Cash position", "By bank account on " + dt.date.today().isoformat())
