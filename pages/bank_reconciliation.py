@@ -82,7 +82,7 @@ figure.update_layout(title=f"{label} as of {as_of}: from the bank's balance and 
                      showlegend=False, height=420)
 st.plotly_chart(figure, key="brs_waterfall")
 
-line_frame = pd.DataFrame([{"line": name, "amount": lines[name]} for name in LINES])
+line_frame = pd.DataFrame([{"line": name.replace("_", " "), "amount": lines[name]} for name in LINES])
 st.subheader("Lines")
 st.dataframe(line_frame, hide_index=True, width="stretch", column_config={"amount": MONEY}, key="brs_lines")
 download_buttons(line_frame, f"brs_{label}_{as_of}", "brs_lines_download")

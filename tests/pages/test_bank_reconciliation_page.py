@@ -44,7 +44,7 @@ def test_a_viewer_reads_the_statement_its_waterfall_and_a_line_s_records(chk_run
                            "Unexplained difference": "0.00 USD"}
     assert len(at.get("plotly_chart")) == 1
     lines = frame_with(at, "line")
-    assert dict(zip(lines["line"], lines["amount"].astype(str)))["outstanding_payments"] == "-250.00"
+    assert dict(zip(lines["line"], lines["amount"].astype(str)))["outstanding payments"] == "-250.00"
     at.selectbox(key="brs_drill_line").set_value("outstanding_payments").run()
     assert frame_with(at, "record_id")["record_id"].tolist() == ["b2"]
     at.selectbox(key="brs_drill_line").set_value("differences_in_matched_items").run()
