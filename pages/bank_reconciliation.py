@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.auth import can
 from core.banking.brs import LINES
-from core.banking.saved import run_accounts
+from core.banking.saved import run_accounts, run_as_of
 from core.banking.signoff import SignOffError, account_lock, account_statement, prepare_sign_off, sign_off, sign_offs
 from core.domain.money import AmountError, parse_amount
 from core.views import recent_runs
@@ -19,7 +19,8 @@ show_flashes()
 
 runs = recent_runs(store)
 if not runs:
-    st.info("No reconciliation has been run yet.")
+    st.info("No reconciliation has been run yet: import the books and the bank's statement (Sources), then run one (Reconcile); "
+            "its statement is drawn up here.")
     st.stop()
 run_label = {r.id: f"Run {r.id} · {', '.join(r.accounts) or 'all accounts'} · {r.started_at:%Y-%m-%d %H:%M} · {r.created_by}" for r in runs}
 run_col, account_col, date_col = st.columns(3)
@@ -30,7 +31,7 @@ if not accounts:
     st.info("This run holds no records.")
     st.stop()
 account_key = account_col.selectbox("Account", list(accounts), format_func=accounts.get, key="brs_account")
-as_of = date_col.date_input("As of", value=chosen_run.period_to or dt.date.today(), key="brs_as_of")
+as_of = date_col.date_input("As of", value=run_as_of(store, run_id) or dt.date.today(), key="brs_as_of")
 opening_col, closing_col = st.columns(2)
 opening_text = opening_col.text_input("Book opening balance", value="0.00", key="brs_book_opening",
                                       help="The books' balance before the run's first record.")
@@ -81,7 +82,7 @@ figure.update_layout(title=f"{label} as of {as_of}: from the bank's balance and 
                      showlegend=False, height=420)
 st.plotly_chart(figure, key="brs_waterfall")
 
-line_frame = pd.DataFrame([{"line": name, "amount": lines[name]} for name in LINES])
+line_frame = pd.DataFrame([{"line": name.replace("_", " "), "amount": lines[name]} for name in LINES])
 st.subheader("Lines")
 st.dataframe(line_frame, hide_index=True, width="stretch", column_config={"amount": MONEY}, key="brs_lines")
 download_buttons(line_frame, f"brs_{label}_{as_of}", "brs_lines_download")

@@ -6,6 +6,7 @@ import streamlit as st
 
 from core import config
 from core.banking.cash import cash_report, flow_lines
+from core.banking.posting import posted_records
 from core.banking.rates import parse_rates
 from core.domain.money import format_amount
 from ui import download_buttons, get_store, show_row_errors
@@ -18,7 +19,7 @@ st.caption("The cash of each bank account on a date, from its statements (the la
 
 left, middle, right = st.columns(3)
 as_of = left.date_input("As of", value=dt.date.today(), key="cash_as_of")
-date_from = middle.date_input("Flows from", value=as_of.replace(day=1), key="cash_from")
+date_from = middle.date_input("Flows from (empty: the first of the as-of month)", value=None, key="cash_from")
 dimension = right.selectbox("Dimension", list(config.ledger_dimensions()), key="cash_dimension")
 with st.expander("In one reporting currency"):
     rates_file = st.file_uploader("Rates (CSV: date, currency, rate)", type=["csv"], key="cash_rates")
@@ -30,12 +31,13 @@ if rates_file is not None or pasted.strip():
     text, name = (rates_file.getvalue().decode("utf-8-sig"), rates_file.name) if rates_file is not None else (pasted, "pasted rates")
     rates, errors = parse_rates(text, reporting, name)
     if errors:
-        show_row_errors(errors)
+        show_row_errors(errors, saving=False)
         st.stop()
 
 report, errors = cash_report(store, as_of, dimension, date_from, rates)
 if errors:
-    show_row_errors(errors)
+    for e in errors:
+        st.error(f"{e.message}.")
     st.stop()
 
 
@@ -62,7 +64,8 @@ if report.positions:
 else:
     st.info("No statement in the store has started by this date: import bank statements with balances (MT940, CAMT.053, BAI2).")
 
-st.subheader(f"By {dimension} (GL cash accounts)")
+shown_dimension = dimension.replace("_", " ")
+st.subheader(f"By {shown_dimension} (GL cash accounts)")
 if report.by_dimension:
     by_dimension = pd.DataFrame([{dimension: r.value, "currency": r.currency,
                                   f"opening before {report.date_from}": format_amount(r.opening),
@@ -74,7 +77,7 @@ if report.by_dimension:
 else:
     st.caption("No posted journal on a GL cash account by this date.")
 
-st.subheader(f"Flows by {dimension} and month")
+st.subheader(f"Flows by {shown_dimension} and month")
 if report.pivot:
     pivot = pd.DataFrame([{dimension: value, "currency": currency,
                            **{m: format_amount(cells[m]) if m in cells else "" for m in report.months}}
@@ -84,8 +87,9 @@ if report.pivot:
     heat = pd.DataFrame([{"row": f"{value} ({currency})", "month": m, "flow": float(cells.get(m, 0))}
                          for value, currency, cells in report.pivot for m in report.months])
     grid = heat.pivot_table(index="row", columns="month", values="flow", aggfunc="sum", fill_value=0)
-    st.plotly_chart(px.imshow(grid, aspect="auto", color_continuous_scale="RdBu", color_continuous_midpoint=0, labels={"color": "flow"}),
-                    width="stretch", key="cash_heatmap")
+    # Months are categories: as dates, plotly spreads them over a time axis.
+    st.plotly_chart(px.imshow(grid, aspect="auto", color_continuous_scale="RdBu", color_continuous_midpoint=0, labels={"color": "flow"})
+                    .update_xaxes(type="category"), width="stretch", key="cash_heatmap")
     cells = [(value, currency, m) for value, currency, by_month in report.pivot for m in report.months if m in by_month]
     picked = st.selectbox("Drill down to the journal lines of", cells, key="cash_drill",
                           format_func=lambda c: f"{c[0]} · {c[1]} · {c[2]}")
@@ -93,5 +97,18 @@ if report.pivot:
     lines["amount"] = [format_amount(v) for v in lines["amount"]]
     st.dataframe(lines, hide_index=True, width="stretch", key="cash_drill_lines")
     download_buttons(lines, "flow_lines", "cash_drill_download")
+    sources = posted_records(store, lines["journal"].tolist())
+    if sources:
+        st.markdown("**The bank records these journals were posted from**")
+        records = pd.DataFrame([{"journal": x.journal_id, "dataset": x.dataset_name, "record": x.record_id,
+                                 "date": (x.record or {}).get("date"),
+                                 "amount": format_amount(x.record["amount"]) if x.record else "no longer in the dataset",
+                                 **{c: (x.record or {}).get(c) or "" for c in ("currency", "reference", "description", "counterparty")}}
+                                for x in sources.values()])
+        st.dataframe(records, hide_index=True, width="stretch", key="cash_drill_records")
+        download_buttons(records, "flow_bank_records", "cash_drill_records_download")
+    else:
+        st.caption("No line of this cell was posted from a bank record (manual journals).")
 else:
-    st.caption("No flow on the GL cash accounts in the period.")
+    st.info(f"No posted journal line on a GL cash account from {report.date_from} to {report.as_of}: choose an earlier "
+            "'Flows from' (or as-of) date, or post bank records to the ledger (`python -m core gl post`).")

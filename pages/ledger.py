@@ -7,6 +7,8 @@ from core.auth import can
 from core.banking.ledger import (LEDGER_ROLE, LedgerError, add_dimension_value, create_journal, import_chart, journal_lines,
                                  lines_from_table, list_dimension_values, list_gl_accounts, list_journals, parse_chart, post_journal,
                                  reverse_journal, trial_balance, update_gl_account)
+from core.banking.posting import posted_records
+from core.domain.money import format_amount
 from ui import DATE, MOMENT, MONEY, account, download_buttons, flash, get_store, show_flashes, show_row_errors
 
 SHOWN = 1000
@@ -32,7 +34,8 @@ with journals_tab:
             st.caption(f"The newest {SHOWN:,} journals; narrow the dates to see others.")
             journals = journals[:SHOWN]
         frame = pd.DataFrame([{"journal": j.id, "date": j.date, "status": j.status, "source": j.source, "description": j.description,
-                               "reverses": j.reverses_id, "record": j.record_id, "made by": j.created_by, "posted by": j.posted_by,
+                               "reverses": str(j.reverses_id or ""), "record": j.record_id or "", "made by": j.created_by,
+                               "posted by": j.posted_by or "",
                                "posted": j.posted_at} for j in journals])
         st.dataframe(frame, hide_index=True, width="stretch", key="ledger_journals",
                      column_config={"date": DATE, "posted": MOMENT})
@@ -46,6 +49,16 @@ with journals_tab:
                                "description": x.description} for x in journal_lines(store, [chosen])])
         st.dataframe(lines, hide_index=True, width="stretch", key="ledger_lines", column_config={"debit": MONEY, "credit": MONEY})
         download_buttons(lines, f"journal_{chosen}", "ledger_lines_download")
+        source = posted_records(store, [chosen]).get(chosen)
+        if source is not None:
+            through = f" (through journal {journal.reverses_id}, which it reverses)" if journal.reverses_id else ""
+            st.markdown(f"**Bank record** `{source.record_id}` of {source.dataset_name}{through}")
+            if source.record is None:
+                st.caption("The dataset no longer holds this record.")
+            else:
+                record = pd.DataFrame([{**source.record, "amount": format_amount(source.record["amount"])}])
+                st.dataframe(record, hide_index=True, width="stretch", key="ledger_source_record")
+                download_buttons(record, f"journal_{chosen}_bank_record", "ledger_source_record_download")
         if acts and journal.status == "draft":
             if st.button("Post this journal", key="ledger_post"):
                 try:

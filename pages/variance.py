@@ -17,8 +17,8 @@ from ui import MOMENT, account, download_buttons, get_store, show_row_errors
 me = account()
 store = get_store()
 st.title("Variance")
-st.caption("Per bank account and month: the movement (the sum of its records) against the month before and the budget, and "
-           "transfers between own accounts. A figure past its threshold becomes an alert, raised once, for an analyst to acknowledge.")
+st.caption("Per bank account and month: the movement (the sum of its records) against the month before and the budget, the "
+           "unexplained difference of the newest reconciliation covering the month, and transfers between own accounts. A figure past its threshold becomes an alert, raised once, for an analyst to acknowledge.")
 if "variance_flash" in st.session_state:
     st.success(st.session_state.pop("variance_flash"))
 
@@ -44,33 +44,40 @@ budget = rates = None
 if budget_file is not None:
     budget, errors = parse_budget(budget_file.getvalue().decode("utf-8-sig"), budget_file.name)
     if errors:
-        show_row_errors(errors)
+        show_row_errors(errors, saving=False)
 if rates_file is not None:
     rates, errors = parse_rates(rates_file.getvalue().decode("utf-8-sig"), reporting, rates_file.name)
     if errors:
-        show_row_errors(errors)
+        show_row_errors(errors, saving=False)
 
 if not chosen:
     st.info("Choose the statement datasets of the own bank accounts: no reconciliation has taken any as its statement side yet.")
 else:
     # The report raises its breaches as alerts (once each), whoever opens it: the product raises them, not the reader.
     report, errors = variance_of_datasets(store, chosen, budget=budget, dimension=dimension)
-    if errors:
-        show_row_errors(errors)
+    if report is None:
+        show_row_errors(errors, saving=False)
+    elif errors:
+        st.warning("Some months have no unexplained difference: " + "; ".join(f"{e.value or e.file}: {e.message}" for e in errors))
     if report is not None and report.rows:
         st.subheader("Variance by account over months")
+        sources = report.unexplained_from or {}
         rows = pd.DataFrame([{"account": r.account, "dimension": r.dimension, "month": r.month, "currency": r.currency,
                               "movement": format_amount(r.movement),
                               "previous month": "" if r.previous is None else format_amount(r.previous),
                               "change": "" if r.change is None else format_amount(r.change),
                               "budget": "" if r.budget is None else format_amount(r.budget),
-                              "against budget": "" if r.budget_variance is None else format_amount(r.budget_variance)}
+                              "against budget": "" if r.budget_variance is None else format_amount(r.budget_variance),
+                              "unexplained": "" if r.unexplained is None else format_amount(r.unexplained),
+                              "reconciliation": (f"run {sources[r.account, r.month].run_id} as of {sources[r.account, r.month].as_of}"
+                                                 if (r.account, r.month) in sources else "")}
                              for r in report.rows])
         # Charts draw numbers; the grid keeps the exact amounts.
         chart = pd.DataFrame([{"account": r.account, "month": r.month, "movement": float(r.movement)}
                               for r in report.rows if not r.dimension])
-        st.plotly_chart(px.bar(chart, x="month", y="movement", color="account", barmode="group", height=340), width="stretch",
-                        key="variance_chart")
+        # Months are categories: as dates, plotly spreads them over a time axis, a bar at each month's first day.
+        st.plotly_chart(px.bar(chart, x="month", y="movement", color="account", barmode="group", height=340).update_xaxes(type="category"),
+                        width="stretch", key="variance_chart")
         st.caption(f"Thresholds: variance {format_amount(report.variance_threshold)}, unexplained difference "
                    f"{format_amount(report.reconciliation_threshold)}; a figure at its threshold is no breach.")
         st.dataframe(rows, hide_index=True, width="stretch", key="variance_rows")
@@ -81,7 +88,7 @@ else:
                              for a, d, m, v in report.heatmap])
         grid = heat.pivot_table(index="row", columns="month", values="movement", aggfunc="sum", fill_value=0)
         st.plotly_chart(px.imshow(grid, aspect="auto", color_continuous_scale="RdBu", color_continuous_midpoint=0,
-                                  labels={"color": "movement"}), width="stretch", key="variance_heatmap")
+                                  labels={"color": "movement"}).update_xaxes(type="category"), width="stretch", key="variance_heatmap")
         heat_grid = pd.DataFrame([{"account": a, "dimension": d, "month": m, "movement": format_amount(v)}
                                   for a, d, m, v in report.heatmap])
         download_buttons(heat_grid, "variance_heatmap", "variance_heatmap_download")

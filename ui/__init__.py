@@ -18,8 +18,8 @@ from core.views import picked_records, reconcile_selection
 __all__ = ["DATE", "FAVICON", "MOMENT", "MONEY", "account", "client_address", "download_buttons", "flash", "forget_selection", "get_store",
            "grid_selection", "require", "show_flashes", "show_row_errors", "sign_out"]
 
-# Display format of amount columns; the values themselves stay exact decimals.
-MONEY = st.column_config.NumberColumn(format="%.2f")
+# Display format of amount columns, with thousands separators; the values themselves stay exact decimals.
+MONEY = st.column_config.NumberColumn(format="%,.2f")
 # Dates show as dates, never with a midnight time.
 DATE = st.column_config.DateColumn(format="YYYY-MM-DD")
 # Moments (imports, runs, changes) to the minute.

@@ -281,6 +281,9 @@ def cash_report(store: Store, as_of: dt.date, dimension: str, date_from: dt.date
         ``(CashReport | None, errors)``: with a rates file, every currency without a rate is an error.
     """
     date_from = date_from or as_of.replace(day=1)
+    if date_from > as_of:
+        return None, [RowError("dates", None, "date_from", str(date_from), f"the flows start on {date_from}, after the as-of date "
+                                                                            f"{as_of}: choose a start on or before it")]
     positions, errors = cash_position(store, as_of, rates)
     by_dimension, more = position_by_dimension(store, dimension, date_from, as_of, rates)
     errors += [e for e in more if e not in errors]

@@ -36,13 +36,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import aliased
 
 from core import config
 from core.auth import Account
@@ -50,10 +51,10 @@ from core.banking.ledger import LedgerError, _actor_name, check_dimensions, ledg
 from core.domain.accounts import resolve_account_key
 from core.domain.validation import problems
 from core.store import Store, bulk_insert, record_audit
-from core.store.models import DimensionValue, GLAccount, Journal, JournalLine
+from core.store.models import DatasetRecord, DimensionValue, GLAccount, Journal, JournalLine
 
-__all__ = ["PostingOutcome", "PostingRule", "PostingRuleError", "PostingRules", "Uncovered", "load_posting_rules", "parse_posting_rules",
-           "post_dataset", "post_records", "rule_for"]
+__all__ = ["PostedRecord", "PostingOutcome", "PostingRule", "PostingRuleError", "PostingRules", "Uncovered", "load_posting_rules",
+           "parse_posting_rules", "post_dataset", "post_records", "posted_records", "rule_for"]
 
 
 class PostingRuleError(ValueError):
@@ -114,6 +115,17 @@ class PostingOutcome(NamedTuple):
     drafts: int  # journals written as drafts, above the approval threshold
     already: int  # records posted (or drafted) before
     uncovered: list[Uncovered]
+
+
+class PostedRecord(NamedTuple):
+    """The bank record a journal was posted (or booked) from: its dataset, and its row as imported
+    (``None`` when the dataset no longer holds it)."""
+
+    journal_id: int
+    dataset_id: str
+    dataset_name: str
+    record_id: str
+    record: dict | None
 
 
 def parse_posting_rules(text: str, source: str = "<posting rules>") -> PostingRules:
@@ -264,7 +276,9 @@ def post_records(store: Store, dataset_id: str, records: list[Mapping], rules: P
 
 
 def _description(record: Mapping, rule: PostingRule) -> str:
-    parts = [str(record.get(c)) for c in ("description", "reference") if record.get(c)]
+    description, reference = (str(record.get(c) or "") for c in ("description", "reference"))
+    # Banks often repeat the reference inside the description: said once.
+    parts = [part for part in (description, "" if reference in description else reference) if part]
     return " · ".join(parts) or f"bank record {record['id']} ({rule.name})"
 
 
@@ -291,3 +305,36 @@ def post_dataset(store: Store, dataset: str | Path, rules: PostingRules, *, acto
         record = found[0]
     table = load_dataset_table(store, record)
     return post_records(store, record.id, table.to_pylist(), rules, actor=actor, aliases=load_aliases(store)), []
+
+
+def posted_records(store: Store, journal_ids: Iterable[int]) -> dict[int, PostedRecord]:
+    """The bank record behind each journal posted or booked from one (a drill-down from a journal
+    line); a reversal leads to the record of the journal it reverses. Manual journals have none.
+
+    Returns:
+        journal id -> :class:`PostedRecord`, for the journals that have a record.
+    """
+    # Imported here, as in post_dataset: the import pipeline is large.
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from core.ingest.datasets import load_dataset_table
+
+    wanted = sorted(set(journal_ids))
+    if not wanted:
+        return {}
+    origin = aliased(Journal)
+    with store.session() as session:
+        found = session.execute(
+            select(Journal.id, func.coalesce(Journal.dataset_id, origin.dataset_id), func.coalesce(Journal.record_id, origin.record_id))
+            .outerjoin(origin, origin.id == Journal.reverses_id).where(Journal.id.in_(wanted))).all()
+        found = [(j, d, r) for j, d, r in found if d is not None and r is not None]
+        names = dict(session.execute(select(DatasetRecord.id, DatasetRecord.name)
+                                     .where(DatasetRecord.id.in_({d for _, d, _ in found}))).all())
+    rows: dict[tuple[str, str], dict] = {}
+    for dataset_id in {d for _, d, _ in found if d in names}:
+        table = load_dataset_table(store, dataset_id)
+        ids = pa.array(sorted({r for _, d, r in found if d == dataset_id}), pa.string())
+        for row in table.filter(pc.is_in(table["id"].cast(pa.string()), value_set=ids)).to_pylist():
+            rows.setdefault((dataset_id, str(row["id"])), row)
+    return {j: PostedRecord(j, d, names.get(d, d), r, rows.get((d, r))) for j, d, r in found}

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.accounts import load_aliases
 from core.banking.brs import BankReconciliation, bank_reconciliation_statement
@@ -37,7 +37,7 @@ from core.runs.folder import run_folder, sql_path
 from core.store import Store
 from core.store.models import Break, DatasetRecord, MatchGroup, MatchItem, Run, StatementRecord
 
-__all__ = ["SavedRunResult", "run_accounts", "run_statements", "saved_run_reconciliation", "saved_run_result"]
+__all__ = ["SavedRunResult", "run_accounts", "run_as_of", "run_statements", "saved_run_reconciliation", "saved_run_result"]
 
 _MATCHED = ("confirmed", "proposed")
 
@@ -154,6 +154,17 @@ def run_statements(store: Store, run_id: int) -> list[StatementRecord]:
         run = session.get(Run, run_id)
         return list(session.scalars(select(StatementRecord).where(StatementRecord.dataset_id == run.external_dataset_id)
                                     .order_by(StatementRecord.id)))
+
+
+def run_as_of(store: Store, run_id: int) -> dt.date | None:
+    """The date a run's statement is naturally drawn up to: the end of its period, else the end of
+    the latest statement stored with its statement dataset, else that dataset's last record date."""
+    with store.session() as session:
+        run = session.get(Run, run_id)
+        if run is None or run.period_to is not None:
+            return None if run is None else run.period_to
+        ended = session.scalar(select(func.max(StatementRecord.period_to)).where(StatementRecord.dataset_id == run.external_dataset_id))
+        return ended or session.scalar(select(DatasetRecord.date_to).where(DatasetRecord.id == run.external_dataset_id))
 
 
 def saved_run_reconciliation(store: Store, run_id: int, as_of: dt.date, *, bank_closings: Mapping[str, Decimal] | None = None,

@@ -9,7 +9,9 @@ Per account (by account key, after the aliases) and month (``YYYY-MM``):
 - ``budget`` and ``budget_variance``: the budget file's amount and the movement less it, when a
   budget is given (signed as movements are);
 - ``unexplained``: the unexplained difference of the bank reconciliation statement
-  (``core.banking.brs``) as of the month's last day, when a reconciliation's result is given.
+  (``core.banking.brs``) as of the month's last day, when a reconciliation's result is given;
+  for stored datasets, the statement of the newest saved run covering the month
+  (:func:`unexplained_of_saved_runs`).
 
 A budget line may name a value of a dimension (a cost centre, a project): it is compared with
 the account's records carrying that value in the dimension column chosen, in a row of its own.
@@ -39,6 +41,7 @@ from core import config
 from core.accounts import load_aliases
 from core.banking.alerts import AlertDraft, raise_alerts
 from core.banking.brs import bank_reconciliation_statement
+from core.banking.saved import run_accounts, saved_run_reconciliation
 from core.domain.accounts import account_label, accounts_by_key, resolve_account_key
 from core.domain.findings import RowError
 from core.domain.records import TRANSACTION_COLUMNS
@@ -47,9 +50,9 @@ from core.matching.engine import MatchResult
 from core.store import Store
 from core.store.models import DatasetRecord, Run
 
-__all__ = ["DEFAULT_DIMENSIONS", "Budget", "VarianceReport", "VarianceRow", "dimension_columns", "month_end", "parse_budget",
-           "previous_month", "records_of_datasets", "statement_side_datasets", "unexplained_by_month", "variance_alerts",
-           "variance_of_datasets", "variance_report"]
+__all__ = ["DEFAULT_DIMENSIONS", "Budget", "SavedUnexplained", "VarianceReport", "VarianceRow", "dimension_columns", "month_end",
+           "parse_budget", "previous_month", "records_of_datasets", "statement_side_datasets", "unexplained_by_month",
+           "unexplained_of_saved_runs", "variance_alerts", "variance_of_datasets", "variance_report"]
 
 DEFAULT_DIMENSIONS = ("cost_centre", "project", "department", "branch")
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -84,6 +87,16 @@ class VarianceReport(NamedTuple):
     dimension: str | None
     reconciliation_threshold: Decimal
     variance_threshold: Decimal
+    # (account as the rows name it, month) -> where its unexplained difference comes from, for stored datasets.
+    unexplained_from: Mapping[tuple[str, str], SavedUnexplained] | None = None
+
+
+class SavedUnexplained(NamedTuple):
+    """An account's unexplained difference in a month, from the statement of a saved run as of a date."""
+
+    difference: Decimal
+    run_id: int
+    as_of: dt.date
 
 
 def month_of(day: dt.date) -> str:
@@ -191,6 +204,53 @@ def unexplained_by_month(result: MatchResult, months: Iterable[str], *, statemen
             for line in brs.lines:
                 if line.line == "unexplained_difference":
                     found[resolve_account_key(line.account, aliases), month] = line.amount
+    return found, errors
+
+
+def unexplained_of_saved_runs(store: Store, months: Iterable[str], account_keys: Iterable[str],
+                              ) -> tuple[dict[tuple[str, str], SavedUnexplained], list[RowError]]:
+    """Each account's unexplained difference per month, from the newest saved run covering the month.
+
+    A completed run covers a month when its period (open at an end it leaves empty) reaches
+    into the month and it holds a record of the account on or before the statement's date: the
+    month's last day, or the run's last day when its period ends sooner. Its statement
+    (:func:`core.banking.saved.saved_run_reconciliation`, with every decision taken since and
+    the bank balance its statements give) is the account's; when it cannot be made (no bank
+    balance, two currencies), the account has no figure that month and the finding says why.
+
+    Args:
+        months: ``YYYY-MM``.
+        account_keys: account keys, after the aliases.
+
+    Returns:
+        ``({(account key, month): SavedUnexplained}, errors)``.
+    """
+    with store.session() as session:
+        runs = list(session.scalars(select(Run).where(Run.status == "completed").order_by(Run.started_at.desc(), Run.id.desc())))
+    aliases = load_aliases(store)
+    held: dict[int, dict[str, str]] = {}
+    found: dict[tuple[str, str], SavedUnexplained] = {}
+    errors: list[RowError] = []
+    for month in sorted(set(months)):
+        first, last = dt.date(int(month[:4]), int(month[5:7]), 1), month_end(month)
+        for key in sorted(set(account_keys)):
+            for run in runs:
+                if (run.period_from and run.period_from > last) or (run.period_to and run.period_to < first):
+                    continue
+                if run.id not in held:
+                    # A run of named accounts holds those (the statement finds none of another); else, ask its records.
+                    held[run.id] = ({resolve_account_key(a, aliases): a for a in run.accounts} if run.accounts
+                                    else run_accounts(store, run.id))
+                if key not in held[run.id]:
+                    continue
+                as_of = min(last, run.period_to) if run.period_to else last
+                brs, brs_errors = saved_run_reconciliation(store, run.id, as_of, account=held[run.id][key])
+                if brs_errors:
+                    errors += [e._replace(message=f"run {run.id} as of {as_of}: {e.message}") for e in brs_errors]
+                    break
+                if brs.lines:
+                    found[key, month] = SavedUnexplained(brs.line(brs.lines[0].account, "unexplained_difference"), run.id, as_of)
+                    break
     return found, errors
 
 
@@ -331,10 +391,30 @@ def variance_of_datasets(store: Store, datasets: Iterable, *, budget: Budget | N
 
     Args:
         datasets: ``DatasetRecord`` or ids, typically the statements of the bank accounts.
-        budget, dimension, unexplained: as :func:`variance_report` takes them.
+        budget, dimension: as :func:`variance_report` takes them.
+        unexplained: as :func:`variance_report` takes it; by default each account's month is
+            read from the newest saved run covering it (:func:`unexplained_of_saved_runs`),
+            and ``unexplained_from`` says which.
+
+    Returns:
+        ``(VarianceReport | None, errors)``: a statement that could not be made is a finding
+        beside the report, not instead of it.
     """
-    report, errors = variance_report(records_of_datasets(store, datasets), budget=budget, dimension=dimension,
-                                     unexplained=unexplained, aliases=load_aliases(store), name="datasets")
-    if report is not None:
-        raise_alerts(store, variance_alerts(report), actor=actor)
-    return report, errors
+    aliases = load_aliases(store)
+    records = records_of_datasets(store, datasets)
+    sources: dict[tuple[str, str], SavedUnexplained] | None = None
+    notes: list[RowError] = []
+    if unexplained is None:
+        months = {d.strftime("%Y-%m") for d in records.column("date").to_pylist() if d is not None}
+        keys = {resolve_account_key(t, aliases) for t in set(records.column("account").to_pylist()) if t is not None}
+        sources, notes = unexplained_of_saved_runs(store, months, keys)
+        unexplained = {k: v.difference for k, v in sources.items()}
+    report, errors = variance_report(records, budget=budget, dimension=dimension, unexplained=unexplained, aliases=aliases,
+                                     name="datasets")
+    if report is None:
+        return None, errors
+    raise_alerts(store, variance_alerts(report), actor=actor)
+    if sources is not None:
+        sources = {(row.account, row.month): sources[key, row.month] for row in report.rows if not row.dimension
+                   for key in [resolve_account_key(row.account, aliases)] if (key, row.month) in sources}
+    return report._replace(unexplained_from=sources), notes

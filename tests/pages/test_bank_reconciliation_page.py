@@ -44,7 +44,7 @@ def test_a_viewer_reads_the_statement_its_waterfall_and_a_line_s_records(chk_run
                            "Unexplained difference": "0.00 USD"}
     assert len(at.get("plotly_chart")) == 1
     lines = frame_with(at, "line")
-    assert dict(zip(lines["line"], lines["amount"].astype(str)))["outstanding_payments"] == "-250.00"
+    assert dict(zip(lines["line"], lines["amount"].astype(str)))["outstanding payments"] == "-250.00"
     at.selectbox(key="brs_drill_line").set_value("outstanding_payments").run()
     assert frame_with(at, "record_id")["record_id"].tolist() == ["b2"]
     at.selectbox(key="brs_drill_line").set_value("differences_in_matched_items").run()
@@ -79,3 +79,9 @@ def test_a_statement_with_a_difference_cannot_be_prepared(chk_run):
 def test_without_a_bank_balance_the_page_says_what_to_give(chk_run):
     at = statement_of("viewer", "SAV", "")
     assert any("gives no closing balance" in e.value for e in at.error)
+
+
+def test_the_statement_is_drawn_up_to_the_end_of_the_run_s_bank_statement_unless_told(demo):
+    at = open_page(signed_in("viewer"), PAGE)
+    assert at.date_input(key="brs_as_of").value == dt.date(2026, 10, 31)  # the demo statements end with October, not today
+    assert metrics(at)["Unexplained difference"] == "0.00 SAR"

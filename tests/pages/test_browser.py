@@ -3,6 +3,7 @@ in, reconcile the demo month and approve proposed matches; click grid rows, deci
 sign out; every request stays on the app's own address. Screenshots are kept in the test's
 folder and in test-output/browser."""
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -203,8 +204,25 @@ def test_click_a_row_resolve_filter_and_sign_out_in_a_real_browser(server, tmp_p
         keep(tmp_path / shot)
 
 
+def choose(page, key: str, option) -> None:
+    """Pick a selectbox's option as a person does: open it, click the option."""
+    page.locator(f".st-key-{key} [data-testid=stSelectbox]").click()
+    page.get_by_role("option", name=option).first.click()
+    idle(page)
+
+
+def type_date(page, key: str, digits: str) -> None:
+    """Type a date into a date input (year, month, day segments) and leave the field, which commits it."""
+    page.locator(f".st-key-{key} [data-type=year]").click()
+    page.keyboard.type(digits)
+    page.keyboard.press("Escape")
+    page.locator("h1").first.click()
+    idle(page)
+
+
 def test_the_banking_pages_show_the_demo_month_in_a_real_browser(server, tmp_path):
-    """Ledger, Bank reconciliation, Variance and Accounts over the demo month's postings, statements and alert."""
+    """Ledger, Bank reconciliation, Variance, Cash position and Accounts over the demo month's postings, statements and
+    alert: a journal's bank record, the statement's date, the charts' months, acknowledging the alert, a past month's flows."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `make test` installs the chromium package")
     from playwright.sync_api import sync_playwright
@@ -229,11 +247,19 @@ def test_the_banking_pages_show_the_demo_month_in_a_real_browser(server, tmp_pat
         journals = grid_rows(page)
         assert len(journals) >= 5 and all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", r[1]) for r in journals), journals[:3]
         assert {"posted"} <= {r[2] for r in journals}
+        assert "None" not in {cell for row in journals for cell in row}, "an empty cell reads 'None'"
+        # The journal shown leads to the bank record it was posted from.
+        page.get_by_text(re.compile(r"^Bank record \S+ of ")).wait_for(timeout=60_000)
+        posted = next(r for r in journals if r[2] == "posted")
+        choose(page, "ledger_journal", re.compile(rf"^{posted[0]} · "))
+        page.get_by_text(re.compile(rf"^Bank record {posted[6]} of ")).wait_for(timeout=60_000)
         page.get_by_role("tab", name="Trial balance").click()
         page.get_by_text(re.compile(r"^Nets to zero in .*USD")).wait_for(timeout=60_000)
         page.screenshot(path=str(tmp_path / "ledger.png"), full_page=True)
 
         visit(page, "Bank reconciliation", "Lines")
+        # Drawn up to the end of the demo's October statements, not to today.
+        page.get_by_text(re.compile(r" as of 2026-10-31: from the bank's balance")).wait_for(timeout=60_000)
         values = page.get_by_test_id("stMetricValue").all_inner_texts()
         assert len(values) == 3 and re.fullmatch(r"0\.00 [A-Z]{3}", values[2]), values
         assert page.get_by_text(re.compile(r"^Bank closing balance: statement 2026-10 closing balance")).count() == 1
@@ -242,11 +268,34 @@ def test_the_banking_pages_show_the_demo_month_in_a_real_browser(server, tmp_pat
         visit(page, "Variance", "Alerts")
         page.get_by_text("Transfers between own accounts", exact=True).wait_for(timeout=60_000)
         assert not page.get_by_text("No transfer between own accounts is paired.").count()
+        # Months are categories on the charts: a time axis spread them over weekly ticks ("Sep 27", "Oct 4").
+        heatmap = page.get_by_test_id("stPlotlyChart").nth(1)
+        heatmap.locator("g.xtick text").first.wait_for(timeout=60_000)
+        assert heatmap.locator("g.xtick text").all_text_contents() == ["2026-10", "2026-11"]
+        variance = grid_rows(page)
+        assert ["DE89370400440532013000", "", "2026-10", "EUR"] == variance[3][:4] and "-1,850.00" in variance[3], variance
+        page.locator(".st-key-variance_ack_note input").fill("bank fee booked late")
+        page.get_by_role("button", name="Acknowledge").click()
+        page.get_by_text(re.compile(r"^Alert \d+ acknowledged\.$")).wait_for(timeout=60_000)
+        # A budget file with mistakes: every one is named, and nothing claims a save that was never asked for.
+        budget = tmp_path / "budget.csv"
+        budget.write_text("account,month,amount\n4471-0092-18,2026-13,abc\n")
+        page.locator(".st-key-variance_budget input[type=file]").set_input_files(str(budget))
+        page.get_by_text("2 problem(s) found in this file.").wait_for(timeout=60_000)
+        assert page.get_by_text("row 2, month: '2026-13' is not a month (YYYY-MM)").count() == 1
+        assert not page.get_by_text(re.compile("nothing was saved")).count()
         page.screenshot(path=str(tmp_path / "variance.png"), full_page=True)
+
+        visit(page, "Cash position", "By bank account on " + dt.date.today().isoformat())
+        # The flows of a past month: they start on its first day, and a cell leads to the bank records behind its lines.
+        type_date(page, "cash_as_of", "20261031")
+        page.get_by_text("The bank records these journals were posted from").wait_for(timeout=60_000)
+        assert not page.get_by_text(re.compile("^No posted journal line on a GL cash account")).count()
+        page.screenshot(path=str(tmp_path / "cash_position.png"), full_page=True)
 
         visit(page, "Accounts", "Accounts in the datasets")
         assert len(grid_rows(page)) >= 4
         page.screenshot(path=str(tmp_path / "accounts.png"), full_page=True)
         browser.close()
-    for shot in ("ledger.png", "bank_reconciliation.png", "variance.png", "accounts.png"):
+    for shot in ("ledger.png", "bank_reconciliation.png", "variance.png", "cash_position.png", "accounts.png"):
         keep(tmp_path / shot)

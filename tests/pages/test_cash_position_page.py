@@ -60,8 +60,34 @@ def test_position_in_a_reporting_currency_and_a_missing_rate(cash):
     at.text_area(key="cash_rates_text").input("date,currency,rate\n2026-10-01,EUR,1.10\n").run()
     assert not at.exception, at.exception
     assert frame(at, "cash_positions") is None
-    assert any("no rate for GBP in USD on or before 2026-10-04" in str(e) for e in frame_values(at))
+    assert any("no rate for GBP in USD on or before 2026-10-04" in e.value for e in at.error)
 
 
-def frame_values(at: AppTest):
-    return [v for d in at.dataframe for v in d.value.astype(str).to_numpy().ravel()]
+def test_flows_that_would_start_after_the_as_of_date_are_refused_clearly(cash):
+    at = cash_page()
+    at.date_input(key="cash_as_of").set_value(dt.date(2026, 10, 31)).run()
+    assert frame(at, "cash_positions") is not None  # the flows start on the first of the as-of month unless told
+    at.date_input(key="cash_from").set_value(dt.date(2026, 11, 1)).run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["the flows start on 2026-11-01, after the as-of date 2026-10-31: choose a start on or before it."]
+
+
+def test_the_drill_down_shows_the_bank_records_the_journal_lines_were_posted_from(demo):
+    from core.banking.posting import posted_records
+
+    at = cash_page()
+    at.date_input(key="cash_as_of").set_value(dt.date(2026, 10, 31)).run()
+    assert not at.exception, at.exception
+    lines = next(d.value for d in at.dataframe if "line_no" in d.value.columns)
+    records = next(d.value for d in at.dataframe if "counterparty" in d.value.columns)
+    expected = posted_records(demo, lines["journal"].tolist())
+    assert sorted(records["journal"]) == sorted(expected) and expected
+    assert sorted(records["record"]) == sorted(x.record_id for x in expected.values())
+
+
+def test_a_cell_of_manual_journals_says_it_has_no_bank_record(cash):
+    at = cash_page()
+    at.date_input(key="cash_as_of").set_value(dt.date(2026, 11, 30)).run()
+    at.date_input(key="cash_from").set_value(dt.date(2026, 10, 1)).run()
+    assert not at.exception, at.exception
+    assert any("No line of this cell was posted from a bank record" in c.value for c in at.caption)

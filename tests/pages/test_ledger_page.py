@@ -115,3 +115,16 @@ def test_an_analyst_books_a_bank_fee_break_from_the_breaks_page(ledger):
     assert (booked.status, booked.record_id) == ("posted", fee.record_id)
     with ledger.session() as session:
         assert session.get(Break, fee.id).status == "resolved"
+
+
+def test_a_journal_posted_from_a_bank_record_shows_that_record(demo):
+    from core.banking.posting import posted_records
+
+    journal = next(j for j in list_journals(demo, statuses=["posted"]) if j.source == "bank")
+    at = ledger_page("viewer")
+    at.selectbox(key="ledger_journal").set_value(journal.id).run()
+    assert not at.exception, at.exception
+    source = posted_records(demo, [journal.id])[journal.id]
+    assert any(f"`{journal.record_id}` of {source.dataset_name}" in m.value for m in at.markdown)
+    shown = frame_with(at, "counterparty")
+    assert (shown["id"].tolist(), shown["amount"].tolist()) == ([journal.record_id], [f"{source.record['amount']:,}"])

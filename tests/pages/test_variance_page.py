@@ -17,6 +17,11 @@ def test_viewer_reads_variance_by_account_and_the_alerts_but_cannot_acknowledge(
     rows = frame_with(at, "against budget")
     assert "2026-10" in set(rows["month"])
     assert "4471-0092-18" in set(rows["account"])
+    # Beside the movements, the unexplained difference of each account's reconciliation of the month, and which one.
+    october = rows[rows["month"] == "2026-10"].set_index("account")
+    assert october.loc["DE89370400440532013000", "unexplained"] == "-1,850.00"
+    assert october.loc["4471-0092-18", "unexplained"] == "0.00"
+    assert october.loc["DE89370400440532013000", "reconciliation"].endswith("as of 2026-10-31")
     alerts = frame_with(at, "acknowledged by")
     assert "unexplained_difference" in set(alerts["kind"])
     # Viewing raised the month-on-month breaches of the rows, once each.

@@ -169,3 +169,29 @@ def test_records_find_their_cash_account_through_the_alias_table(ledger):
     renumbered = [record("r1", "-2.50", account="OLD 77", description="fee")]
     outcome = post_records(ledger, "d" * 64, renumbered, parse_posting_rules(RULES), actor="cli", aliases={"OLD77": "4471009218"})
     assert (outcome.posted, outcome.uncovered) == (1, [])
+
+
+def test_a_journal_leads_back_to_the_bank_record_it_was_posted_from(ledger):
+    from core.banking.ledger import LineInput, create_journal, reverse_journal
+    from core.banking.posting import posted_records
+    from core.ingest.datasets import import_bytes
+
+    bank = import_bytes(ledger, b"id,account,date,amount,currency,description\nr1,4471-0092-18,2026-10-05,-2.50,USD,Monthly FEE\n"
+                                b"r2,4471-0092-18,2026-10-06,-7.00,USD,wire fee\n", "bank.csv")[0].dataset
+    post_records(ledger, bank.id, [record("r1", "-2.50", description="Monthly FEE")], parse_posting_rules(RULES), actor="cli")
+    posted = list_journals(ledger)[0].id
+    reversal = reverse_journal(ledger, posted, actor="cli", reason="posted twice")
+    manual = create_journal(ledger, dt.date(2026, 10, 7), "by hand", [LineInput("6100", D("1.00"), D(0), "USD"),
+                                                                     LineInput("1000", D(0), D("1.00"), "USD")], actor="cli")
+    found = posted_records(ledger, [posted, reversal, manual])
+    assert set(found) == {posted, reversal}  # a manual journal has no bank record
+    assert (found[posted].dataset_name, found[posted].record_id) == ("bank.csv", "r1")
+    assert (found[posted].record["amount"], found[posted].record["description"]) == (D("-2.50"), "Monthly FEE")
+    assert found[reversal]._replace(journal_id=posted) == found[posted]  # a reversal leads to the record of what it reverses
+
+
+def test_a_reference_the_description_holds_already_is_not_repeated(ledger):
+    rules = parse_posting_rules(RULES)
+    post_records(ledger, "d" * 64, [record("r1", "-2.50", description="FEE ref F-9", reference="F-9"),
+                                    record("r2", "-3.50", description="Monthly FEE", reference="F-10")], rules, actor="cli")
+    assert sorted(j.description for j in list_journals(ledger)) == ["FEE ref F-9", "Monthly FEE · F-10"]
