@@ -43,7 +43,8 @@ def test_save_list_run_and_history(tmp_path):
     saved = cli(tmp_path, "jobs", "save", str(pipeline(tmp_path)))
     assert (saved.returncode, saved.stdout.strip()) == (0, "pipeline daily-bank saved")
     listed = json.loads(cli(tmp_path, "jobs", "list", "--json").stdout)
-    assert [(p["name"], p["version"], p["paused"], p["schedule"]) for p in listed] == [("daily-bank", 1, False, "0 6 * * * (Europe/Amsterdam)")]
+    assert [(p["name"], p["version"], p["paused"], p["schedule"]) for p in listed] == [
+        ("daily-bank", 1, False, "0 6 * * * (Europe/Amsterdam)")]
     assert listed[0]["next_run"] is not None and listed[0]["last_run"] is None
     inbox = tmp_path / "data" / "inbox"
     (inbox).mkdir(parents=True)

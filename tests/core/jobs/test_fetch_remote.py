@@ -62,7 +62,8 @@ def test_an_sftp_server_whose_key_is_not_known_is_refused(store, sftp_server, mo
     import asyncssh
 
     stranger = tmp_path / "stranger_known_hosts"
-    stranger.write_text(f"[127.0.0.1]:{port} {asyncssh.generate_private_key('ssh-ed25519').export_public_key('openssh').decode().strip()}\n")
+    other_key = asyncssh.generate_private_key("ssh-ed25519").export_public_key("openssh").decode().strip()
+    stranger.write_text(f"[127.0.0.1]:{port} {other_key}\n")
     monkeypatch.setenv("RECON_TEST_SFTP_PASSWORD", "s3cret-pass")
     save_pipeline(store, pipeline_text(steps=sftp_steps(port, stranger), retry="[retry]\nmax_attempts = 1\n"), actor="ana")
     run = run_now(store, "daily-bank", actor="ana")

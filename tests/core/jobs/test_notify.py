@@ -78,7 +78,8 @@ def test_a_receiver_that_never_accepts_fails_the_step_after_the_last_attempt(sto
     seen = receiver([503] * 10)
     save_pipeline(store, pipeline_text(steps=notify_steps(seen.url), retry="[retry]\nmax_attempts = 1\n"), actor="ana")
     run = run_now(store, "daily-bank", actor="ana")
-    assert run.error == f"step 1 (notify): webhook {seen.url}: not delivered after 4 attempts (the receiver answered 503 Service Unavailable)"
+    assert run.error == (f"step 1 (notify): webhook {seen.url}: not delivered after 4 attempts "
+                         "(the receiver answered 503 Service Unavailable)")
     assert len(seen.requests) == 4 and len(run.outputs["deliveries"]) == 4
 
 
@@ -141,7 +142,8 @@ def test_the_receiver_turns_away_a_replay_of_an_old_signed_request(receiver):
 
     seen = receiver()
     body = event_body("pipeline.run.succeeded", {}).encode()
-    old = urllib.request.Request(seen.url, data=body, method="POST", headers={"Recon-Signature": sign(SECRET, int(time.time()) - 600, body)})
+    signature = sign(SECRET, int(time.time()) - 600, body)
+    old = urllib.request.Request(seen.url, data=body, method="POST", headers={"Recon-Signature": signature})
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(old, timeout=5)
     assert refused.value.code == 401 and seen.requests[0]["valid"] is False

@@ -89,7 +89,8 @@ def test_an_interval_schedule_defaults_to_utc():
 
 
 @pytest.mark.parametrize(("change", "expected"), [
-    (('cron = "0 6 * * 1-5"', 'cron = "0 25 * * *"'), "daily.toml: pipeline daily-bank: schedule: cron: '0 25 * * *' is not a five-field cron"),
+    (('cron = "0 6 * * 1-5"', 'cron = "0 25 * * *"'),
+     "daily.toml: pipeline daily-bank: schedule: cron: '0 25 * * *' is not a five-field cron"),
     (('cron = "0 6 * * 1-5"', 'cron = "0 6 * *"'), "is not a five-field cron expression"),
     (('cron = "0 6 * * 1-5"', 'cron = "0 6 * * 1-5"\nevery_seconds = 60'), "schedule: exactly one of cron and every_seconds"),
     (('timezone = "Europe/Amsterdam"', 'timezone = "Europe/Atlantis"'),
@@ -101,7 +102,8 @@ def test_an_interval_schedule_defaults_to_utc():
     (('remote_dir = "/out"', 'remote_dir = "/out"\nfolder = "inbox"'), "step 1 (fetch): folder: not a setting of a fetch from sftp"),
     (('known_hosts = "keys/known_hosts"\n', ''), "step 1 (fetch): a fetch from sftp needs known_hosts"),
     (('kind = "import"', 'kind = "load"'), "step 2 (load).kind: one of fetch, import, reconcile, post, export, holdings, notify"),
-    (('books = "3f2a9c01"', 'books = "last week"'), "step 3 (reconcile).books: a dataset id (six or more of its first characters), fetched"),
+    (('books = "3f2a9c01"', 'books = "last week"'),
+     "step 3 (reconcile).books: a dataset id (six or more of its first characters), fetched"),
     (('format = "xlsx"', 'format = "pdf"'), "step 5 (export).format: Input should be 'csv' or 'xlsx'"),
     (('secret_env = "RECON_HOOK_SECRET"', 'secret = "abc"'), "step 6 (notify).secret: not a setting of a notify step"),
     (('webhook = "https://hooks.example.org/recon"', 'webhook = "ftp://hooks.example.org/recon"'), "step 6 (notify).webhook"),

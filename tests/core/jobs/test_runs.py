@@ -82,7 +82,10 @@ def test_a_retry_starts_at_the_failed_step_with_what_the_earlier_steps_produced(
     save_pipeline(store, pipeline_text(steps=inbox_steps(books.id), retry='[retry]\nmax_attempts = 3\nbackoff_seconds = 0\n'), actor="ana")
     (inbox / "bank.csv").write_bytes(BANK_DAY_ONE)
     real = step_module._STEPS["reconcile"]
-    monkeypatch.setitem(step_module._STEPS, "reconcile", lambda context, step: (_ for _ in ()).throw(step_module.StepFailed("the bank is late")))
+    def late(context, step):
+        raise step_module.StepFailed("the bank is late")
+
+    monkeypatch.setitem(step_module._STEPS, "reconcile", late)
     first = run_now(store, "daily-bank", actor="ana")
     assert first.error == "step 3 (reconcile): the bank is late"
     monkeypatch.setitem(step_module._STEPS, "reconcile", real)
@@ -108,7 +111,10 @@ def test_no_retry_is_queued_once_the_attempts_are_used_up(store, books, inbox, m
 def test_backoff_doubles_with_each_attempt(store, monkeypatch):
     save_pipeline(store, pipeline_text(steps='[[steps]]\nkind = "notify"\nalert = true\n',
                                        retry='[retry]\nmax_attempts = 4\nbackoff_seconds = 10\n'), actor="ana")
-    monkeypatch.setitem(step_module._STEPS, "notify", lambda context, step: (_ for _ in ()).throw(step_module.StepFailed("down")))
+    def down(context, step):
+        raise step_module.StepFailed("down")
+
+    monkeypatch.setitem(step_module._STEPS, "notify", down)
     run = execute_run(store, claim_run(store, "daily-bank", SIX, trigger="schedule", worker="w"))
     waits = []
     for _ in range(3):
@@ -124,7 +130,8 @@ def test_backoff_doubles_with_each_attempt(store, monkeypatch):
 
 
 def test_an_unexpected_exception_fails_the_run_with_its_message_and_type_never_a_traceback(store, monkeypatch):
-    save_pipeline(store, pipeline_text(steps='[[steps]]\nkind = "notify"\nalert = true\n', retry="[retry]\nmax_attempts = 1\n"), actor="ana")
+    steps = '[[steps]]\nkind = "notify"\nalert = true\n'
+    save_pipeline(store, pipeline_text(steps=steps, retry="[retry]\nmax_attempts = 1\n"), actor="ana")
 
     def broken(context, step):
         return {}["missing setting"]
