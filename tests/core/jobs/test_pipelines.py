@@ -159,3 +159,26 @@ def test_an_invalid_pipeline_is_not_saved(store):
 def test_pausing_an_unknown_pipeline_is_refused(store):
     with pytest.raises(PipelineError, match="pipeline nightly: no pipeline has that name"):
         set_paused(store, "nightly", True, actor="ana")
+
+
+@pytest.mark.parametrize(("weekdays", "fires_on"), [
+    ("1-5", ["Mon", "Tue", "Wed", "Thu", "Fri"]),
+    ("0", ["Sun"]), ("7", ["Sun"]), ("5-7", ["Fri", "Sat", "Sun"]), ("*/2", ["Sun", "Tue", "Thu", "Sat"]),
+    ("mon,wed", ["Mon", "Wed"]), ("*", ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]),
+])
+def test_days_of_the_week_are_read_as_crontab_reads_them(weekdays, fires_on):
+    import datetime as dt
+
+    from core.jobs.pipelines import cron_trigger
+
+    trigger = cron_trigger(f"0 6 * * {weekdays}", "Europe/Amsterdam")
+    moment, days = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC), set()  # a Saturday
+    for _ in range(7):
+        moment = trigger.get_next_fire_time(None, moment + dt.timedelta(minutes=1))
+        assert (moment.hour, moment.minute) == (6, 0)
+        days.add(moment.strftime("%a"))
+    assert days == set(fires_on)
+
+
+def test_a_day_of_the_week_that_is_not_one_is_refused():
+    assert "day of week '8': '8' is not a day (0-7 or sun-sat)" in refusal(FULL.replace('"0 6 * * 1-5"', '"0 6 * * 8"'))
