@@ -180,3 +180,25 @@ def test_a_manual_run_is_failed_only_once_its_process_is_gone(store):
     assert fail_abandoned(store, alive_worker="worker-a") == [gone]
     with store.session() as session:
         assert [session.get(PipelineRun, i).status for i in (here, elsewhere)] == ["running", "running"]
+
+
+def test_run_now_is_refused_while_a_run_of_the_pipeline_is_running(store):
+    from core.jobs.pipelines import PipelineError
+
+    save_pipeline(store, pipeline_text(steps='[[steps]]\nkind = "notify"\nalert = true\n'), actor="ana")
+    running = claim_run(store, "daily-bank", SIX, trigger="schedule", worker="worker-a")
+    with pytest.raises(PipelineError, match=f"pipeline daily-bank: run {running} is running \\(worker-a\\)"):
+        run_now(store, "daily-bank", actor="ana")
+    execute_run(store, running)
+    assert run_now(store, "daily-bank", actor="ana").status == "succeeded"
+
+
+def test_run_now_fails_first_a_run_by_hand_whose_process_is_gone(store):
+    save_pipeline(store, pipeline_text(steps='[[steps]]\nkind = "notify"\nalert = true\n'), actor="ana")
+    process = multiprocessing.get_context("spawn").Process(target=_exit_at_once)
+    process.start()
+    process.join(30)
+    stale = claim_run(store, "daily-bank", SIX, trigger="manual", worker=f"manual:ana@{socket.gethostname()}:{process.pid}")
+    assert run_now(store, "daily-bank", actor="ana").status == "succeeded"
+    with store.session() as session:
+        assert session.get(PipelineRun, stale).status == "failed"
