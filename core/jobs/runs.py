@@ -145,7 +145,7 @@ def run_steps(store: Store, run: PipelineRun, spec: PipelineSpec) -> PipelineRun
         except StopRun as exc:
             message, outputs, status, stopped = str(exc), {}, "succeeded", f"the run stopped at step {position}: nothing new to work on"
         except StepFailed as exc:
-            message, outputs, status = str(exc), exc.outputs, "failed"
+            message, outputs, status = _one_line(exc), exc.outputs, "failed"
         except Exception as exc:  # noqa: BLE001 (a bug or an outside failure: the run fails with it, the worker carries on)
             message, outputs, status = f"{_one_line(exc)} ({type(exc).__name__})", {}, "failed"
         for key, values in outputs.items():
@@ -165,8 +165,9 @@ def _notifies_failure_only(step) -> bool:
 
 
 def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line, at most 1,000 characters."""
     text = " ".join(str(exc).split())
-    return text[:500] or type(exc).__name__
+    return (text if len(text) <= 1000 else text[:999] + "…") or type(exc).__name__
 
 
 def _resume(store: Store, run: PipelineRun, context: RunContext) -> int:
