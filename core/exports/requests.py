@@ -431,7 +431,12 @@ def export_now(store: Store, request: ExportRequest, *, actor: str, force: bool 
     """
     ticket = request_export(store, request, actor=actor, force=force)
     worker = worker or f"cli:{actor}"
-    view = run_export(store, ticket.reference_id, worker=worker)
+    try:
+        view = run_export(store, ticket.reference_id, worker=worker)
+    except ExportError:
+        raise
+    except Exception:  # recorded as FAILED with its reason, which the caller shows
+        view = get_export(store, ticket.reference_id)
     if view.status in ("PENDING", "RUNNING"):
         view = wait_for_export(store, ticket.reference_id)
     return ticket, view
