@@ -40,8 +40,8 @@ from core.store import Store, record_audit
 from core.store.models import ExportAsk, ExportRecord, utc_now
 
 __all__ = ["DESTINATION_LOCAL", "FORMATS", "KINDS", "STATUSES", "ExportError", "ExportRecordView", "ExportRequest", "ExportTicket",
-           "export_now", "export_statistics", "file_url", "get_export", "list_exports", "reap_stalled", "request_export",
-           "run_export", "wait_for_export"]
+           "export_now", "export_statistics", "file_url", "get_export", "list_exports", "local_file", "reap_stalled",
+           "request_export", "run_export", "run_in_background", "run_pending", "wait_for_export"]
 
 KINDS = ("transactions", "breaks", "matches", "journals", "brs")
 FORMATS = ("csv", "xlsx", "parquet")
@@ -453,6 +453,43 @@ def export_now(store: Store, request: ExportRequest, *, actor: str, force: bool 
     if view.status in ("PENDING", "RUNNING"):
         view = wait_for_export(store, ticket.reference_id)
     return ticket, view
+
+
+def run_in_background(store: Store, reference_id: str, *, worker: str) -> threading.Thread:
+    """Build an export on a thread of this process (the app's, until the worker takes its queue):
+    its failure is recorded on the export, never raised into the caller."""
+
+    def build() -> None:
+        try:
+            run_export(store, reference_id, worker=worker)
+        except Exception:  # recorded as FAILED by run_export; nobody waits on this thread
+            pass
+
+    thread = threading.Thread(target=build, name=f"export-{reference_id}", daemon=True)
+    thread.start()
+    return thread
+
+
+def run_pending(store: Store, *, worker: str, limit: int = 10) -> list[ExportRecordView]:
+    """Build the oldest PENDING exports, one after another (what the worker runs each tick)."""
+    with store.session() as session:
+        waiting = list(session.scalars(select(ExportRecord.reference_id).where(ExportRecord.status == "PENDING")
+                                       .order_by(ExportRecord.created_at).limit(limit)))
+    done = []
+    for reference_id in waiting:
+        try:
+            done.append(run_export(store, reference_id, worker=worker))
+        except Exception:  # recorded as FAILED; the next export still runs
+            done.append(get_export(store, reference_id))
+    return done
+
+
+def local_file(store: Store, record: ExportRecordView) -> Path | None:
+    """The file of a COMPLETED export kept in a local folder, or None (S3, not done, gone)."""
+    if record.status != "COMPLETED" or not record.location or record.location.startswith("s3://"):
+        return None
+    path = Path(record.location)
+    return path if path.is_file() else None
 
 
 def export_statistics(store: Store) -> dict:
