@@ -222,7 +222,7 @@ def new_reference_id() -> str:
 
 
 def _file_present(store: Store, record: ExportRecord) -> bool:
-    from connectors.storage import storage_for
+    from core.exports.storage import storage_for
 
     if not record.location:
         return False
@@ -242,8 +242,8 @@ def run_export(store: Store, reference_id: str, *, worker: str) -> ExportRecordV
     Raises:
         ExportError: no such export.
     """
-    from connectors.storage import storage_for
     from core.exports import files
+    from core.exports.storage import staged_file, storage_for
 
     attempt = _claim_run(store, reference_id, worker)
     if attempt is None:  # done already, or another worker is building it
@@ -253,7 +253,7 @@ def run_export(store: Store, reference_id: str, *, worker: str) -> ExportRecordV
     storage = storage_for(store, canonical["destination"])
     try:
         name = file_name(record, attempt)
-        with _heartbeat(store, reference_id, attempt), storage.staged(name) as staging:
+        with _heartbeat(store, reference_id, attempt), staged_file(storage, name) as staging:
             written = files.write_export(store, canonical, staging)
             location = storage.put(staging, name)
     except Exception as exc:
@@ -397,7 +397,7 @@ def _date(value) -> dt.date | None:
 def file_url(store: Store, record: ExportRecordView, *, expires_in: int = 3600) -> str | None:
     """A link to the export's file: pre-signed for S3 (``expires_in`` seconds, at most seven
     days), None for a local file (the page offers it as a download) or an export with no file."""
-    from connectors.storage import storage_for
+    from core.exports.storage import storage_for
 
     if record.status != "COMPLETED" or not record.location:
         return None

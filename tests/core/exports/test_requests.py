@@ -36,7 +36,8 @@ def test_the_same_request_twice_makes_one_file_and_is_reused(store):
     assert second.reference_id == first.reference_id and again.sha256 == done.sha256
     assert len(exported_files(store)) == 1
     rows = csv_rows(done.location)
-    expected = [r for r in rows_table(50).to_pylist() if r["account"] == "ACC-1" and dt.date(2026, 10, 3) <= r["date"] <= dt.date(2026, 10, 20)]
+    expected = [r for r in rows_table(50).to_pylist()
+                if r["account"] == "ACC-1" and dt.date(2026, 10, 3) <= r["date"] <= dt.date(2026, 10, 20)]
     assert [r[0] for r in rows[1:]] == [r["id"] for r in expected] and done.row_count == len(expected) > 0
     assert [r[3] for r in rows[1:]] == [str(r["amount"]) for r in expected]
     view = get_export(store, first.reference_id)
