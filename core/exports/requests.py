@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +134,6 @@ class ExportRecordView:
     attempts: int = 0
     asks: int = 1
     heartbeat_at: dt.datetime | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def duration_seconds(self) -> float | None:
