@@ -40,7 +40,7 @@ from core.store import Store, record_audit
 from core.store.models import ExportAsk, ExportRecord, utc_now
 
 __all__ = ["DESTINATION_LOCAL", "FORMATS", "KINDS", "STATUSES", "ExportError", "ExportRecordView", "ExportRequest", "ExportTicket",
-           "export_now", "export_statistics", "file_url", "get_export", "list_exports", "local_file", "reap_stalled",
+           "export_now", "export_or_fail", "export_statistics", "file_url", "get_export", "list_exports", "local_file", "reap_stalled",
            "request_export", "run_export", "run_in_background", "run_pending", "wait_for_export"]
 
 KINDS = ("transactions", "breaks", "matches", "journals", "brs")
@@ -61,7 +61,8 @@ class ExportRequest:
 
     ``accounts`` empty: every account. ``destination``: ``"local"`` (the data folder's
     ``exports/``), a local folder's absolute path, or ``"s3://bucket/prefix"``. ``dataset_id``:
-    transactions of one dataset (else of every dataset, or of the accounts' datasets).
+    transactions of one dataset (else of every dataset). ``run_id``: breaks or matches of that
+    run (else of the latest completed run).
     """
 
     kind: str
@@ -71,6 +72,7 @@ class ExportRequest:
     format: str = "csv"
     destination: str = DESTINATION_LOCAL
     dataset_id: str | None = None
+    run_id: int | None = None
 
     def canonical(self) -> dict[str, Any]:
         """The request as plain JSON values, checked, in one form whatever way it was written."""
@@ -90,16 +92,22 @@ class ExportRequest:
             raise ExportError(f"date_from {self.date_from.isoformat()} is after date_to {self.date_to.isoformat()}")
         if self.dataset_id is not None and kind != "transactions":
             raise ExportError("dataset_id is for transactions only")
+        if self.run_id is not None and kind not in ("breaks", "matches"):
+            raise ExportError("run_id is for breaks and matches only")
+        if self.run_id is not None and (isinstance(self.run_id, bool) or not isinstance(self.run_id, int)):
+            raise ExportError(f"run_id {self.run_id!r} is not a run's number")
         return {"kind": kind, "accounts": accounts, "date_from": self.date_from.isoformat() if self.date_from else None,
                 "date_to": self.date_to.isoformat() if self.date_to else None, "format": fmt,
-                "destination": canonical_destination(self.destination), "dataset_id": self.dataset_id or None}
+                "destination": canonical_destination(self.destination), "dataset_id": self.dataset_id or None,
+                "run_id": self.run_id}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ExportRequest:
         """A request from its canonical form (as stored with an export)."""
         return cls(kind=values["kind"], accounts=tuple(values.get("accounts") or ()),
                    date_from=_date(values.get("date_from")), date_to=_date(values.get("date_to")), format=values["format"],
-                   destination=values.get("destination") or DESTINATION_LOCAL, dataset_id=values.get("dataset_id"))
+                   destination=values.get("destination") or DESTINATION_LOCAL, dataset_id=values.get("dataset_id"),
+                   run_id=values.get("run_id"))
 
 
 @dataclass(frozen=True)
@@ -452,6 +460,16 @@ def export_now(store: Store, request: ExportRequest, *, actor: str, force: bool 
     if view.status in ("PENDING", "RUNNING"):
         view = wait_for_export(store, ticket.reference_id)
     return ticket, view
+
+
+def export_or_fail(store: Store, request: ExportRequest, *, actor: str, worker: str, force: bool = False) -> ExportRecordView:
+    """An export seen through to COMPLETED, or an ``ExportError`` saying why it failed: what a
+    pipeline's export step calls, so that a failure fails the step and the worker retries it
+    (asking again retries the same export)."""
+    _, view = export_now(store, request, actor=actor, force=force, worker=worker)
+    if view.status != "COMPLETED":
+        raise ExportError(f"export {view.reference_id} {view.status.lower()}: {view.error or 'not finished in time'}")
+    return view
 
 
 def run_in_background(store: Store, reference_id: str, *, worker: str) -> threading.Thread:

@@ -197,3 +197,26 @@ def test_the_fast_path_skips_only_text_the_rule_leaves_alone():
     skipped = [chr(code) for code in range(low, high + 1) if code not in (61, 64)]
     assert [c for c in skipped if neutralise_formula(c + "1+1") != c + "1+1"] == []
     assert neutralise_formula("=1") == "'=1" and neutralise_formula("@1") == "'@1"
+
+
+def test_a_pipeline_exports_the_breaks_of_its_own_run_and_a_failure_fails_the_step(store, monkeypatch):
+    from core.exports.requests import export_or_fail
+    from core.ingest.datasets import import_bytes
+    from core.matching.rules import default_rules_path, load_rules
+    from core.runs.reconcile import reconcile_datasets
+
+    books = b"id,account,date,amount,currency,reference\nb1,A,2026-10-01,100.00,USD,INV-1\nb2,A,2026-10-06,-0.05,USD,\n"
+    bank = b"id,account,date,amount,currency,reference\ns1,A,2026-10-02,100.00,USD,inv1\n"
+    internal, _ = import_bytes(store, books, "books.csv")
+    external, _ = import_bytes(store, bank, "bank.csv")
+    first = reconcile_datasets(store, internal.dataset, external.dataset, load_rules(), default_rules_path().read_text(), user="ana")
+    view = export_or_fail(store, ExportRequest("breaks", run_id=first.run.id), actor="pipeline", worker="worker-1")
+    rows = csv_rows(view.location)
+    assert [r[rows[0].index("run_id")] for r in rows[1:]] == [str(first.run.id)] and view.row_count == 1
+    with pytest.raises(ExportError, match="no completed reconciliation run 999"):
+        export_or_fail(store, ExportRequest("breaks", run_id=999), actor="pipeline", worker="worker-1")
+    with pytest.raises(ExportError, match="run_id is for breaks and matches only"):
+        ExportRequest("journals", run_id=first.run.id).canonical()
+    monkeypatch.setattr(files, "write_export", lambda *a, **k: (_ for _ in ()).throw(OSError("disk unplugged")))
+    with pytest.raises(ExportError, match="failed: OSError: disk unplugged"):
+        export_or_fail(store, ExportRequest("matches", run_id=first.run.id), actor="pipeline", worker="worker-1")
