@@ -179,6 +179,8 @@ def request_export(store: Store, request: ExportRequest, *, actor: str, force: b
         force: make a new file even though a completed export answers the request (one being
             built is still joined: it reads the same version of the data).
 
+    A RUNNING export silent for ``STALLED_SECONDS`` is reaped first, so asking again retries it.
+
     Raises:
         ExportError: the request is not valid (kind, format, dates, destination, dataset).
     """
@@ -187,6 +189,7 @@ def request_export(store: Store, request: ExportRequest, *, actor: str, force: b
     canonical = request.canonical()
     version = sources.data_version(store, canonical)
     identity = request_identity(canonical, version)
+    reap_stalled(store, older_than_seconds=STALLED_SECONDS)  # a run whose worker died is retried, never joined
     for _ in range(5):
         try:
             return _answer(store, canonical, version, identity, actor, force)
@@ -418,6 +421,10 @@ def reap_stalled(store: Store, *, older_than_seconds: int = STALLED_SECONDS) -> 
         Their references. Each keeps its claim, so asking again (or ``run_export``) retries it.
     """
     limit = utc_now() - dt.timedelta(seconds=older_than_seconds)
+    with store.session() as session:  # a look first: the write lock only when there is something to reap
+        if not session.scalar(select(func.count()).select_from(ExportRecord)
+                              .where(ExportRecord.status == "RUNNING", ExportRecord.heartbeat_at < limit)):
+            return []
     with store.session(serialised=True) as session:
         stalled = list(session.scalars(select(ExportRecord).where(ExportRecord.status == "RUNNING",
                                                                   ExportRecord.heartbeat_at < limit).with_for_update()))

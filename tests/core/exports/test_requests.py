@@ -220,3 +220,20 @@ def test_a_pipeline_exports_the_breaks_of_its_own_run_and_a_failure_fails_the_st
     monkeypatch.setattr(files, "write_export", lambda *a, **k: (_ for _ in ()).throw(OSError("disk unplugged")))
     with pytest.raises(ExportError, match="failed: OSError: disk unplugged"):
         export_or_fail(store, ExportRequest("matches", run_id=first.run.id), actor="pipeline", worker="worker-1")
+
+
+def test_asking_again_for_an_export_whose_worker_died_retries_it(store):
+    import datetime as dt_
+
+    from sqlalchemy import update
+
+    add_dataset(store, rows_table(5))
+    ticket = request_export(store, ExportRequest("transactions"), actor="ana")
+    long_ago = dt_.datetime.now(dt_.UTC) - dt_.timedelta(hours=1)
+    with store.session() as session:  # a worker took it an hour ago and has said nothing since
+        session.execute(update(ExportRecord).values(status="RUNNING", worker="gone", started_at=long_ago, heartbeat_at=long_ago,
+                                                    attempts=1))
+    again, done = export_now(store, ExportRequest("transactions"), actor="bob")
+    assert (again.reference_id, again.reused, again.message) == (ticket.reference_id, False,
+                                                                  "the same export failed before: it is started again")
+    assert (done.status, done.attempts, done.row_count) == ("COMPLETED", 2, 5)
