@@ -318,7 +318,8 @@ def _cmd_gl_trial_balance(args: argparse.Namespace) -> int:
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     """Run the scheduled pipelines until SIGTERM or SIGINT (see ``core.jobs.worker``); one line
-    per event on standard error. A second signal stops it without waiting for the runs in progress."""
+    per event on standard error. Either signal lets the runs in progress finish first; a second
+    SIGINT (Ctrl-C again) stops it at once."""
     # Imported here for start-up speed (see the module's docstring).
     import logging
     import signal
@@ -344,12 +345,15 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         logger.propagate = False
     stop, force = threading.Event(), threading.Event()
 
-    def on_signal(_signum, _frame) -> None:
-        (force if stop.is_set() else stop).set()
+    def on_signal(signum, _frame) -> None:
+        (force if stop.is_set() and signum == signal.SIGINT else stop).set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    Worker(open_store(), worker_identity(), settings).run(stop, force)
+    left_running = Worker(open_store(), worker_identity(), settings).run(stop, force)
+    if left_running:  # stopped at once: the threads of those runs are not waited for
+        logging.shutdown()
+        os._exit(0)
     return 0
 
 

@@ -41,7 +41,7 @@ What it guarantees, and how:
 - **No run is left running.** On taking the lease the worker fails the runs a stopped worker
   left ``running`` (``runs.fail_abandoned``), and they are retried like any failure. On a clean
   stop (SIGTERM, SIGINT) it stops scheduling, lets the runs in progress finish while it keeps
-  renewing the lease, then releases it; a second signal stops it at once, leaving those runs to
+  renewing the lease, then releases it; a second SIGINT stops it at once, leaving those runs to
   the next worker.
 
 Each event is one line on standard error.
@@ -146,9 +146,14 @@ class Worker:
 
     # -- the main loop ---------------------------------------------------------------------
 
-    def run(self, stop: threading.Event, force: threading.Event) -> None:
+    def run(self, stop: threading.Event, force: threading.Event) -> int:
         """Hold the lease and schedule until ``stop`` is set; then finish the runs in progress
-        (unless ``force`` is set too) and release the lease."""
+        (unless ``force`` is set too) and release the lease.
+
+        Returns:
+            How many runs are still going (stopped by ``force``): the caller ends the process
+            without waiting for them.
+        """
         global _active
         _active = self
         log.info("worker %s started (lease %gs, renewed every %gs, pipelines re-read every %gs)", self.identity,
@@ -173,6 +178,7 @@ class Worker:
         finally:
             self._stop(force)
             _active = None
+        return len(self._running)
 
     def _take_lease(self) -> bool:
         try:
@@ -220,10 +226,15 @@ class Worker:
             return
         self._stop_scheduler()
         self._retries.shutdown(wait=False, cancel_futures=True)
+        if self._running:
+            log.info("stopping: waiting for run(s) %s to finish (Ctrl-C again to stop now)", ", ".join(map(str, sorted(self._running))))
         while self._running and not force.is_set():
-            log.info("stopping: waiting for run(s) %s to finish (signal again to stop now)", ", ".join(map(str, sorted(self._running))))
             force.wait(self.settings.renew_seconds)
-            if not renew_lease(self.store, self.identity, seconds=self.settings.lease_seconds):
+            try:
+                kept = renew_lease(self.store, self.identity, seconds=self.settings.lease_seconds)
+            except Exception:
+                kept = False
+            if not kept:
                 log.error("lost the lease while finishing runs")
                 break
         if self._running:
