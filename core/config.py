@@ -18,6 +18,10 @@ which a transfer between own accounts still in transit raises one.
 ``RECON_SIGNIN_MAX_FAILURES`` (per username, default 5), ``RECON_SIGNIN_MAX_CLIENT_FAILURES``
 (per client, default 20), ``RECON_SIGNIN_LOCK_MINUTES`` (first lock, default 5, doubled by each
 further failure) and ``RECON_SIGNIN_MAX_LOCK_MINUTES`` (default 1440) set the sign-in backoff.
+``RECON_WEBHOOK_ATTEMPTS`` (default 4), ``RECON_WEBHOOK_BACKOFF_SECONDS`` (the first wait,
+doubled after each failure; default 2) and ``RECON_WEBHOOK_TIMEOUT_SECONDS`` (default 10) set how
+a webhook is delivered. A pipeline names the environment variables that hold its secrets (an
+SFTP password, a webhook's signing secret): they are read here too (:func:`named_secret`).
 The worker (``python -m core worker``): ``RECON_WORKER_LEASE_SECONDS`` (default 15) is how long
 its lease lasts unrenewed, ``RECON_WORKER_RENEW_SECONDS`` (default 3) how often it is renewed,
 ``RECON_WORKER_POLL_SECONDS`` (default 2) how often the pipelines and due retries are re-read,
@@ -36,9 +40,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 __all__ = ["SignInPolicy", "WorkerSettings", "approval_threshold", "cli_user", "data_dir", "database_url", "demo_mode", "duckdb_settings",
-           "ledger_dimensions", "manual_match_tolerance", "max_expanded_bytes", "max_import_bytes", "profiles_dir",
+           "ledger_dimensions", "manual_match_tolerance", "max_expanded_bytes", "named_secret", "max_import_bytes", "profiles_dir",
            "reconciliation_threshold", "registrars_dir", "show_tracebacks", "sign_in_policy", "transfer_transit_days",
-           "variance_alert_threshold", "worker_settings"]
+           "variance_alert_threshold", "webhook_attempts", "webhook_backoff_seconds", "webhook_timeout_seconds", "worker_settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,6 +78,26 @@ def cli_user() -> str:
 def show_tracebacks() -> bool:
     """The command line prints the traceback of an unexpected failure (``RECON_DEBUG`` set)."""
     return bool(os.environ.get("RECON_DEBUG"))
+
+
+def named_secret(variable: str) -> str | None:
+    """The value of an environment variable a pipeline names for a secret; ``None`` when unset or empty."""
+    return os.environ.get(variable) or None
+
+
+def webhook_attempts() -> int:
+    """How many times a webhook is tried before it counts as not delivered (``RECON_WEBHOOK_ATTEMPTS``, default 4)."""
+    return max(1, int(os.environ.get("RECON_WEBHOOK_ATTEMPTS") or "4"))
+
+
+def webhook_backoff_seconds() -> float:
+    """The wait before a webhook's second try, doubled before each further one (``RECON_WEBHOOK_BACKOFF_SECONDS``, default 2)."""
+    return max(0.0, float(os.environ.get("RECON_WEBHOOK_BACKOFF_SECONDS") or "2"))
+
+
+def webhook_timeout_seconds() -> float:
+    """How long one webhook try waits for the receiver's answer (``RECON_WEBHOOK_TIMEOUT_SECONDS``, default 10)."""
+    return float(os.environ.get("RECON_WEBHOOK_TIMEOUT_SECONDS") or "10")
 
 
 def max_import_bytes() -> int:

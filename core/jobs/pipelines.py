@@ -303,6 +303,25 @@ class _PipelineFile(_Strict):
     retry: _RetrySection = _RetrySection()
     steps: tuple[Step, ...] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _steps_in_order(self) -> _PipelineFile:
+        """A step that works on what an earlier step produced needs that step before it."""
+        found = []
+        for number, step in enumerate(self.steps, start=1):
+            before = {s.kind for s in self.steps[:number - 1]}
+            uses_fetched = [value for value in _dataset_settings(step) if value.startswith("fetched")]
+            if step.kind == "import" and "fetch" not in before:
+                found.append(f"step {number} (import): needs a fetch step before it (it imports the files fetched)")
+            elif step.kind in ("reconcile", "post") and uses_fetched and "import" not in before:
+                found.append(f"step {number} ({step.kind}): {uses_fetched[0]} needs an import step before it")
+            elif step.kind == "holdings" and uses_fetched and "fetch" not in before:
+                found.append(f"step {number} (holdings): {uses_fetched[0]} needs a fetch step before it")
+            elif step.kind == "export" and "reconcile" not in before:
+                found.append(f"step {number} (export): needs a reconcile step before it (it writes that run's breaks and matches)")
+        if found:
+            raise ValueError("; ".join(found))
+        return self
+
     @field_validator("name")
     @classmethod
     def _a_plain_name(cls, value: str) -> str:
@@ -373,8 +392,19 @@ def _problem_lines(exc: ValidationError, raw: dict) -> list[str]:
             elif message == "Extra inputs are not permitted" and step.get("kind") in _STEP_MODELS:
                 message = f"not a setting of a {step['kind']} step; its settings are {', '.join(_settings_of(step))}"
             location = [f"step {index + 1} ({step.get('kind', '?')})"] + rest
-        lines.append(f"{'.'.join(str(p) for p in location) or 'pipeline'}: {message}")
+        lines.append(f"{'.'.join(str(p) for p in location)}: {message}" if location else message)
     return lines
+
+
+def _dataset_settings(step) -> list[str]:
+    """The settings of a step that name datasets or files (``fetched...``, an id, a path)."""
+    if step.kind == "reconcile":
+        return [step.books, step.statement]
+    if step.kind == "post":
+        return [step.datasets]
+    if step.kind == "holdings":
+        return [step.books, *step.registrars]
+    return []
 
 
 def _settings_of(step: dict) -> list[str]:

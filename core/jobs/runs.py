@@ -127,7 +127,7 @@ def execute_run(store: Store, run_id: int, *, worker: str | None = None) -> Pipe
 def run_steps(store: Store, run: PipelineRun, spec: PipelineSpec) -> PipelineRun:
     """The steps of ``spec`` for a running ``run``, each with its row, then the run finished."""
     context = RunContext(store=store, run_id=run.id, pipeline=spec, actor=_actor_of(run.worker),
-                         scheduled_for=_utc(run.scheduled_for), outputs={key: [] for key in _OUTPUT_KEYS})
+                         scheduled_for=_utc(run.scheduled_for), attempt=run.attempt, outputs={key: [] for key in _OUTPUT_KEYS})
     start = _resume(store, run, context)
     error, stopped = None, None
     for position, step in enumerate(spec.steps, start=1):
@@ -137,15 +137,15 @@ def run_steps(store: Store, run: PipelineRun, spec: PipelineSpec) -> PipelineRun
             reason = stopped or ("an earlier step failed" if error is not None else "the run did not fail")
             _step_row(store, run.id, position, step.kind, "skipped", reason, {})
             continue
-        context.failure = error
+        context.failure, context.position = error, position
         step_id = _step_row(store, run.id, position, step.kind, "running", "", {})
         try:
             message, outputs = run_step(context, step)
             status = "succeeded"
         except StopRun as exc:
-            message, outputs, status, stopped = str(exc), {}, "succeeded", str(exc)
+            message, outputs, status, stopped = str(exc), {}, "succeeded", f"the run stopped at step {position}: nothing new to work on"
         except StepFailed as exc:
-            message, outputs, status = str(exc), {}, "failed"
+            message, outputs, status = str(exc), exc.outputs, "failed"
         except Exception as exc:  # noqa: BLE001 (a bug or an outside failure: the run fails with it, the worker carries on)
             message, outputs, status = f"{_one_line(exc)} ({type(exc).__name__})", {}, "failed"
         for key, values in outputs.items():
