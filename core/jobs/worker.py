@@ -198,9 +198,14 @@ class Worker:
             return False
         self._waiting_for = None
         log.info("took the lease: this worker runs the schedules")
-        for run_id in runs.fail_abandoned(self.store, alive_worker=self.identity):
-            log.info("run %d was left running by a stopped worker: failed (and queued for retry if attempts are left)", run_id)
-        self._start_scheduler()
+        try:
+            for run_id in runs.fail_abandoned(self.store, alive_worker=self.identity):
+                log.info("run %d was left running by a stopped worker: failed (and queued for retry if attempts are left)", run_id)
+            self._start_scheduler()
+        except Exception as exc:  # the store failed half way: start again at the next renewal (the lease is still ours)
+            log.error("could not start scheduling: %s", _one_line(exc))
+            self._stop_scheduler()
+            return False
         return True
 
     def _renew_lease(self) -> None:
@@ -252,8 +257,12 @@ class Worker:
             job_defaults={"misfire_grace_time": self.settings.misfire_grace_seconds, "coalesce": False, "max_instances": 1},
             timezone=dt.UTC)
         scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
-        scheduler.start()
+        # Paused until its jobs match the pipelines: a job left in the store for a pipeline
+        # paused or deleted while no worker ran must not fire first.
+        scheduler.start(paused=True)
         self.scheduler = scheduler
+        self.sync_jobs(pipelines.list_pipelines(self.store))
+        scheduler.resume()
 
     def _stop_scheduler(self) -> None:
         scheduler, self.scheduler = self.scheduler, None
@@ -288,8 +297,13 @@ class Worker:
             log.error("pipeline %s: the run at %s stopped on an error: %s", name, _moment(event.scheduled_run_time), _one_line(event.exception))
             return
         times = event.scheduled_run_times if event.code == EVENT_JOB_MAX_INSTANCES else [event.scheduled_run_time]
-        why = "it was still running" if event.code == EVENT_JOB_MAX_INSTANCES else "the worker was late"
         for when in times:
+            if event.code == EVENT_JOB_MAX_INSTANCES:
+                why = "the run before it was still going"
+            elif utc_now() - when > dt.timedelta(seconds=self.settings.misfire_grace_seconds):
+                why = f"more than {self.settings.misfire_grace_seconds}s late"
+            else:
+                why = "a later time of it was due too, and ran instead"
             try:
                 runs.record_missed(self.store, name, when.astimezone(dt.UTC), worker=self.identity)
             except Exception as exc:
@@ -302,6 +316,13 @@ class Worker:
     def run_scheduled(self, name: str, scheduled_for: dt.datetime) -> None:
         """Claim and run one scheduled time of a pipeline (what :func:`fire` does)."""
         scheduled_for = scheduled_for.astimezone(dt.UTC)
+        try:
+            paused = pipelines.get_pipeline(self.store, name).paused
+        except pipelines.PipelineError:
+            paused = True
+        if paused:  # paused or deleted since the last re-read: the job goes at the next one
+            log.info("pipeline %s: the run at %s is not run (paused or deleted)", name, _moment(scheduled_for))
+            return
         run_id = runs.claim_run(self.store, name, scheduled_for, trigger="schedule", worker=self.identity)
         if run_id is None:
             log.info("pipeline %s: the run at %s was claimed already", name, _moment(scheduled_for))
@@ -314,7 +335,10 @@ class Worker:
                 if run.id in self._running or run.pipeline in self._running.values():
                     continue  # going already, or waits for the pipeline's run in progress
                 self._running[run.id] = run.pipeline
-            self._retries.submit(self._execute, run.pipeline, run.id, f"retry {run.attempt - 1}", runs.execute_run)
+            self._retries.submit(self._execute, run.pipeline, run.id, f"retry {run.attempt - 1}", self._execute_retry)
+
+    def _execute_retry(self, store: Store, run_id: int):
+        return runs.execute_run(store, run_id, worker=self.identity)
 
     def _execute(self, name: str, run_id: int, what: str, execute: Callable) -> None:
         with self._lock:

@@ -118,6 +118,7 @@ def workers(tmp_path):
     yield start
     for worker in started:
         worker.stop(signal.SIGKILL)
+        print(f"--- {worker.log_path.name}\n{worker.log}")  # shown by pytest when the test failed
 
 
 @pytest.fixture
@@ -197,10 +198,10 @@ def test_a_one_second_pipeline_runs_once_a_second_with_a_history_row_each(sqlite
 @pytest.mark.parametrize("store", ["sqlite", "postgresql"], indirect=True)
 def test_two_workers_on_one_store_run_each_scheduled_time_exactly_once(store, workers, receiver):
     save_pipeline(store, pipeline("tick", receiver.url, every_seconds=1), actor="tester")
-    started = time.monotonic()
     first, second = workers(store), workers(store)
     holder = wait_for(lambda: next((worker for worker in (first, second) if "took the lease" in worker.log), None),
                       30, "a worker to take the lease")
+    started = time.monotonic()
     waiting = second if holder is first else first
     wait_for(lambda: f"the lease is held by {holder.identity}" in waiting.log, 30, "the other worker to wait")
     time.sleep(max(0.0, 10 - (time.monotonic() - started)))
@@ -208,6 +209,7 @@ def test_two_workers_on_one_store_run_each_scheduled_time_exactly_once(store, wo
     wait_for(lambda: "took the lease" in waiting.log, 10, "the waiting worker to take over")
     time.sleep(max(0.0, 20 - (time.monotonic() - started)))
     assert waiting.stop() == 0
+    assert "pipeline tick" not in waiting.log.split("took the lease")[0], "the waiting worker ran something"
 
     runs = runs_of(store, "tick")
     by_first = [run for run in runs if run.worker == holder.identity]
