@@ -378,6 +378,96 @@ def _cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0 if report.intact else EXIT_CHAIN_BROKEN
 
 
+def _cmd_jobs_list(args: argparse.Namespace) -> int:
+    """One line per pipeline (or ``--json``: a list of objects) on standard output."""
+    # Imported here for start-up speed (see the module's docstring).
+    import json
+
+    from core.store import open_store
+    from core.views.jobs import pipeline_summaries
+
+    rows = pipeline_summaries(open_store())
+    if args.json:
+        print(json.dumps(rows, indent=2, sort_keys=True, default=str))
+        return 0
+    for row in rows:
+        last = row["last_run"]
+        latest = f"{last['status']} (run {last['id']})" if last else "-"
+        print(f"{row['name']}\tv{row['version']}\t{'paused' if row['paused'] else 'active'}\t{row['schedule']}\t"
+              f"next {row['next_run'] or '-'}\tlast {latest}")
+    return 0
+
+
+def _cmd_jobs_run(args: argparse.Namespace) -> int:
+    """Run a pipeline in the foreground (the worker's code); its steps on standard error; exit 1 when it failed."""
+    # Imported here for start-up speed (see the module's docstring).
+    from core.jobs.pipelines import PipelineError
+    from core.jobs.runs import run_now, run_steps_of
+    from core.store import open_store
+
+    store = open_store()
+    try:
+        run = run_now(store, args.name, actor=config.cli_user())
+    except PipelineError as exc:
+        raise BadInput(str(exc)) from None
+    for step in run_steps_of(store, run.id):
+        print(f"step {step.position} ({step.kind}): {step.status}{': ' + step.message if step.message else ''}", file=sys.stderr)
+    print(f"run {run.id} of {run.pipeline}: {run.status}{': ' + run.error if run.error else ''}")
+    return 0 if run.status == "succeeded" else 1
+
+
+def _cmd_jobs_history(args: argparse.Namespace) -> int:
+    """The latest runs, newest first: one line each (or ``--json`` with their steps)."""
+    # Imported here for start-up speed (see the module's docstring).
+    import json
+
+    from core.store import open_store
+    from core.views.jobs import run_history
+
+    if args.limit < 1:
+        raise BadInput(f"--limit {args.limit}: give a number of runs of 1 or more")
+    rows = run_history(open_store(), args.name, limit=args.limit, with_steps=args.json)
+    if args.json:
+        print(json.dumps(rows, indent=2, sort_keys=True, default=str))
+        return 0
+    for row in rows:
+        took = f"{row['seconds']:.1f} s" if row["seconds"] is not None else "-"
+        print(f"{row['id']}\t{row['pipeline']}\t{row['status']}\t{row['trigger']} #{row['attempt']}\t{row['scheduled_for']}\t{took}"
+              f"{chr(9) + row['error'] if row['error'] else ''}")
+    return 0
+
+
+def _cmd_jobs_save(args: argparse.Namespace) -> int:
+    # Imported here for start-up speed (see the module's docstring).
+    from core.jobs.pipelines import PipelineError, save_pipeline
+    from core.store import open_store
+
+    try:
+        text = Path(args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{args.file}: cannot read the pipeline ({getattr(exc, 'strerror', None) or exc})") from None
+    store = open_store()
+    try:
+        spec = save_pipeline(store, text, actor=config.cli_user(), source=args.file)
+    except PipelineError as exc:
+        raise BadInput(str(exc)) from None
+    print(f"pipeline {spec.name} saved")
+    return 0
+
+
+def _cmd_jobs_pause(args: argparse.Namespace) -> int:
+    # Imported here for start-up speed (see the module's docstring).
+    from core.jobs.pipelines import PipelineError, set_paused
+    from core.store import open_store
+
+    try:
+        set_paused(open_store(), args.name, args.pause, actor=config.cli_user())
+    except PipelineError as exc:
+        raise BadInput(str(exc)) from None
+    print(f"pipeline {args.name} {'paused' if args.pause else 'resumed'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Recon Workbench command line")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -424,6 +514,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="seed the demo month: books, bank and broker statements")
     demo.add_argument("--if-empty", action="store_true", help="do nothing when the store already has datasets")
     demo.set_defaults(run=_cmd_demo)
+
+    jobs = commands.add_parser("jobs", help="pipelines: list them, run one now, their run history, save one from TOML")
+    jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True)
+    jobs_list = jobs_commands.add_parser("list", help="every pipeline with its schedule, next run and last run")
+    jobs_list.add_argument("--json", action="store_true", help="a JSON list instead of lines")
+    jobs_list.set_defaults(run=_cmd_jobs_list)
+    jobs_run = jobs_commands.add_parser("run", help="run a pipeline now, in the foreground; exit 1 when the run failed")
+    jobs_run.add_argument("name")
+    jobs_run.set_defaults(run=_cmd_jobs_run)
+    jobs_history = jobs_commands.add_parser("history", help="the latest runs, newest first")
+    jobs_history.add_argument("name", nargs="?", help="only this pipeline's runs")
+    jobs_history.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+    jobs_history.add_argument("--json", action="store_true", help="a JSON list, each run with its steps")
+    jobs_history.set_defaults(run=_cmd_jobs_history)
+    jobs_save = jobs_commands.add_parser("save", help="add or replace a pipeline from a TOML file (validated first)")
+    jobs_save.add_argument("file")
+    jobs_save.set_defaults(run=_cmd_jobs_save)
+    for verb, pause in (("pause", True), ("resume", False)):
+        jobs_pause = jobs_commands.add_parser(verb, help=f"{verb} a pipeline's schedule (run now still works)")
+        jobs_pause.add_argument("name")
+        jobs_pause.set_defaults(run=_cmd_jobs_pause, pause=pause)
 
     gl = commands.add_parser("gl", help="the general ledger: post bank records, import the chart, the trial balance")
     gl_commands = gl.add_subparsers(dest="gl_command", required=True)

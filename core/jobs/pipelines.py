@@ -149,7 +149,7 @@ class FetchStep(_Strict):
             raise ValueError(f"{', '.join(others)}: not a setting of a fetch from {self.source}")
         missing = [name for name in _SOURCE_REQUIRED[self.source] if getattr(self, name) is None]
         if missing:
-            raise ValueError(f"a {self.source} fetch needs {' and '.join(missing)}")
+            raise ValueError(f"a fetch from {self.source} needs {' and '.join(missing)}")
         if self.source == "sftp" and (self.username is None) == (self.username_env is None):
             raise ValueError("an sftp fetch needs exactly one of username and username_env")
         if self.source == "sftp" and self.password_env is None and self.key_file is None:
@@ -422,15 +422,15 @@ def _stored(row: Pipeline) -> StoredPipeline:
                           row.definition, row.updated_by, row.updated_at)
 
 
-def save_pipeline(store: Store, text: str, *, actor: str) -> PipelineSpec:
+def save_pipeline(store: Store, text: str, *, actor: str, source: str = "<pipeline>") -> PipelineSpec:
     """Validate and keep a pipeline, new or edited (by its name); its version goes up by one, audited.
 
-    A pipeline saved again keeps its paused state.
+    A pipeline saved again keeps its paused state. ``source`` names the text in messages.
 
     Raises:
         PipelineError: the text is not a valid pipeline; nothing is saved.
     """
-    spec = parse_pipeline(text, source="pipeline")
+    spec = parse_pipeline(text, source=source)
     with store.session(serialised=True) as session:
         row = session.get(Pipeline, spec.name, with_for_update=True)
         before = None if row is None else {"version": row.version, "paused": row.paused, "definition": row.definition}

@@ -31,6 +31,7 @@ from sqlalchemy import select
 
 from core import config
 from core.atomic import publish, temporary_path
+from core.domain.money import canonical_decimal
 from core.jobs.pipelines import (ExportStep, FetchStep, HoldingsStep, ImportStep, NotifyStep, PipelineSpec, PostStep, ReconcileStep,
                                  Schedule)
 from core.store import Store
@@ -327,7 +328,12 @@ def post(context: RunContext, step: PostStep) -> tuple[str, dict]:
 # -- export -----------------------------------------------------------------------------------
 
 def export(context: RunContext, step: ExportStep) -> tuple[str, dict]:
-    """Write each reconciliation's breaks and matches of this run to the folder."""
+    """Write each reconciliation's breaks and matches of this run to the folder, as the engine left them.
+
+    ``run-ID-breaks``: one row per break (side, record, account, date, amount, currency,
+    reference, description, reason). ``run-ID-matches``: one row per record in a group, with the
+    group's rule, status (confirmed or proposed) and differences. Amounts exact, at least cents.
+    """
     import pyarrow.parquet as pq
 
     from core.exports.writers import frame_to_csv_bytes, frame_to_xlsx_bytes
@@ -341,14 +347,24 @@ def export(context: RunContext, step: ExportStep) -> tuple[str, dict]:
     files = []
     for run_id in runs:
         source = run_folder(context.store.data_dir, run_id)
-        for part, parquet in (("breaks", "breaks.parquet"), ("matches", "items.parquet")):
-            frame = pq.read_table(source / parquet).to_pandas()
+        breaks = pq.read_table(source / "breaks.parquet").to_pandas()[_BREAK_COLUMNS]
+        groups = pq.read_table(source / "groups.parquet").to_pandas()[["match_id", "rule", "status", "amount_diff", "days_diff"]]
+        matches = pq.read_table(source / "items.parquet").to_pandas().merge(groups, on="match_id", how="left")[_MATCH_COLUMNS]
+        for part, frame in (("breaks", breaks), ("matches", matches)):
+            for column in ("amount", "amount_diff"):
+                if column in frame:
+                    frame[column] = frame[column].map(canonical_decimal)
             target = folder / f"run-{run_id}-{part}.{step.format}"
             temporary = temporary_path(target)
             temporary.write_bytes(frame_to_csv_bytes(frame) if step.format == "csv" else frame_to_xlsx_bytes(frame, part))
             publish(temporary, target)
             files.append(str(target))
     return f"{_plural(len(files), 'file')} written to {folder}", {"files": files}
+
+
+_BREAK_COLUMNS = ["side", "record_id", "account", "date", "amount", "currency", "reference", "description", "reason"]
+_MATCH_COLUMNS = ["match_id", "side", "record_id", "account", "date", "amount", "currency", "reference", "rule", "status", "amount_diff",
+                  "days_diff"]
 
 
 # -- holdings ---------------------------------------------------------------------------------
