@@ -107,9 +107,10 @@ class _LatestDueTime(ThreadPoolExecutor):
     """Runs the latest due time of a job, and reports the earlier ones as missed.
 
     APScheduler hands an executor every time of a job that is due (the job has
-    ``coalesce=False``); the earlier ones become ``EVENT_JOB_MISSED`` like a run past its grace,
-    and the latest goes through APScheduler's own ``run_job`` (grace check, events) with its
-    time in ``_scheduled`` for :func:`fire` to claim.
+    ``coalesce=False``). The earlier ones become ``EVENT_JOB_MISSED`` at once, as a run past its
+    grace does (recorded before the run starts, so a worker dying during it leaves no gap); the
+    latest goes through APScheduler's own ``run_job`` (grace check, events) with its time in
+    ``_scheduled`` for :func:`fire` to claim.
     """
 
     def _do_submit_job(self, job, run_times):
@@ -119,14 +120,15 @@ class _LatestDueTime(ThreadPoolExecutor):
             else:
                 self._run_job_success(job.id, future.result())
 
-        self._pool.submit(_run_latest, job, job._jobstore_alias, run_times, self._logger.name).add_done_callback(done)
+        for run_time in run_times[:-1]:
+            self._scheduler._dispatch_event(JobExecutionEvent(EVENT_JOB_MISSED, job.id, job._jobstore_alias, run_time))
+        self._pool.submit(_run_latest, job, job._jobstore_alias, run_times[-1], self._logger.name).add_done_callback(done)
 
 
-def _run_latest(job, jobstore_alias, run_times, logger_name) -> list:
-    events = [JobExecutionEvent(EVENT_JOB_MISSED, job.id, jobstore_alias, run_time) for run_time in run_times[:-1]]
-    _scheduled.time = run_times[-1]
+def _run_latest(job, jobstore_alias, run_time, logger_name) -> list:
+    _scheduled.time = run_time
     try:
-        return events + run_job(job, jobstore_alias, run_times[-1:], logger_name)
+        return run_job(job, jobstore_alias, [run_time], logger_name)
     finally:
         _scheduled.time = None
 
