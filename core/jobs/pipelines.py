@@ -42,8 +42,9 @@ setting that is not one of them is refused, and so is a setting of another fetch
 environment variables that hold them (``password_env``, ``secret_env``, ...).
 
 A pipeline is validated like a rule set: every problem on one line, naming the pipeline, the
-step by number and kind, and the setting. Cron expressions are checked by APScheduler's
-``CronTrigger.from_crontab``, time zones by ``zoneinfo``.
+step by number and kind, and the setting. Cron expressions are read as crontab reads them (days of
+the week 0 or 7 Sunday, 1 Monday, ...) and checked by APScheduler's ``CronTrigger``
+(:func:`cron_trigger`, which the worker schedules with), time zones by ``zoneinfo``.
 
 Pipelines are kept in the store (``pipelines``): their TOML as saved, paused or not, and a
 version raised by every save and every pause or resume, each audited, so a worker sees an
@@ -67,8 +68,8 @@ from core.store import Store, record_audit
 from core.store.models import Pipeline, utc_now
 
 __all__ = ["ExportStep", "FetchStep", "HoldingsStep", "ImportStep", "NotifyStep", "PipelineError", "PipelineSpec", "PostStep",
-           "ReconcileStep", "Schedule", "Step", "StoredPipeline", "get_pipeline", "list_pipelines", "parse_pipeline", "save_pipeline",
-           "set_paused"]
+           "ReconcileStep", "Schedule", "Step", "StoredPipeline", "cron_trigger", "get_pipeline", "list_pipelines", "parse_pipeline",
+           "save_pipeline", "set_paused"]
 
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 ENV_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -282,13 +283,69 @@ class _ScheduleSection(_Strict):
         if (self.cron is None) == (self.every_seconds is None):
             raise ValueError("exactly one of cron and every_seconds")
         if self.cron is not None:
-            from apscheduler.triggers.cron import CronTrigger
-
             try:
-                CronTrigger.from_crontab(self.cron, timezone=self.timezone)
+                cron_trigger(self.cron, self.timezone)
             except ValueError as exc:
                 raise ValueError(f"cron: {self.cron!r} is not a five-field cron expression ({exc})") from None
         return self
+
+
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _crontab_weekdays(field: str) -> str:
+    """A crontab day-of-week field (0 or 7 Sunday, 1 Monday ... 6 Saturday, names, ranges, steps)
+    as the list of day names APScheduler reads the same way.
+
+    APScheduler 3 numbers days from Monday (0) and reads ``1-5`` as Tuesday to Saturday: its
+    own warning says so. Names mean the same to both, so the field goes over as names.
+    """
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        span, _, step_text = part.partition("/")
+        if step_text and not step_text.isdigit():
+            raise ValueError(f"day of week {field!r}: {step_text!r} is not a step")
+        step = int(step_text or 1)
+        if span == "*":
+            first, last = 0, 6
+        else:
+            first_text, _, last_text = span.partition("-")
+            first = _weekday_number(first_text, field)
+            last = _weekday_number(last_text, field) if last_text else (6 if step_text else first)
+            if last_text and last == 0 and first > 0:  # 5-7: Friday to Sunday
+                last = 7
+        if last < first or step < 1:
+            raise ValueError(f"day of week {field!r}: {part!r} is not a range")
+        days.update(day % 7 for day in range(first, last + 1, step))
+    return ",".join(_WEEKDAYS[day] for day in sorted(days))
+
+
+def _weekday_number(text: str, field: str) -> int:
+    if text in _WEEKDAYS:
+        return _WEEKDAYS.index(text)
+    if text.isdigit() and int(text) <= 7:
+        return int(text) if text != "7" else 7
+    raise ValueError(f"day of week {field!r}: {text!r} is not a day (0-7 or sun-sat)")
+
+
+def cron_trigger(cron: str, timezone: str):
+    """APScheduler's trigger for a five-field crontab expression, the days of the week read as
+    crontab reads them (0 or 7 Sunday). The worker schedules with this, never ``from_crontab``
+    directly.
+
+    Raises:
+        ValueError: not a five-field crontab expression.
+    """
+    from apscheduler.triggers.cron import CronTrigger
+
+    fields = cron.split()
+    if len(fields) != 5:
+        raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
+    minute, hour, day, month, weekdays = fields
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=_crontab_weekdays(weekdays),
+                       timezone=zoneinfo.ZoneInfo(timezone))
 
 
 class _RetrySection(_Strict):

@@ -145,7 +145,7 @@ def run_steps(store: Store, run: PipelineRun, spec: PipelineSpec) -> PipelineRun
         except StopRun as exc:
             message, outputs, status, stopped = str(exc), {}, "succeeded", f"the run stopped at step {position}: nothing new to work on"
         except StepFailed as exc:
-            message, outputs, status = str(exc), exc.outputs, "failed"
+            message, outputs, status = _one_line(exc), exc.outputs, "failed"
         except Exception as exc:  # noqa: BLE001 (a bug or an outside failure: the run fails with it, the worker carries on)
             message, outputs, status = f"{_one_line(exc)} ({type(exc).__name__})", {}, "failed"
         for key, values in outputs.items():
@@ -165,8 +165,9 @@ def _notifies_failure_only(step) -> bool:
 
 
 def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line, at most 1,000 characters."""
     text = " ".join(str(exc).split())
-    return text[:500] or type(exc).__name__
+    return (text if len(text) <= 1000 else text[:999] + "…") or type(exc).__name__
 
 
 def _resume(store: Store, run: PipelineRun, context: RunContext) -> int:
@@ -258,21 +259,28 @@ def fail_abandoned(store: Store, *, alive_worker: str) -> list[int]:
     for run in running:
         if run.worker.startswith("manual:") and _manual_process_alive(run.worker):
             continue
-        try:
-            spec = get_pipeline(store, run.pipeline).spec
-        except PipelineError:
-            spec = None
-        with store.session() as session:
-            claimed = session.execute(update(PipelineRun).where(PipelineRun.id == run.id, PipelineRun.status == "running")
-                                      .values(status="failed", error=f"{ABANDONED} ({run.worker})", finished_at=utc_now())).rowcount
-            if not claimed:
-                continue
-            session.execute(update(PipelineRunStep).where(PipelineRunStep.run_id == run.id, PipelineRunStep.status == "running")
-                            .values(status="failed", message=ABANDONED, finished_at=utc_now()))
-            if spec is not None:
-                _queue_retry(session, session.get(PipelineRun, run.id), spec)
-        failed.append(run.id)
+        if _fail_abandoned_run(store, run):
+            failed.append(run.id)
     return failed
+
+
+def _fail_abandoned_run(store: Store, run: PipelineRun) -> bool:
+    """Fail one run whose process stopped, its running steps too, and queue its retry; ``False``
+    when it had finished (or been failed by another) meanwhile."""
+    try:
+        spec = get_pipeline(store, run.pipeline).spec
+    except PipelineError:
+        spec = None
+    with store.session() as session:
+        claimed = session.execute(update(PipelineRun).where(PipelineRun.id == run.id, PipelineRun.status == "running")
+                                  .values(status="failed", error=f"{ABANDONED} ({run.worker})", finished_at=utc_now())).rowcount
+        if not claimed:
+            return False
+        session.execute(update(PipelineRunStep).where(PipelineRunStep.run_id == run.id, PipelineRunStep.status == "running")
+                        .values(status="failed", message=ABANDONED, finished_at=utc_now()))
+        if spec is not None:
+            _queue_retry(session, session.get(PipelineRun, run.id), spec)
+    return True
 
 
 def manual_worker_name(actor: str) -> str:
@@ -314,11 +322,21 @@ def run_now(store: Store, name: str, *, actor: str) -> PipelineRun:
     """Run a pipeline now, in this process (the CLI's ``jobs run``, a page's "run now").
 
     Works on a paused pipeline too. A failure with attempts left queues a retry for the worker.
+    One run of a pipeline at a time: while one is running (by the worker or by hand), this is
+    refused, so two runs never take the same new files. A run by hand on this host whose process
+    is gone does not count: it is failed first, as the worker would.
 
     Raises:
-        PipelineError: no pipeline has that name (nothing is recorded).
+        PipelineError: no pipeline has that name, or a run of it is running (nothing is recorded).
     """
     spec = get_pipeline(store, name).spec
+    with store.session() as session:
+        running = list(session.scalars(select(PipelineRun).where(PipelineRun.pipeline == name, PipelineRun.status == "running")))
+    for run in running:
+        if run.worker.startswith("manual:") and not _manual_process_alive(run.worker):
+            _fail_abandoned_run(store, run)
+        else:
+            raise PipelineError(f"pipeline {name}: run {run.id} is running ({run.worker}); try again when it has finished")
     run_id = None
     while run_id is None:  # two requests in the same microsecond: the second takes the next one
         run_id = claim_run(store, name, utc_now(), trigger="manual", worker=manual_worker_name(actor))

@@ -250,7 +250,8 @@ def _datasets(context: RunContext, wanted: str, setting: str) -> list[DatasetRec
     with context.store.session() as session:
         if wanted.startswith("fetched"):
             pattern = wanted.partition(":")[2] or "*"
-            ids = [d["id"] for d in sorted(context.outputs.get("datasets", []), key=lambda d: d["name"]) if fnmatch.fnmatch(d["name"], pattern)]
+            imported = sorted(context.outputs.get("datasets", []), key=lambda d: d["name"])
+            ids = [d["id"] for d in imported if fnmatch.fnmatch(d["name"], pattern)]
             found = {d.id: d for d in session.scalars(select(DatasetRecord).where(DatasetRecord.id.in_(ids)))}
             records = [found[i] for i in dict.fromkeys(ids) if i in found]
             if not records:
@@ -280,7 +281,8 @@ def reconcile(context: RunContext, step: ReconcileStep) -> tuple[str, dict]:
 
     books, statements = _datasets(context, step.books, "books"), _datasets(context, step.statement, "statement")
     if len(books) > 1 and len(statements) > 1:
-        raise StepFailed(f"books ({len(books)} datasets) and statement ({len(statements)}) are both several: name one side by id or narrow its pattern")
+        raise StepFailed(f"books ({len(books)} datasets) and statement ({len(statements)}) are both several: "
+                         "name one side by id or narrow its pattern")
     rules, rules_text = _rule_set(step.rules)
     runs, lines = [], []
     for internal in books:
@@ -437,7 +439,8 @@ def notify(context: RunContext, step: NotifyStep) -> tuple[str, dict]:
         lines.append(f"alert {alerts[0].id} raised" if alerts else "alert raised before")
     if step.webhook is not None:
         secret = _secret(step.secret_env, "the webhook's secret")
-        produced = {key: values for key, values in context.outputs.items() if key in ("datasets", "runs", "holdings_runs", "files", "posted")}
+        produced = {key: values for key, values in context.outputs.items()
+                    if key in ("datasets", "runs", "holdings_runs", "files", "posted")}
         body = event_body(event, {"pipeline": context.pipeline.name, "run_id": context.run_id, "attempt": context.attempt,
                                   "scheduled_for": context.scheduled_for.isoformat(), "status": "failed" if failed else "succeeded",
                                   "error": context.failure, "will_retry": will_retry, "outputs": produced})

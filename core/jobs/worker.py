@@ -61,7 +61,6 @@ from apscheduler.executors.base import run_job
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from core.config import WorkerSettings
@@ -93,9 +92,10 @@ def fire(name: str) -> None:
 
 
 def trigger_for(schedule: pipelines.Schedule):
-    """The APScheduler trigger of a pipeline's schedule: a five-field cron or an interval, in its time zone."""
+    """The APScheduler trigger of a pipeline's schedule: a five-field cron (days of the week as
+    crontab reads them) or an interval, in its time zone."""
     if schedule.cron:
-        return CronTrigger.from_crontab(schedule.cron, timezone=schedule.timezone)
+        return pipelines.cron_trigger(schedule.cron, schedule.timezone)
     return IntervalTrigger(seconds=schedule.every_seconds, timezone=schedule.timezone)
 
 

@@ -8,7 +8,7 @@ import zoneinfo
 
 from sqlalchemy import func, select
 
-from core.jobs.pipelines import Schedule, list_pipelines
+from core.jobs.pipelines import Schedule, cron_trigger, list_pipelines
 from core.jobs.runs import list_runs, run_steps_of
 from core.store import Store
 from core.store.models import PipelineRun, utc_now
@@ -43,10 +43,8 @@ def next_run_time(schedule: Schedule | None, last_scheduled: dt.datetime | None,
     if schedule is None:
         return None
     if schedule.cron is not None:
-        from apscheduler.triggers.cron import CronTrigger
-
         zone = zoneinfo.ZoneInfo(schedule.timezone)
-        found = CronTrigger.from_crontab(schedule.cron, timezone=zone).get_next_fire_time(None, now.astimezone(zone))
+        found = cron_trigger(schedule.cron, schedule.timezone).get_next_fire_time(None, now.astimezone(zone))
         return None if found is None else found.astimezone(dt.UTC)
     if last_scheduled is None:
         return None

@@ -89,7 +89,8 @@ def test_an_interval_schedule_defaults_to_utc():
 
 
 @pytest.mark.parametrize(("change", "expected"), [
-    (('cron = "0 6 * * 1-5"', 'cron = "0 25 * * *"'), "daily.toml: pipeline daily-bank: schedule: cron: '0 25 * * *' is not a five-field cron"),
+    (('cron = "0 6 * * 1-5"', 'cron = "0 25 * * *"'),
+     "daily.toml: pipeline daily-bank: schedule: cron: '0 25 * * *' is not a five-field cron"),
     (('cron = "0 6 * * 1-5"', 'cron = "0 6 * *"'), "is not a five-field cron expression"),
     (('cron = "0 6 * * 1-5"', 'cron = "0 6 * * 1-5"\nevery_seconds = 60'), "schedule: exactly one of cron and every_seconds"),
     (('timezone = "Europe/Amsterdam"', 'timezone = "Europe/Atlantis"'),
@@ -101,7 +102,8 @@ def test_an_interval_schedule_defaults_to_utc():
     (('remote_dir = "/out"', 'remote_dir = "/out"\nfolder = "inbox"'), "step 1 (fetch): folder: not a setting of a fetch from sftp"),
     (('known_hosts = "keys/known_hosts"\n', ''), "step 1 (fetch): a fetch from sftp needs known_hosts"),
     (('kind = "import"', 'kind = "load"'), "step 2 (load).kind: one of fetch, import, reconcile, post, export, holdings, notify"),
-    (('books = "3f2a9c01"', 'books = "last week"'), "step 3 (reconcile).books: a dataset id (six or more of its first characters), fetched"),
+    (('books = "3f2a9c01"', 'books = "last week"'),
+     "step 3 (reconcile).books: a dataset id (six or more of its first characters), fetched"),
     (('format = "xlsx"', 'format = "pdf"'), "step 5 (export).format: Input should be 'csv' or 'xlsx'"),
     (('secret_env = "RECON_HOOK_SECRET"', 'secret = "abc"'), "step 6 (notify).secret: not a setting of a notify step"),
     (('webhook = "https://hooks.example.org/recon"', 'webhook = "ftp://hooks.example.org/recon"'), "step 6 (notify).webhook"),
@@ -157,3 +159,26 @@ def test_an_invalid_pipeline_is_not_saved(store):
 def test_pausing_an_unknown_pipeline_is_refused(store):
     with pytest.raises(PipelineError, match="pipeline nightly: no pipeline has that name"):
         set_paused(store, "nightly", True, actor="ana")
+
+
+@pytest.mark.parametrize(("weekdays", "fires_on"), [
+    ("1-5", ["Mon", "Tue", "Wed", "Thu", "Fri"]),
+    ("0", ["Sun"]), ("7", ["Sun"]), ("5-7", ["Fri", "Sat", "Sun"]), ("*/2", ["Sun", "Tue", "Thu", "Sat"]),
+    ("mon,wed", ["Mon", "Wed"]), ("*", ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]),
+])
+def test_days_of_the_week_are_read_as_crontab_reads_them(weekdays, fires_on):
+    import datetime as dt
+
+    from core.jobs.pipelines import cron_trigger
+
+    trigger = cron_trigger(f"0 6 * * {weekdays}", "Europe/Amsterdam")
+    moment, days = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC), set()  # a Saturday
+    for _ in range(7):
+        moment = trigger.get_next_fire_time(None, moment + dt.timedelta(minutes=1))
+        assert (moment.hour, moment.minute) == (6, 0)
+        days.add(moment.strftime("%a"))
+    assert days == set(fires_on)
+
+
+def test_a_day_of_the_week_that_is_not_one_is_refused():
+    assert "day of week '8': '8' is not a day (0-7 or sun-sat)" in refusal(FULL.replace('"0 6 * * 1-5"', '"0 6 * * 8"'))

@@ -82,7 +82,10 @@ def test_a_retry_starts_at_the_failed_step_with_what_the_earlier_steps_produced(
     save_pipeline(store, pipeline_text(steps=inbox_steps(books.id), retry='[retry]\nmax_attempts = 3\nbackoff_seconds = 0\n'), actor="ana")
     (inbox / "bank.csv").write_bytes(BANK_DAY_ONE)
     real = step_module._STEPS["reconcile"]
-    monkeypatch.setitem(step_module._STEPS, "reconcile", lambda context, step: (_ for _ in ()).throw(step_module.StepFailed("the bank is late")))
+    def late(context, step):
+        raise step_module.StepFailed("the bank is late")
+
+    monkeypatch.setitem(step_module._STEPS, "reconcile", late)
     first = run_now(store, "daily-bank", actor="ana")
     assert first.error == "step 3 (reconcile): the bank is late"
     monkeypatch.setitem(step_module._STEPS, "reconcile", real)
@@ -108,7 +111,10 @@ def test_no_retry_is_queued_once_the_attempts_are_used_up(store, books, inbox, m
 def test_backoff_doubles_with_each_attempt(store, monkeypatch):
     save_pipeline(store, pipeline_text(steps='[[steps]]\nkind = "notify"\nalert = true\n',
                                        retry='[retry]\nmax_attempts = 4\nbackoff_seconds = 10\n'), actor="ana")
-    monkeypatch.setitem(step_module._STEPS, "notify", lambda context, step: (_ for _ in ()).throw(step_module.StepFailed("down")))
+    def down(context, step):
+        raise step_module.StepFailed("down")
+
+    monkeypatch.setitem(step_module._STEPS, "notify", down)
     run = execute_run(store, claim_run(store, "daily-bank", SIX, trigger="schedule", worker="w"))
     waits = []
     for _ in range(3):
@@ -124,7 +130,8 @@ def test_backoff_doubles_with_each_attempt(store, monkeypatch):
 
 
 def test_an_unexpected_exception_fails_the_run_with_its_message_and_type_never_a_traceback(store, monkeypatch):
-    save_pipeline(store, pipeline_text(steps='[[steps]]\nkind = "notify"\nalert = true\n', retry="[retry]\nmax_attempts = 1\n"), actor="ana")
+    steps = '[[steps]]\nkind = "notify"\nalert = true\n'
+    save_pipeline(store, pipeline_text(steps=steps, retry="[retry]\nmax_attempts = 1\n"), actor="ana")
 
     def broken(context, step):
         return {}["missing setting"]
@@ -173,3 +180,25 @@ def test_a_manual_run_is_failed_only_once_its_process_is_gone(store):
     assert fail_abandoned(store, alive_worker="worker-a") == [gone]
     with store.session() as session:
         assert [session.get(PipelineRun, i).status for i in (here, elsewhere)] == ["running", "running"]
+
+
+def test_run_now_is_refused_while_a_run_of_the_pipeline_is_running(store):
+    from core.jobs.pipelines import PipelineError
+
+    save_pipeline(store, pipeline_text(steps='[[steps]]\nkind = "notify"\nalert = true\n'), actor="ana")
+    running = claim_run(store, "daily-bank", SIX, trigger="schedule", worker="worker-a")
+    with pytest.raises(PipelineError, match=f"pipeline daily-bank: run {running} is running \\(worker-a\\)"):
+        run_now(store, "daily-bank", actor="ana")
+    execute_run(store, running)
+    assert run_now(store, "daily-bank", actor="ana").status == "succeeded"
+
+
+def test_run_now_fails_first_a_run_by_hand_whose_process_is_gone(store):
+    save_pipeline(store, pipeline_text(steps='[[steps]]\nkind = "notify"\nalert = true\n'), actor="ana")
+    process = multiprocessing.get_context("spawn").Process(target=_exit_at_once)
+    process.start()
+    process.join(30)
+    stale = claim_run(store, "daily-bank", SIX, trigger="manual", worker=f"manual:ana@{socket.gethostname()}:{process.pid}")
+    assert run_now(store, "daily-bank", actor="ana").status == "succeeded"
+    with store.session() as session:
+        assert session.get(PipelineRun, stale).status == "failed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -69,11 +70,12 @@ def test_jobs_follow_the_pipelines_and_an_edit_keeping_the_schedule_keeps_the_ne
     job = worker.scheduler.get_job("pipeline:hourly")
     assert (job.name, job.next_run_time) == ("hourly v2", first_time)
 
-    save_pipeline(store, pipeline("hourly", '[schedule]\ncron = "0 6 * * 1-5"\ntimezone = "Europe/Amsterdam"'), actor="tester")
+    # Sundays at 06:00 in Amsterdam, day 0 as crontab counts (APScheduler's own count starts on Monday).
+    save_pipeline(store, pipeline("hourly", '[schedule]\ncron = "0 6 * * 0"\ntimezone = "Europe/Amsterdam"'), actor="tester")
     worker.sync_jobs(worker_module.pipelines.list_pipelines(store))
     job = worker.scheduler.get_job("pipeline:hourly")
-    local = job.next_run_time.astimezone(job.trigger.timezone)
-    assert (job.name, local.hour, local.minute, local.weekday() < 5) == ("hourly v3", 6, 0, True)
+    local = job.next_run_time.astimezone(ZoneInfo("Europe/Amsterdam"))
+    assert (job.name, local.hour, local.minute, local.strftime("%A")) == ("hourly v3", 6, 0, "Sunday")
 
     set_paused(store, "hourly", True, actor="tester")
     worker.sync_jobs(worker_module.pipelines.list_pipelines(store))
