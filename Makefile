@@ -1,4 +1,5 @@
-# make run  : install the app, seed the demo month on first run, serve http://localhost:8501
+# make run  : install the app, seed the demo month on first run, serve http://localhost:8501 with
+#            the worker beside it (Ctrl-C stops both; the worker lets a run in progress finish)
 # make test : install everything the tests need (Debian packages too) and run the whole suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -28,9 +29,14 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@ $(VENV)/.app-installed
 
 # The demo seeds users with published passwords: the app runs in demo mode (RECON_DEMO=1).
+# The app and the worker run side by side: Ctrl-C (or a SIGTERM to make) stops both, the worker
+# letting a run in progress finish; when the app stops on its own, the worker is stopped too.
 run: $(VENV)/.app-installed
 	$(BIN)/python -m core demo --if-empty
-	RECON_DEMO=1 $(BIN)/python -m streamlit run Home.py --server.address $(HOST) --server.port $(PORT)
+	@trap 'kill -TERM $$app $$worker 2>/dev/null' INT TERM; \
+	$(BIN)/python -m core worker & worker=$$!; \
+	RECON_DEMO=1 $(BIN)/python -m streamlit run Home.py --server.address $(HOST) --server.port $(PORT) & app=$$!; \
+	wait $$app; kill -TERM $$worker 2>/dev/null; wait $$worker; wait $$app
 
 demo: $(VENV)/.app-installed
 	$(BIN)/python -m core demo

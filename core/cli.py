@@ -316,6 +316,47 @@ def _cmd_gl_trial_balance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    """Run the scheduled pipelines until SIGTERM or SIGINT (see ``core.jobs.worker``); one line
+    per event on standard error. Either signal lets the runs in progress finish first; a second
+    SIGINT (Ctrl-C again) stops it at once."""
+    # Imported here for start-up speed (see the module's docstring).
+    import logging
+    import signal
+    import threading
+    import time
+
+    from core.jobs.lease import worker_identity
+    from core.jobs.worker import Worker
+    from core.store import open_store
+
+    try:
+        settings = config.worker_settings()
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter("%(asctime)s.%(msecs)03dZ %(message)s", datefmt="%Y-%m-%dT%H:%M:%S")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    for name, level in (("core.jobs", logging.INFO), ("apscheduler", logging.ERROR)):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.addHandler(handler)
+        logger.propagate = False
+    stop, force = threading.Event(), threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        (force if stop.is_set() and signum == signal.SIGINT else stop).set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    left_running = Worker(open_store(), worker_identity(), settings).run(stop, force)
+    if left_running:  # stopped at once: the threads of those runs are not waited for
+        logging.shutdown()
+        os._exit(0)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     # Imported here for start-up speed (see the module's docstring).
     from core.demo import seed_demo
@@ -504,6 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     brs.add_argument("--rules", help="rule set TOML (default: rules/default.toml)")
     brs.add_argument("--out", required=True, help="folder for brs.csv, brs_items.csv and summary.json")
     brs.set_defaults(run=_cmd_brs)
+
+    worker = commands.add_parser("worker", help="run the scheduled pipelines: one worker per store (a lease), until SIGTERM or Ctrl-C")
+    worker.set_defaults(run=_cmd_worker)
 
     demo = commands.add_parser("demo", help="seed the demo month: books, bank and broker statements")
     demo.add_argument("--if-empty", action="store_true", help="do nothing when the store already has datasets")

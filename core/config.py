@@ -28,6 +28,11 @@ SFTP password, a webhook's signing secret): they are read here too (:func:`named
 ``RECON_S3_SESSION_TOKEN``, ``RECON_S3_MULTIPART_MB`` (files above this are uploaded in parts,
 default 64), ``RECON_S3_SSE`` (server-side encryption asked for: ``AES256``, the default, or
 ``aws:kms``) and ``RECON_S3_KMS_KEY_ID`` set where export files go in S3.
+The worker (``python -m core worker``): ``RECON_WORKER_LEASE_SECONDS`` (default 15) is how long
+its lease lasts unrenewed, ``RECON_WORKER_RENEW_SECONDS`` (default 3) how often it is renewed,
+``RECON_WORKER_POLL_SECONDS`` (default 2) how often the pipelines and due retries are re-read,
+``RECON_WORKER_MISFIRE_GRACE_SECONDS`` (default 3600) how late a scheduled run may still start,
+``RECON_WORKER_THREADS`` (default 4) how many runs go at once.
 DuckDB spills what does not fit in memory under the system's temporary folder (``TMPDIR``),
 never into the folder the command was started from.
 """
@@ -40,11 +45,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["S3Settings", "SignInPolicy", "approval_threshold", "cli_user", "data_dir", "database_url", "demo_mode",
-           "duckdb_settings", "ledger_dimensions", "manual_match_tolerance", "max_expanded_bytes", "max_import_bytes",
-           "named_secret", "profiles_dir", "reconciliation_threshold", "registrars_dir", "s3_settings", "show_tracebacks",
-           "sign_in_policy", "transfer_transit_days", "variance_alert_threshold", "webhook_attempts", "webhook_backoff_seconds",
-           "webhook_timeout_seconds"]
+__all__ = ["S3Settings", "SignInPolicy", "WorkerSettings", "approval_threshold", "cli_user", "data_dir", "database_url",
+           "demo_mode", "duckdb_settings", "ledger_dimensions", "manual_match_tolerance", "max_expanded_bytes",
+           "max_import_bytes", "named_secret", "profiles_dir", "reconciliation_threshold", "registrars_dir", "s3_settings",
+           "show_tracebacks", "sign_in_policy", "transfer_transit_days", "variance_alert_threshold", "webhook_attempts",
+           "webhook_backoff_seconds", "webhook_timeout_seconds", "worker_settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -200,3 +205,32 @@ def s3_settings() -> S3Settings:
     return S3Settings(setting("RECON_S3_ENDPOINT_URL"), setting("RECON_S3_REGION"), setting("RECON_S3_BUCKET"),
                       setting("RECON_S3_ACCESS_KEY_ID"), setting("RECON_S3_SECRET_ACCESS_KEY"), setting("RECON_S3_SESSION_TOKEN"),
                       int(megabytes) * 1024 * 1024, encryption, setting("RECON_S3_KMS_KEY_ID"))
+
+
+class WorkerSettings(NamedTuple):
+    lease_seconds: float  # a lease not renewed for this long may be taken by another worker
+    renew_seconds: float  # how often the holder renews it
+    poll_seconds: float  # how often pipelines and due retries are re-read
+    misfire_grace_seconds: int  # a scheduled run starting later than this is recorded missed
+    threads: int  # runs going at once
+
+
+def worker_settings() -> WorkerSettings:
+    """The worker's timings (``RECON_WORKER_*``); a renewal must come well inside the lease."""
+    setting = {"RECON_WORKER_LEASE_SECONDS": "15", "RECON_WORKER_RENEW_SECONDS": "3", "RECON_WORKER_POLL_SECONDS": "2",
+               "RECON_WORKER_MISFIRE_GRACE_SECONDS": "3600", "RECON_WORKER_THREADS": "4"}
+    values = []
+    for (name, default), kind in zip(setting.items(), (float, float, float, int, int)):
+        text = os.environ.get(name) or default
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ValueError(f"{name}={text!r} is not a {'whole ' if kind is int else ''}number") from None
+        if value <= 0:
+            raise ValueError(f"{name}={text!r} must be more than zero")
+        values.append(value)
+    settings = WorkerSettings(*values)
+    if settings.renew_seconds * 2 > settings.lease_seconds:
+        raise ValueError(f"RECON_WORKER_RENEW_SECONDS={settings.renew_seconds:g} must be at most half of "
+                         f"RECON_WORKER_LEASE_SECONDS={settings.lease_seconds:g}, or the lease lapses between renewals")
+    return settings
