@@ -51,6 +51,11 @@ def profiles_dir() -> Path:
     return Path(os.environ.get("RECON_PROFILES_DIR") or PROJECT_ROOT / "profiles")
 
 
+def posting_rules_path() -> Path:
+    """The posting rules the HTTP API posts a bank transaction by, unless the request names others."""
+    return Path(os.environ.get("RECON_POSTING_RULES") or PROJECT_ROOT / "posting" / "bank.toml")
+
+
 def registrars_dir() -> Path:
     """The registrar layouts folder: ``RECON_REGISTRARS_DIR``, else ``registrars/`` in the project."""
     return Path(os.environ.get("RECON_REGISTRARS_DIR") or PROJECT_ROOT / "registrars")
