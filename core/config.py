@@ -56,6 +56,12 @@ def posting_rules_path() -> Path:
     return Path(os.environ.get("RECON_POSTING_RULES") or PROJECT_ROOT / "posting" / "bank.toml")
 
 
+def api_builds_exports() -> bool:
+    """Whether the HTTP API builds the exports it queues in a background thread of its own
+    (``RECON_API_BUILDS_EXPORTS``, on unless ``0``); off once a worker process builds them."""
+    return os.environ.get("RECON_API_BUILDS_EXPORTS", "1") != "0"
+
+
 def registrars_dir() -> Path:
     """The registrar layouts folder: ``RECON_REGISTRARS_DIR``, else ``registrars/`` in the project."""
     return Path(os.environ.get("RECON_REGISTRARS_DIR") or PROJECT_ROOT / "registrars")
