@@ -15,7 +15,6 @@ text format from the store (``core.monitoring``), and every request answered is 
 OpenAPI docs are at ``/docs``.
 """
 
-
 import datetime as dt
 import logging
 import os

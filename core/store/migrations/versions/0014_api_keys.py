@@ -1,7 +1,7 @@
 """The HTTP API: its keys (SHA-256 only) and its request counts per route and status.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from core.store.types import ExactDecimal
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
