@@ -18,6 +18,12 @@ which a transfer between own accounts still in transit raises one.
 ``RECON_SIGNIN_MAX_FAILURES`` (per username, default 5), ``RECON_SIGNIN_MAX_CLIENT_FAILURES``
 (per client, default 20), ``RECON_SIGNIN_LOCK_MINUTES`` (first lock, default 5, doubled by each
 further failure) and ``RECON_SIGNIN_MAX_LOCK_MINUTES`` (default 1440) set the sign-in backoff.
+``RECON_S3_ENDPOINT_URL`` (an S3-compatible server; default AWS), ``RECON_S3_REGION``,
+``RECON_S3_BUCKET`` (the bucket of ``--dest s3://``-less defaults), ``RECON_S3_ACCESS_KEY_ID`` and
+``RECON_S3_SECRET_ACCESS_KEY`` (default: boto3's own chain: ``AWS_*`` variables, profile, role),
+``RECON_S3_SESSION_TOKEN``, ``RECON_S3_MULTIPART_MB`` (files above this are uploaded in parts,
+default 64), ``RECON_S3_SSE`` (server-side encryption asked for: ``AES256``, the default, or
+``aws:kms``) and ``RECON_S3_KMS_KEY_ID`` set where export files go in S3.
 DuckDB spills what does not fit in memory under the system's temporary folder (``TMPDIR``),
 never into the folder the command was started from.
 """
@@ -30,10 +36,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["SignInPolicy", "approval_threshold", "cli_user", "data_dir", "database_url", "demo_mode", "duckdb_settings",
+__all__ = ["S3Settings", "SignInPolicy", "approval_threshold", "cli_user", "data_dir", "database_url", "demo_mode", "duckdb_settings",
            "ledger_dimensions", "manual_match_tolerance", "max_expanded_bytes", "max_import_bytes", "profiles_dir",
-           "reconciliation_threshold", "registrars_dir", "show_tracebacks", "sign_in_policy", "transfer_transit_days",
-           "variance_alert_threshold"]
+           "reconciliation_threshold", "registrars_dir", "s3_settings", "show_tracebacks", "sign_in_policy",
+           "transfer_transit_days", "variance_alert_threshold"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -154,3 +160,29 @@ def sign_in_policy() -> SignInPolicy:
     setting = {"RECON_SIGNIN_MAX_FAILURES": "5", "RECON_SIGNIN_MAX_CLIENT_FAILURES": "20", "RECON_SIGNIN_LOCK_MINUTES": "5",
                "RECON_SIGNIN_MAX_LOCK_MINUTES": "1440"}
     return SignInPolicy(*(int(os.environ.get(name, default)) for name, default in setting.items()))
+
+
+class S3Settings(NamedTuple):
+    endpoint_url: str | None
+    region: str | None
+    bucket: str | None
+    access_key_id: str | None
+    secret_access_key: str | None
+    session_token: str | None
+    multipart_threshold: int  # bytes: a larger file is uploaded in parts
+    server_side_encryption: str  # AES256 | aws:kms
+    kms_key_id: str | None
+
+
+def s3_settings() -> S3Settings:
+    """Where export files go in S3 and how (the ``RECON_S3_*`` variables)."""
+    megabytes = os.environ.get("RECON_S3_MULTIPART_MB") or "64"
+    if not megabytes.strip().isdigit() or int(megabytes) < 5:
+        raise ValueError(f"RECON_S3_MULTIPART_MB={megabytes!r} is not a whole number of 5 (S3's smallest part) or more")
+    encryption = os.environ.get("RECON_S3_SSE") or "AES256"
+    if encryption not in ("AES256", "aws:kms"):
+        raise ValueError(f"RECON_S3_SSE={encryption!r} is neither AES256 nor aws:kms")
+    setting = lambda name: os.environ.get(name) or None  # noqa: E731
+    return S3Settings(setting("RECON_S3_ENDPOINT_URL"), setting("RECON_S3_REGION"), setting("RECON_S3_BUCKET"),
+                      setting("RECON_S3_ACCESS_KEY_ID"), setting("RECON_S3_SECRET_ACCESS_KEY"), setting("RECON_S3_SESSION_TOKEN"),
+                      int(megabytes) * 1024 * 1024, encryption, setting("RECON_S3_KMS_KEY_ID"))

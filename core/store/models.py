@@ -12,14 +12,14 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.store.types import ExactDecimal
 
 __all__ = ["AccountAlias", "Alert", "ApiKey", "ApiRequestCount", "AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "DimensionValue",
-           "FetchedFile", "GLAccount", "HoldingsRun", "Journal", "JournalBalanceCheck", "JournalLine", "MatchGroup", "MatchItem",
-           "Pipeline", "PipelineRun", "PipelineRunStep", "ReconciliationSignOff", "Run", "SignInAttempt", "StatementRecord", "User",
+           "ExportAsk", "ExportRecord", "FetchedFile", "GLAccount", "HoldingsRun", "Journal", "JournalBalanceCheck", "JournalLine",
+           "MatchGroup", "MatchItem", "Pipeline", "PipelineRun", "PipelineRunStep", "ReconciliationSignOff", "Run", "SignInAttempt", "StatementRecord", "User",
            "WebhookDelivery", "WorkerLease", "utc_now"]
 
 
@@ -493,6 +493,52 @@ class WebhookDelivery(Base):
     delivered: Mapped[bool] = mapped_column(Boolean)
     sent_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
 
+
+class ExportRecord(Base):
+    """One export: what was asked, the version of the data it read, how far it got, and the file.
+
+    ``claim`` holds the request's identity while this is the export that answers it: the unique
+    index lets one export exist per identity, whichever process asks first; a forced refresh
+    releases the old one's claim in the transaction that makes the new one.
+    """
+
+    __tablename__ = "exports"
+    __table_args__ = (Index("ix_exports_claim", "claim", unique=True), Index("ix_exports_identity", "identity"),
+                      Index("ix_exports_status", "status"), Index("ix_exports_created", "created_at"))
+
+    reference_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    identity: Mapped[str] = mapped_column(String(64), comment="SHA-256 of the canonical request and the data version")
+    claim: Mapped[str | None] = mapped_column(String(64), comment="the identity while this export answers it, else empty")
+    kind: Mapped[str] = mapped_column(String(16), comment="transactions | breaks | matches | journals | brs")
+    request: Mapped[dict] = mapped_column(JSON, comment="the canonical request")
+    data_version: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), comment="PENDING | RUNNING | COMPLETED | FAILED")
+    requested_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+    started_at: Mapped[dt.datetime | None]
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(comment="renewed while the file is written; the reaper reads it")
+    completed_at: Mapped[dt.datetime | None]
+    worker: Mapped[str | None] = mapped_column(String(128), comment="the worker (or cli:USER) building the file")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    row_count: Mapped[int | None] = mapped_column(BigInteger)
+    file_size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    location: Mapped[str | None] = mapped_column(String(2048), comment="a local path or s3://bucket/key")
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ExportAsk(Base):
+    """Each time someone asked for an export, and how it was answered: a new file, the existing
+    one (reused), the one being built (joined), or a failed one started again (retried)."""
+
+    __tablename__ = "export_asks"
+    __table_args__ = (Index("ix_export_asks_export", "reference_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference_id: Mapped[str] = mapped_column(ForeignKey("exports.reference_id"))
+    asked_by: Mapped[str] = mapped_column(String(128))
+    asked_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+    outcome: Mapped[str] = mapped_column(String(16), comment="new | reused | joined | retried | refreshed")
 
 class ApiKey(Base):
     """A key for the HTTP API (``core.apikeys``): only the SHA-256 of the key is kept, and the
