@@ -540,6 +540,7 @@ class ExportAsk(Base):
     asked_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
     outcome: Mapped[str] = mapped_column(String(16), comment="new | reused | joined | retried | refreshed")
 
+
 class ApiKey(Base):
     """A key for the HTTP API (``core.apikeys``): only the SHA-256 of the key is kept, and the
     first characters to tell keys apart; the key carries a role like a user does."""
