@@ -23,7 +23,10 @@ import hashlib
 import json
 import secrets
 import statistics
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,14 +245,13 @@ def run_export(store: Store, reference_id: str, *, worker: str) -> ExportRecordV
 
     record = _claim_run(store, reference_id, worker)
     if record.status != "RUNNING" or record.worker != worker:
-        return _view(store, record)
+        return get_export(store, reference_id)
     canonical = record.request
     storage = storage_for(store, canonical["destination"])
-    heartbeat = _Heartbeat(store, reference_id, worker)
     try:
         name = file_name(record)
-        with storage.staged(name) as staging:
-            written = files.write_export(store, canonical, staging, on_progress=heartbeat)
+        with _heartbeat(store, reference_id, worker), storage.staged(name) as staging:
+            written = files.write_export(store, canonical, staging)
             location = storage.put(staging, name)
     except Exception as exc:
         _finish(store, reference_id, worker, error=_one_line(exc))
@@ -279,23 +281,28 @@ def _claim_run(store: Store, reference_id: str, worker: str) -> ExportRecord:
         return record
 
 
-class _Heartbeat:
-    """Called as rows are written: renews the export's heartbeat every few seconds."""
+@contextmanager
+def _heartbeat(store: Store, reference_id: str, worker: str) -> Iterator[None]:
+    """Renew the export's heartbeat every ``HEARTBEAT_SECONDS`` while the block runs (from a
+    thread, so a long ``COPY`` keeps it alive; a killed process stops it, and the reaper sees)."""
+    stop = threading.Event()
 
-    def __init__(self, store: Store, reference_id: str, worker: str) -> None:
-        self.store, self.reference_id, self.worker = store, reference_id, worker
-        self.last = time.monotonic()
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            try:
+                with store.session() as session:
+                    session.execute(update(ExportRecord).where(ExportRecord.reference_id == reference_id, ExportRecord.status == "RUNNING",
+                                                               ExportRecord.worker == worker).values(heartbeat_at=utc_now()))
+            except Exception:  # a busy store: the next beat tries again, well within the reaper's limit
+                continue
 
-    def __call__(self, rows_so_far: int = 0) -> None:
-        if time.monotonic() - self.last < HEARTBEAT_SECONDS:
-            return
-        self.last = time.monotonic()
-        with self.store.session() as session:
-            changed = session.execute(update(ExportRecord).where(ExportRecord.reference_id == self.reference_id,
-                                                                 ExportRecord.status == "RUNNING", ExportRecord.worker == self.worker)
-                                      .values(heartbeat_at=utc_now())).rowcount
-        if not changed:
-            raise ExportError(f"export {self.reference_id} was failed by the reaper while this worker wrote it")
+    thread = threading.Thread(target=beat, name=f"export-heartbeat-{reference_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _finish(store: Store, reference_id: str, worker: str, *, written=None, location: str | None = None,
