@@ -1,10 +1,11 @@
-# make run  : install the app, seed the demo month on first run, serve http://localhost:8501
+# make run  : install the app, seed the demo month on first run, serve http://localhost:8501 and the API on :8000
 # make test : install everything the tests need (Debian packages too) and run the whole suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= localhost
 PORT   ?= 8501
+API_PORT ?= 8000
 
 .PHONY: run test demo bench clean
 
@@ -28,8 +29,10 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@ $(VENV)/.app-installed
 
 # The demo seeds users with published passwords: the app runs in demo mode (RECON_DEMO=1).
+# The HTTP API runs beside the app (http://localhost:8000/docs) and stops with it.
 run: $(VENV)/.app-installed
 	$(BIN)/python -m core demo --if-empty
+	$(BIN)/python -m core api --host $(HOST) --port $(API_PORT) & api=$$!; trap 'kill $$api 2>/dev/null' EXIT INT TERM; \
 	RECON_DEMO=1 $(BIN)/python -m streamlit run Home.py --server.address $(HOST) --server.port $(PORT)
 
 demo: $(VENV)/.app-installed
