@@ -94,7 +94,8 @@ class PostingBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dataset_id: str | None = Field(None, max_length=64, description="the dataset holding the transaction (its first characters will do)")
-    rules: str | None = Field(None, max_length=64, description="posting rules by name (a file of the posting folder); default the configured ones")
+    rules: str | None = Field(None, max_length=64,
+                              description="posting rules by name (a file of the posting folder); default the configured ones")
 
 
 def _plain(value: Any) -> Any:
@@ -246,7 +247,8 @@ def create_app(store: Store | None = None) -> FastAPI:
         return FileResponse(path, filename=path.name)
 
     Account = Annotated[str | None, Query(max_length=128, description="the bank account (any spelling its aliases know)")]
-    PeriodText = Annotated[str, Query(pattern=r"^\d{4}-\d{2}(-\d{2})?$", description="a month YYYY-MM, or a day YYYY-MM-DD (its month up to it)")]
+    PeriodText = Annotated[str, Query(pattern=r"^\d{4}-\d{2}(-\d{2})?$",
+                                      description="a month YYYY-MM, or a day YYYY-MM-DD (its month up to it)")]
 
     def banking(call, *args, **kwargs) -> JSONResponse:
         from core.banking.reports import BankingReportError, NotFound

@@ -460,7 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     api_key_commands = api_key.add_subparsers(dest="api_key_command", required=True)
     key_create = api_key_commands.add_parser("create", help="make a key and print it (the only time it is shown)")
     key_create.add_argument("name", help="a name to tell the key apart (the system that uses it)")
-    key_create.add_argument("--role", default="viewer", choices=["viewer", "analyst", "approver"], help="what the key may do (default viewer)")
+    key_create.add_argument("--role", default="viewer", choices=["viewer", "analyst", "approver"],
+                            help="what the key may do (default viewer)")
     key_create.set_defaults(run=_cmd_api_key_create)
     api_key_commands.add_parser("list", help="every key: name, prefix, role, state, last used").set_defaults(run=_cmd_api_key_list)
     for verb, text in (("disable", "stop a key from working (it stays listed)"), ("delete", "remove a key")):

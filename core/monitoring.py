@@ -109,7 +109,8 @@ def system_status(store: Store, *, failures: int = 10) -> SystemStatus:
                                       .where(PipelineRun.status == "failed")
                                       .order_by(PipelineRun.id.desc()).limit(failures)).all()
     found = [Failure("export", f"{ref} ({kind})", _utc(done or made), error or "") for ref, kind, done, made, error in failed_exports]
-    found += [Failure("pipeline", f"{name} run {run_id}", _utc(done or queued), error or "") for run_id, name, done, queued, error in failed_runs]
+    found += [Failure("pipeline", f"{name} run {run_id}", _utc(done or queued), error or "")
+              for run_id, name, done, queued, error in failed_runs]
     found.sort(key=lambda f: f.at or dt.datetime.min.replace(tzinfo=dt.UTC), reverse=True)
     return SystemStatus(check, workers, exports.get("PENDING", 0), exports.get("RUNNING", 0), runs.get("queued", 0),
                         runs.get("running", 0), found[:failures])
@@ -149,7 +150,8 @@ def metrics_text(store: Store) -> str:
     """Every metric in the Prometheus text exposition format (version 0.0.4)."""
     ExportRecord, ExportAsk = _export_models()
     check = check_store(store)
-    out = _family("recon_store_up", "gauge", "Whether the store answered (1) or not (0).", [_sample("recon_store_up", {}, int(check.reachable))])
+    out = _family("recon_store_up", "gauge", "Whether the store answered (1) or not (0).",
+                  [_sample("recon_store_up", {}, int(check.reachable))])
     if not check.reachable:
         return "\n".join(out) + "\n"
     now = dt.datetime.now(dt.UTC)
@@ -161,11 +163,12 @@ def metrics_text(store: Store) -> str:
         requests = session.execute(select(ApiRequestCount.route, ApiRequestCount.method, ApiRequestCount.status, ApiRequestCount.count,
                                           ApiRequestCount.seconds).order_by(ApiRequestCount.route, ApiRequestCount.method,
                                                                             ApiRequestCount.status)).all()
-        runs = session.execute(select(PipelineRun.pipeline, PipelineRun.status, func.count()).group_by(PipelineRun.pipeline, PipelineRun.status)
-                               .order_by(PipelineRun.pipeline, PipelineRun.status)).all()
+        runs = session.execute(select(PipelineRun.pipeline, PipelineRun.status, func.count())
+                               .group_by(PipelineRun.pipeline, PipelineRun.status).order_by(PipelineRun.pipeline, PipelineRun.status)).all()
         leases = session.execute(select(WorkerLease.name, WorkerLease.expires_at)).all()
     durations = [(_utc(end) - _utc(start)).total_seconds() for start, end, _ in done if start and end]
-    out += _family("recon_export_requests_total", "counter", "Export requests, by how each was answered (new, reused, joined, retried, refreshed).",
+    out += _family("recon_export_requests_total", "counter",
+                   "Export requests, by how each was answered (new, reused, joined, retried, refreshed).",
                    [_sample("recon_export_requests_total", {"outcome": o}, n) for o, n in sorted(asks.items())])
     out += _family("recon_exports_reused_total", "counter", "Export requests answered with an existing file.",
                    [_sample("recon_exports_reused_total", {}, asks.get("reused", 0))])

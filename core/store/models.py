@@ -565,7 +565,8 @@ class ApiRequestCount(Base):
 
     __tablename__ = "api_request_counts"
 
-    route: Mapped[str] = mapped_column(String(128), primary_key=True, comment="the route's template, such as /api/v1/exports/{reference_id}")
+    route: Mapped[str] = mapped_column(String(128), primary_key=True,
+                                       comment="the route's template, such as /api/v1/exports/{reference_id}")
     method: Mapped[str] = mapped_column(String(8), primary_key=True)
     status: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(Integer)

@@ -50,7 +50,8 @@ def test_export_metrics_follow_the_exports_table(store):
                          _export("exp_2", "COMPLETED", started=start, completed=start + dt.timedelta(seconds=6), size=50),
                          _export("exp_3", "FAILED", error="x")])
         session.flush()
-        session.add_all([ExportAsk(reference_id="exp_1", asked_by="a", outcome="new"), ExportAsk(reference_id="exp_1", asked_by="b", outcome="reused"),
+        session.add_all([ExportAsk(reference_id="exp_1", asked_by="a", outcome="new"),
+                         ExportAsk(reference_id="exp_1", asked_by="b", outcome="reused"),
                          ExportAsk(reference_id="exp_2", asked_by="a", outcome="new")])
     lines = set(metrics_text(store).splitlines())
     assert {"recon_exports_completed_total 2", "recon_exports_failed_total 1", "recon_export_bytes_total 150",
