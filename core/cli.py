@@ -391,6 +391,44 @@ def _cmd_api_key_change(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    """Run an export request in the foreground; one JSON object on standard output, nothing else.
+
+    Exit 0 when the export is COMPLETED (made now, or reused), 1 when it FAILED (its ``error``
+    says why), 2 for a request that is not valid.
+    """
+    # Imported here for start-up speed (see the module's docstring).
+    import json
+
+    from core.exports.requests import ExportError, ExportRequest, export_now, file_url
+    from core.store import open_store
+
+    try:
+        date_from = dt.date.fromisoformat(args.date_from) if args.date_from else None
+        date_to = dt.date.fromisoformat(args.date_to) if args.date_to else None
+    except ValueError:
+        raise BadInput(f"--from {args.date_from!r} / --to {args.date_to!r}: write dates as YYYY-MM-DD") from None
+    destination = args.dest
+    if not destination.lower().startswith("s3://"):
+        _check_out(destination, folder=True)
+        destination = str(Path(destination).absolute())
+    request = ExportRequest(kind=args.kind, accounts=tuple(args.account or ()), date_from=date_from, date_to=date_to,
+                            format=args.format, destination=destination)
+    store = open_store()
+    try:
+        ticket, view = export_now(store, request, actor=config.cli_user(), force=args.refresh)
+    except ExportError as exc:
+        raise BadInput(str(exc)) from None
+    answer = {"reference_id": view.reference_id, "status": view.status, "reused": ticket.reused, "row_count": view.row_count,
+              "file_size": view.file_size, "sha256": view.sha256, "location": view.location}
+    if view.request["destination"].startswith("s3://"):
+        answer["file_url"] = file_url(store, view)
+    if view.error:
+        answer["error"] = view.error
+    print(json.dumps(answer))
+    return 0 if view.status == "COMPLETED" else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Recon Workbench command line")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -468,6 +506,16 @@ def build_parser() -> argparse.ArgumentParser:
         changing = api_key_commands.add_parser(verb, help=text)
         changing.add_argument("name", help="the key's name")
         changing.set_defaults(run=_cmd_api_key_change)
+
+    export = commands.add_parser("export", help="export transactions, breaks, matches, journals or statements to a folder or S3")
+    export.add_argument("--kind", required=True, choices=["transactions", "breaks", "matches", "journals", "brs"])
+    export.add_argument("--account", action="append", help="an account to keep (repeat for more; default all)")
+    export.add_argument("--from", dest="date_from", help="first date, YYYY-MM-DD")
+    export.add_argument("--to", dest="date_to", help="last date, YYYY-MM-DD")
+    export.add_argument("--format", default="csv", choices=["csv", "xlsx", "parquet"])
+    export.add_argument("--refresh", action="store_true", help="make a new file even though the same export exists")
+    export.add_argument("--dest", required=True, help="a folder, or s3://BUCKET/PREFIX")
+    export.set_defaults(run=_cmd_export)
 
     audit = commands.add_parser("audit", help="check the audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)

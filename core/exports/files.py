@@ -56,7 +56,7 @@ def write_export(store, request: dict, path: Path, *, sheet_rows: int = SHEET_RO
         con = duckdb.connect(config=settings)
         try:
             fmt = request["format"]
-            query = _select(con, source, conditions, tidy_decimals=request["kind"] != "transactions", empty_as_null=fmt == "csv")
+            query = _select(con, source, conditions, tidy_decimals=request["kind"] != "transactions", empty_as_null=fmt != "parquet")
             if fmt == "xlsx":
                 rows = _write_xlsx(con, query, path, sheet_rows)
             else:
@@ -70,7 +70,7 @@ def write_export(store, request: dict, path: Path, *, sheet_rows: int = SHEET_RO
 def _select(con, source: str, conditions: list[str], tidy_decimals: bool, empty_as_null: bool) -> str:
     """The SELECT writing the source's columns: text neutralised; amounts kept from the store
     with as few decimal places as their values need (at least two); ``empty_as_null``: empty
-    text written as a missing value (a CSV writes both as an empty field, unquoted)."""
+    text written as a missing value (CSV and XLSX write both as an empty cell)."""
     columns = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     scales = _decimal_scales(con, source, [name for name, kind, *_ in columns if kind.startswith("DECIMAL")]) if tidy_decimals else {}

@@ -21,7 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import secrets
+import socket
 import statistics
 import threading
 import time
@@ -38,8 +40,8 @@ from core.store import Store, record_audit
 from core.store.models import ExportAsk, ExportRecord, utc_now
 
 __all__ = ["DESTINATION_LOCAL", "FORMATS", "KINDS", "STATUSES", "ExportError", "ExportRecordView", "ExportRequest", "ExportTicket",
-           "export_now", "export_statistics", "file_url", "get_export", "list_exports", "reap_stalled", "request_export",
-           "run_export", "wait_for_export"]
+           "export_now", "export_statistics", "file_url", "get_export", "list_exports", "local_file", "reap_stalled",
+           "request_export", "run_export", "run_in_background", "run_pending", "wait_for_export"]
 
 KINDS = ("transactions", "breaks", "matches", "journals", "brs")
 FORMATS = ("csv", "xlsx", "parquet")
@@ -243,29 +245,39 @@ def run_export(store: Store, reference_id: str, *, worker: str) -> ExportRecordV
     from connectors.storage import storage_for
     from core.exports import files
 
-    record = _claim_run(store, reference_id, worker)
-    if record.status != "RUNNING" or record.worker != worker:
+    attempt = _claim_run(store, reference_id, worker)
+    if attempt is None:  # done already, or another worker is building it
         return get_export(store, reference_id)
+    record = _record(store, reference_id)
     canonical = record.request
     storage = storage_for(store, canonical["destination"])
     try:
-        name = file_name(record)
-        with _heartbeat(store, reference_id, worker), storage.staged(name) as staging:
+        name = file_name(record, attempt)
+        with _heartbeat(store, reference_id, attempt), storage.staged(name) as staging:
             written = files.write_export(store, canonical, staging)
             location = storage.put(staging, name)
     except Exception as exc:
-        _finish(store, reference_id, worker, error=_one_line(exc))
+        _finish(store, reference_id, attempt, worker, error=_one_line(exc))
         if isinstance(exc, ExportError):
             return get_export(store, reference_id)
         raise
-    finished = _finish(store, reference_id, worker, written=written, location=location)
-    if finished is None:  # reaped meanwhile and taken by another worker: this file answers nothing
+    finished = _finish(store, reference_id, attempt, worker, written=written, location=location)
+    if finished is None:  # reaped meanwhile (and maybe retried): this attempt's file answers nothing
         storage.remove(location)
         return get_export(store, reference_id)
     return finished
 
 
-def _claim_run(store: Store, reference_id: str, worker: str) -> ExportRecord:
+def _record(store: Store, reference_id: str) -> ExportRecord:
+    with store.session() as session:
+        record = session.get(ExportRecord, reference_id)
+        session.expunge(record)
+        return record
+
+
+def _claim_run(store: Store, reference_id: str, worker: str) -> int | None:
+    """Move a PENDING or FAILED export to RUNNING under ``worker``; its attempt number, which
+    names this claim alone (two workers may share a name), or None when it is not to be built here."""
     with store.session(serialised=True) as session:
         record = session.get(ExportRecord, reference_id, with_for_update=True)
         if record is None:
@@ -276,13 +288,12 @@ def _claim_run(store: Store, reference_id: str, worker: str) -> ExportRecord:
             now = utc_now()
             record.status, record.worker, record.started_at, record.heartbeat_at = "RUNNING", worker, now, now
             record.completed_at, record.error, record.attempts = None, None, (record.attempts or 0) + 1
-        session.flush()
-        session.expunge(record)
-        return record
+            return record.attempts
+        return None
 
 
 @contextmanager
-def _heartbeat(store: Store, reference_id: str, worker: str) -> Iterator[None]:
+def _heartbeat(store: Store, reference_id: str, attempt: int) -> Iterator[None]:
     """Renew the export's heartbeat every ``HEARTBEAT_SECONDS`` while the block runs (from a
     thread, so a long ``COPY`` keeps it alive; a killed process stops it, and the reaper sees)."""
     stop = threading.Event()
@@ -292,7 +303,7 @@ def _heartbeat(store: Store, reference_id: str, worker: str) -> Iterator[None]:
             try:
                 with store.session() as session:
                     session.execute(update(ExportRecord).where(ExportRecord.reference_id == reference_id, ExportRecord.status == "RUNNING",
-                                                               ExportRecord.worker == worker).values(heartbeat_at=utc_now()))
+                                                               ExportRecord.attempts == attempt).values(heartbeat_at=utc_now()))
             except Exception:  # a busy store: the next beat tries again, well within the reaper's limit
                 continue
 
@@ -305,11 +316,11 @@ def _heartbeat(store: Store, reference_id: str, worker: str) -> Iterator[None]:
         thread.join()
 
 
-def _finish(store: Store, reference_id: str, worker: str, *, written=None, location: str | None = None,
+def _finish(store: Store, reference_id: str, attempt: int, worker: str, *, written=None, location: str | None = None,
             error: str | None = None) -> ExportRecordView | None:
     with store.session(serialised=True) as session:
         record = session.get(ExportRecord, reference_id, with_for_update=True)
-        if record is None or record.status != "RUNNING" or record.worker != worker:
+        if record is None or record.status != "RUNNING" or record.attempts != attempt:
             return None
         record.completed_at = utc_now()
         if error is not None:
@@ -330,10 +341,12 @@ def _one_line(exc: BaseException) -> str:
     return text if isinstance(exc, ExportError) else f"{type(exc).__name__}: {text}"[:2000]
 
 
-def file_name(record: ExportRecord) -> str:
-    """``KIND[_FROM][_TO]_REFERENCE.EXT``: the file's name in its folder or under its prefix."""
+def file_name(record: ExportRecord, attempt: int = 1) -> str:
+    """``KIND[_FROM][_TO]_REFERENCE[_ATTEMPT].EXT``: the file's name in its folder or under its
+    prefix (a retry writes a name of its own, so a stalled attempt that wakes up harms nothing)."""
     request = record.request
-    parts = [request["kind"], request.get("date_from"), request.get("date_to"), record.reference_id]
+    parts = [request["kind"], request.get("date_from"), request.get("date_to"), record.reference_id,
+             str(attempt) if attempt > 1 else None]
     return "_".join(p for p in parts if p) + "." + request["format"]
 
 
@@ -430,11 +443,53 @@ def export_now(store: Store, request: ExportRequest, *, actor: str, force: bool 
     A PENDING (or failed) export is built here; one another worker is building is waited for.
     """
     ticket = request_export(store, request, actor=actor, force=force)
-    worker = worker or f"cli:{actor}"
-    view = run_export(store, ticket.reference_id, worker=worker)
+    worker = worker or f"cli:{actor}@{socket.gethostname()}:{os.getpid()}"
+    try:
+        view = run_export(store, ticket.reference_id, worker=worker)
+    except ExportError:
+        raise
+    except Exception:  # recorded as FAILED with its reason, which the caller shows
+        view = get_export(store, ticket.reference_id)
     if view.status in ("PENDING", "RUNNING"):
         view = wait_for_export(store, ticket.reference_id)
     return ticket, view
+
+
+def run_in_background(store: Store, reference_id: str, *, worker: str) -> threading.Thread:
+    """Build an export on a thread of this process (the app's, until the worker takes its queue):
+    its failure is recorded on the export, never raised into the caller."""
+
+    def build() -> None:
+        try:
+            run_export(store, reference_id, worker=worker)
+        except Exception:  # recorded as FAILED by run_export; nobody waits on this thread
+            pass
+
+    thread = threading.Thread(target=build, name=f"export-{reference_id}", daemon=True)
+    thread.start()
+    return thread
+
+
+def run_pending(store: Store, *, worker: str, limit: int = 10) -> list[ExportRecordView]:
+    """Build the oldest PENDING exports, one after another (what the worker runs each tick)."""
+    with store.session() as session:
+        waiting = list(session.scalars(select(ExportRecord.reference_id).where(ExportRecord.status == "PENDING")
+                                       .order_by(ExportRecord.created_at).limit(limit)))
+    done = []
+    for reference_id in waiting:
+        try:
+            done.append(run_export(store, reference_id, worker=worker))
+        except Exception:  # recorded as FAILED; the next export still runs
+            done.append(get_export(store, reference_id))
+    return done
+
+
+def local_file(store: Store, record: ExportRecordView) -> Path | None:
+    """The file of a COMPLETED export kept in a local folder, or None (S3, not done, gone)."""
+    if record.status != "COMPLETED" or not record.location or record.location.startswith("s3://"):
+        return None
+    path = Path(record.location)
+    return path if path.is_file() else None
 
 
 def export_statistics(store: Store) -> dict:

@@ -1,0 +1,101 @@
+import datetime as dt
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from core.auth import can
+from core.exports.requests import (FORMATS, KINDS, ExportError, ExportRequest, export_statistics, file_url, get_export, list_exports,
+                                   local_file, request_export, run_in_background)
+from core.views.exports import exports_frame, human_size, requests_per_day_frame
+from ui import MOMENT, account, get_store
+
+me = account()
+store = get_store()
+st.title("Exports")
+st.caption("Transactions, breaks, matches, journals and bank reconciliation statements as CSV, XLSX or Parquet, written in the "
+           "background to the data folder or to S3. The same request is answered with the file already made, until the data "
+           "changes or a refresh is asked for.")
+if "exports_flash" in st.session_state:
+    st.success(st.session_state.pop("exports_flash"))
+
+if can(me, "analyst"):
+    with st.form("exports_request"):
+        left, middle, right = st.columns(3)
+        kind = left.selectbox("What", KINDS, key="exports_kind")
+        fmt = middle.selectbox("Format", FORMATS, key="exports_format")
+        destination = right.text_input("Where", value="local", key="exports_destination",
+                                       help="local (the data folder's exports/), a folder's path, or s3://bucket/prefix")
+        accounts = left.text_input("Accounts (comma-separated; empty: all)", key="exports_accounts")
+        date_from = middle.date_input("From", value=None, key="exports_from")
+        date_to = right.date_input("To", value=None, key="exports_to")
+        refresh = st.checkbox("Make a new file even if the same export exists", key="exports_refresh")
+        submitted = st.form_submit_button("Request export")
+    if submitted:
+        request = ExportRequest(kind=kind, accounts=tuple(a.strip() for a in accounts.split(",") if a.strip()),
+                                date_from=date_from, date_to=date_to, format=fmt, destination=destination)
+        try:
+            ticket = request_export(store, request, actor=me.username, force=refresh)
+        except ExportError as exc:
+            st.error(str(exc))
+        else:
+            if ticket.status == "PENDING":
+                run_in_background(store, ticket.reference_id, worker=f"page:{me.username}")
+            st.session_state["exports_flash"] = f"{ticket.reference_id}: {ticket.message}."
+            st.session_state["exports_last"] = ticket.reference_id
+            st.rerun()
+else:
+    st.caption("Requesting an export needs the analyst role; the exports made are listed below.")
+
+active = any(v.status in ("PENDING", "RUNNING") for v in list_exports(store, limit=50))
+
+
+@st.fragment(run_every="2s" if active else None)
+def queue_and_history() -> None:
+    views = list_exports(store, limit=200)
+    st.subheader("Queue and history")
+    if not views:
+        st.info("No export has been requested yet.")
+        return
+    st.dataframe(exports_frame(views), hide_index=True, width="stretch", key="exports_history",
+                 column_config={"requested at": MOMENT})
+    done = [v.reference_id for v in views if v.status == "COMPLETED"]
+    if done:
+        if st.session_state.get("exports_last") in done:  # the one just requested, once it is done
+            st.session_state["exports_picked"] = st.session_state.pop("exports_last")
+        picked = st.selectbox("Export", done, key="exports_picked")
+        view = get_export(store, picked) if picked else None
+        if view is not None:
+            path = local_file(store, view)
+            if path is not None:
+                st.download_button(f"Download {path.name} ({human_size(view.file_size)})", path.read_bytes, path.name,
+                                   key="exports_download", on_click="ignore")
+            elif link := file_url(store, view):
+                st.code(link, language=None)
+                st.caption("A link to copy; it expires in one hour.")
+            else:
+                st.warning("The file is no longer there: request the export again to make it anew.")
+            st.caption(f"SHA-256 {view.sha256}; {view.row_count:,} rows.")
+    if active and not any(v.status in ("PENDING", "RUNNING") for v in views):
+        st.rerun()  # the last one finished: redraw the whole page, statistics and all, and stop refreshing
+
+
+queue_and_history()
+
+statistics = export_statistics(store)
+if statistics["requests"]:
+    st.subheader("Statistics")
+    columns = st.columns(5)
+    columns[0].metric("Requests", f"{statistics['requests']:,}")
+    columns[1].metric("Reuse rate", f"{statistics['reuse_rate']:.0%}")
+    columns[2].metric("Success rate", "" if statistics["success_rate"] is None else f"{statistics['success_rate']:.0%}")
+    median = statistics["median_duration_seconds"]
+    columns[3].metric("Median duration", "" if median is None else f"{median:.1f} s")
+    columns[4].metric("Bytes written", human_size(statistics["bytes"]))
+    left, right = st.columns(2)
+    left.plotly_chart(px.bar(requests_per_day_frame(statistics), x="day", y="requests", color="answered by", height=320,
+                             title="Requests per day"), width="stretch", key="exports_per_day")
+    if statistics["durations_seconds"]:
+        right.plotly_chart(px.histogram(pd.DataFrame({"seconds": statistics["durations_seconds"]}), x="seconds", nbins=20, height=320,
+                                        title="Durations of completed exports"), width="stretch", key="exports_durations")
+    st.caption(f"As of {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.")
