@@ -10,19 +10,15 @@ and is written to the audit log; anyone signed in may read the table.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import NamedTuple
 
 import duckdb
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session
 
 from core.auth import Account, acting_user
 from core.domain.accounts import account_key, account_label, accounts_by_key, resolve_account_key
 from core.runs.folder import sql_path
-from core.store import Store, lost_to_another_writer, record_audit
+from core.store import Store, record_audit, serialised_change
 from core.store.models import AccountAlias, DatasetRecord
 
 __all__ = ["ALIAS_ROLE", "AccountAliasError", "KnownAccount", "add_alias", "known_accounts", "list_aliases", "load_aliases",
@@ -81,7 +77,7 @@ def add_alias(store: Store, alias: str, target: str, *, actor: Account, note: st
             raise AccountAliasError(f"the {name} account {key[:20]}... is longer than {_KEY_LENGTH} characters")
     if alias_key == target_key:
         raise AccountAliasError(f"{alias!r} and {target!r} are already one account ({alias_key}): no alias is needed")
-    with _changing_aliases(store) as session:
+    with serialised_change(store, AccountAliasError, same="the same alias", kind="aliases") as session:
         by = acting_user(session, actor, ALIAS_ROLE, AccountAliasError).username
         aliases = dict(session.execute(select(AccountAlias.alias_key, AccountAlias.target_key)).all())
         if alias_key in aliases:
@@ -131,7 +127,7 @@ def remove_alias(store: Store, alias: str, *, actor: Account) -> None:
         ``AccountAliasError`` when there is no such alias or the actor lacks the approver role.
     """
     alias_key = account_key(alias)
-    with _changing_aliases(store) as session:
+    with serialised_change(store, AccountAliasError, same="the same alias", kind="aliases") as session:
         by = acting_user(session, actor, ALIAS_ROLE, AccountAliasError).username
         row = session.get(AccountAlias, alias_key)
         if row is None:
@@ -139,20 +135,6 @@ def remove_alias(store: Store, alias: str, *, actor: Account) -> None:
         before = {"alias_key": row.alias_key, "target_key": row.target_key, "note": row.note}
         session.delete(row)
         record_audit(session, by, "remove_account_alias", "account_alias", alias_key, before, None)
-
-
-@contextmanager
-def _changing_aliases(store: Store) -> Iterator[Session]:
-    """An alias change's transaction, serialised; a clash with another writer is an ``AccountAliasError``."""
-    try:
-        with store.session(serialised=True) as session:
-            yield session
-    except IntegrityError:
-        raise AccountAliasError("someone else changed the same alias at the same moment; reload and try again") from None
-    except DBAPIError as exc:
-        if lost_to_another_writer(exc):
-            raise AccountAliasError("someone else was changing aliases at the same moment; reload and try again") from None
-        raise
 
 
 def known_accounts(store: Store, datasets: list[DatasetRecord] | None = None, aliases: dict[str, str] | None = None) -> list[KnownAccount]:

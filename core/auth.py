@@ -29,18 +29,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from core import config
-from core.store import Store, lost_to_another_writer, record_audit
+from core.store import Store, record_audit, serialised_change
 from core.store.models import SignInAttempt, User
 
 __all__ = ["ROLES", "Account", "AuthError", "SignInLocked", "acting_user", "authenticate", "can", "canonical_username", "create_user",
@@ -141,24 +138,6 @@ def _actor_name(session: Session, actor: Account | str) -> str:
     return acting_user(session, actor, "admin").username
 
 
-@contextmanager
-def _changing_users(store: Store) -> Iterator[Session]:
-    """A user change's transaction, serialised; a clash the database catches is an ``AuthError``.
-
-    Two admins changing each other at once can deadlock on PostgreSQL: one of them is told to
-    try again and nothing of theirs is written.
-    """
-    try:
-        with store.session(serialised=True) as session:
-            yield session
-    except IntegrityError:
-        raise AuthError("someone else changed the same user at the same moment; reload and try again") from None
-    except DBAPIError as exc:
-        if lost_to_another_writer(exc):
-            raise AuthError("someone else was changing users at the same moment; reload and try again") from None
-        raise
-
-
 def create_user(store: Store, username: str, password: str, role: str, *, display_name: str = "",
                 actor: Account | str = "system") -> Account:
     """Add a user, stored under its canonical name.
@@ -176,7 +155,7 @@ def create_user(store: Store, username: str, password: str, role: str, *, displa
     if role not in ROLES:
         raise AuthError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
     _check_password(password)
-    with _changing_users(store) as session:
+    with serialised_change(store, AuthError, same="the same user", kind="users") as session:
         by = _actor_name(session, actor)
         if session.scalar(select(User.id).where(User.username == username)):
             raise AuthError(f"the username {username!r} is taken")
@@ -294,7 +273,7 @@ def update_user(store: Store, username: str, *, actor: Account, role: str | None
     """
     if role is not None and role not in ROLES:
         raise AuthError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
-    with _changing_users(store) as session:
+    with serialised_change(store, AuthError, same="the same user", kind="users") as session:
         by = acting_user(session, actor, "admin").username
         user = _user_to_change(session, username)
         before = {"role": user.role, "active": user.active}
@@ -311,7 +290,7 @@ def update_user(store: Store, username: str, *, actor: Account, role: str | None
 def set_password(store: Store, username: str, password: str, *, actor: Account) -> None:
     """Give a user a new password. ``actor``: the signed-in admin, checked against the store."""
     _check_password(password)
-    with _changing_users(store) as session:
+    with serialised_change(store, AuthError, same="the same user", kind="users") as session:
         by = acting_user(session, actor, "admin").username
         user = _user_to_change(session, username)
         user.password_hash, user.updated_at = _HASHER.hash(password), _now()

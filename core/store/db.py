@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import Date, Engine, create_engine, event, insert, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import config
@@ -210,6 +210,25 @@ def record_audit(session: Session, actor: str, action: str, entity_type: str, en
     The entry is chained as it is flushed (``core.store.chain``): writers wait for each other there.
     """
     session.add(AuditEntry(actor=actor, action=action, entity_type=entity_type, entity_id=str(entity_id), before=before, after=after))
+
+
+@contextmanager
+def serialised_change(store: Store, error: Callable[[str], Exception], *, same: str, kind: str) -> Iterator[Session]:
+    """A change's transaction, serialised with other writers; nothing is written half.
+
+    A clash the database catches becomes ``error`` with a message that tells the person to reload
+    and try again: a unique key taken at the same moment ("someone else changed {same} ..."), a
+    deadlock or a lock waited on too long ("someone else was changing {kind} ...").
+    """
+    try:
+        with store.session(serialised=True) as session:
+            yield session
+    except IntegrityError:
+        raise error(f"someone else changed {same} at the same moment; reload and try again") from None
+    except DBAPIError as exc:
+        if lost_to_another_writer(exc):
+            raise error(f"someone else was changing {kind} at the same moment; reload and try again") from None
+        raise
 
 
 def lost_to_another_writer(exc: DBAPIError) -> bool:
