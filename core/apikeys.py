@@ -20,11 +20,10 @@ import secrets
 from typing import NamedTuple
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.auth import Account, acting_user
-from core.store import Store, record_audit
+from core.store import Store, record_audit, serialised_change
 from core.store.models import ApiKey
 
 __all__ = ["KEY_PREFIX", "KEY_ROLES", "ApiKeyError", "ApiKeyView", "authenticate_api_key", "create_api_key", "delete_api_key",
@@ -75,6 +74,10 @@ def _actor_name(session: Session, actor: Account | str) -> str:
     return acting_user(session, actor, "admin", ApiKeyError).username
 
 
+def _changing_keys(store: Store):
+    return serialised_change(store, ApiKeyError, same="the same API key", kind="API keys")
+
+
 def _key_named(session: Session, name: str) -> ApiKey:
     key = session.scalar(select(ApiKey).where(ApiKey.name == name.strip()).with_for_update())
     if key is None:
@@ -98,19 +101,16 @@ def create_api_key(store: Store, name: str, role: str = "viewer", *, actor: Acco
     if role not in KEY_ROLES:
         raise ApiKeyError(f"a key's role is one of {', '.join(KEY_ROLES)}, not {role!r}")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
-    try:
-        with store.session(serialised=True) as session:
-            by = _actor_name(session, actor)
-            if session.scalar(select(ApiKey.id).where(ApiKey.name == name)):
-                raise ApiKeyError(f"an API key named {name!r} exists already")
-            key = ApiKey(name=name, prefix=secret[:_SHOWN], key_sha256=hash_api_key(secret), role=role, active=True, created_by=by,
-                         created_at=_now())
-            session.add(key)
-            session.flush()
-            record_audit(session, by, "create_api_key", "api_key", name, None, {"role": role, "prefix": key.prefix})
-            view = _view(key)
-    except IntegrityError:
-        raise ApiKeyError(f"an API key named {name!r} exists already") from None
+    with _changing_keys(store) as session:
+        by = _actor_name(session, actor)
+        if session.scalar(select(ApiKey.id).where(ApiKey.name == name)):
+            raise ApiKeyError(f"an API key named {name!r} exists already")
+        key = ApiKey(name=name, prefix=secret[:_SHOWN], key_sha256=hash_api_key(secret), role=role, active=True, created_by=by,
+                     created_at=_now())
+        session.add(key)
+        session.flush()
+        record_audit(session, by, "create_api_key", "api_key", name, None, {"role": role, "prefix": key.prefix})
+        view = _view(key)
     return view, secret
 
 
@@ -122,7 +122,7 @@ def list_api_keys(store: Store) -> list[ApiKeyView]:
 
 def disable_api_key(store: Store, name: str, *, actor: Account | str) -> ApiKeyView:
     """Stop a key from working; it stays listed (and audited) as disabled."""
-    with store.session(serialised=True) as session:
+    with _changing_keys(store) as session:
         by = _actor_name(session, actor)
         key = _key_named(session, name)
         if not key.active:
@@ -134,7 +134,7 @@ def disable_api_key(store: Store, name: str, *, actor: Account | str) -> ApiKeyV
 
 def delete_api_key(store: Store, name: str, *, actor: Account | str) -> None:
     """Remove a key; the audit log keeps that it existed and who removed it."""
-    with store.session(serialised=True) as session:
+    with _changing_keys(store) as session:
         by = _actor_name(session, actor)
         key = _key_named(session, name)
         record_audit(session, by, "delete_api_key", "api_key", key.name, {"role": key.role, "prefix": key.prefix, "active": key.active},
