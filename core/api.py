@@ -119,6 +119,16 @@ class _Builder:
         self.name = f"api:{socket.gethostname()}:{os.getpid()}"
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="export")
 
+    def reap(self) -> None:
+        """Fail the exports whose builder stopped answering (an API process killed mid-file), so that
+        asking again starts them afresh instead of joining them for ever."""
+        from core.exports.requests import reap_stalled
+
+        try:
+            reap_stalled(self.store)
+        except Exception:  # the request is still answered; the next one reaps
+            _log.exception("could not reap stalled exports")
+
     def submit(self, reference_id: str) -> None:
         self.pool.submit(self._build, reference_id)
 
@@ -201,6 +211,8 @@ def create_app(store: Store | None = None) -> FastAPI:
         """Queue an export, or answer with the existing one for the same request (``reused: true``)."""
         from core.exports.requests import ExportError, ExportRequest, request_export
 
+        if builder is not None:
+            builder.reap()
         try:
             ask = ExportRequest(kind=body.table_name, accounts=(body.account_id,) if body.account_id else (), date_from=body.date_from,
                                 date_to=body.date_to, format=body.format)

@@ -1,6 +1,7 @@
 """The HTTP API under a real uvicorn on 127.0.0.1, over the demo month: keys, bodies, exports,
 the banking routes with roles, health and metrics."""
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -138,6 +139,23 @@ def test_an_export_is_queued_built_fetched_and_then_reused(api):
     assert ticket["reference_id"] in [e["reference_id"] for e in listed["items"]] and listed["limit"] == 5
     assert call(api, "GET", "/api/v1/exports/exp_nothing", key=key)[0] == 404
     assert call(api, "GET", "/api/v1/exports?limit=0", key=key)[0] == 422
+
+
+def test_an_export_whose_builder_died_is_reaped_and_built_again_when_asked_again(api):
+    from core.exports.requests import ExportRequest, request_export
+    from core.store.models import ExportRecord
+
+    store, key = api["store"], api["keys"]["viewer"]
+    ask = {"account_id": "RC-7781-SAR", "table_name": "transactions", "format": "parquet"}
+    ticket = request_export(store, ExportRequest(kind="transactions", accounts=("RC-7781-SAR",), format="parquet"), actor="api:viewer-key")
+    with store.session() as session:  # a builder took it and died: RUNNING, its heartbeat an hour old
+        record = session.get(ExportRecord, ticket.reference_id)
+        record.status, record.worker = "RUNNING", "api:gone:1"
+        record.started_at = record.heartbeat_at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    status, _, again = call(api, "POST", "/api/v1/exports", key=key, body=ask)
+    assert status == 202 and again["reference_id"] == ticket.reference_id and "failed before" in again["message"]
+    done = _wait_until_done(api, ticket.reference_id, key)
+    assert done["status"] == "COMPLETED" and done["row_count"] > 0
 
 
 def test_the_bank_reconciliation_over_the_api_holds_the_demo_difference_in_exact_strings(api):
