@@ -136,7 +136,8 @@ def main() -> None:
                 frame = frame.head(pandas_rows)
             read_seconds = time.perf_counter() - pandas_run.began
             frame.to_csv(folder / "pandas.csv", index=False)
-        print(pandas_run.line(f"pandas read_parquet + to_csv ({pandas_rows:,})"), f"  (to_csv alone {pandas_run.seconds - read_seconds:.1f} s)")
+        print(pandas_run.line(f"pandas read_parquet + to_csv ({pandas_rows:,})"),
+              f"  (to_csv alone {pandas_run.seconds - read_seconds:.1f} s)")
         print(f"CSV: ours {csv_run.seconds:.1f} s against pandas {pandas_run.seconds - read_seconds:.1f} s for to_csv alone"
               + ("" if pandas_rows == args.rows else f" on {pandas_rows:,} rows"))
 

@@ -22,10 +22,10 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -119,16 +119,6 @@ class _Builder:
         self.name = f"api:{socket.gethostname()}:{os.getpid()}"
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="export")
 
-    def reap(self) -> None:
-        """Fail the exports whose builder stopped answering (an API process killed mid-file), so that
-        asking again starts them afresh instead of joining them for ever."""
-        from core.exports.requests import reap_stalled
-
-        try:
-            reap_stalled(self.store)
-        except Exception:  # the request is still answered; the next one reaps
-            _log.exception("could not reap stalled exports")
-
     def submit(self, reference_id: str) -> None:
         self.pool.submit(self._build, reference_id)
 
@@ -185,7 +175,7 @@ def create_app(store: Store | None = None) -> FastAPI:
         from core.exports.requests import file_url
 
         link = file_url(store, view)
-        if link is None and view.status == "COMPLETED" and view.location and not str(view.location).startswith("s3://"):
+        if link is None and view.status == "COMPLETED" and view.location and not view.location.startswith("s3://"):
             link = str(request.url_for("export_file", reference_id=view.reference_id))
         return ExportOut(reference_id=view.reference_id, request=view.request, status=view.status, reused=view.reused, file_url=link,
                          file_size=view.file_size, row_count=view.row_count, sha256=view.sha256, created_at=view.created_at,
@@ -211,8 +201,6 @@ def create_app(store: Store | None = None) -> FastAPI:
         """Queue an export, or answer with the existing one for the same request (``reused: true``)."""
         from core.exports.requests import ExportError, ExportRequest, request_export
 
-        if builder is not None:
-            builder.reap()
         try:
             ask = ExportRequest(kind=body.table_name, accounts=(body.account_id,) if body.account_id else (), date_from=body.date_from,
                                 date_to=body.date_to, format=body.format)
@@ -246,16 +234,12 @@ def create_app(store: Store | None = None) -> FastAPI:
     @app.get("/api/v1/exports/{reference_id}/file", tags=["exports"], name="export_file")
     def export_file_route(key: Reader, reference_id: Annotated[str, PathParam(max_length=64)]) -> FileResponse:
         """The file of a completed export kept in the local folder (S3 exports are fetched from their pre-signed link)."""
-        from core.exports.requests import get_export
+        from core.exports.requests import get_export, local_file
 
         view = get_export(store, reference_id)
-        if view is None or view.status != "COMPLETED" or not view.location or str(view.location).startswith("s3://"):
+        path = local_file(store, view) if view is not None else None
+        if path is None:
             raise HTTPException(404, f"no local file for export {reference_id}")
-        path = Path(view.location)
-        if not path.is_absolute():
-            path = store.data_dir / path
-        if not path.is_file():
-            raise HTTPException(404, f"the file of export {reference_id} is gone")
         return FileResponse(path, filename=path.name)
 
     Account = Annotated[str | None, Query(max_length=128, description="the bank account (any spelling its aliases know)")]

@@ -10,6 +10,8 @@ from core.exports.requests import (FORMATS, KINDS, ExportError, ExportRequest, e
 from core.views.exports import exports_frame, human_size, requests_per_day_frame
 from ui import MOMENT, account, get_store
 
+DOWNLOAD_LIMIT = 200 * 1024 * 1024  # larger files are read from the folder, not held in the app's memory for a download
+
 me = account()
 store = get_store()
 st.title("Exports")
@@ -67,7 +69,10 @@ def queue_and_history() -> None:
         view = get_export(store, picked) if picked else None
         if view is not None:
             path = local_file(store, view)
-            if path is not None:
+            if path is not None and view.file_size > DOWNLOAD_LIMIT:
+                st.code(str(path), language=None)
+                st.caption(f"{human_size(view.file_size)}: too large to pass through the browser; take it from the server's folder.")
+            elif path is not None:
                 st.download_button(f"Download {path.name} ({human_size(view.file_size)})", path.read_bytes, path.name,
                                    key="exports_download", on_click="ignore")
             elif link := file_url(store, view):

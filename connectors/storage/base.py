@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
-from core.atomic import temporary_path
-
-__all__ = ["FileStorage", "StorageError"]
+__all__ = ["MAX_LINK_SECONDS", "FileStorage", "StorageError", "link_seconds"]
 
 MAX_LINK_SECONDS = 7 * 24 * 3600  # SigV4 signs a link for at most seven days
 
@@ -19,29 +16,18 @@ class StorageError(RuntimeError):
 
 
 class FileStorage(ABC):
-    """A place files are put and handed out from.
+    """A place finished files are put and handed out from.
 
-    A file is written first under a temporary name in ``staging`` (a local folder), then
-    ``put`` under its name: renamed into place, or uploaded and the temporary removed. A
-    failure anywhere leaves nothing behind in the storage.
+    A file is written first, whole, under a temporary name in ``staging`` (a local folder:
+    for a local storage its own folder, so that putting it is a rename), then ``put``.
     """
 
-    def __init__(self, staging: Path) -> None:
-        self.staging = Path(staging)
-
-    @contextmanager
-    def staged(self, name: str) -> Iterator[Path]:
-        """A local path to write ``name`` to before ``put``; removed on the way out whatever happens."""
-        self.staging.mkdir(parents=True, exist_ok=True)
-        temporary = temporary_path(self.staging / name)
-        try:
-            yield temporary
-        finally:
-            temporary.unlink(missing_ok=True)
+    staging: Path
 
     @abstractmethod
     def put(self, staged: Path, name: str) -> str:
-        """Store the staged file as ``name``; returns its location (a path or ``s3://bucket/key``)."""
+        """Store the staged file as ``name`` (the staged file is gone afterwards); returns its
+        location (a path or ``s3://bucket/key``)."""
 
     @abstractmethod
     def exists(self, location: str) -> bool:
@@ -56,7 +42,7 @@ class FileStorage(ABC):
         """Remove the file; one already gone is no error."""
 
     @abstractmethod
-    def open(self, location: str):
+    def open(self, location: str) -> BinaryIO:
         """The file's bytes as a binary stream."""
 
 

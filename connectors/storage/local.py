@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from connectors.storage.base import FileStorage
-from core.atomic import publish, sweep_leftovers
 
 __all__ = ["LocalFolder"]
 
 
 class LocalFolder(FileStorage):
-    """Files renamed into ``folder`` from a temporary beside them (one filesystem: the rename is atomic)."""
+    """Files staged in ``folder`` itself and renamed into place (one filesystem: the rename is
+    atomic, a reader sees the whole file or none)."""
 
-    def __init__(self, folder: Path, staging: Path | None = None) -> None:
-        self.folder = Path(folder)
-        super().__init__(staging or self.folder)
-        sweep_leftovers(self.folder)
+    def __init__(self, folder: Path) -> None:
+        self.folder = self.staging = Path(folder)
 
     def put(self, staged: Path, name: str) -> str:
-        self.folder.mkdir(parents=True, exist_ok=True)
         target = self.folder / name
-        publish(staged, target)
+        _flush(staged)
+        os.replace(staged, target)
+        _flush(self.folder)
         return str(target.resolve())
 
     def exists(self, location: str) -> bool:
@@ -35,3 +35,16 @@ class LocalFolder(FileStorage):
 
     def open(self, location: str):
         return open(location, "rb")
+
+
+def _flush(path: Path) -> None:
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:  # a filesystem that cannot open folders: the rename stands, only its flush is lost
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)

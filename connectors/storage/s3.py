@@ -11,17 +11,20 @@ import datetime as dt
 from pathlib import Path
 
 from connectors.storage.base import FileStorage, StorageError, link_seconds
-from core.config import S3Settings
 
 __all__ = ["S3Bucket"]
 
 
 class S3Bucket(FileStorage):
-    """Files under ``prefix`` in ``bucket``; staged locally in ``staging`` before the upload."""
+    """Files under ``prefix`` in ``bucket``, staged in the local folder ``staging`` before the upload.
 
-    def __init__(self, bucket: str, prefix: str, settings: S3Settings, staging: Path, client=None) -> None:
-        super().__init__(staging)
-        self.bucket, self.prefix, self.settings = bucket, prefix.strip("/"), settings
+    ``settings``: anything with the fields of ``core.config.S3Settings`` (endpoint_url, region,
+    access_key_id, secret_access_key, session_token, multipart_threshold, server_side_encryption,
+    kms_key_id).
+    """
+
+    def __init__(self, bucket: str, prefix: str, settings, staging: Path, client=None) -> None:
+        self.bucket, self.prefix, self.settings, self.staging = bucket, prefix.strip("/"), settings, Path(staging)
         self.client = client or _client(settings)
 
     def key(self, name: str) -> str:
@@ -40,6 +43,7 @@ class S3Bucket(FileStorage):
             self.client.upload_file(str(staged), self.bucket, key, ExtraArgs=extra, Config=config)
         except Exception as exc:
             raise StorageError(f"upload to s3://{self.bucket}/{key} failed: {_reason(exc)}") from exc
+        staged.unlink(missing_ok=True)
         return f"s3://{self.bucket}/{key}"
 
     def exists(self, location: str) -> bool:
@@ -75,7 +79,7 @@ class S3Bucket(FileStorage):
         return max(1, int((expiry - dt.datetime.now(dt.UTC)).total_seconds()))
 
 
-def _client(settings: S3Settings):
+def _client(settings):
     import boto3
     from botocore.config import Config
 

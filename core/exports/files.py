@@ -30,6 +30,7 @@ __all__ = ["SHEET_ROWS", "Written", "write_export"]
 SHEET_ROWS = 1_048_575  # rows of data in one sheet: Excel's 1,048,576 less the header
 _XLSX_BATCH = 20_000
 MEMORY_LIMIT = "512MB"
+SAFE_FIRST = (48, 127)  # code points "0" to DEL: a text starting with one (but "=", "@") is no formula
 
 
 class Written(NamedTuple):
@@ -79,12 +80,21 @@ def _select(con, source: str, conditions: list[str], tidy_decimals: bool, empty_
         quoted = '"' + name.replace('"', '""') + '"'
         if kind == "VARCHAR":
             text = f"NULLIF({quoted}, '')" if empty_as_null else quoted
-            expressions.append(f"{neutralised_sql(text)} AS {quoted}")
+            expressions.append(f"{_neutralised(text)} AS {quoted}")
         elif name in scales:
             expressions.append(f"CAST({quoted} AS DECIMAL(28, {scales[name]})) AS {quoted}")
         else:
             expressions.append(quoted)
     return f"SELECT {', '.join(expressions)} FROM {source}{where}"
+
+
+def _neutralised(expression: str) -> str:
+    """``neutralised_sql``, run only on text whose first character could start a formula: one
+    from ``0`` to DEL other than ``=`` and ``@`` never does (the rule's blanks and leads are
+    below ``0`` or beyond ASCII), and most text starts with a letter or digit."""
+    first = f"unicode({expression})"
+    return f"CASE WHEN {first} BETWEEN {SAFE_FIRST[0]} AND {SAFE_FIRST[1]} AND {first} NOT IN (61, 64) THEN {expression} " \
+           f"ELSE {neutralised_sql(expression)} END"
 
 
 def _decimal_scales(con, source: str, names: list[str]) -> dict[str, int]:

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from core.store import Store, record_audit
 from core.store.models import ExportAsk, ExportRecord, utc_now
 
 __all__ = ["DESTINATION_LOCAL", "FORMATS", "KINDS", "STATUSES", "ExportError", "ExportRecordView", "ExportRequest", "ExportTicket",
-           "export_now", "export_statistics", "file_url", "get_export", "list_exports", "local_file", "reap_stalled",
+           "export_now", "export_or_fail", "export_statistics", "file_url", "get_export", "list_exports", "local_file", "reap_stalled",
            "request_export", "run_export", "run_in_background", "run_pending", "wait_for_export"]
 
 KINDS = ("transactions", "breaks", "matches", "journals", "brs")
@@ -61,7 +61,8 @@ class ExportRequest:
 
     ``accounts`` empty: every account. ``destination``: ``"local"`` (the data folder's
     ``exports/``), a local folder's absolute path, or ``"s3://bucket/prefix"``. ``dataset_id``:
-    transactions of one dataset (else of every dataset, or of the accounts' datasets).
+    transactions of one dataset (else of every dataset). ``run_id``: breaks or matches of that
+    run (else of the latest completed run).
     """
 
     kind: str
@@ -71,6 +72,7 @@ class ExportRequest:
     format: str = "csv"
     destination: str = DESTINATION_LOCAL
     dataset_id: str | None = None
+    run_id: int | None = None
 
     def canonical(self) -> dict[str, Any]:
         """The request as plain JSON values, checked, in one form whatever way it was written."""
@@ -90,16 +92,22 @@ class ExportRequest:
             raise ExportError(f"date_from {self.date_from.isoformat()} is after date_to {self.date_to.isoformat()}")
         if self.dataset_id is not None and kind != "transactions":
             raise ExportError("dataset_id is for transactions only")
+        if self.run_id is not None and kind not in ("breaks", "matches"):
+            raise ExportError("run_id is for breaks and matches only")
+        if self.run_id is not None and (isinstance(self.run_id, bool) or not isinstance(self.run_id, int)):
+            raise ExportError(f"run_id {self.run_id!r} is not a run's number")
         return {"kind": kind, "accounts": accounts, "date_from": self.date_from.isoformat() if self.date_from else None,
                 "date_to": self.date_to.isoformat() if self.date_to else None, "format": fmt,
-                "destination": canonical_destination(self.destination), "dataset_id": self.dataset_id or None}
+                "destination": canonical_destination(self.destination), "dataset_id": self.dataset_id or None,
+                "run_id": self.run_id}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ExportRequest:
         """A request from its canonical form (as stored with an export)."""
         return cls(kind=values["kind"], accounts=tuple(values.get("accounts") or ()),
                    date_from=_date(values.get("date_from")), date_to=_date(values.get("date_to")), format=values["format"],
-                   destination=values.get("destination") or DESTINATION_LOCAL, dataset_id=values.get("dataset_id"))
+                   destination=values.get("destination") or DESTINATION_LOCAL, dataset_id=values.get("dataset_id"),
+                   run_id=values.get("run_id"))
 
 
 @dataclass(frozen=True)
@@ -134,7 +142,6 @@ class ExportRecordView:
     attempts: int = 0
     asks: int = 1
     heartbeat_at: dt.datetime | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -172,6 +179,8 @@ def request_export(store: Store, request: ExportRequest, *, actor: str, force: b
         force: make a new file even though a completed export answers the request (one being
             built is still joined: it reads the same version of the data).
 
+    A RUNNING export silent for ``STALLED_SECONDS`` is reaped first, so asking again retries it.
+
     Raises:
         ExportError: the request is not valid (kind, format, dates, destination, dataset).
     """
@@ -180,6 +189,7 @@ def request_export(store: Store, request: ExportRequest, *, actor: str, force: b
     canonical = request.canonical()
     version = sources.data_version(store, canonical)
     identity = request_identity(canonical, version)
+    reap_stalled(store, older_than_seconds=STALLED_SECONDS)  # a run whose worker died is retried, never joined
     for _ in range(5):
         try:
             return _answer(store, canonical, version, identity, actor, force)
@@ -222,7 +232,7 @@ def new_reference_id() -> str:
 
 
 def _file_present(store: Store, record: ExportRecord) -> bool:
-    from connectors.storage import storage_for
+    from core.exports.storage import storage_for
 
     if not record.location:
         return False
@@ -242,8 +252,8 @@ def run_export(store: Store, reference_id: str, *, worker: str) -> ExportRecordV
     Raises:
         ExportError: no such export.
     """
-    from connectors.storage import storage_for
     from core.exports import files
+    from core.exports.storage import staged_file, storage_for
 
     attempt = _claim_run(store, reference_id, worker)
     if attempt is None:  # done already, or another worker is building it
@@ -253,7 +263,7 @@ def run_export(store: Store, reference_id: str, *, worker: str) -> ExportRecordV
     storage = storage_for(store, canonical["destination"])
     try:
         name = file_name(record, attempt)
-        with _heartbeat(store, reference_id, attempt), storage.staged(name) as staging:
+        with _heartbeat(store, reference_id, attempt), staged_file(storage, name) as staging:
             written = files.write_export(store, canonical, staging)
             location = storage.put(staging, name)
     except Exception as exc:
@@ -397,7 +407,7 @@ def _date(value) -> dt.date | None:
 def file_url(store: Store, record: ExportRecordView, *, expires_in: int = 3600) -> str | None:
     """A link to the export's file: pre-signed for S3 (``expires_in`` seconds, at most seven
     days), None for a local file (the page offers it as a download) or an export with no file."""
-    from connectors.storage import storage_for
+    from core.exports.storage import storage_for
 
     if record.status != "COMPLETED" or not record.location:
         return None
@@ -411,6 +421,10 @@ def reap_stalled(store: Store, *, older_than_seconds: int = STALLED_SECONDS) -> 
         Their references. Each keeps its claim, so asking again (or ``run_export``) retries it.
     """
     limit = utc_now() - dt.timedelta(seconds=older_than_seconds)
+    with store.session() as session:  # a look first: the write lock only when there is something to reap
+        if not session.scalar(select(func.count()).select_from(ExportRecord)
+                              .where(ExportRecord.status == "RUNNING", ExportRecord.heartbeat_at < limit)):
+            return []
     with store.session(serialised=True) as session:
         stalled = list(session.scalars(select(ExportRecord).where(ExportRecord.status == "RUNNING",
                                                                   ExportRecord.heartbeat_at < limit).with_for_update()))
@@ -453,6 +467,16 @@ def export_now(store: Store, request: ExportRequest, *, actor: str, force: bool 
     if view.status in ("PENDING", "RUNNING"):
         view = wait_for_export(store, ticket.reference_id)
     return ticket, view
+
+
+def export_or_fail(store: Store, request: ExportRequest, *, actor: str, worker: str, force: bool = False) -> ExportRecordView:
+    """An export seen through to COMPLETED, or an ``ExportError`` saying why it failed: what a
+    pipeline's export step calls, so that a failure fails the step and the worker retries it
+    (asking again retries the same export)."""
+    _, view = export_now(store, request, actor=actor, force=force, worker=worker)
+    if view.status != "COMPLETED":
+        raise ExportError(f"export {view.reference_id} {view.status.lower()}: {view.error or 'not finished in time'}")
+    return view
 
 
 def run_in_background(store: Store, reference_id: str, *, worker: str) -> threading.Thread:

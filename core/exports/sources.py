@@ -2,9 +2,10 @@
 
 - ``transactions``: the canonical rows of the imported datasets (their Parquet files, read by
   DuckDB), of one dataset when ``dataset_id`` is given; accounts and dates filter the rows.
-- ``breaks``: the breaks of the latest completed run (that has breaks of the accounts asked for).
-- ``matches``: the matched records of the latest completed run, one row per record in a group
-  (the long form of ``match --out``).
+- ``breaks``: the breaks of the run asked for, else of the latest completed run (that has
+  breaks of the accounts asked for).
+- ``matches``: the matched records of that run, one row per record in a group (the long form
+  of ``match --out``), in the state people left them.
 - ``journals``: the general ledger's journal lines with their journal; accounts are GL accounts.
 - ``brs``: the bank reconciliation statements prepared and signed off, one row per line.
 
@@ -81,7 +82,13 @@ def _datasets(session, request: dict) -> list[DatasetRecord]:
 
 
 def _latest_run(session, request: dict) -> int:
-    """The latest completed run; with accounts asked for, the latest holding a break or match of one."""
+    """The run asked for, else the latest completed run; with accounts asked for, the latest
+    holding a break or match of one."""
+    if request.get("run_id") is not None:
+        status = session.scalar(select(Run.status).where(Run.id == request["run_id"]))
+        if status != "completed":
+            raise _error(f"no completed reconciliation run {request['run_id']}")
+        return request["run_id"]
     query = select(Run.id).where(Run.status == "completed").order_by(Run.id.desc())
     if request["accounts"]:
         model = Break if request["kind"] == "breaks" else MatchItem

@@ -19,8 +19,8 @@ from core.store.types import ExactDecimal
 
 __all__ = ["AccountAlias", "Alert", "ApiKey", "ApiRequestCount", "AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "DimensionValue",
            "ExportAsk", "ExportRecord", "FetchedFile", "GLAccount", "HoldingsRun", "Journal", "JournalBalanceCheck", "JournalLine",
-           "MatchGroup", "MatchItem", "Pipeline", "PipelineRun", "PipelineRunStep", "ReconciliationSignOff", "Run", "SignInAttempt", "StatementRecord", "User",
-           "WebhookDelivery", "WorkerLease", "utc_now"]
+           "MatchGroup", "MatchItem", "Pipeline", "PipelineRun", "PipelineRunStep", "ReconciliationSignOff", "Run", "SignInAttempt",
+           "StatementRecord", "User", "WebhookDelivery", "WorkerLease", "utc_now"]
 
 
 def utc_now() -> dt.datetime:

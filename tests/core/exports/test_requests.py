@@ -36,7 +36,8 @@ def test_the_same_request_twice_makes_one_file_and_is_reused(store):
     assert second.reference_id == first.reference_id and again.sha256 == done.sha256
     assert len(exported_files(store)) == 1
     rows = csv_rows(done.location)
-    expected = [r for r in rows_table(50).to_pylist() if r["account"] == "ACC-1" and dt.date(2026, 10, 3) <= r["date"] <= dt.date(2026, 10, 20)]
+    expected = [r for r in rows_table(50).to_pylist()
+                if r["account"] == "ACC-1" and dt.date(2026, 10, 3) <= r["date"] <= dt.date(2026, 10, 20)]
     assert [r[0] for r in rows[1:]] == [r["id"] for r in expected] and done.row_count == len(expected) > 0
     assert [r[3] for r in rows[1:]] == [str(r["amount"]) for r in expected]
     view = get_export(store, first.reference_id)
@@ -187,3 +188,52 @@ def test_breaks_matches_and_journals_export(store):
     _, journals = export_now(store, ExportRequest("journals"), actor="ana")
     assert journals.status == "COMPLETED" and journals.row_count == 0
     assert io.StringIO(open(journals.location).read()).readline().startswith("journal_id,date,status")
+
+
+def test_the_fast_path_skips_only_text_the_rule_leaves_alone():
+    from core.exports.writers import neutralise_formula
+
+    low, high = files.SAFE_FIRST
+    skipped = [chr(code) for code in range(low, high + 1) if code not in (61, 64)]
+    assert [c for c in skipped if neutralise_formula(c + "1+1") != c + "1+1"] == []
+    assert neutralise_formula("=1") == "'=1" and neutralise_formula("@1") == "'@1"
+
+
+def test_a_pipeline_exports_the_breaks_of_its_own_run_and_a_failure_fails_the_step(store, monkeypatch):
+    from core.exports.requests import export_or_fail
+    from core.ingest.datasets import import_bytes
+    from core.matching.rules import default_rules_path, load_rules
+    from core.runs.reconcile import reconcile_datasets
+
+    books = b"id,account,date,amount,currency,reference\nb1,A,2026-10-01,100.00,USD,INV-1\nb2,A,2026-10-06,-0.05,USD,\n"
+    bank = b"id,account,date,amount,currency,reference\ns1,A,2026-10-02,100.00,USD,inv1\n"
+    internal, _ = import_bytes(store, books, "books.csv")
+    external, _ = import_bytes(store, bank, "bank.csv")
+    first = reconcile_datasets(store, internal.dataset, external.dataset, load_rules(), default_rules_path().read_text(), user="ana")
+    view = export_or_fail(store, ExportRequest("breaks", run_id=first.run.id), actor="pipeline", worker="worker-1")
+    rows = csv_rows(view.location)
+    assert [r[rows[0].index("run_id")] for r in rows[1:]] == [str(first.run.id)] and view.row_count == 1
+    with pytest.raises(ExportError, match="no completed reconciliation run 999"):
+        export_or_fail(store, ExportRequest("breaks", run_id=999), actor="pipeline", worker="worker-1")
+    with pytest.raises(ExportError, match="run_id is for breaks and matches only"):
+        ExportRequest("journals", run_id=first.run.id).canonical()
+    monkeypatch.setattr(files, "write_export", lambda *a, **k: (_ for _ in ()).throw(OSError("disk unplugged")))
+    with pytest.raises(ExportError, match="failed: OSError: disk unplugged"):
+        export_or_fail(store, ExportRequest("matches", run_id=first.run.id), actor="pipeline", worker="worker-1")
+
+
+def test_asking_again_for_an_export_whose_worker_died_retries_it(store):
+    import datetime as dt_
+
+    from sqlalchemy import update
+
+    add_dataset(store, rows_table(5))
+    ticket = request_export(store, ExportRequest("transactions"), actor="ana")
+    long_ago = dt_.datetime.now(dt_.UTC) - dt_.timedelta(hours=1)
+    with store.session() as session:  # a worker took it an hour ago and has said nothing since
+        session.execute(update(ExportRecord).values(status="RUNNING", worker="gone", started_at=long_ago, heartbeat_at=long_ago,
+                                                    attempts=1))
+    again, done = export_now(store, ExportRequest("transactions"), actor="bob")
+    assert (again.reference_id, again.reused, again.message) == (ticket.reference_id, False,
+                                                                  "the same export failed before: it is started again")
+    assert (done.status, done.attempts, done.row_count) == ("COMPLETED", 2, 5)

@@ -17,7 +17,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from connectors.storage import storage_for
+from core.exports.storage import storage_for
 from connectors.storage.base import MAX_LINK_SECONDS
 from core.exports.requests import ExportRequest, export_now, file_url
 from tests.core.exports.export_helpers import add_dataset, rows_table
