@@ -1,11 +1,12 @@
 # make run  : install the app, seed the demo month on first run, serve http://localhost:8501 with
-#            the worker beside it (Ctrl-C stops both; the worker lets a run in progress finish)
+#            the worker and the HTTP API (http://localhost:8000/docs) beside it; Ctrl-C stops all three
 # make test : install everything the tests need (Debian packages too) and run the whole suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= localhost
 PORT   ?= 8501
+API_PORT ?= 8000
 
 .PHONY: run test demo bench clean
 
@@ -29,14 +30,15 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@ $(VENV)/.app-installed
 
 # The demo seeds users with published passwords: the app runs in demo mode (RECON_DEMO=1).
-# The app and the worker run side by side: Ctrl-C (or a SIGTERM to make) stops both, the worker
-# letting a run in progress finish; when the app stops on its own, the worker is stopped too.
+# The app, the worker and the HTTP API run side by side: Ctrl-C (or a SIGTERM to make) stops all
+# three, the worker letting a run in progress finish; when the app stops on its own, the others stop too.
 run: $(VENV)/.app-installed
 	$(BIN)/python -m core demo --if-empty
-	@trap 'kill -TERM $$app $$worker 2>/dev/null' INT TERM; \
+	@trap 'kill -TERM $$app $$worker $$api 2>/dev/null' INT TERM; \
 	$(BIN)/python -m core worker & worker=$$!; \
+	$(BIN)/python -m core api --host $(HOST) --port $(API_PORT) & api=$$!; \
 	RECON_DEMO=1 $(BIN)/python -m streamlit run Home.py --server.address $(HOST) --server.port $(PORT) & app=$$!; \
-	wait $$app; kill -TERM $$worker 2>/dev/null; wait $$worker; wait $$app
+	wait $$app; kill -TERM $$worker $$api 2>/dev/null; wait $$worker; wait $$api; wait $$app
 
 demo: $(VENV)/.app-installed
 	$(BIN)/python -m core demo

@@ -465,6 +465,59 @@ def _cmd_jobs_pause(args: argparse.Namespace) -> int:
     except PipelineError as exc:
         raise BadInput(str(exc)) from None
     print(f"pipeline {args.name} {'paused' if args.pause else 'resumed'}")
+
+
+def _cmd_api(args: argparse.Namespace) -> int:
+    """Serve the HTTP API (``core.api``) with uvicorn until stopped."""
+    # Imported here for start-up speed (see the module's docstring).
+    import uvicorn
+
+    from core.api import create_app
+
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _cmd_api_key_create(args: argparse.Namespace) -> int:
+    """The new key alone on standard output (shown this once); what was made on standard error."""
+    # Imported here for start-up speed (see the module's docstring).
+    from core.apikeys import ApiKeyError, create_api_key
+    from core.store import open_store
+
+    try:
+        view, key = create_api_key(open_store(), args.name, args.role, actor=config.cli_user())
+    except ApiKeyError as exc:
+        raise BadInput(str(exc)) from None
+    print(key)
+    print(f"API key {view.name!r} ({view.role}) made; it is shown this once and cannot be read again", file=sys.stderr)
+    return 0
+
+
+def _cmd_api_key_list(args: argparse.Namespace) -> int:
+    """One line per key, tab-separated: name, prefix, role, state, created, last used."""
+    # Imported here for start-up speed (see the module's docstring).
+    from core.apikeys import list_api_keys
+    from core.store import open_store
+
+    print("name\tprefix\trole\tstate\tcreated_at\tlast_used_at")
+    for key in list_api_keys(open_store()):
+        used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else ""
+        print(f"{key.name}\t{key.prefix}\t{key.role}\t{'active' if key.active else 'disabled'}\t"
+              f"{key.created_at.isoformat(timespec='seconds')}\t{used}")
+    return 0
+
+
+def _cmd_api_key_change(args: argparse.Namespace) -> int:
+    # Imported here for start-up speed (see the module's docstring).
+    from core.apikeys import ApiKeyError, delete_api_key, disable_api_key
+    from core.store import open_store
+
+    change = disable_api_key if args.api_key_command == "disable" else delete_api_key
+    try:
+        change(open_store(), args.name, actor=config.cli_user())
+    except ApiKeyError as exc:
+        raise BadInput(str(exc)) from None
+    print(f"API key {args.name!r} {'disabled' if change is disable_api_key else 'deleted'}")
     return 0
 
 
@@ -589,6 +642,24 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--as-of", required=True, help="journals dated up to this day (YYYY-MM-DD)")
     tb.add_argument("--from", dest="date_from", help="and from this day (YYYY-MM-DD); default: from the start")
     tb.set_defaults(run=_cmd_gl_trial_balance)
+
+    api = commands.add_parser("api", help="serve the HTTP API (exports, banking, health, metrics; OpenAPI docs at /docs)")
+    api.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    api.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    api.set_defaults(run=_cmd_api)
+
+    api_key = commands.add_parser("api-key", help="keys for the HTTP API: create (shown once), list, disable, delete")
+    api_key_commands = api_key.add_subparsers(dest="api_key_command", required=True)
+    key_create = api_key_commands.add_parser("create", help="make a key and print it (the only time it is shown)")
+    key_create.add_argument("name", help="a name to tell the key apart (the system that uses it)")
+    key_create.add_argument("--role", default="viewer", choices=["viewer", "analyst", "approver"],
+                            help="what the key may do (default viewer)")
+    key_create.set_defaults(run=_cmd_api_key_create)
+    api_key_commands.add_parser("list", help="every key: name, prefix, role, state, last used").set_defaults(run=_cmd_api_key_list)
+    for verb, text in (("disable", "stop a key from working (it stays listed)"), ("delete", "remove a key")):
+        changing = api_key_commands.add_parser(verb, help=text)
+        changing.add_argument("name", help="the key's name")
+        changing.set_defaults(run=_cmd_api_key_change)
 
     export = commands.add_parser("export", help="export transactions, breaks, matches, journals or statements to a folder or S3")
     export.add_argument("--kind", required=True, choices=["transactions", "breaks", "matches", "journals", "brs"])

@@ -67,6 +67,17 @@ def profiles_dir() -> Path:
     return Path(os.environ.get("RECON_PROFILES_DIR") or PROJECT_ROOT / "profiles")
 
 
+def posting_rules_path() -> Path:
+    """The posting rules the HTTP API posts a bank transaction by, unless the request names others."""
+    return Path(os.environ.get("RECON_POSTING_RULES") or PROJECT_ROOT / "posting" / "bank.toml")
+
+
+def api_builds_exports() -> bool:
+    """Whether the HTTP API builds the exports it queues in a background thread of its own
+    (``RECON_API_BUILDS_EXPORTS``, on unless ``0``); off once a worker process builds them."""
+    return os.environ.get("RECON_API_BUILDS_EXPORTS", "1") != "0"
+
+
 def registrars_dir() -> Path:
     """The registrar layouts folder: ``RECON_REGISTRARS_DIR``, else ``registrars/`` in the project."""
     return Path(os.environ.get("RECON_REGISTRARS_DIR") or PROJECT_ROOT / "registrars")

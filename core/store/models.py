@@ -17,7 +17,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.store.types import ExactDecimal
 
-__all__ = ["AccountAlias", "Alert", "AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "DimensionValue",
+__all__ = ["AccountAlias", "Alert", "ApiKey", "ApiRequestCount", "AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "DimensionValue",
            "ExportAsk", "ExportRecord", "FetchedFile", "GLAccount", "HoldingsRun", "Journal", "JournalBalanceCheck", "JournalLine",
            "MatchGroup", "MatchItem", "Pipeline", "PipelineRun", "PipelineRunStep", "ReconciliationSignOff", "Run", "SignInAttempt",
            "StatementRecord", "User", "WebhookDelivery", "WorkerLease", "utc_now"]
@@ -539,3 +539,35 @@ class ExportAsk(Base):
     asked_by: Mapped[str] = mapped_column(String(128))
     asked_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
     outcome: Mapped[str] = mapped_column(String(16), comment="new | reused | joined | retried | refreshed")
+
+
+class ApiKey(Base):
+    """A key for the HTTP API (``core.apikeys``): only the SHA-256 of the key is kept, and the
+    first characters to tell keys apart; the key carries a role like a user does."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16), comment="the key's first characters, shown to tell keys apart")
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True, comment="SHA-256 of the whole key; the key itself is never stored")
+    role: Mapped[str] = mapped_column(String(16), comment="viewer | analyst | approver")
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+    disabled_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]
+
+
+class ApiRequestCount(Base):
+    """How many HTTP API requests each route answered with each status, counted in the store so
+    every API process adds to the same figures (``GET /metrics``)."""
+
+    __tablename__ = "api_request_counts"
+
+    route: Mapped[str] = mapped_column(String(128), primary_key=True,
+                                       comment="the route's template, such as /api/v1/exports/{reference_id}")
+    method: Mapped[str] = mapped_column(String(8), primary_key=True)
+    status: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    seconds: Mapped[Decimal] = mapped_column(comment="the time spent answering them, added up")
