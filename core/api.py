@@ -8,9 +8,9 @@ reason. A key carries a role: every key reads; posting a bank transaction needs 
 (403 otherwise). Bodies and query parameters are validated (422 with what is wrong). Money
 is written as strings holding the exact decimal (``"-1850.00"``), dates as ISO text.
 
-Exports: a POST queues the export (``core.exports.requests``); until a worker process builds
-exports, the API builds the ones it queues in a background thread of its own
-(``RECON_API_BUILDS_EXPORTS=0`` turns that off). ``GET /metrics`` answers in the Prometheus
+Exports: a POST queues the export (``core.exports.requests``); the worker builds it when one
+holds the store's lease, else the API builds it in a background thread of its own
+(``RECON_API_BUILDS_EXPORTS=0`` turns that off: the queue waits for a worker). ``GET /metrics`` answers in the Prometheus
 text format from the store (``core.monitoring``), and every request answered is counted there.
 OpenAPI docs are at ``/docs``.
 """
@@ -112,7 +112,7 @@ def _plain(value: Any) -> Any:
 
 
 class _Builder:
-    """Builds the exports this API process queues, on a small thread pool (until a worker does)."""
+    """Builds the exports this API process queues, on a small thread pool, when no worker runs."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -120,7 +120,10 @@ class _Builder:
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="export")
 
     def submit(self, reference_id: str) -> None:
-        self.pool.submit(self._build, reference_id)
+        from core.jobs.lease import worker_alive
+
+        if not worker_alive(self.store):  # a running worker builds the queue itself
+            self.pool.submit(self._build, reference_id)
 
     def _build(self, reference_id: str) -> None:
         from core.exports.requests import run_export

@@ -74,7 +74,7 @@ def posting_rules_path() -> Path:
 
 def api_builds_exports() -> bool:
     """Whether the HTTP API builds the exports it queues in a background thread of its own
-    (``RECON_API_BUILDS_EXPORTS``, on unless ``0``); off once a worker process builds them."""
+    when no worker holds the lease (``RECON_API_BUILDS_EXPORTS``, on unless ``0``)."""
     return os.environ.get("RECON_API_BUILDS_EXPORTS", "1") != "0"
 
 

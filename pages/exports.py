@@ -5,8 +5,8 @@ import plotly.express as px
 import streamlit as st
 
 from core.auth import can
-from core.exports.requests import (FORMATS, KINDS, ExportError, ExportRequest, export_statistics, file_url, get_export, list_exports,
-                                   local_file, request_export, run_in_background)
+from core.exports.requests import (FORMATS, KINDS, ExportError, ExportRequest, export_statistics, file_url, get_export, hand_over,
+                                   list_exports, local_file, request_export)
 from core.views.exports import exports_frame, human_size, requests_per_day_frame
 from ui import MOMENT, account, get_store
 
@@ -42,7 +42,7 @@ if can(me, "analyst"):
             st.error(str(exc))
         else:
             if ticket.status == "PENDING":
-                run_in_background(store, ticket.reference_id, worker=f"page:{me.username}")
+                hand_over(store, ticket.reference_id, worker=f"page:{me.username}")
             st.session_state["exports_flash"] = f"{ticket.reference_id}: {ticket.message}."
             st.session_state["exports_last"] = ticket.reference_id
             st.rerun()

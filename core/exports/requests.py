@@ -40,7 +40,7 @@ from core.store import Store, record_audit
 from core.store.models import ExportAsk, ExportRecord, utc_now
 
 __all__ = ["DESTINATION_LOCAL", "FORMATS", "KINDS", "STATUSES", "ExportError", "ExportRecordView", "ExportRequest", "ExportTicket",
-           "export_now", "export_or_fail", "export_statistics", "file_url", "get_export", "list_exports", "local_file", "reap_stalled",
+           "export_now", "export_or_fail", "export_statistics", "file_url", "get_export", "hand_over", "list_exports", "local_file", "reap_stalled",
            "request_export", "run_export", "run_in_background", "run_pending", "wait_for_export"]
 
 KINDS = ("transactions", "breaks", "matches", "journals", "brs")
@@ -492,6 +492,15 @@ def run_in_background(store: Store, reference_id: str, *, worker: str) -> thread
     thread = threading.Thread(target=build, name=f"export-{reference_id}", daemon=True)
     thread.start()
     return thread
+
+
+def hand_over(store: Store, reference_id: str, *, worker: str) -> threading.Thread | None:
+    """Leave a PENDING export to the worker when one holds the store's lease; with no worker
+    running, build it on a thread of this process (the app's or the API's) instead."""
+    # Imported here: the lease is the worker's, and exports are used without a worker as well.
+    from core.jobs.lease import worker_alive
+
+    return None if worker_alive(store) else run_in_background(store, reference_id, worker=worker)
 
 
 def run_pending(store: Store, *, worker: str, limit: int = 10) -> list[ExportRecordView]:

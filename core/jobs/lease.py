@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from core.store import Store
 from core.store.models import WorkerLease, utc_now
 
-__all__ = ["SCHEDULER_LEASE", "current_lease", "release_lease", "renew_lease", "take_lease", "worker_identity"]
+__all__ = ["SCHEDULER_LEASE", "current_lease", "release_lease", "renew_lease", "take_lease", "worker_alive", "worker_identity"]
 
 SCHEDULER_LEASE = "scheduler"
 
@@ -85,3 +85,11 @@ def current_lease(store: Store, *, name: str = SCHEDULER_LEASE) -> WorkerLease |
     with store.session() as session:
         return session.scalars(select(WorkerLease).where(WorkerLease.name == name)).first()
 
+
+def worker_alive(store: Store, *, name: str = SCHEDULER_LEASE) -> bool:
+    """Whether a worker holds the lease now: it builds queued exports, so others need not."""
+    lease = current_lease(store, name=name)
+    if lease is None:
+        return False
+    expires = lease.expires_at if lease.expires_at.tzinfo else lease.expires_at.replace(tzinfo=dt.UTC)
+    return expires > utc_now()

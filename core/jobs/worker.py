@@ -142,6 +142,8 @@ class Worker:
         self.settings = settings
         self.scheduler: BackgroundScheduler | None = None
         self._retries = _Threads(max_workers=settings.threads, thread_name_prefix="retry")
+        self._exports = _Threads(max_workers=1, thread_name_prefix="export")
+        self._exporting = None  # the future of the export queue's pass in progress
         self._lock = threading.Lock()
         self._running: dict[int, str] = {}  # run id -> pipeline, for the runs going now
         self._waiting_for: str | None = None
@@ -224,6 +226,8 @@ class Worker:
         try:
             self.sync_jobs(pipelines.list_pipelines(self.store))
             self._start_due_retries()
+            if self._exporting is None or self._exporting.done():
+                self._exporting = self._exports.submit(self._build_exports)
         except Exception as exc:  # a bad moment of the store must not stop the worker
             log.error("re-reading the pipelines failed: %s", _one_line(exc))
 
@@ -233,6 +237,7 @@ class Worker:
             return
         self._stop_scheduler()
         self._retries.shutdown(wait=False, cancel_futures=True)
+        self._exports.shutdown(wait=False, cancel_futures=True)
         if self._running:
             log.info("stopping: waiting for run(s) %s to finish (Ctrl-C again to stop now)", ", ".join(map(str, sorted(self._running))))
         while self._running and not force.is_set():
@@ -338,6 +343,19 @@ class Worker:
                     continue  # going already, or waits for the pipeline's run in progress
                 self._running[run.id] = run.pipeline
             self._retries.submit(self._execute, run.pipeline, run.id, f"retry {run.attempt - 1}", self._execute_retry)
+
+    def _build_exports(self) -> None:
+        """Fail the exports whose builder stopped answering, then build the queued ones in turn."""
+        # Imported here: a worker whose pipelines export nothing never loads the export files' code.
+        from core.exports.requests import reap_stalled, run_pending
+
+        try:
+            for reference_id in reap_stalled(self.store):
+                log.info("export %s: its builder stopped answering; failed (asking again retries it)", reference_id)
+            for view in run_pending(self.store, worker=self.identity):
+                log.info("export %s: %s%s", view.reference_id, view.status, f" ({view.error})" if view.error else "")
+        except Exception as exc:  # the next poll tries again
+            log.error("building queued exports failed: %s", _one_line(exc))
 
     def _execute_retry(self, store: Store, run_id: int):
         return runs.execute_run(store, run_id, worker=self.identity)
