@@ -1,4 +1,4 @@
-# make run  : install the app, seed the demo month on first run, serve http://localhost:8501
+# make run  : install the app (and tesseract, for scanned PDFs), seed the demo month on first run, serve http://localhost:8501
 # make test : install everything the tests need (Debian packages too) and run the whole suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -29,6 +29,7 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 
 # The demo seeds users with published passwords: the app runs in demo mode (RECON_DEMO=1).
 run: $(VENV)/.app-installed
+	./scripts/install-app-packages.sh
 	$(BIN)/python -m core demo --if-empty
 	RECON_DEMO=1 $(BIN)/python -m streamlit run Home.py --server.address $(HOST) --server.port $(PORT)
 
