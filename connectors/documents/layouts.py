@@ -119,9 +119,8 @@ def parse_pdf_layout(text: str, name: str, source: str = "<text>") -> PdfLayout:
     try:
         return PdfLayout(name=name, **data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        raise PdfLayoutError(f"{source}: {key}: {first['msg']}") from None
+        problems = "; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise PdfLayoutError(f"{source}: {problems}") from None
 
 
 def load_pdf_layout(path: Path) -> PdfLayout:
