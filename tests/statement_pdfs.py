@@ -14,7 +14,7 @@ import random
 from decimal import Decimal
 from typing import NamedTuple
 
-__all__ = ["LAYOUTS", "PrintedRow", "make_rows", "rasterise", "statement_pdf"]
+__all__ = ["LAYOUTS", "PrintedRow", "make_rows", "rasterise", "smudged_scan", "statement_pdf"]
 
 LAYOUTS = ("signed", "northwind", "us")
 
@@ -141,4 +141,29 @@ def rasterise(data: bytes, dpi: int = 300) -> bytes:
     document.close()
     out = io.BytesIO()
     images[0].save(out, "PDF", resolution=dpi, save_all=True, append_images=images[1:])
+    return out.getvalue()
+
+
+def smudged_scan(rows: list[PrintedRow], index: int, layout: str = "signed", dpi: int = 300, **dates) -> bytes:
+    """A one-page scan of ``rows`` whose row ``index`` has the middle of its amount rubbed out."""
+    import pdfplumber
+    import pypdfium2 as pdfium
+    from PIL import ImageDraw
+
+    start, end = dates.get("start", rows[0].date.replace(day=1)), dates.get("end", rows[0].date.replace(day=28))
+    opening = rows[0].balance - rows[0].amount
+    text = statement_pdf(layout, rows, opening, start, end)
+    with pdfplumber.open(io.BytesIO(text)) as pdf:
+        words = pdf.pages[0].extract_words()
+    printed = f"{abs(rows[index].amount):,.2f}"
+    word = [w for w in words if w["text"].lstrip("-") == printed][0]
+    middle = (word["x0"] + word["x1"]) / 2
+    document = pdfium.PdfDocument(text)
+    image = document[0].render(scale=dpi / 72).to_pil().convert("L")
+    document.close()
+    scale = dpi / 72
+    ImageDraw.Draw(image).rectangle([(middle - 6) * scale, (word["top"] - 1) * scale, (middle + 6) * scale,
+                                     (word["bottom"] + 1) * scale], fill=255)
+    out = io.BytesIO()
+    image.save(out, "PDF", resolution=dpi)
     return out.getvalue()

@@ -56,7 +56,7 @@ class StatementPdf(NamedTuple):
     end: dt.date | None
     opening: Decimal | None
     closing: Decimal | None
-    rows: list[StatementRow]
+    rows: tuple[StatementRow, ...]
     scanned: bool  # any page read by OCR
     pages: int
     sha256: str
@@ -86,6 +86,22 @@ def read_statement_pdf(data: bytes, name: str, layout: PdfLayout | None = None) 
         cells cannot be read, is refused (``None``) with the first row at fault. A scanned
         statement is returned with its doubtful rows marked; :func:`doubtful_errors` names them.
     """
+    digest = hashlib.sha256(data).hexdigest()
+    key = (digest, name, layout)
+    if key not in _RECENT:
+        _RECENT[key] = _read(data, name, layout, digest)
+        while len(_RECENT) > _KEEP:
+            del _RECENT[next(iter(_RECENT))]
+    return _RECENT[key]
+
+
+# OCR takes seconds a page, and a person previews, confirms and imports the same scan in turn:
+# the last few readings are kept (they are immutable values).
+_RECENT: dict = {}
+_KEEP = 8
+
+
+def _read(data: bytes, name: str, layout: PdfLayout | None, digest: str) -> tuple[StatementPdf | None, list[RowError]]:
     try:
         pages = read_pages(data)
     except PdfReadError as exc:
@@ -109,7 +125,7 @@ def read_statement_pdf(data: bytes, name: str, layout: PdfLayout | None = None) 
     if errors:
         return None, errors
     statement = StatementPdf(name, layout.name, _account(summary, layout), _currency(summary, layout), start, end, opening,
-                             closing, rows, scanned, len(pages.words), hashlib.sha256(data).hexdigest())
+                             closing, tuple(rows), scanned, len(pages.words), digest)
     if scanned:
         return _mark_breaks(statement), []
     broken = balance_break(statement)
@@ -242,7 +258,7 @@ def _mark_breaks(statement: StatementPdf) -> StatementPdf:
         if note:
             row = rows[index]
             rows[index] = row._replace(doubtful="; ".join(filter(None, (row.doubtful, note))))
-    return statement._replace(rows=rows)
+    return statement._replace(rows=tuple(rows))
 
 
 def doubtful_errors(statement: StatementPdf) -> list[RowError]:
@@ -266,13 +282,13 @@ def apply_confirmations(statement: StatementPdf, corrections: Mapping[int, RowCo
     """
     missing = [row for row in statement.doubtful_rows() if row.number not in corrections]
     if missing:
-        return None, doubtful_errors(statement._replace(rows=missing))
+        return None, doubtful_errors(statement._replace(rows=tuple(missing)))
     rows = []
     for row in statement.rows:
         fix = corrections.get(row.number)
         if fix is not None:
             row = row._replace(date=fix.date, description=fix.description, amount=fix.amount, balance=fix.balance, doubtful="")
         rows.append(row)
-    confirmed = statement._replace(rows=rows)
+    confirmed = statement._replace(rows=tuple(rows))
     broken = balance_break(confirmed)
     return (None, [broken]) if broken else (confirmed, [])

@@ -6,7 +6,6 @@ them. OCR takes seconds a page: these tests read four pages in all.
 """
 
 import datetime as dt
-import io
 from decimal import Decimal
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from connectors.documents import RowCorrection, apply_confirmations, doubtful_errors, read_statement_pdf
 from core.ingest.datasets import import_bytes, load_dataset_table
 from core.store import open_store
-from tests.statement_pdfs import PrintedRow, make_rows, rasterise, statement_pdf
+from tests.statement_pdfs import PrintedRow, make_rows, rasterise, smudged_scan, statement_pdf
 
 START, END = dt.date(2026, 3, 1), dt.date(2026, 3, 31)
 OPENING = Decimal("1500.00")
@@ -46,33 +45,10 @@ def test_scanned_rows_are_read_exactly_or_flagged(scans):
     assert exact / total >= 0.98
 
 
-def _damaged_scan(data: bytes, box: tuple[float, float, float, float]) -> bytes:
-    """The statement scanned with a white patch over ``box`` (PDF points from the top left)."""
-    import pypdfium2 as pdfium
-    from PIL import ImageDraw
-
-    document = pdfium.PdfDocument(data)
-    image = document[0].render(scale=300 / 72).to_pil().convert("L")
-    document.close()
-    x0, x1, top, bottom = (v * 300 / 72 for v in box)
-    ImageDraw.Draw(image).rectangle([x0, top, x1, bottom], fill=255)
-    out = io.BytesIO()
-    image.save(out, "PDF", resolution=300)
-    return out.getvalue()
-
-
 def test_a_smudged_amount_is_flagged_refused_by_import_and_taken_in_once_confirmed(tmp_path, monkeypatch):
-    import pdfplumber
-
     rows = make_rows(10, START, OPENING, seed=4)
-    text = statement_pdf("signed", rows, OPENING, START, END)
     target = 5  # the sixth row's amount loses its middle digits
-    with pdfplumber.open(io.BytesIO(text)) as pdf:
-        words = pdf.pages[0].extract_words()
-    amount_text = f"{abs(rows[target].amount):,.2f}"
-    word = [w for w in words if w["text"].lstrip("-") == amount_text][0]
-    middle = (word["x0"] + word["x1"]) / 2
-    scan = _damaged_scan(text, (middle - 6, middle + 6, word["top"] - 1, word["bottom"] + 1))
+    scan = smudged_scan(rows, target, start=START, end=END)
 
     statement, errors = read_statement_pdf(scan, "smudged.pdf")
     assert errors == []
