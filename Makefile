@@ -40,6 +40,7 @@ ROWS ?= 1000000
 bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/match_bench.py --rows $(ROWS)
 	$(BIN)/python benchmarks/breaks_page_bench.py --breaks 100000
+	$(BIN)/python benchmarks/pdf_bench.py --pages 20 --ocr-pages 3
 
 # pytest exits 5 when it collects no test; make treats that, like any non-zero code, as a failure.
 test: $(VENV)/.dev-installed

@@ -11,6 +11,7 @@ the rows named until a person confirms them (``corrections``).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from connectors.documents.statement_pdf import (
     RowCorrection,
@@ -35,9 +36,10 @@ def to_statement(pdf: StatementPdf) -> Statement:
                      (f"read by OCR: {len(pdf.rows)} rows, the doubtful ones confirmed by a person",) if pdf.scanned else ())
 
 
-def read(data: bytes, name: str, corrections: Mapping[int, RowCorrection] | None = None) -> tuple[list[Statement] | None, list[RowError]]:
+def read(data: bytes, name: str, corrections: Mapping[int, RowCorrection] | None = None, layouts_dir: Path | None = None
+         ) -> tuple[list[Statement] | None, list[RowError]]:
     """A statement PDF as a :class:`Statement`; a scanned one's doubtful rows need ``corrections``."""
-    pdf, errors = read_statement_pdf(data, name)
+    pdf, errors = read_statement_pdf(data, name, layouts_dir=layouts_dir)
     if pdf is None:
         return None, errors
     if pdf.doubtful_rows() or corrections:

@@ -1,7 +1,7 @@
 """Statement PDF layouts: how one bank's statement table and summary are found, as TOML.
 
-A layout is a TOML file in ``connectors/documents/layouts/`` (shipped) or the profiles folder's
-``pdf/`` subfolder (a site's own); its file name is its name. Every key is checked on load::
+A layout is a TOML file in ``connectors/documents/layouts/`` (shipped) or a site's own folder
+(the profiles folder's ``pdf/`` subfolder, given by the caller); its file name is its name. Every key is checked on load::
 
     description = "Example Bank business account"
 
@@ -39,7 +39,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from core import config
 
 __all__ = ["GENERIC", "LAYOUTS_DIR", "PdfLayout", "PdfLayoutError", "choose_pdf_layout", "load_pdf_layout", "pdf_layouts"]
 
@@ -132,16 +131,15 @@ def _shipped() -> tuple[PdfLayout, ...]:
     return tuple(load_pdf_layout(p) for p in sorted(LAYOUTS_DIR.glob("*.toml")))
 
 
-def pdf_layouts() -> list[PdfLayout]:
-    """The shipped layouts and the site's own (``PROFILES_DIR/pdf/*.toml``), the site's first."""
-    own_dir = config.profiles_dir() / "pdf"
-    own = [load_pdf_layout(p) for p in sorted(own_dir.glob("*.toml"))] if own_dir.is_dir() else []
+def pdf_layouts(own_dir: Path | None = None) -> list[PdfLayout]:
+    """The shipped layouts and the site's own (``own_dir/*.toml``), the site's first."""
+    own = [load_pdf_layout(p) for p in sorted(own_dir.glob("*.toml"))] if own_dir is not None and own_dir.is_dir() else []
     return own + list(_shipped())
 
 
-def choose_pdf_layout(first_page_text: str) -> PdfLayout:
+def choose_pdf_layout(first_page_text: str, own_dir: Path | None = None) -> PdfLayout:
     """The first layout whose signature text is all on the first page, else the generic one."""
-    layouts = pdf_layouts()
+    layouts = pdf_layouts(own_dir)
     lowered = first_page_text.lower()
     for layout in layouts:
         if layout.signature.contains and all(s.lower() in lowered for s in layout.signature.contains):

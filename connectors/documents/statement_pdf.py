@@ -20,6 +20,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import NamedTuple
 
 from connectors.documents.layouts import PdfLayout, choose_pdf_layout
@@ -74,12 +75,14 @@ class RowCorrection(NamedTuple):
     balance: Decimal | None
 
 
-def read_statement_pdf(data: bytes, name: str, layout: PdfLayout | None = None) -> tuple[StatementPdf | None, list[RowError]]:
+def read_statement_pdf(data: bytes, name: str, layout: PdfLayout | None = None, layouts_dir: Path | None = None
+                       ) -> tuple[StatementPdf | None, list[RowError]]:
     """Read a statement PDF.
 
     Args:
         layout: the layout to read it with; by default the one whose signature is on the first
             page, else the generic one.
+        layouts_dir: a folder of the site's own layouts, tried before the shipped ones.
 
     Returns:
         ``(StatementPdf | None, errors)``. A text statement that does not add up, or whose
@@ -87,9 +90,9 @@ def read_statement_pdf(data: bytes, name: str, layout: PdfLayout | None = None) 
         statement is returned with its doubtful rows marked; :func:`doubtful_errors` names them.
     """
     digest = hashlib.sha256(data).hexdigest()
-    key = (digest, name, layout)
+    key = (digest, name, layout, layouts_dir)
     if key not in _RECENT:
-        _RECENT[key] = _read(data, name, layout, digest)
+        _RECENT[key] = _read(data, name, layout, digest, layouts_dir)
         while len(_RECENT) > _KEEP:
             del _RECENT[next(iter(_RECENT))]
     return _RECENT[key]
@@ -101,12 +104,12 @@ _RECENT: dict = {}
 _KEEP = 8
 
 
-def _read(data: bytes, name: str, layout: PdfLayout | None, digest: str) -> tuple[StatementPdf | None, list[RowError]]:
+def _read(data: bytes, name: str, layout: PdfLayout | None, digest: str, layouts_dir: Path | None) -> tuple[StatementPdf | None, list[RowError]]:
     try:
         pages = read_pages(data)
     except PdfReadError as exc:
         return None, [RowError(name, None, None, None, str(exc))]
-    layout = layout or choose_pdf_layout(pages.first_page_text)
+    layout = layout or choose_pdf_layout(pages.first_page_text, layouts_dir)
     scanned = any(pages.scanned)
     raw_rows, other_lines = read_rows(pages.words, layout)
     summary = "\n".join(other_lines)

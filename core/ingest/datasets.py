@@ -88,7 +88,7 @@ def _parse(data: bytes, name: str, profile: Profile | None, accept_unbalanced: b
         from connectors.statements import read_statements
         from core.ingest.statements import statements_to_import
 
-        statements, errors = read_statements(data, name, fmt, pdf_corrections)
+        statements, errors = read_statements(data, name, fmt, pdf_corrections, config.profiles_dir() / "pdf")
         if statements is None:
             return None, [], errors
         return statements_to_import(statements, name, fmt, default_currency=profile.defaults.currency,

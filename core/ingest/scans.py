@@ -33,8 +33,9 @@ def rows_to_confirm(data: bytes, name: str) -> list[dict]:
         file is not a scanned statement or has no doubtful row.
     """
     from connectors.documents import read_statement_pdf  # start-up speed: the PDF libraries load on the first PDF
+    from core import config
 
-    statement, _ = read_statement_pdf(data, name)
+    statement, _ = read_statement_pdf(data, name, layouts_dir=config.profiles_dir() / "pdf")
     if statement is None:
         return []
     return [{"row": r.number, "page": r.page, "line": r.line, "date": str(r.date or ""), "description": r.description,

@@ -58,7 +58,9 @@ def read_for_underwriting(data: bytes, name: str, pdf_corrections: Mapping | Non
     if fmt == "pdf":
         from connectors.documents import apply_confirmations, read_statement_pdf, to_statement
 
-        pdf, errors = read_statement_pdf(data, name)
+        from core import config
+
+        pdf, errors = read_statement_pdf(data, name, layouts_dir=config.profiles_dir() / "pdf")
         if pdf is not None and (pdf.doubtful_rows() or pdf_corrections):
             pdf, errors = apply_confirmations(pdf, pdf_corrections or {})
         if pdf is None:
