@@ -18,6 +18,9 @@ which a transfer between own accounts still in transit raises one.
 ``RECON_SIGNIN_MAX_FAILURES`` (per username, default 5), ``RECON_SIGNIN_MAX_CLIENT_FAILURES``
 (per client, default 20), ``RECON_SIGNIN_LOCK_MINUTES`` (first lock, default 5, doubled by each
 further failure) and ``RECON_SIGNIN_MAX_LOCK_MINUTES`` (default 1440) set the sign-in backoff.
+``RECON_DOCUMENT_KEY`` is the Fernet key that encrypts application documents in the data folder
+(default: a key made on first use in ``DATA_DIR/document.key``, readable by its owner only);
+``RECON_MAIL_INBOX`` the folder of ``.eml`` files taken in (default ``DATA_DIR/inbox``).
 DuckDB spills what does not fit in memory under the system's temporary folder (``TMPDIR``),
 never into the folder the command was started from.
 """
@@ -30,8 +33,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["SignInPolicy", "approval_threshold", "cli_user", "data_dir", "database_url", "demo_mode", "duckdb_settings",
-           "ledger_dimensions", "manual_match_tolerance", "max_expanded_bytes", "max_import_bytes", "profiles_dir",
+__all__ = ["SignInPolicy", "approval_threshold", "cli_user", "data_dir", "database_url", "document_key", "demo_mode", "duckdb_settings",
+           "ledger_dimensions", "mail_inbox", "manual_match_tolerance", "max_expanded_bytes", "max_import_bytes", "profiles_dir",
            "reconciliation_threshold", "registrars_dir", "show_tracebacks", "sign_in_policy", "transfer_transit_days",
            "variance_alert_threshold"]
 
@@ -54,6 +57,29 @@ def profiles_dir() -> Path:
 def registrars_dir() -> Path:
     """The registrar layouts folder: ``RECON_REGISTRARS_DIR``, else ``registrars/`` in the project."""
     return Path(os.environ.get("RECON_REGISTRARS_DIR") or PROJECT_ROOT / "registrars")
+
+
+def document_key() -> bytes:
+    """The key application documents are encrypted with at rest (a Fernet key, URL-safe base64)."""
+    given = os.environ.get("RECON_DOCUMENT_KEY")
+    if given:
+        return given.encode()
+    path = data_dir() / "document.key"
+    if not path.exists():
+        from cryptography.fernet import Fernet
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return path.read_bytes().strip()
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(Fernet.generate_key())
+    return path.read_bytes().strip()
+
+
+def mail_inbox() -> Path:
+    return Path(os.environ.get("RECON_MAIL_INBOX") or data_dir() / "inbox")
 
 
 def demo_mode() -> bool:

@@ -25,7 +25,8 @@ from typing import NamedTuple
 from core.domain.findings import RowError
 from core.underwriting.metrics import BalancedRow, Period, UnderwritingRules, load_rules, metrics, monthly_metrics
 
-__all__ = ["TRANSACTION_FILE_COLUMNS", "Underwriting", "read_for_underwriting", "underwrite_files", "write_underwriting"]
+__all__ = ["TRANSACTION_FILE_COLUMNS", "Underwriting", "read_for_underwriting", "underwrite_documents", "underwrite_files",
+           "write_underwriting"]
 
 TRANSACTION_FILE_COLUMNS = ("id", "account", "date", "amount", "currency", "reference", "description", "counterparty",
                             "trade_date", "entry_date", "type", "balance")
@@ -92,16 +93,23 @@ def read_for_underwriting(data: bytes, name: str, pdf_corrections: Mapping | Non
 
 def underwrite_files(paths: list[Path], rules: UnderwritingRules | None = None) -> tuple[Underwriting | None, list[RowError]]:
     """Read every statement file and compute the metrics over them all."""
+    documents, errors = [], []
+    for path in paths:
+        try:
+            documents.append((path.name, path.read_bytes(), None))
+        except OSError as exc:
+            errors.append(RowError(path.name, None, None, None, f"cannot read the file ({exc.strerror or exc})"))
+    return (None, errors) if errors else underwrite_documents(documents, rules)
+
+
+def underwrite_documents(documents: list[tuple[str, bytes, Mapping | None]], rules: UnderwritingRules | None = None
+                         ) -> tuple[Underwriting | None, list[RowError]]:
+    """The metrics over statements given as ``(name, bytes, PDF corrections or None)``."""
     rules = rules or load_rules()
     per_account: dict[str, list[tuple[dict, list[dict]]]] = {}
     errors: list[RowError] = []
-    for path in paths:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            errors.append(RowError(path.name, None, None, None, f"cannot read the file ({exc.strerror or exc})"))
-            continue
-        rows, period, found = read_for_underwriting(data, path.name)
+    for name, data, corrections in documents:
+        rows, period, found = read_for_underwriting(data, name, corrections)
         errors += found
         if rows is not None:
             per_account.setdefault(period["account"], []).append((period, rows))
