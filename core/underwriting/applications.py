@@ -33,7 +33,7 @@ from core.store import Store, record_audit
 from core.store.models import Application, ApplicationDocument, utc_now
 
 __all__ = ["ApplicationError", "DocumentAdded", "add_document", "application_metrics", "create_application", "decide_application",
-           "document_bytes", "list_applications", "list_documents", "mask_account", "take_in_mail"]
+           "document_bytes", "document_rows", "list_applications", "list_documents", "mask_account", "take_in_mail"]
 
 STATUSES = ("received", "processing", "ready", "decided")
 OUTCOMES = ("approved", "declined")
@@ -167,6 +167,15 @@ def list_documents(store: Store, application_id: int) -> list[ApplicationDocumen
                                .order_by(ApplicationDocument.id)).all()
         session.expunge_all()
         return list(rows)
+
+
+def document_rows(store: Store, application_id: int) -> list[dict]:
+    """The documents of an application as rows to show: what was read, account numbers masked."""
+    return [{"id": d.id, "name": d.name, "source": d.source, "pages": d.pages, "read as": d.reading.get("kind"),
+             "account": d.reading.get("account", ""), "rows": d.reading.get("rows"),
+             "doubtful rows": ", ".join(str(n) for n in d.reading.get("doubtful_rows", [])),
+             "problems": "; ".join(d.reading.get("problems", [])), "sha256": d.sha256[:12], "added": d.added_at}
+            for d in list_documents(store, application_id)]
 
 
 def application_metrics(store: Store, application_id: int):
