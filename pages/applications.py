@@ -6,8 +6,9 @@ import plotly.express as px
 import streamlit as st
 
 from core.auth import can
-from core.underwriting.applications import (STATUSES, ApplicationError, add_document, application_metrics, create_application,
-                                            decide_application, document_rows, list_applications, mask_account, take_in_mail)
+from core.underwriting.applications import (STATUSES, ApplicationError, add_document, application_metrics, confirm_document_rows,
+                                            create_application, decide_application, document_rows, list_applications, mask_account,
+                                            rows_to_confirm_of, take_in_mail)
 from core.underwriting.statements import TRANSACTION_FILE_COLUMNS
 from ui import flash, get_store, require, show_flashes, show_row_errors
 
@@ -54,7 +55,22 @@ if analyst and application.status != "decided":
         added = add_document(store, application.id, upload.getvalue(), upload.name, user=me.username)
         flash("success" if added.created else "info", f"{upload.name} added." if added.created else f"{upload.name} is there already.")
         st.rerun()
-st.dataframe(pd.DataFrame(document_rows(store, application.id)), hide_index=True, width="stretch", key="applications_documents")
+documents = document_rows(store, application.id)
+st.dataframe(pd.DataFrame(documents), hide_index=True, width="stretch", key="applications_documents")
+doubtful = [d for d in documents if d["doubtful rows"]]
+if analyst and doubtful:
+    document = doubtful[0]
+    st.warning(f"{document['name']} was read by OCR and rows {document['doubtful rows']} are doubtful: check each against the page, "
+               "correct what was misread, then confirm.")
+    edited = st.data_editor(rows_to_confirm_of(store, document["id"]), hide_index=True, key="applications_confirm_rows",
+                            disabled=["row", "page", "line", "confidence", "why"], width="stretch")
+    if st.button("Confirm these rows", key="applications_confirm"):
+        problems = confirm_document_rows(store, document["id"], edited, user=me.username)
+        if problems:
+            show_row_errors(problems, saving=True)
+        else:
+            flash("success", f"Rows of {document['name']} confirmed.")
+            st.rerun()
 
 result, errors = application_metrics(store, application.id)
 if result is None:

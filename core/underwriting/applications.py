@@ -15,6 +15,7 @@ for breaks in ``core.review``). Everything is in the audit log.
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import email.utils
@@ -32,7 +33,8 @@ from core.domain.findings import RowError
 from core.store import Store, record_audit
 from core.store.models import Application, ApplicationDocument, utc_now
 
-__all__ = ["ApplicationError", "DocumentAdded", "add_document", "application_metrics", "create_application", "decide_application",
+__all__ = ["ApplicationError", "DocumentAdded", "add_document", "application_metrics", "confirm_document_rows", "create_application",
+           "decide_application", "rows_to_confirm_of",
            "document_bytes", "document_rows", "list_applications", "list_documents", "mask_account", "take_in_mail"]
 
 STATUSES = ("received", "processing", "ready", "decided")
@@ -131,6 +133,57 @@ def add_document(store: Store, application_id: int, data: bytes, name: str, *, u
         return DocumentAdded(document, True)
 
 
+def confirm_document_rows(store: Store, document_id: int, records: list[dict], *, user: str) -> list[RowError]:
+    """A person's confirmation of a scanned document's doubtful rows (the values as read on the page).
+
+    The corrections are kept with what was read, and used whenever the document is read again;
+    the statement must add up with them. Returns the problems, none when the rows were taken.
+    """
+    from connectors.documents import apply_confirmations, read_statement_pdf
+    from core.ingest.scans import corrections_from_records
+
+    name, data = document_bytes(store, document_id)
+    corrections, errors = corrections_from_records(records, name)
+    if errors:
+        return errors
+    pdf, errors = read_statement_pdf(data, name, layouts_dir=config.profiles_dir() / "pdf")
+    if pdf is not None:
+        pdf, errors = apply_confirmations(pdf, corrections)
+    if errors:
+        return errors
+    with store.session() as session:
+        document = session.get(ApplicationDocument, document_id)
+        document.reading = {**document.reading, "doubtful_rows": [], "confirmed_rows": _corrections_as_json(corrections)}
+        record_audit(session, user, "application_rows_confirmed", "application", str(document.application_id),
+                     after={"document": document_id, "rows": sorted(corrections)})
+        session.flush()
+        _update_status(session, document.application_id)
+    return []
+
+
+def _corrections_as_json(corrections: dict) -> dict:
+    return {str(n): {"date": str(c.date), "description": c.description, "amount": str(c.amount),
+                     "balance": None if c.balance is None else str(c.balance)} for n, c in corrections.items()}
+
+
+def _corrections_of(document: ApplicationDocument) -> dict | None:
+    from connectors.documents import RowCorrection
+
+    kept = document.reading.get("confirmed_rows")
+    if not kept:
+        return None
+    return {int(n): RowCorrection(dt.date.fromisoformat(c["date"]), c["description"], Decimal(c["amount"]),
+                                  None if c["balance"] is None else Decimal(c["balance"])) for n, c in kept.items()}
+
+
+def rows_to_confirm_of(store: Store, document_id: int) -> list[dict]:
+    """A document's doubtful rows as read, for a person to confirm (see ``core.ingest.scans``)."""
+    from core.ingest.scans import rows_to_confirm
+
+    name, data = document_bytes(store, document_id)
+    return rows_to_confirm(data, name)
+
+
 def _update_status(session, application_id: int) -> None:
     application = session.get(Application, application_id)
     if application.status == "decided":
@@ -185,7 +238,7 @@ def application_metrics(store: Store, application_id: int):
     documents = [d for d in list_documents(store, application_id) if d.reading.get("kind") in ("text pdf", "scanned pdf")]
     if not documents:
         return None, [RowError(f"application {application_id}", None, None, None, "no statement read yet")]
-    return underwrite_documents([(*document_bytes(store, d.id), None) for d in documents])
+    return underwrite_documents([(*document_bytes(store, d.id), _corrections_of(d)) for d in documents])
 
 
 def decide_application(store: Store, application_id: int, outcome: str, comment: str, actor: Account) -> str:

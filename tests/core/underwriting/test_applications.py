@@ -118,3 +118,24 @@ def test_a_decision_at_or_under_the_threshold_stands_at_once(store, data_dir, st
 def test_account_numbers_are_masked_to_the_last_four():
     assert mask_account("20-45-11 55667788") == "••••7788"
     assert mask_account("123") == "123" and mask_account(None) == ""
+
+
+def test_a_scan_s_doubtful_rows_hold_the_application_until_a_person_confirms_them(store, data_dir):
+    from core.underwriting.applications import confirm_document_rows, rows_to_confirm_of
+    from tests.statement_pdfs import smudged_scan
+
+    rows = make_rows(6, START, Decimal("1500.00"), seed=4)
+    app = create_application(store, "Greenway Grocers", Decimal("8000.00"), user="ana")
+    added = add_document(store, app, smudged_scan(rows, 2, start=START, end=END), "scan.pdf", user="ana")
+    assert added.document.reading["kind"] == "scanned pdf" and 3 in added.document.reading["doubtful_rows"]
+    assert list_applications(store)[0].status == "processing"
+
+    shown = rows_to_confirm_of(store, added.document.id)
+    wrong = [{**r, "amount": "1.00"} for r in shown]
+    assert confirm_document_rows(store, added.document.id, wrong, user="ana")[0].column == "balance"
+    right = [{**r, "date": str(rows[r["row"] - 1].date), "description": rows[r["row"] - 1].description,
+              "amount": str(rows[r["row"] - 1].amount), "balance": str(rows[r["row"] - 1].balance)} for r in shown]
+    assert confirm_document_rows(store, added.document.id, right, user="ana") == []
+    assert list_applications(store)[0].status == "ready"
+    figures, errors = application_metrics(store, app)
+    assert errors == [] and [r["amount"] for r in figures.transactions] == [r.amount for r in rows]
