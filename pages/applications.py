@@ -82,7 +82,8 @@ else:
     st.caption(f"Period {figures['period']['start']} to {figures['period']['end']} · accounts {', '.join(accounts)}")
     cols = st.columns(4)
     cols[0].metric("Average daily balance", figures["average_daily_balance"])
-    cols[1].metric("True revenue", figures["true_revenue"], help=f"of {figures['total_deposits']} deposited in {figures['deposit_count']} deposits")
+    cols[1].metric("True revenue", figures["true_revenue"],
+                   help=f"of {figures['total_deposits']} deposited in {figures['deposit_count']} deposits")
     cols[2].metric("NSF events", figures["nsf_count"])
     cols[3].metric("Negative days", figures["negative_balance_days"])
     st.caption(f"Holdback: {figures['holdback'] or 'no true revenue'}")

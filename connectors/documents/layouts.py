@@ -45,8 +45,8 @@ __all__ = ["GENERIC", "LAYOUTS_DIR", "PdfLayout", "PdfLayoutError", "choose_pdf_
 LAYOUTS_DIR = Path(__file__).parent / "layouts"
 GENERIC = "generic"
 
-_PERIOD = (r"(?:statement\s+period|period|from)\s*:?\s*(?P<start>\d{1,2}[ ./-]\w{2,9}[ ./-]\d{2,4}|\w{3,9}\.? \d{1,2},? \d{4}|\d{4}-\d{2}-\d{2})"
-           r"\s*(?:to|until|through|-|–)\s*(?P<end>\d{1,2}[ ./-]\w{2,9}[ ./-]\d{2,4}|\w{3,9}\.? \d{1,2},? \d{4}|\d{4}-\d{2}-\d{2})")
+_A_DATE = r"\d{1,2}[ ./-]\w{2,9}[ ./-]\d{2,4}|\w{3,9}\.? \d{1,2},? \d{4}|\d{4}-\d{2}-\d{2}"
+_PERIOD = rf"(?:statement\s+period|period|from)\s*:?\s*(?P<start>{_A_DATE})\s*(?:to|until|through|-|–)\s*(?P<end>{_A_DATE})"
 _MONEY = r"(?P<amount>-?\(?[$£€]?\s?-?[\d][\d,.' ]*\d\)?(?:\s?(?:CR|DR))?)"
 _OPENING = r"(?:opening|beginning|previous|starting)\s+balance\s*:?\s*" + _MONEY
 _CLOSING = r"(?:closing|ending|new|final)\s+balance\s*:?\s*" + _MONEY

@@ -104,7 +104,8 @@ _RECENT: dict = {}
 _KEEP = 8
 
 
-def _read(data: bytes, name: str, layout: PdfLayout | None, digest: str, layouts_dir: Path | None) -> tuple[StatementPdf | None, list[RowError]]:
+def _read(data: bytes, name: str, layout: PdfLayout | None, digest: str, layouts_dir: Path | None
+          ) -> tuple[StatementPdf | None, list[RowError]]:
     try:
         pages = read_pages(data)
     except PdfReadError as exc:

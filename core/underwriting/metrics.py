@@ -168,7 +168,8 @@ def deposits(rows: Sequence[BalancedRow]) -> tuple[Figure, Figure]:
     return Figure(sum((r.amount for r in money_in), Decimal(0)), ids), Figure(len(money_in), ids)
 
 
-def true_revenue(rows: Sequence[BalancedRow], rules: UnderwritingRules, own_accounts: Iterable[str] = ()) -> tuple[Figure, dict[str, tuple[str, ...]]]:
+def true_revenue(rows: Sequence[BalancedRow], rules: UnderwritingRules, own_accounts: Iterable[str] = ()
+                 ) -> tuple[Figure, dict[str, tuple[str, ...]]]:
     """Deposits less those an exclusion rule names, and the rows each rule left out.
 
     Args:

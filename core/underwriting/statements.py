@@ -37,7 +37,8 @@ class Underwriting(NamedTuple):
     metrics: dict
 
 
-def read_for_underwriting(data: bytes, name: str, pdf_corrections: Mapping | None = None) -> tuple[list[dict] | None, dict | None, list[RowError]]:
+def read_for_underwriting(data: bytes, name: str, pdf_corrections: Mapping | None = None
+                          ) -> tuple[list[dict] | None, dict | None, list[RowError]]:
     """A statement file's transactions with balances, and its period, or the findings.
 
     Returns:
