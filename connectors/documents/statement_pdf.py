@@ -248,14 +248,15 @@ def _mark_breaks(statement: StatementPdf) -> StatementPdf:
     previous = statement.opening
     marks: dict[int, str] = {}
     for index, row in enumerate(rows):
-        if row.balance is None or row.amount is None:
-            marks[index] = "no balance to check" if row.balance is None else marks.get(index, "")
-        elif previous is not None and previous + row.amount != row.balance:
-            note = f"balance chain breaks: {previous} + ({row.amount}) is not {row.balance}"
-            marks[index] = note
+        if row.balance is None:
+            marks[index] = "no balance to check the row against"
+        elif previous is None:
+            marks[index] = "no previous balance to check the row against"
+        elif row.amount is not None and previous + row.amount != row.balance:
+            marks[index] = f"balance chain breaks: {previous} + ({row.amount}) is not {row.balance}"
             if index:
                 marks.setdefault(index - 1, "the next row's balance does not follow from this one")
-        previous = row.balance if row.balance is not None else None
+        previous = row.balance
     if statement.closing is not None and rows and rows[-1].balance is not None and rows[-1].balance != statement.closing:
         marks.setdefault(len(rows) - 1, f"last balance is not the closing balance {statement.closing}")
     for index, note in marks.items():
