@@ -80,12 +80,14 @@ banking_pages = [st.Page("pages/bank_reconciliation.py", title="Bank reconciliat
                  st.Page("pages/cash_position.py", title="Cash position", icon=":material/savings:"),
                  st.Page("pages/variance.py", title="Variance", icon=":material/monitoring:"),
                  st.Page("pages/ledger.py", title="Ledger", icon=":material/menu_book:")]
+underwriting_pages = [st.Page("pages/applications.py", title="Applications", icon=":material/request_quote:")]
 admin_pages = [st.Page("pages/users.py", title="Users", icon=":material/group:"),
                st.Page("pages/api_keys.py", title="API keys", icon=":material/key:"),
                st.Page("pages/system.py", title="System", icon=":material/monitor_heart:")]
 sections = {"Reconcile": reconcile_pages} if can(current, "analyst") else {}
 sections["Review"] = review_pages
 sections["Banking"] = banking_pages
+sections["Underwriting"] = underwriting_pages
 if can(current, "admin"):
     sections["Admin"] = admin_pages
 st.navigation(sections, expanded=True).run()

@@ -1,5 +1,6 @@
-# make run  : install the app, seed the demo month on first run, serve http://localhost:8501 with
-#            the worker and the HTTP API (http://localhost:8000/docs) beside it; Ctrl-C stops all three
+# make run  : install the app (and tesseract, for scanned PDFs), seed the demo month on first run, serve
+#            http://localhost:8501 with the worker and the HTTP API (http://localhost:8000/docs) beside
+#            it; Ctrl-C stops all three
 # make test : install everything the tests need (Debian packages too) and run the whole suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -33,6 +34,7 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 # The app, the worker and the HTTP API run side by side: Ctrl-C (or a SIGTERM to make) stops all
 # three, the worker letting a run in progress finish; when the app stops on its own, the others stop too.
 run: $(VENV)/.app-installed
+	./scripts/install-app-packages.sh
 	$(BIN)/python -m core demo --if-empty
 	@trap 'kill -TERM $$app $$worker $$api 2>/dev/null' INT TERM; \
 	$(BIN)/python -m core worker & worker=$$!; \
@@ -47,11 +49,13 @@ ROWS ?= 1000000
 bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/match_bench.py --rows $(ROWS)
 	$(BIN)/python benchmarks/breaks_page_bench.py --breaks 100000
+	$(BIN)/python benchmarks/pdf_bench.py --pages 20 --ocr-pages 3
 
 # pytest exits 5 when it collects no test; make treats that, like any non-zero code, as a failure.
+# Two pytest workers: the suite waits on servers, browsers and OCR as much as on the CPU.
 test: $(VENV)/.dev-installed
 	./scripts/install-system-packages.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis test-output

@@ -559,12 +559,34 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0 if view.status == "COMPLETED" else 1
 
 
+def _cmd_underwrite(args: argparse.Namespace) -> int:
+    """Statement files -> DIR/transactions.csv (canonical columns plus balance) and DIR/metrics.json."""
+    from core.domain.findings import format_errors
+    from core.underwriting.metrics import RulesError, load_rules
+    from core.underwriting.statements import underwrite_files, write_underwriting
+
+    _prepare_out(args.out, folder=True)
+    try:
+        rules = load_rules(Path(args.rules) if args.rules else None)
+    except RulesError as exc:
+        raise BadInput(str(exc)) from None
+    result, errors = underwrite_files([Path(f) for f in args.files], rules)
+    if errors:
+        raise BadInput(format_errors(errors, limit=200))
+    write_underwriting(result, Path(args.out))
+    figures = result.metrics
+    print(f"underwritten: {len(result.transactions)} rows, {figures['period']['start']} to {figures['period']['end']}; "
+          f"average daily balance {figures['average_daily_balance']}, true revenue {figures['true_revenue']}, "
+          f"{len(figures['mca_positions'])} advance position(s); wrote {args.out}/transactions.csv and metrics.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Recon Workbench command line")
     commands = parser.add_subparsers(dest="command", required=True)
 
     imp = commands.add_parser("import", help="import a statement or ledger file as a dataset")
-    imp.add_argument("file", help="CSV or XLSX; the format is detected from the content")
+    imp.add_argument("file", help="CSV, XLSX, a bank statement (MT940, CAMT.053, BAI2, OFX, PDF); the format is detected from the content")
     imp.add_argument("--profile", help="mapping profile name (see profiles/), a shipped layout name (such as paypal_activity) or path to a .toml file; "
                      "without it a known bank layout is recognised from the header")
     imp.add_argument("--out", help="write the canonical rows to this CSV (default: standard output)")
@@ -670,6 +692,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--refresh", action="store_true", help="make a new file even though the same export exists")
     export.add_argument("--dest", required=True, help="a folder, or s3://BUCKET/PREFIX")
     export.set_defaults(run=_cmd_export)
+    underwrite = commands.add_parser("underwrite", help="bank statements (PDF too) -> transactions with balances and underwriting metrics")
+    underwrite.add_argument("files", nargs="+", metavar="FILE", help="statement files: PDF (text or scanned), MT940, CAMT.053, BAI2, OFX")
+    underwrite.add_argument("--rules", help="underwriting rules TOML (default: core/underwriting/rules.toml)")
+    underwrite.add_argument("--out", required=True, help="folder for transactions.csv and metrics.json")
+    underwrite.set_defaults(run=_cmd_underwrite)
 
     audit = commands.add_parser("audit", help="check the audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)

@@ -33,6 +33,9 @@ its lease lasts unrenewed, ``RECON_WORKER_RENEW_SECONDS`` (default 3) how often 
 ``RECON_WORKER_POLL_SECONDS`` (default 2) how often the pipelines and due retries are re-read,
 ``RECON_WORKER_MISFIRE_GRACE_SECONDS`` (default 3600) how late a scheduled run may still start,
 ``RECON_WORKER_THREADS`` (default 4) how many runs go at once.
+``RECON_DOCUMENT_KEY`` is the Fernet key that encrypts application documents in the data folder
+(default: a key made on first use in ``DATA_DIR/document.key``, readable by its owner only);
+``RECON_MAIL_INBOX`` the folder of ``.eml`` files taken in (default ``DATA_DIR/mail``; a pipeline's statement inbox is a folder of its own).
 DuckDB spills what does not fit in memory under the system's temporary folder (``TMPDIR``),
 never into the folder the command was started from.
 """
@@ -46,10 +49,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 __all__ = ["S3Settings", "SignInPolicy", "WorkerSettings", "approval_threshold", "cli_user", "data_dir", "database_url",
-           "demo_mode", "duckdb_settings", "ledger_dimensions", "manual_match_tolerance", "max_expanded_bytes",
-           "max_import_bytes", "named_secret", "profiles_dir", "reconciliation_threshold", "registrars_dir", "s3_settings",
-           "show_tracebacks", "sign_in_policy", "transfer_transit_days", "variance_alert_threshold", "webhook_attempts",
-           "webhook_backoff_seconds", "webhook_timeout_seconds", "worker_settings"]
+           "demo_mode", "document_key", "duckdb_settings", "ledger_dimensions", "mail_inbox", "manual_match_tolerance",
+           "max_expanded_bytes", "max_import_bytes", "named_secret", "profiles_dir", "reconciliation_threshold",
+           "registrars_dir", "s3_settings", "show_tracebacks", "sign_in_policy", "transfer_transit_days",
+           "variance_alert_threshold", "webhook_attempts", "webhook_backoff_seconds", "webhook_timeout_seconds",
+           "worker_settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,6 +85,29 @@ def api_builds_exports() -> bool:
 def registrars_dir() -> Path:
     """The registrar layouts folder: ``RECON_REGISTRARS_DIR``, else ``registrars/`` in the project."""
     return Path(os.environ.get("RECON_REGISTRARS_DIR") or PROJECT_ROOT / "registrars")
+
+
+def document_key() -> bytes:
+    """The key application documents are encrypted with at rest (a Fernet key, URL-safe base64)."""
+    given = os.environ.get("RECON_DOCUMENT_KEY")
+    if given:
+        return given.encode()
+    path = data_dir() / "document.key"
+    if not path.exists():
+        from cryptography.fernet import Fernet
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return path.read_bytes().strip()
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(Fernet.generate_key())
+    return path.read_bytes().strip()
+
+
+def mail_inbox() -> Path:
+    return Path(os.environ.get("RECON_MAIL_INBOX") or data_dir() / "mail")
 
 
 def demo_mode() -> bool:

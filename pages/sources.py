@@ -2,6 +2,7 @@ import streamlit as st
 
 from core.ingest.datasets import content_sha256, existing_dataset, import_bytes, parse_source, unbalanced_differences
 from core.ingest.profiles import ProfileError, list_layouts, list_profiles, load_profile, save_profile_text
+from core.ingest.scans import corrections_from_records, is_doubtful_reading, rows_to_confirm
 from core.ingest.statements import is_balance_refusal
 from core.review import ReviewError, request_unbalanced_import, waiting_import_request
 from ui import flash, get_store, require, show_flashes, show_row_errors
@@ -30,7 +31,8 @@ with st.expander("Create or edit a profile"):
             except ProfileError as exc:
                 st.error(str(exc))
 
-upload = st.file_uploader("Statement or ledger file (CSV, XLSX; the format is read from the content)", key="sources_upload")
+upload = st.file_uploader("Statement or ledger file (CSV, XLSX, bank statement formats, statement PDFs text or scanned; "
+                          "the format is read from the content)", key="sources_upload")
 if upload is None:
     st.info("Choose a file to preview its canonical rows.")
     st.stop()
@@ -74,7 +76,26 @@ def refused(errors, *, saving: bool) -> None:
                 st.error(str(exc))
 
 
+def confirm_scanned_rows() -> None:
+    """A scanned statement's doubtful rows, to check against the page and confirm or correct."""
+    st.warning("This statement was read by OCR and some rows are doubtful: check each against the page, "
+               "correct what was misread, then confirm. The statement must then add up.")
+    edited = st.data_editor(rows_to_confirm(data, upload.name), hide_index=True, key="sources_confirm_rows",
+                            disabled=["row", "page", "line", "confidence", "why"], width="stretch")
+    if st.button("Confirm these rows and import", type="primary", key="sources_confirm_import"):
+        corrections, errors = corrections_from_records(edited, upload.name)
+        if not errors:
+            outcome, errors = import_bytes(store, data, upload.name, profile, user=me.username, pdf_corrections=corrections)
+        if errors:
+            show_row_errors(errors, saving=True)
+        else:
+            st.success(f"Saved as dataset {outcome.dataset.id[:12]} ({outcome.dataset.row_count:,} rows).")
+
+
 result, errors = parse_source(data, upload.name, profile)
+if errors and already is None and all(is_doubtful_reading(e) for e in errors):
+    confirm_scanned_rows()
+    st.stop()
 if errors:
     if not (already is not None and already.unbalanced and all(is_balance_refusal(e) for e in errors)):
         refused(errors, saving=False)  # a file imported flagged as unbalanced: its difference is shown above already

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs: the PostgreSQL server binaries (a throwaway cluster
-# is started per test session) and Chromium for the browser test. Installs only what is
-# missing; needs root or sudo.
+# is started per test session), Chromium for the browser test, and what the app itself needs
+# (scripts/install-app-packages.sh: tesseract for scanned statement PDFs). Installs only what
+# is missing; needs root or sudo.
 set -euo pipefail
 
 missing=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 command -v runuser >/dev/null || missing+=(util-linux)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v tesseract >/dev/null || missing+=(tesseract-ocr)
+compgen -G "/usr/share/tesseract-ocr/*/tessdata/eng.traineddata" >/dev/null || missing+=(tesseract-ocr-eng)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

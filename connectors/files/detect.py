@@ -49,15 +49,15 @@ def check_expansion(members: list[zipfile.ZipInfo], max_expanded_bytes: int = DE
                                     "it is refused as a possible ZIP bomb")
 
 
-STATEMENT_FORMATS = ("mt940", "camt053", "bai2", "ofx")
+STATEMENT_FORMATS = ("mt940", "camt053", "bai2", "ofx", "pdf")
 
 
 def detect_format(data: bytes, name: str = "", max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES) -> str:
-    """Return ``xlsx``, ``mt940``, ``camt053``, ``bai2``, ``ofx`` or ``csv`` for the bytes of a file.
+    """Return ``xlsx``, ``pdf``, ``mt940``, ``camt053``, ``bai2``, ``ofx`` or ``csv`` for the bytes of a file.
 
     Raises:
         SourceFormatError: the content is empty or of a kind that is not read (legacy
-            binary .xls, PDF, other archives, binary data), or a workbook that would expand
+            binary .xls, other archives, binary data), or a workbook that would expand
             to more than ``max_expanded_bytes`` (:func:`check_expansion`).
     """
     if not data.strip():
@@ -75,7 +75,7 @@ def detect_format(data: bytes, name: str = "", max_expanded_bytes: int = DEFAULT
     if data.startswith(_OLE2):
         raise SourceFormatError("the file is a legacy binary Excel (.xls) workbook; save it as .xlsx or CSV")
     if data.startswith(b"%PDF"):
-        raise SourceFormatError("the file is a PDF; PDF statements are not read by this import")
+        return "pdf"
     head = data[:8192].lstrip(b"\xef\xbb\xbf \t\r\n")
     upper = head.upper()
     if upper.startswith(b"OFXHEADER") or b"<OFX>" in upper:

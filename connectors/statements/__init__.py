@@ -17,6 +17,16 @@ __all__ = ["READERS", "Entry", "Statement", "StatementReader", "read_statements"
 READERS: dict[str, StatementReader] = {"mt940": mt940.read, "camt053": camt053.read, "bai2": bai2.read, "ofx": ofx.read}
 
 
-def read_statements(data: bytes, name: str, fmt: str) -> tuple[list[Statement] | None, list[RowError]]:
-    """``(list[Statement] | None, errors)`` for a file in ``fmt`` (a key of :data:`READERS`)."""
+def read_statements(data: bytes, name: str, fmt: str, pdf_corrections=None, pdf_layouts_dir=None
+                    ) -> tuple[list[Statement] | None, list[RowError]]:
+    """``(list[Statement] | None, errors)`` for a file in ``fmt`` (a key of :data:`READERS`, or ``pdf``).
+
+    ``pdf_corrections``: a scanned PDF's doubtful rows as a person confirmed them
+    (``connectors.documents.RowCorrection`` by row number); ``pdf_layouts_dir``: the site's own
+    PDF layouts.
+    """
+    if fmt == "pdf":
+        from connectors import documents  # start-up speed: the PDF libraries load on the first PDF
+
+        return documents.read(data, name, pdf_corrections, pdf_layouts_dir)
     return READERS[fmt](data, name)

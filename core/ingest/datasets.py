@@ -61,8 +61,11 @@ def parse_source(data: bytes, name: str, profile: Profile | None = None):
     return result, errors
 
 
-def _parse(data: bytes, name: str, profile: Profile | None, accept_unbalanced: bool = False):
-    """``(CanonicalImport | None, statement facts, errors)``; files over the size limit are refused."""
+def _parse(data: bytes, name: str, profile: Profile | None, accept_unbalanced: bool = False, pdf_corrections=None):
+    """``(CanonicalImport | None, statement facts, errors)``; files over the size limit are refused.
+
+    ``pdf_corrections``: a scanned statement PDF's doubtful rows as a person confirmed them.
+    """
     # Start-up speed: the readers load on the first file that is not a canonical CSV.
     from connectors.files.raw import ReadOptions
     from connectors.files.table import read_table
@@ -85,7 +88,7 @@ def _parse(data: bytes, name: str, profile: Profile | None, accept_unbalanced: b
         from connectors.statements import read_statements
         from core.ingest.statements import statements_to_import
 
-        statements, errors = read_statements(data, name, fmt)
+        statements, errors = read_statements(data, name, fmt, pdf_corrections, config.profiles_dir() / "pdf")
         if statements is None:
             return None, [], errors
         return statements_to_import(statements, name, fmt, default_currency=profile.defaults.currency,
@@ -177,7 +180,7 @@ def _too_large(name: str, size: int, limit: int) -> RowError:
 
 
 def import_file(store: Store, path: str | Path, profile: str | Profile | None = None, *, user: str = "system",
-                accept_unbalanced: bool = False):
+                accept_unbalanced: bool = False, pdf_corrections=None):
     """Import a file from disk. See :func:`import_bytes`."""
     path = Path(path)
     try:
@@ -192,7 +195,8 @@ def import_file(store: Store, path: str | Path, profile: str | Profile | None = 
         fast = _import_canonical_csv(store, path, digest, user)
         if fast is not None:
             return fast, []
-    return import_bytes(store, data, path.name, profile, user=user, accept_unbalanced=accept_unbalanced)
+    return import_bytes(store, data, path.name, profile, user=user, accept_unbalanced=accept_unbalanced,
+                        pdf_corrections=pdf_corrections)
 
 
 class StagedDataset(NamedTuple):
@@ -286,7 +290,7 @@ def _import_canonical_csv(store: Store, path: Path, digest: str, user: str) -> I
 
 
 def import_bytes(store: Store, data: bytes, name: str, profile: str | Profile | None = None, *, user: str = "system",
-                 accept_unbalanced: bool = False, approval: Callable | None = None):
+                 accept_unbalanced: bool = False, approval: Callable | None = None, pdf_corrections=None):
     """Import a source file into the store as a dataset.
 
     Args:
@@ -299,6 +303,9 @@ def import_bytes(store: Store, data: bytes, name: str, profile: str | Profile | 
             recorded and flagged, instead of refusing it.
         approval: ``approval(session, dataset)``, called in the dataset's own transaction just
             before it commits (an approver's verdict); whatever it raises undoes the import.
+        pdf_corrections: a scanned statement PDF's doubtful rows as a person confirmed them
+            (``connectors.documents.RowCorrection`` by row number); without them such a
+            statement is refused with the doubtful rows named.
 
     Returns:
         ``(ImportOutcome | None, errors)``. With errors, nothing was written.
@@ -310,7 +317,7 @@ def import_bytes(store: Store, data: bytes, name: str, profile: str | Profile | 
     existing = _stored_dataset(store, digest)
     if existing is not None:
         return _already_imported(existing), []
-    result, facts, errors = _checked_parse(store, data, name, profile, accept_unbalanced)
+    result, facts, errors = _checked_parse(store, data, name, profile, accept_unbalanced, pdf_corrections)
     if result is None:
         return None, errors
     record = _store_dataset(store, digest, name, result, profile, user, facts, approval)
@@ -329,9 +336,9 @@ def _resolved_profile(profile: str | Profile | None, name: str):
         return None, [RowError(name, None, None, None, str(exc))]
 
 
-def _checked_parse(store: Store, data: bytes, name: str, profile: Profile | None, accept_unbalanced: bool):
+def _checked_parse(store: Store, data: bytes, name: str, profile: Profile | None, accept_unbalanced: bool, pdf_corrections=None):
     """``(CanonicalImport | None, statement facts, errors)``: the file read, and its statements checked against the store."""
-    result, facts, errors = _parse(data, name, profile, accept_unbalanced)
+    result, facts, errors = _parse(data, name, profile, accept_unbalanced, pdf_corrections)
     if result is None or not facts:
         return result, facts, errors
     from core.ingest.statements import check_against_store  # start-up speed: see _parse

@@ -17,10 +17,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.store.types import ExactDecimal
 
-__all__ = ["AccountAlias", "Alert", "ApiKey", "ApiRequestCount", "AuditChainHead", "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "DimensionValue",
-           "ExportAsk", "ExportRecord", "FetchedFile", "GLAccount", "HoldingsRun", "Journal", "JournalBalanceCheck", "JournalLine",
-           "MatchGroup", "MatchItem", "Pipeline", "PipelineRun", "PipelineRunStep", "ReconciliationSignOff", "Run", "SignInAttempt",
-           "StatementRecord", "User", "WebhookDelivery", "WorkerLease", "utc_now"]
+__all__ = ["AccountAlias", "Alert", "ApiKey", "ApiRequestCount", "Application", "ApplicationDocument", "AuditChainHead",
+           "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "DimensionValue", "ExportAsk", "ExportRecord",
+           "FetchedFile", "GLAccount", "HoldingsRun", "Journal", "JournalBalanceCheck", "JournalLine", "MatchGroup", "MatchItem",
+           "Pipeline", "PipelineRun", "PipelineRunStep", "ReconciliationSignOff", "Run", "SignInAttempt", "StatementRecord",
+           "User", "WebhookDelivery", "WorkerLease", "utc_now"]
 
 
 def utc_now() -> dt.datetime:
@@ -571,3 +572,46 @@ class ApiRequestCount(Base):
     status: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
     seconds: Mapped[Decimal] = mapped_column(comment="the time spent answering them, added up")
+
+
+class Application(Base):
+    """A merchant's request for funding: its status (received -> processing -> ready -> decided),
+    and the decision, which over the approval threshold waits for a second person."""
+
+    __tablename__ = "applications"
+    __table_args__ = (Index("ix_applications_status", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    merchant: Mapped[str] = mapped_column(String(256))
+    requested_amount: Mapped[Decimal | None]
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), comment="received | processing | ready | decided")
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+    proposed_outcome: Mapped[str | None] = mapped_column(String(16), comment="approved | declined, waiting for a checker")
+    proposed_comment: Mapped[str | None] = mapped_column(Text)
+    proposed_by: Mapped[str | None] = mapped_column(String(128))
+    outcome: Mapped[str | None] = mapped_column(String(16), comment="approved | declined")
+    decision_comment: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[dt.datetime | None]
+
+
+class ApplicationDocument(Base):
+    """A document of an application, known by its SHA-256 (the same document twice is one); its
+    bytes are kept encrypted in the data folder, never in the database."""
+
+    __tablename__ = "application_documents"
+    __table_args__ = (Index("ix_application_documents_once", "application_id", "sha256", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(256))
+    source: Mapped[str] = mapped_column(String(16), comment="upload | mail")
+    size: Mapped[int] = mapped_column(Integer)
+    pages: Mapped[int | None] = mapped_column(Integer)
+    stored_as: Mapped[str] = mapped_column(String(256), comment="file name of the encrypted copy under data/documents/")
+    reading: Mapped[dict] = mapped_column(JSON, comment="what was read: kind, rows, doubtful rows, period, problems")
+    added_by: Mapped[str] = mapped_column(String(128))
+    added_at: Mapped[dt.datetime] = mapped_column(default=utc_now)

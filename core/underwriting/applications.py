@@ -1,0 +1,313 @@
+"""Applications for funding: a merchant, the amount asked for, the documents sent, and the decision.
+
+An application moves received -> processing -> ready -> decided. It is *received* when made;
+*processing* once it holds a document; *ready* when every document was read as a statement that
+adds up (a scan's doubtful rows confirmed); *decided* once a decision stands. Documents come as
+uploads or as mail: ``.eml`` files dropped in the inbox folder (``config.mail_inbox()``), whose
+attachments are taken in (:func:`take_in_mail`). Each document is known by its SHA-256 (the
+same document twice is one), with its pages and what was read; its bytes are kept in the data
+folder encrypted with the key from configuration (Fernet), never in the database.
+
+A decision (approve or decline, with a comment) on an amount above the approval threshold
+waits for a second person with the approver role, who is not the maker (maker-checker, as
+for breaks in ``core.review``). Everything is in the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import email.utils
+import hashlib
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import NamedTuple
+
+from sqlalchemy import select
+
+from core import config
+from core.auth import Account
+from core.domain.findings import RowError
+from core.store import Store, record_audit
+from core.store.models import Application, ApplicationDocument, utc_now
+
+__all__ = ["ApplicationError", "DocumentAdded", "add_document", "application_metrics", "confirm_document_rows", "create_application",
+           "decide_application", "rows_to_confirm_of",
+           "document_bytes", "document_rows", "list_applications", "list_documents", "mask_account", "take_in_mail"]
+
+STATUSES = ("received", "processing", "ready", "decided")
+OUTCOMES = ("approved", "declined")
+_SUBJECT_ID = re.compile(r"\bapplication\s*#?\s*(\d+)\b", re.IGNORECASE)
+
+
+class ApplicationError(ValueError):
+    """An application cannot do what was asked; the message says why."""
+
+
+class DocumentAdded(NamedTuple):
+    document: ApplicationDocument
+    created: bool  # False: the same document was there already
+
+
+def mask_account(number: str | None) -> str:
+    """An account number shown to someone who does not need it: its last four digits only."""
+    kept = re.sub(r"\W", "", number or "")
+    return kept if len(kept) <= 4 else "••••" + kept[-4:]
+
+
+def _documents_dir() -> Path:
+    return config.data_dir() / "documents"
+
+
+def _fernet():
+    from cryptography.fernet import Fernet
+
+    return Fernet(config.document_key())
+
+
+def create_application(store: Store, merchant: str, requested_amount: Decimal | None, *, user: str, currency: str = "USD") -> int:
+    """A new application, *received*; returns its id."""
+    if not merchant.strip():
+        raise ApplicationError("an application needs the merchant's name")
+    if requested_amount is not None and requested_amount <= 0:
+        raise ApplicationError(f"the requested amount must be above zero, not {requested_amount}")
+    with store.session() as session:
+        application = Application(merchant=merchant.strip(), requested_amount=requested_amount, currency=currency, status="received",
+                                  created_by=user)
+        session.add(application)
+        session.flush()
+        record_audit(session, user, "application_created", "application", str(application.id),
+                     after={"merchant": application.merchant, "requested_amount": str(requested_amount) if requested_amount else None})
+        return application.id
+
+
+def _reading(data: bytes, name: str) -> tuple[dict, int | None]:
+    """What was read of a document, and its pages (account numbers kept to their last four digits)."""
+    if not data.startswith(b"%PDF"):
+        return {"kind": "other", "problems": ["not a PDF statement; kept, not read"]}, None
+    from connectors.documents import read_statement_pdf
+
+    pdf, errors = read_statement_pdf(data, name, layouts_dir=config.profiles_dir() / "pdf")
+    if pdf is None:
+        return {"kind": "pdf", "problems": [str(e) for e in errors]}, None
+    return ({"kind": "scanned pdf" if pdf.scanned else "text pdf", "layout": pdf.layout, "account": mask_account(pdf.account),
+             "currency": pdf.currency, "period": [str(pdf.start), str(pdf.end)], "rows": len(pdf.rows),
+             "doubtful_rows": [r.number for r in pdf.doubtful_rows()], "problems": []}, pdf.pages)
+
+
+def add_document(store: Store, application_id: int, data: bytes, name: str, *, user: str, source: str = "upload") -> DocumentAdded:
+    """Keep a document of an application (encrypted), read it, and move the application on."""
+    digest = hashlib.sha256(data).hexdigest()
+    with store.session() as session:
+        application = session.get(Application, application_id)
+        if application is None:
+            raise ApplicationError(f"no application {application_id}")
+        if application.status == "decided":
+            raise ApplicationError(f"application {application_id} is decided; it takes no more documents")
+        existing = session.scalar(select(ApplicationDocument).where(ApplicationDocument.application_id == application_id,
+                                                                    ApplicationDocument.sha256 == digest))
+        if existing is not None:
+            session.expunge(existing)
+            return DocumentAdded(existing, False)
+    reading, pages = _reading(data, name)
+    stored_as = f"{digest}.fernet"
+    target = _documents_dir() / stored_as
+    if not target.exists():
+        from core.atomic import write_atomically
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with write_atomically(target, "wb") as handle:
+            handle.write(_fernet().encrypt(data))
+    with store.session() as session:
+        document = ApplicationDocument(application_id=application_id, sha256=digest, name=Path(name).name[:256], source=source,
+                                       size=len(data), pages=pages, stored_as=stored_as, reading=reading, added_by=user)
+        session.add(document)
+        session.flush()
+        record_audit(session, user, "application_document_added", "application", str(application_id),
+                     after={"document": document.id, "sha256": digest, "name": document.name, "source": source})
+        _update_status(session, application_id)
+        session.flush()
+        session.expunge(document)
+        return DocumentAdded(document, True)
+
+
+def confirm_document_rows(store: Store, document_id: int, records: list[dict], *, user: str) -> list[RowError]:
+    """A person's confirmation of a scanned document's doubtful rows (the values as read on the page).
+
+    The corrections are kept with what was read, and used whenever the document is read again;
+    the statement must add up with them. Returns the problems, none when the rows were taken.
+    """
+    from connectors.documents import apply_confirmations, read_statement_pdf
+    from core.ingest.scans import corrections_from_records
+
+    name, data = document_bytes(store, document_id)
+    corrections, errors = corrections_from_records(records, name)
+    if errors:
+        return errors
+    pdf, errors = read_statement_pdf(data, name, layouts_dir=config.profiles_dir() / "pdf")
+    if pdf is not None:
+        pdf, errors = apply_confirmations(pdf, corrections)
+    if errors:
+        return errors
+    with store.session() as session:
+        document = session.get(ApplicationDocument, document_id)
+        document.reading = {**document.reading, "doubtful_rows": [], "confirmed_rows": _corrections_as_json(corrections)}
+        record_audit(session, user, "application_rows_confirmed", "application", str(document.application_id),
+                     after={"document": document_id, "rows": sorted(corrections)})
+        session.flush()
+        _update_status(session, document.application_id)
+    return []
+
+
+def _corrections_as_json(corrections: dict) -> dict:
+    return {str(n): {"date": str(c.date), "description": c.description, "amount": str(c.amount),
+                     "balance": None if c.balance is None else str(c.balance)} for n, c in corrections.items()}
+
+
+def _corrections_of(document: ApplicationDocument) -> dict | None:
+    from connectors.documents import RowCorrection
+
+    kept = document.reading.get("confirmed_rows")
+    if not kept:
+        return None
+    return {int(n): RowCorrection(dt.date.fromisoformat(c["date"]), c["description"], Decimal(c["amount"]),
+                                  None if c["balance"] is None else Decimal(c["balance"])) for n, c in kept.items()}
+
+
+def rows_to_confirm_of(store: Store, document_id: int) -> list[dict]:
+    """A document's doubtful rows as read, for a person to confirm (see ``core.ingest.scans``)."""
+    from core.ingest.scans import rows_to_confirm
+
+    name, data = document_bytes(store, document_id)
+    return rows_to_confirm(data, name)
+
+
+def _update_status(session, application_id: int) -> None:
+    application = session.get(Application, application_id)
+    if application.status == "decided":
+        return
+    documents = session.scalars(select(ApplicationDocument).where(ApplicationDocument.application_id == application_id)).all()
+    statements = [d for d in documents if d.reading.get("kind") in ("text pdf", "scanned pdf")]
+    clean = statements and all(not d.reading.get("problems") and not d.reading.get("doubtful_rows") for d in statements)
+    application.status = "ready" if clean else "processing" if documents else "received"
+
+
+def document_bytes(store: Store, document_id: int) -> tuple[str, bytes]:
+    """A document's name and its bytes, decrypted."""
+    with store.session() as session:
+        document = session.get(ApplicationDocument, document_id)
+        if document is None:
+            raise ApplicationError(f"no document {document_id}")
+        name, stored_as = document.name, document.stored_as
+    return name, _fernet().decrypt((_documents_dir() / stored_as).read_bytes())
+
+
+def list_applications(store: Store, status: str | None = None) -> list[Application]:
+    with store.session() as session:
+        query = select(Application).order_by(Application.created_at.desc(), Application.id.desc())
+        if status:
+            query = query.where(Application.status == status)
+        rows = session.scalars(query).all()
+        session.expunge_all()
+        return list(rows)
+
+
+def list_documents(store: Store, application_id: int) -> list[ApplicationDocument]:
+    with store.session() as session:
+        rows = session.scalars(select(ApplicationDocument).where(ApplicationDocument.application_id == application_id)
+                               .order_by(ApplicationDocument.id)).all()
+        session.expunge_all()
+        return list(rows)
+
+
+def document_rows(store: Store, application_id: int) -> list[dict]:
+    """The documents of an application as rows to show: what was read, account numbers masked."""
+    return [{"id": d.id, "name": d.name, "source": d.source, "pages": d.pages, "read as": d.reading.get("kind"),
+             "account": d.reading.get("account", ""), "rows": d.reading.get("rows"),
+             "doubtful rows": ", ".join(str(n) for n in d.reading.get("doubtful_rows", [])),
+             "problems": "; ".join(d.reading.get("problems", [])), "sha256": d.sha256[:12], "added": d.added_at}
+            for d in list_documents(store, application_id)]
+
+
+def application_metrics(store: Store, application_id: int):
+    """The underwriting metrics over the application's statements: ``(Underwriting | None, errors)``."""
+    from core.underwriting.statements import underwrite_documents
+
+    documents = [d for d in list_documents(store, application_id) if d.reading.get("kind") in ("text pdf", "scanned pdf")]
+    if not documents:
+        return None, [RowError(f"application {application_id}", None, None, None, "no statement read yet")]
+    return underwrite_documents([(*document_bytes(store, d.id), _corrections_of(d)) for d in documents])
+
+
+def decide_application(store: Store, application_id: int, outcome: str, comment: str, actor: Account) -> str:
+    """Decide an application, or confirm (or overturn) a decision waiting for a second person.
+
+    Over the approval threshold, the first decision is *proposed* and waits; an approver who is
+    not its maker then decides, with their own comment. At or under it, the decision stands.
+
+    Returns:
+        ``"decided"`` or ``"waiting"``.
+    """
+    if outcome not in OUTCOMES:
+        raise ApplicationError(f"a decision is one of {', '.join(OUTCOMES)}, not {outcome!r}")
+    if not comment.strip():
+        raise ApplicationError("a decision needs a comment")
+    with store.session() as session:
+        application = session.get(Application, application_id)
+        if application is None:
+            raise ApplicationError(f"no application {application_id}")
+        if application.status == "decided":
+            raise ApplicationError(f"application {application_id} is decided already ({application.outcome})")
+        if application.status != "ready":
+            raise ApplicationError(f"application {application_id} is {application.status}: its statements must be read and add up first")
+        over = application.requested_amount is not None and application.requested_amount > config.approval_threshold()
+        if over and application.proposed_outcome is None:
+            application.proposed_outcome, application.proposed_comment, application.proposed_by = outcome, comment, actor.username
+            record_audit(session, actor.username, "application_decision_proposed", "application", str(application_id),
+                         after={"outcome": outcome, "comment": comment})
+            return "waiting"
+        if over:
+            if actor.role not in ("approver", "admin"):
+                raise ApplicationError(f"the amount is over the approval threshold of {config.approval_threshold()}: an approver decides")
+            if actor.username == application.proposed_by:
+                raise ApplicationError("the maker of a decision cannot also approve it; another approver decides")
+        application.status, application.outcome, application.decision_comment = "decided", outcome, comment
+        application.decided_by, application.decided_at = actor.username, utc_now()
+        record_audit(session, actor.username, "application_decided", "application", str(application_id),
+                     before={"proposed": application.proposed_outcome, "proposed_by": application.proposed_by},
+                     after={"outcome": outcome, "comment": comment})
+        return "decided"
+
+
+def take_in_mail(store: Store, inbox: Path | None = None, *, user: str = "mail") -> list[tuple[str, int, int]]:
+    """Take in every ``.eml`` file in the inbox: each attachment a document of an application.
+
+    A mail whose subject names an application ("Application 12") adds to it; any other mail
+    makes a new application for its sender. A mail taken in is moved to ``inbox/done/``.
+
+    Returns:
+        ``(mail file, application id, documents added)`` per mail.
+    """
+    inbox = inbox or config.mail_inbox()
+    done = inbox / "done"
+    taken = []
+    for path in sorted(inbox.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        subject = str(message.get("subject", ""))
+        found = _SUBJECT_ID.search(subject)
+        application_id = int(found.group(1)) if found else None
+        if application_id is None:
+            sender = email.utils.parseaddr(str(message.get("from", "")))
+            application_id = create_application(store, sender[0] or sender[1] or path.stem, None, user=user)
+        added = 0
+        for part in message.iter_attachments():
+            data = part.get_payload(decode=True)
+            if data:
+                added += add_document(store, application_id, data, part.get_filename() or "attachment", user=user, source="mail").created
+        done.mkdir(exist_ok=True)
+        path.rename(done / path.name)
+        taken.append((path.name, application_id, added))
+    return taken
+
