@@ -39,8 +39,8 @@ from core.runs.reconcile import reconcile_datasets
 from core.store import Store
 from core.store.models import Run, StatementRecord
 
-__all__ = ["DEMO_ACCOUNTS", "DEMO_CHART", "DEMO_TRANSFER", "DEMO_UNEXPLAINED", "DEMO_USERS", "demo_files", "demo_posting_rules_path",
-           "seed_demo"]
+__all__ = ["DEMO_ACCOUNTS", "DEMO_CHART", "DEMO_PIPELINE", "DEMO_TRANSFER", "DEMO_UNEXPLAINED", "DEMO_USERS", "demo_files",
+           "demo_pipeline_toml", "demo_posting_rules_path", "seed_demo"]
 
 # One user per role; the published passwords make a start outside demo mode refuse to run.
 DEMO_USERS = {
@@ -94,6 +94,49 @@ DEMO_TRANSFER = ("4471-0092-18", "CS-00192-CASH", Decimal("24750.00"), "TRF-2610
 # The bank's closing balance less the statement's records, per account: a direct debit the Hanse Bank
 # download left out. Every other account's closing balance is its records' sum (opening balance 0).
 DEMO_UNEXPLAINED = {"DE89370400440532013000": Decimal("-1850.00")}
+
+
+# The demo pipeline: every day, the First National statement dropped in the data folder's inbox/
+# is imported and reconciled against the demo books; a failed run raises an in-app alert.
+DEMO_PIPELINE = "demo-daily-bank"
+DEMO_INBOX = "inbox"
+
+
+def demo_pipeline_toml(books_id: str) -> str:
+    """The demo pipeline's TOML, reconciling against the books dataset ``books_id``."""
+    account = DEMO_ACCOUNTS[0]
+    return f"""name = "{DEMO_PIPELINE}"
+description = "The {account.institution} statement from the inbox against the demo books, every day"
+
+[schedule]
+cron = "30 7 * * *"
+timezone = "America/New_York"
+
+[retry]
+max_attempts = 2
+backoff_seconds = 300
+
+[[steps]]
+kind = "fetch"
+source = "inbox"
+folder = "{DEMO_INBOX}"
+pattern = "first_national_*.csv"
+
+[[steps]]
+kind = "import"
+profile = "{account.profile}"
+
+[[steps]]
+kind = "reconcile"
+books = "{books_id}"
+statement = "fetched"
+accounts = ["{account.account}"]
+
+[[steps]]
+kind = "notify"
+when = "failure"
+alert = true
+"""
 
 
 def demo_posting_rules_path() -> Path:
@@ -391,7 +434,24 @@ def seed_demo(store: Store, only_if_empty: bool = False, banking: bool = True) -
                      f"{sides['internal']['open'] + sides['external']['open']} open")
     if banking:
         lines += _seed_banking(store, [datasets[a.file_name] for a in DEMO_ACCOUNTS], runs)
+    lines.append(_seed_pipeline(store, books.id, datasets_folder=store.data_dir / "demo"))
     return "\n".join(lines)
+
+
+def _seed_pipeline(store: Store, books_id: str, datasets_folder: Path) -> str:
+    """The demo pipeline, saved once, and a copy of the First National statement in the inbox for it."""
+    from core.jobs.pipelines import PipelineError, get_pipeline, save_pipeline
+
+    statement = datasets_folder / DEMO_ACCOUNTS[0].file_name
+    inbox = store.data_dir / DEMO_INBOX
+    try:
+        get_pipeline(store, DEMO_PIPELINE)
+    except PipelineError:
+        inbox.mkdir(parents=True, exist_ok=True)
+        _write_bytes(inbox / statement.name, statement.read_bytes())
+        save_pipeline(store, demo_pipeline_toml(books_id), actor="demo", source="demo pipeline")
+        return f"pipeline {DEMO_PIPELINE}: saved; {statement.name} waits in {inbox}"
+    return f"pipeline {DEMO_PIPELINE}: already there"
 
 
 def _seed_banking(store: Store, statements: list, runs: dict[str, int]) -> list[str]:
