@@ -14,6 +14,9 @@ account (paid out on one day, in the next business day), and the banks' closing 
 with each statement. The bank reconciliation statement closes to zero on three accounts; on
 the Hanse Bank account the bank's closing balance holds a direct debit its download left out,
 so its statement shows an unexplained difference and a variance alert is raised for it.
+
+One pipeline is seeded too: every day it fetches the First National statement from the data
+folder's inbox (the demo puts a copy there), imports it and reconciles it against the books.
 """
 
 from __future__ import annotations
@@ -397,7 +400,9 @@ def seed_demo(store: Store, only_if_empty: bool = False, banking: bool = True) -
 
     With ``banking``, the ledger side too: the chart of accounts, dimension values, the
     statements posted to the ledger, the statements' closing balances and the month's alerts;
-    without it, the ledger is left empty (for a chart of one's own).
+    without it, the ledger is left empty (for a chart of one's own). Either way, the demo
+    pipeline (``DEMO_PIPELINE``) is saved with a copy of the First National statement in the
+    data folder's ``inbox/`` for it to fetch; it is not run.
 
     Safe to run again: files already imported and runs already made are left as they are.
 
@@ -434,15 +439,15 @@ def seed_demo(store: Store, only_if_empty: bool = False, banking: bool = True) -
                      f"{sides['internal']['open'] + sides['external']['open']} open")
     if banking:
         lines += _seed_banking(store, [datasets[a.file_name] for a in DEMO_ACCOUNTS], runs)
-    lines.append(_seed_pipeline(store, books.id, datasets_folder=store.data_dir / "demo"))
+    lines.append(_seed_pipeline(store, books.id))
     return "\n".join(lines)
 
 
-def _seed_pipeline(store: Store, books_id: str, datasets_folder: Path) -> str:
+def _seed_pipeline(store: Store, books_id: str) -> str:
     """The demo pipeline, saved once, and a copy of the First National statement in the inbox for it."""
     from core.jobs.pipelines import PipelineError, get_pipeline, save_pipeline
 
-    statement = datasets_folder / DEMO_ACCOUNTS[0].file_name
+    statement = store.data_dir / "demo" / DEMO_ACCOUNTS[0].file_name
     inbox = store.data_dir / DEMO_INBOX
     try:
         get_pipeline(store, DEMO_PIPELINE)

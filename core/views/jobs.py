@@ -95,7 +95,8 @@ def pipeline_summaries(store: Store, now: dt.datetime | None = None) -> list[dic
         upcoming = None if stored.paused else next_run_time(stored.spec.schedule, last_scheduled.get(stored.name), now)
         rows.append({"name": stored.name, "description": stored.spec.description, "version": stored.version, "paused": stored.paused,
                      "schedule": describe_schedule(stored.spec.schedule), "schedule_words": schedule_in_words(stored.spec.schedule),
-                     "timezone": None if stored.spec.schedule is None else stored.spec.schedule.timezone, "steps": [s.kind for s in stored.spec.steps],
+                     "timezone": None if stored.spec.schedule is None else stored.spec.schedule.timezone,
+                     "steps": [s.kind for s in stored.spec.steps],
                      "max_attempts": stored.spec.max_attempts, "next_run": _iso(upcoming),
                      "last_run": None if last is None else {"id": last.id, "status": last.status, "scheduled_for": _iso(last.scheduled_for),
                                                             "finished_at": _iso(last.finished_at), "error": last.error,
@@ -116,7 +117,8 @@ def failing_pipelines(store: Store) -> list[dict]:
     with store.session() as session:
         finished = select(PipelineRun.pipeline, func.max(PipelineRun.id).label("id")).where(PipelineRun.status != "queued") \
             .group_by(PipelineRun.pipeline).subquery()
-        last_runs = list(session.scalars(select(PipelineRun).join(finished, finished.c.id == PipelineRun.id).order_by(PipelineRun.pipeline)))
+        last_runs = list(session.scalars(select(PipelineRun).join(finished, finished.c.id == PipelineRun.id)
+                                         .order_by(PipelineRun.pipeline)))
         queued = set(session.scalars(select(PipelineRun.pipeline).where(PipelineRun.status == "queued")))
     for run in last_runs:
         if run.status in ("failed", "missed"):

@@ -7,7 +7,8 @@ import datetime as dt
 
 from core.jobs.pipelines import Schedule, save_pipeline, set_paused
 from core.jobs.runs import claim_run, execute_run
-from core.views.jobs import describe_schedule, failing_pipelines, next_run_time, pipeline_summaries, run_history, schedule_in_words
+from core.views.jobs import (describe_schedule, failing_pipelines, next_run_time, pipeline_summaries, run_history,
+                             schedule_in_words)
 from tests.core.jobs.conftest import pipeline_text
 
 NOW = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)  # a Friday
