@@ -74,7 +74,8 @@ review_pages = [st.Page("pages/overview.py", title="Overview", icon=":material/d
                 st.Page("pages/history.py", title="History", icon=":material/history:"),
                 st.Page("pages/accounts.py", title="Accounts", icon=":material/account_tree:"),
                 st.Page("pages/audit.py", title="Audit log", icon=":material/policy:"),
-                st.Page("pages/exports.py", title="Exports", icon=":material/download:")]
+                st.Page("pages/exports.py", title="Exports", icon=":material/download:"),
+                st.Page("pages/jobs.py", title="Jobs", icon=":material/schedule:")]
 banking_pages = [st.Page("pages/bank_reconciliation.py", title="Bank reconciliation",
                          icon=":material/account_balance_wallet:"),
                  st.Page("pages/cash_position.py", title="Cash position", icon=":material/savings:"),

@@ -14,6 +14,9 @@ account (paid out on one day, in the next business day), and the banks' closing 
 with each statement. The bank reconciliation statement closes to zero on three accounts; on
 the Hanse Bank account the bank's closing balance holds a direct debit its download left out,
 so its statement shows an unexplained difference and a variance alert is raised for it.
+
+One pipeline is seeded too: every day it fetches the First National statement from the data
+folder's inbox (the demo puts a copy there), imports it and reconciles it against the books.
 """
 
 from __future__ import annotations
@@ -39,8 +42,8 @@ from core.runs.reconcile import reconcile_datasets
 from core.store import Store
 from core.store.models import Run, StatementRecord
 
-__all__ = ["DEMO_ACCOUNTS", "DEMO_CHART", "DEMO_TRANSFER", "DEMO_UNEXPLAINED", "DEMO_USERS", "demo_files", "demo_posting_rules_path",
-           "seed_demo"]
+__all__ = ["DEMO_ACCOUNTS", "DEMO_CHART", "DEMO_PIPELINE", "DEMO_TRANSFER", "DEMO_UNEXPLAINED", "DEMO_USERS", "demo_files",
+           "demo_pipeline_toml", "demo_posting_rules_path", "seed_demo"]
 
 # One user per role; the published passwords make a start outside demo mode refuse to run.
 DEMO_USERS = {
@@ -94,6 +97,49 @@ DEMO_TRANSFER = ("4471-0092-18", "CS-00192-CASH", Decimal("24750.00"), "TRF-2610
 # The bank's closing balance less the statement's records, per account: a direct debit the Hanse Bank
 # download left out. Every other account's closing balance is its records' sum (opening balance 0).
 DEMO_UNEXPLAINED = {"DE89370400440532013000": Decimal("-1850.00")}
+
+
+# The demo pipeline: every day, the First National statement dropped in the data folder's inbox/
+# is imported and reconciled against the demo books; a failed run raises an in-app alert.
+DEMO_PIPELINE = "demo-daily-bank"
+DEMO_INBOX = "inbox"
+
+
+def demo_pipeline_toml(books_id: str) -> str:
+    """The demo pipeline's TOML, reconciling against the books dataset ``books_id``."""
+    account = DEMO_ACCOUNTS[0]
+    return f"""name = "{DEMO_PIPELINE}"
+description = "The {account.institution} statement from the inbox against the demo books, every day"
+
+[schedule]
+cron = "30 7 * * *"
+timezone = "America/New_York"
+
+[retry]
+max_attempts = 2
+backoff_seconds = 300
+
+[[steps]]
+kind = "fetch"
+source = "inbox"
+folder = "{DEMO_INBOX}"
+pattern = "first_national_*.csv"
+
+[[steps]]
+kind = "import"
+profile = "{account.profile}"
+
+[[steps]]
+kind = "reconcile"
+books = "{books_id}"
+statement = "fetched"
+accounts = ["{account.account}"]
+
+[[steps]]
+kind = "notify"
+when = "failure"
+alert = true
+"""
 
 
 def demo_posting_rules_path() -> Path:
@@ -354,7 +400,9 @@ def seed_demo(store: Store, only_if_empty: bool = False, banking: bool = True) -
 
     With ``banking``, the ledger side too: the chart of accounts, dimension values, the
     statements posted to the ledger, the statements' closing balances and the month's alerts;
-    without it, the ledger is left empty (for a chart of one's own).
+    without it, the ledger is left empty (for a chart of one's own). Either way, the demo
+    pipeline (``DEMO_PIPELINE``) is saved with a copy of the First National statement in the
+    data folder's ``inbox/`` for it to fetch; it is not run.
 
     Safe to run again: files already imported and runs already made are left as they are.
 
@@ -391,7 +439,24 @@ def seed_demo(store: Store, only_if_empty: bool = False, banking: bool = True) -
                      f"{sides['internal']['open'] + sides['external']['open']} open")
     if banking:
         lines += _seed_banking(store, [datasets[a.file_name] for a in DEMO_ACCOUNTS], runs)
+    lines.append(_seed_pipeline(store, books.id))
     return "\n".join(lines)
+
+
+def _seed_pipeline(store: Store, books_id: str) -> str:
+    """The demo pipeline, saved once, and a copy of the First National statement in the inbox for it."""
+    from core.jobs.pipelines import PipelineError, get_pipeline, save_pipeline
+
+    statement = store.data_dir / "demo" / DEMO_ACCOUNTS[0].file_name
+    inbox = store.data_dir / DEMO_INBOX
+    try:
+        get_pipeline(store, DEMO_PIPELINE)
+    except PipelineError:
+        inbox.mkdir(parents=True, exist_ok=True)
+        _write_bytes(inbox / statement.name, statement.read_bytes())
+        save_pipeline(store, demo_pipeline_toml(books_id), actor="demo", source="demo pipeline")
+        return f"pipeline {DEMO_PIPELINE}: saved; {statement.name} waits in {inbox}"
+    return f"pipeline {DEMO_PIPELINE}: already there"
 
 
 def _seed_banking(store: Store, statements: list, runs: dict[str, int]) -> list[str]:

@@ -4,6 +4,7 @@ import streamlit as st
 
 from core.banking.alerts import list_alerts
 from core.domain.money import format_amount
+from core.views.jobs import failing_pipelines
 from core.views.overview import workbench_overview
 from ui import DATE, MOMENT, get_store
 
@@ -27,6 +28,17 @@ if open_alerts:
                                "Message": [a.message for a in open_alerts], "Raised": [a.created_at for a in open_alerts]}),
                  hide_index=True, width="stretch", key="overview_alerts", column_config={"Raised": MOMENT})
     st.page_link("pages/variance.py", label="Acknowledge them on the Variance page", icon=":material/monitoring:")
+
+failing = failing_pipelines(store)
+if failing:
+    st.subheader("Failing pipelines")
+    st.error(f"The last run of {len(failing)} pipeline(s) failed or was missed: " + ", ".join(f["pipeline"] for f in failing))
+    st.dataframe(pd.DataFrame({"Pipeline": [f["pipeline"] for f in failing], "Run": [f["run"] for f in failing],
+                               "Status": [f["status"] for f in failing],
+                               "Finished": pd.to_datetime([f["finished_at"] for f in failing], utc=True),
+                               "Retry queued": [f["retry_queued"] for f in failing], "Error": [f["error"] for f in failing]}),
+                 hide_index=True, width="stretch", key="overview_failing_pipelines", column_config={"Finished": MOMENT})
+    st.page_link("pages/jobs.py", label="See their runs on the Jobs page", icon=":material/schedule:")
 
 st.subheader("Open breaks per account")
 if overview.open_breaks:

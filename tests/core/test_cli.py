@@ -119,7 +119,7 @@ def test_demo_command_seeds_and_is_idempotent(tmp_path):
     assert first.stdout.count("imported") == 5
     assert first.stdout.count("run ") == 4
     second = run_cli("demo", data_dir=tmp_path / "data")
-    assert second.stdout.count("already there") == 10
+    assert second.stdout.count("already there") == 11  # users, 5 files, 4 runs, the pipeline
     third = run_cli("demo", "--if-empty", data_dir=tmp_path / "data")
     assert "not seeded" in third.stdout
 

@@ -38,7 +38,7 @@ def test_seeding_twice_adds_nothing(store):
     seed_demo(store)
     before = [(d.id, d.row_count) for d in list_datasets(store)]
     summary = seed_demo(store)
-    assert summary.count("already there") == len(before) + len(DEMO_ACCOUNTS) + 1
+    assert summary.count("already there") == len(before) + len(DEMO_ACCOUNTS) + 2  # users, files, runs, the pipeline
     assert [(d.id, d.row_count) for d in list_datasets(store)] == before
 
 
@@ -117,3 +117,31 @@ def test_demo_transfer_between_own_accounts_is_paired_within_two_business_days(s
         [(source, target, -amount, amount)]
     assert 1 <= business_days_between(report.transfers[0].out.date, report.transfers[0].incoming.date) <= 2
     assert report.in_transit == []
+
+
+def test_the_demo_pipeline_reconciles_the_inbox_statement_once(store):
+    from sqlalchemy import func, select
+
+    from core.demo import DEMO_PIPELINE
+    from core.jobs.pipelines import get_pipeline
+    from core.jobs.runs import run_now, run_steps_of
+    from core.store.models import Run
+
+    seed_demo(store)
+    spec = get_pipeline(store, DEMO_PIPELINE).spec
+    assert (spec.schedule.cron, spec.schedule.timezone) == ("30 7 * * *", "America/New_York")
+    assert [s.kind for s in spec.steps] == ["fetch", "import", "reconcile", "notify"]
+    assert [p.name for p in (store.data_dir / "inbox").iterdir()] == [DEMO_ACCOUNTS[0].file_name]
+    first = run_now(store, DEMO_PIPELINE, actor="analyst")
+    assert first.status == "succeeded", first.error
+    statement = {d.name: d.id for d in list_datasets(store)}[DEMO_ACCOUNTS[0].file_name]
+    assert [d["id"] for d in first.outputs["datasets"]] == [statement] and len(first.outputs["runs"]) == 1
+    with store.session() as session:
+        run = session.get(Run, first.outputs["runs"][0])
+        assert (run.accounts, run.external_dataset_id) == ([DEMO_ACCOUNTS[0].account], statement)
+    second = run_now(store, DEMO_PIPELINE, actor="analyst")
+    assert second.status == "succeeded" and second.outputs["runs"] == []
+    assert "nothing new" in run_steps_of(store, second.id)[0].message
+    with store.session() as session:
+        assert session.scalar(select(func.count(Run.id))) == len(DEMO_ACCOUNTS) + 1
+    assert "pipeline demo-daily-bank: already there" in seed_demo(store)

@@ -232,7 +232,8 @@ def type_date(page, key: str, digits: str) -> None:
 
 def test_the_banking_pages_show_the_demo_month_in_a_real_browser(server, tmp_path):
     """Ledger, Bank reconciliation, Variance, Cash position and Accounts over the demo month's postings, statements and
-    alert: a journal's bank record, the statement's date, the charts' months, acknowledging the alert, a past month's flows."""
+    alert: a journal's bank record, the statement's date, the charts' months, acknowledging the alert, a past month's flows;
+    then the demo pipeline run now on the Jobs page."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `make test` installs the chromium package")
     from playwright.sync_api import sync_playwright
@@ -306,6 +307,12 @@ def test_the_banking_pages_show_the_demo_month_in_a_real_browser(server, tmp_pat
         visit(page, "Accounts", "Accounts in the datasets")
         assert len(grid_rows(page)) >= 4
         page.screenshot(path=str(tmp_path / "accounts.png"), full_page=True)
+
+        visit(page, "Jobs", "Pipelines")
+        page.get_by_role("button", name="Run now").click()
+        page.get_by_text(re.compile(r"^Run \d+ of demo-daily-bank: succeeded\.$")).wait_for(timeout=60_000)
+        page.get_by_text(re.compile(r"^Step log of run \d+$")).wait_for(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "jobs.png"), full_page=True)
         browser.close()
-    for shot in ("ledger.png", "bank_reconciliation.png", "variance.png", "cash_position.png", "accounts.png"):
+    for shot in ("ledger.png", "bank_reconciliation.png", "variance.png", "cash_position.png", "accounts.png", "jobs.png"):
         keep(tmp_path / shot)
