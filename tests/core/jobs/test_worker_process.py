@@ -29,7 +29,7 @@ from core.store.models import PipelineRun, PipelineRunStep
 from tests.core.jobs.conftest import SECRET
 
 ROOT = Path(__file__).resolve().parents[3]
-TIMINGS = {"RECON_WORKER_LEASE_SECONDS": "2", "RECON_WORKER_RENEW_SECONDS": "0.4", "RECON_WORKER_POLL_SECONDS": "0.4",
+TIMINGS = {"RECON_WORKER_LEASE_SECONDS": "5", "RECON_WORKER_RENEW_SECONDS": "0.5", "RECON_WORKER_POLL_SECONDS": "0.4",
            "RECON_WEBHOOK_ATTEMPTS": "1", "RECON_WEBHOOK_TIMEOUT_SECONDS": "60"}
 
 
