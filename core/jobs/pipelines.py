@@ -199,13 +199,14 @@ class PostStep(_Strict):
 
 
 class ExportStep(_Strict):
-    """Write the breaks and matches of the reconciliations of this run to ``folder`` (relative
-    to the data folder, or absolute), as ``csv`` or ``xlsx``: ``run-ID-breaks.csv``,
-    ``run-ID-matches.csv``."""
+    """Export the breaks and the matches of the reconciliations of this run (the export
+    service's files, ``breaks_REFERENCE.csv`` and ``matches_REFERENCE.csv``) to ``folder``:
+    relative to the data folder, absolute, or ``s3://bucket/prefix``; as ``csv``, ``xlsx`` or
+    ``parquet``."""
 
     kind: Literal["export"]
     folder: str = Field(min_length=1)
-    format: Literal["csv", "xlsx"] = "csv"
+    format: Literal["csv", "xlsx", "parquet"] = "csv"
 
 
 class HoldingsStep(_Strict):

@@ -31,7 +31,6 @@ from sqlalchemy import select
 
 from core import config
 from core.atomic import publish, temporary_path
-from core.domain.money import canonical_decimal
 from core.jobs.pipelines import (ExportStep, FetchStep, HoldingsStep, ImportStep, NotifyStep, PipelineSpec, PostStep, ReconcileStep,
                                  Schedule)
 from core.store import Store
@@ -330,43 +329,29 @@ def post(context: RunContext, step: PostStep) -> tuple[str, dict]:
 # -- export -----------------------------------------------------------------------------------
 
 def export(context: RunContext, step: ExportStep) -> tuple[str, dict]:
-    """Write each reconciliation's breaks and matches of this run to the folder, as the engine left them.
-
-    ``run-ID-breaks``: one row per break (side, record, account, date, amount, currency,
-    reference, description, reason). ``run-ID-matches``: one row per record in a group, with the
-    group's rule, status (confirmed or proposed) and differences. Amounts exact, at least cents.
+    """Export the breaks and matches of each reconciliation of this run through the export
+    service (``core.exports``), to ``folder``: the same file and its record (rows, bytes,
+    SHA-256) as an export asked for on the page or over the API. A retry of the run asks again
+    and gets the same export, or rebuilds a failed one; an export that fails fails the step.
     """
-    import pyarrow.parquet as pq
-
-    from core.exports.writers import frame_to_csv_bytes, frame_to_xlsx_bytes
-    from core.runs.folder import run_folder
+    # Imported here: a pipeline that exports nothing never loads the export files' code.
+    from core.exports.requests import ExportError, ExportRequest, export_or_fail
 
     runs = context.outputs.get("runs", [])
     if not runs:
         raise StepFailed("no reconciliation run of this run to export")
-    folder = _data_path(context.store, step.folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    files = []
+    destination = step.folder if step.folder.lower().startswith("s3://") else str(_data_path(context.store, step.folder))
+    files, exports = [], []
     for run_id in runs:
-        source = run_folder(context.store.data_dir, run_id)
-        breaks = pq.read_table(source / "breaks.parquet").to_pandas()[_BREAK_COLUMNS]
-        groups = pq.read_table(source / "groups.parquet").to_pandas()[["match_id", "rule", "status", "amount_diff", "days_diff"]]
-        matches = pq.read_table(source / "items.parquet").to_pandas().merge(groups, on="match_id", how="left")[_MATCH_COLUMNS]
-        for part, frame in (("breaks", breaks), ("matches", matches)):
-            for column in ("amount", "amount_diff"):
-                if column in frame:
-                    frame[column] = frame[column].map(canonical_decimal)
-            target = folder / f"run-{run_id}-{part}.{step.format}"
-            temporary = temporary_path(target)
-            temporary.write_bytes(frame_to_csv_bytes(frame) if step.format == "csv" else frame_to_xlsx_bytes(frame, part))
-            publish(temporary, target)
-            files.append(str(target))
-    return f"{_plural(len(files), 'file')} written to {folder}", {"files": files}
-
-
-_BREAK_COLUMNS = ["side", "record_id", "account", "date", "amount", "currency", "reference", "description", "reason"]
-_MATCH_COLUMNS = ["match_id", "side", "record_id", "account", "date", "amount", "currency", "reference", "rule", "status", "amount_diff",
-                  "days_diff"]
+        for kind in ("breaks", "matches"):
+            request = ExportRequest(kind=kind, format=step.format, destination=destination, run_id=run_id)
+            try:
+                view = export_or_fail(context.store, request, actor=context.actor, worker=f"pipeline-run:{context.run_id}")
+            except ExportError as exc:
+                raise StepFailed(f"{kind} of run {run_id}: {exc}") from None
+            files.append(view.location)
+            exports.append(view.reference_id)
+    return f"{_plural(len(files), 'file')} exported to {step.folder}", {"files": files, "exports": exports}
 
 
 # -- holdings ---------------------------------------------------------------------------------

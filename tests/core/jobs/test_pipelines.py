@@ -104,7 +104,7 @@ def test_an_interval_schedule_defaults_to_utc():
     (('kind = "import"', 'kind = "load"'), "step 2 (load).kind: one of fetch, import, reconcile, post, export, holdings, notify"),
     (('books = "3f2a9c01"', 'books = "last week"'),
      "step 3 (reconcile).books: a dataset id (six or more of its first characters), fetched"),
-    (('format = "xlsx"', 'format = "pdf"'), "step 5 (export).format: Input should be 'csv' or 'xlsx'"),
+    (('format = "xlsx"', 'format = "pdf"'), "step 5 (export).format: Input should be 'csv', 'xlsx' or 'parquet'"),
     (('secret_env = "RECON_HOOK_SECRET"', 'secret = "abc"'), "step 6 (notify).secret: not a setting of a notify step"),
     (('webhook = "https://hooks.example.org/recon"', 'webhook = "ftp://hooks.example.org/recon"'), "step 6 (notify).webhook"),
 ])

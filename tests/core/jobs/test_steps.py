@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from core.banking.ledger import ChartRow, import_chart
+from core.exports.requests import get_export
 from core.jobs.pipelines import save_pipeline
 from core.jobs.runs import list_runs, run_now, run_steps_of
 from core.store.models import Alert, Break, DatasetRecord, FetchedFile, Journal, Run
@@ -78,9 +80,12 @@ def test_export_writes_the_breaks_and_matches_of_the_runs_reconciliation(store, 
     run = run_now(store, "daily-bank", actor="ana")
     [run_id] = run.outputs["runs"]
     folder = store.data_dir / "exports" / "daily"
-    assert run.outputs["files"] == [str(folder / f"run-{run_id}-breaks.csv"), str(folder / f"run-{run_id}-matches.csv")]
-    breaks = list(csv.DictReader((folder / f"run-{run_id}-breaks.csv").open()))
-    matches = list(csv.DictReader((folder / f"run-{run_id}-matches.csv").open()))
+    breaks_file, matches_file = (Path(f) for f in run.outputs["files"])
+    assert (breaks_file.parent, matches_file.parent) == (folder, folder)
+    assert breaks_file.name.startswith("breaks_") and matches_file.name.startswith("matches_")
+    assert [get_export(store, r).request["run_id"] for r in run.outputs["exports"]] == [run_id, run_id]
+    breaks = list(csv.DictReader(breaks_file.open()))
+    matches = list(csv.DictReader(matches_file.open()))
     assert [(b["record_id"], b["amount"]) for b in breaks] == [("b3", "-40.00")]
     assert sorted(m["record_id"] for m in matches) == ["b1", "b2", "s1", "s2"]
 
