@@ -56,6 +56,14 @@ def server(tmp_path):
         process.wait(timeout=20)
 
 
+def sign_in(page, username: str, landed: str) -> None:
+    """Sign in on the form as a demo user and wait for ``landed`` on the page that opens."""
+    page.get_by_role("textbox", name="Username").fill(username)
+    page.get_by_role("textbox", name="Password").fill(DEMO_USERS[username])
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text(landed).wait_for(timeout=60_000)
+
+
 def idle(page) -> None:
     page.wait_for_timeout(300)
     page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
@@ -70,10 +78,7 @@ def test_sign_in_reconcile_and_approve_in_a_real_browser(server, tmp_path):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(server)
-        page.get_by_role("textbox", name="Username").fill("analyst")
-        page.get_by_role("textbox", name="Password").fill(DEMO_USERS["analyst"])
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_text("Open breaks per account").wait_for(timeout=60_000)
+        sign_in(page, "analyst", "Open breaks per account")
 
         page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Reconcile").click()
         page.get_by_role("button", name="Run reconciliation").wait_for(timeout=60_000)
@@ -146,10 +151,7 @@ def test_click_a_row_resolve_filter_and_sign_out_in_a_real_browser(server, tmp_p
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.on("request", lambda r: elsewhere.append(r.url) if not r.url.startswith((server, "data:", "blob:")) else None)
         page.goto(server)
-        page.get_by_role("textbox", name="Username").fill("analyst")
-        page.get_by_role("textbox", name="Password").fill(DEMO_USERS["analyst"])
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_text("Open breaks per account").wait_for(timeout=60_000)
+        sign_in(page, "analyst", "Open breaks per account")
         icons = page.evaluate("Array.from(document.querySelectorAll('link[rel~=icon]')).map(l => l.href)")
         assert icons and all(i.startswith(server) for i in icons), icons
 
@@ -191,10 +193,7 @@ def test_click_a_row_resolve_filter_and_sign_out_in_a_real_browser(server, tmp_p
         assert history and all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", r[5]) for r in history), history[:3]
 
         page.get_by_role("button", name="Sign out").click()
-        page.get_by_role("textbox", name="Username").fill("viewer")
-        page.get_by_role("textbox", name="Password").fill(DEMO_USERS["viewer"])
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_text("Signed in as").wait_for(timeout=60_000)
+        sign_in(page, "viewer", "Signed in as")
         idle(page)
         assert "Demo analyst" not in page.content()
         page.screenshot(path=str(tmp_path / "signed_in_again.png"), full_page=True)
@@ -249,10 +248,7 @@ def test_the_banking_pages_show_the_demo_month_in_a_real_browser(server, tmp_pat
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(server)
-        page.get_by_role("textbox", name="Username").fill("analyst")
-        page.get_by_role("textbox", name="Password").fill(DEMO_USERS["analyst"])
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_text("Open breaks per account").wait_for(timeout=60_000)
+        sign_in(page, "analyst", "Open breaks per account")
 
         visit(page, "Ledger", "Journals")
         journals = grid_rows(page)
