@@ -12,15 +12,4 @@ command -v runuser >/dev/null || missing+=(util-linux)
 command -v tesseract >/dev/null || missing+=(tesseract-ocr)
 compgen -G "/usr/share/tesseract-ocr/*/tessdata/eng.traineddata" >/dev/null || missing+=(tesseract-ocr-eng)
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
-fi
-if ! command -v apt-get >/dev/null; then
-  echo "missing system packages: ${missing[*]} (install them with your package manager)" >&2
-  exit 1
-fi
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-echo "installing system packages: ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+exec "$(dirname "$0")/apt-install-missing.sh" "${missing[@]}"
