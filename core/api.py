@@ -34,6 +34,11 @@ from starlette.concurrency import run_in_threadpool
 from core import config
 from core.apikeys import ApiKeyView, authenticate_api_key
 from core.auth import ROLES
+from core.banking.reports import (BankingReportError, NotFound, cash_position_of, dimensional_analysis_of, parse_period, post_transaction,
+                                  reconciliation_of, transfer_tracking_of, variance_of)
+from core.exports.requests import ExportError, ExportRequest, file_url, get_export, list_exports, local_file, request_export, run_export
+from core.jobs.lease import worker_alive
+from core.monitoring import check_store, count_api_request, metrics_text
 from core.store import Store, open_store
 
 __all__ = ["create_app"]
@@ -120,14 +125,10 @@ class _Builder:
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="export")
 
     def submit(self, reference_id: str) -> None:
-        from core.jobs.lease import worker_alive
-
         if not worker_alive(self.store):  # a running worker builds the queue itself
             self.pool.submit(self._build, reference_id)
 
     def _build(self, reference_id: str) -> None:
-        from core.exports.requests import run_export
-
         try:
             run_export(self.store, reference_id, worker=self.name)
         except Exception:  # the export records its own failure; the log keeps the traceback
@@ -154,8 +155,6 @@ def create_app(store: Store | None = None) -> FastAPI:
         finally:
             route = request.scope.get("route")
             try:
-                from core.monitoring import count_api_request
-
                 await run_in_threadpool(count_api_request, store, getattr(route, "path", "(no route)"), request.method, status,
                                         time.perf_counter() - started)
             except Exception:  # counting must never cost the caller its answer
@@ -175,8 +174,6 @@ def create_app(store: Store | None = None) -> FastAPI:
     Poster = Annotated[ApiKeyView, Depends(caller("analyst"))]
 
     def export_out(request: Request, view) -> ExportOut:
-        from core.exports.requests import file_url
-
         link = file_url(store, view)
         if link is None and view.status == "COMPLETED" and view.location and not view.location.startswith("s3://"):
             link = str(request.url_for("export_file", reference_id=view.reference_id))
@@ -192,8 +189,6 @@ def create_app(store: Store | None = None) -> FastAPI:
     @app.get("/api/v1/health/db", tags=["health"])
     def health_db() -> JSONResponse:
         """The store answers, and the migration its schema is at (no key needed); 503 when it does not."""
-        from core.monitoring import check_store
-
         check = check_store(store)
         body = {"status": "ok" if check.reachable else "unavailable", "database": check.database, "revision": check.revision}
         return JSONResponse(body, status_code=200 if check.reachable else 503)
@@ -202,8 +197,6 @@ def create_app(store: Store | None = None) -> FastAPI:
               responses={200: {"model": ExportTicketOut, "description": "answered by a completed export (reused)"}})
     def request_export_route(body: ExportBody, key: Reader) -> JSONResponse:
         """Queue an export, or answer with the existing one for the same request (``reused: true``)."""
-        from core.exports.requests import ExportError, ExportRequest, request_export
-
         try:
             ask = ExportRequest(kind=body.table_name, accounts=(body.account_id,) if body.account_id else (), date_from=body.date_from,
                                 date_to=body.date_to, format=body.format)
@@ -219,16 +212,12 @@ def create_app(store: Store | None = None) -> FastAPI:
     def list_exports_route(request: Request, key: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 50,
                            offset: Annotated[int, Query(ge=0)] = 0) -> ExportPage:
         """The most recent exports, newest first, a page at a time."""
-        from core.exports.requests import list_exports
-
         return ExportPage(items=[export_out(request, v) for v in list_exports(store, limit=limit, offset=offset)], limit=limit,
                           offset=offset)
 
     @app.get("/api/v1/exports/{reference_id}", tags=["exports"], response_model=ExportOut)
     def get_export_route(request: Request, key: Reader, reference_id: Annotated[str, PathParam(max_length=64)]) -> ExportOut:
         """One export: its request, status, file (link, size, rows, SHA-256) and times."""
-        from core.exports.requests import get_export
-
         view = get_export(store, reference_id)
         if view is None:
             raise HTTPException(404, f"no export {reference_id}")
@@ -237,8 +226,6 @@ def create_app(store: Store | None = None) -> FastAPI:
     @app.get("/api/v1/exports/{reference_id}/file", tags=["exports"], name="export_file")
     def export_file_route(key: Reader, reference_id: Annotated[str, PathParam(max_length=64)]) -> FileResponse:
         """The file of a completed export kept in the local folder (S3 exports are fetched from their pre-signed link)."""
-        from core.exports.requests import get_export, local_file
-
         view = get_export(store, reference_id)
         path = local_file(store, view) if view is not None else None
         if path is None:
@@ -250,8 +237,6 @@ def create_app(store: Store | None = None) -> FastAPI:
                                       description="a month YYYY-MM, or a day YYYY-MM-DD (its month up to it)")]
 
     def banking(call, *args, **kwargs) -> JSONResponse:
-        from core.banking.reports import BankingReportError, NotFound
-
         try:
             return JSONResponse(_plain(call(store, *args, **kwargs)))
         except NotFound as exc:
@@ -260,8 +245,6 @@ def create_app(store: Store | None = None) -> FastAPI:
             raise HTTPException(422, str(exc)) from None
 
     def period_of(text: str):
-        from core.banking.reports import BankingReportError, parse_period
-
         try:
             return parse_period(text)
         except BankingReportError as exc:
@@ -271,54 +254,40 @@ def create_app(store: Store | None = None) -> FastAPI:
     def reconciliation(key: Reader, account: Annotated[str, Query(min_length=1, max_length=128)], period: PeriodText,
                        run_id: Annotated[int | None, Query(ge=1)] = None, items: bool = False) -> JSONResponse:
         """The bank reconciliation statement of an account on the period's last day (the newest run holding it, unless named)."""
-        from core.banking.reports import reconciliation_of
-
         return banking(reconciliation_of, account, period_of(period), run_id=run_id, with_items=items)
 
     @app.get("/api/v1/banking/cash-position", tags=["banking"])
     def cash_position(key: Reader, period: PeriodText, account: Account = None) -> JSONResponse:
         """The cash per bank account and currency on the period's last day, from the statements."""
-        from core.banking.reports import cash_position_of
-
         return banking(cash_position_of, period_of(period), account)
 
     @app.get("/api/v1/banking/transfer-tracking", tags=["banking"])
     def transfer_tracking(key: Reader, period: PeriodText, account: Account = None) -> JSONResponse:
         """Transfers between own accounts paired by the period's last day, and those in transit."""
-        from core.banking.reports import transfer_tracking_of
-
         return banking(transfer_tracking_of, period_of(period), account, actor=f"api:{key.name}")
 
     @app.get("/api/v1/banking/dimensional-analysis", tags=["banking"])
     def dimensional_analysis(key: Reader, period: PeriodText, account: Account = None,
                              dimension: Annotated[str | None, Query(max_length=64)] = None) -> JSONResponse:
         """Cash on the GL cash accounts per dimension value over the period, and its flows by month."""
-        from core.banking.reports import dimensional_analysis_of
-
         return banking(dimensional_analysis_of, period_of(period), dimension, account)
 
     @app.get("/api/v1/banking/variance-report", tags=["banking"])
     def variance_report(key: Reader, period: PeriodText, account: Account = None,
                         dimension: Annotated[str | None, Query(max_length=64)] = None) -> JSONResponse:
         """The month's movement per account against the month before, with the thresholds."""
-        from core.banking.reports import variance_of
-
         return banking(variance_of, period_of(period), account, dimension=dimension, actor=f"api:{key.name}")
 
     @app.post("/api/v1/banking/transactions/{transaction_id}/post-accounting", tags=["banking"])
     def post_accounting(key: Poster, transaction_id: Annotated[str, PathParam(max_length=128)],
                         body: PostingBody | None = None) -> JSONResponse:
         """Post one bank transaction to the ledger by posting rules, once (an analyst key or above)."""
-        from core.banking.reports import post_transaction
-
         body = body or PostingBody()
         return banking(post_transaction, transaction_id, actor=f"api:{key.name}", dataset=body.dataset_id, rules=body.rules)
 
     @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:
         """Exports, API requests and worker runs in the Prometheus text format, from the store."""
-        from core.monitoring import metrics_text
-
         return PlainTextResponse(metrics_text(store), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return app
