@@ -23,7 +23,16 @@ from sqlalchemy import select
 
 from core import config
 from core.accounts import load_aliases
+from core.banking.brs import LINES
+from core.banking.cash import cash_position, dimension_flows, dimension_pivot, position_by_dimension
+from core.banking.ledger import LedgerError, cash_accounts_by_bank_key
+from core.banking.posting import PostingRuleError, load_posting_rules, post_records
+from core.banking.saved import run_accounts
+from core.banking.signoff import SignOffError, account_lock, account_statement
+from core.banking.transfers import transfer_report
+from core.banking.variance import statement_side_datasets, variance_of_datasets
 from core.domain.accounts import resolve_account_key
+from core.ingest.datasets import list_datasets, load_dataset_table
 from core.store import Store
 from core.store.models import DatasetRecord, Journal, Run
 
@@ -77,8 +86,6 @@ def _key(store: Store, account: str | None) -> tuple[str | None, dict[str, str]]
 
 def _run_for(store: Store, key: str, aliases: dict[str, str], run_id: int | None) -> tuple[int, str]:
     """The run to reconcile the account from (the one named, else the newest that holds it) and the account's label in it."""
-    from core.banking.saved import run_accounts
-
     with store.session() as session:
         if run_id is not None:
             runs = [session.get(Run, run_id)]
@@ -99,9 +106,6 @@ def reconciliation_of(store: Store, account: str, period: Period, *, run_id: int
                       bank_closing: Decimal | None = None, with_items: bool = False) -> dict:
     """The bank reconciliation statement of ``account`` on the period's last day, from the run named or
     the newest run holding the account, with the decisions taken since (as the Bank reconciliation page)."""
-    from core.banking.brs import LINES
-    from core.banking.signoff import SignOffError, account_lock, account_statement
-
     key, aliases = _key(store, account)
     if key is None:
         raise BankingReportError("name the account")
@@ -127,8 +131,6 @@ def reconciliation_of(store: Store, account: str, period: Period, *, run_id: int
 
 def cash_position_of(store: Store, period: Period, account: str | None = None) -> dict:
     """The cash position per bank account and currency on the period's last day (as the Cash position page)."""
-    from core.banking.cash import cash_position
-
     key, aliases = _key(store, account)
     positions, errors = cash_position(store, period.as_of)
     if errors:
@@ -142,8 +144,6 @@ def cash_position_of(store: Store, period: Period, account: str | None = None) -
 
 
 def _statement_datasets(store: Store) -> list[DatasetRecord]:
-    from core.banking.variance import statement_side_datasets
-
     return statement_side_datasets(store)
 
 
@@ -151,8 +151,6 @@ def transfer_tracking_of(store: Store, period: Period, account: str | None = Non
     """Transfers between own accounts paired by the period's last day, and those still in transit
     (aged in business days), over the statement datasets (as the Variance page); ``account``
     keeps those with a leg on it. Overdue ones raise their alert once, as on the page."""
-    from core.banking.transfers import transfer_report
-
     key, aliases = _key(store, account)
     report = transfer_report(store, _statement_datasets(store), period.as_of, actor=actor)
 
@@ -177,9 +175,6 @@ def dimensional_analysis_of(store: Store, period: Period, dimension: str | None 
     closing) and the period's flows by value and month (as the Cash position page). With
     ``account``, only the GL cash account of that bank account."""
     import pyarrow.compute as pc
-
-    from core.banking.cash import dimension_flows, dimension_pivot, position_by_dimension
-    from core.banking.ledger import cash_accounts_by_bank_key
 
     dimension = dimension or config.ledger_dimensions()[0]
     if dimension not in config.ledger_dimensions():
@@ -207,8 +202,6 @@ def variance_of(store: Store, period: Period, account: str | None = None, *, dim
                 actor: str = "system") -> dict:
     """The variance rows of the period's month over the statement datasets (movement, the month
     before, the change), as the Variance page; breaches raise their alert once, as there."""
-    from core.banking.variance import variance_of_datasets
-
     key, aliases = _key(store, account)
     report, errors = variance_of_datasets(store, _statement_datasets(store), dimension=dimension, actor=actor)
     if errors:
@@ -247,11 +240,7 @@ def post_transaction(store: Store, record_id: str, *, actor: str, dataset: str |
         NotFound: no such record or dataset; BankingReportError: the record is in several
         datasets, or the rules or the ledger refuse.
     """
-    from core.banking.ledger import LedgerError
     import pyarrow.compute as pc
-
-    from core.banking.posting import PostingRuleError, load_posting_rules, post_records
-    from core.ingest.datasets import list_datasets, load_dataset_table
 
     try:
         posting_rules = load_posting_rules(posting_rules_path(rules))
