@@ -42,7 +42,9 @@ What it guarantees, and how:
   left ``running`` (``runs.fail_abandoned``), and they are retried like any failure. On a clean
   stop (SIGTERM, SIGINT) it stops scheduling, lets the runs in progress finish while it keeps
   renewing the lease, then releases it; a second SIGINT stops it at once, leaving those runs to
-  the next worker.
+  the next worker. A time the scheduler had handed to its executor but not yet claimed (the job
+  store has moved on to the next time by then) counts as in progress: the stop waits for its
+  claim, and a forced stop records it ``missed``, so no time falls between two workers.
 
 Each event is one line on standard error.
 """
@@ -88,7 +90,7 @@ def fire(name: str) -> None:
     """
     if _active is None:
         raise RuntimeError("fire() runs inside `python -m core worker` only")
-    _active.run_scheduled(name, _scheduled.time)
+    _active.run_scheduled(name, _scheduled.time, handed=getattr(_scheduled, "handed", None))
 
 
 def trigger_for(schedule: pipelines.Schedule):
@@ -111,7 +113,17 @@ class _LatestDueTime(ThreadPoolExecutor):
     grace does (recorded before the run starts, so a worker dying during it leaves no gap); the
     latest goes through APScheduler's own ``run_job`` (grace check, events) with its time in
     ``_scheduled`` for :func:`fire` to claim.
+
+
+    The time handed over is counted as the worker's until :func:`fire` has claimed it (or found
+    it claimed, paused or past its grace): APScheduler has already moved the job store on to the
+    next time, so a worker stopping in between must wait for that claim, or record the time
+    missed, or the time would be lost between two workers.
     """
+
+    def __init__(self, worker: Worker, max_workers: int):
+        super().__init__(max_workers=max_workers)
+        self._worker = worker
 
     def _do_submit_job(self, job, run_times):
         def done(future):
@@ -122,15 +134,22 @@ class _LatestDueTime(ThreadPoolExecutor):
 
         for run_time in run_times[:-1]:
             self._scheduler._dispatch_event(JobExecutionEvent(EVENT_JOB_MISSED, job.id, job._jobstore_alias, run_time))
-        self._pool.submit(_run_latest, job, job._jobstore_alias, run_times[-1], self._logger.name).add_done_callback(done)
+        handed = self._worker.hand_over(job.id.removeprefix(JOB_PREFIX), run_times[-1])
+        try:
+            future = self._pool.submit(_run_latest, self._worker, handed, job, job._jobstore_alias, run_times[-1], self._logger.name)
+        except BaseException:
+            self._worker.settle(handed)
+            raise
+        future.add_done_callback(done)
 
 
-def _run_latest(job, jobstore_alias, run_time, logger_name) -> list:
-    _scheduled.time = run_time
+def _run_latest(worker: Worker, handed: object, job, jobstore_alias, run_time, logger_name) -> list:
+    _scheduled.time, _scheduled.handed = run_time, handed
     try:
         return run_job(job, jobstore_alias, [run_time], logger_name)
     finally:
-        _scheduled.time = None
+        _scheduled.time = _scheduled.handed = None
+        worker.settle(handed)  # past its grace, or an error before the claim: no longer waited for
 
 
 class Worker:
@@ -146,6 +165,7 @@ class Worker:
         self._exporting = None  # the future of the export queue's pass in progress
         self._lock = threading.Lock()
         self._running: dict[int, str] = {}  # run id -> pipeline, for the runs going now
+        self._handed: dict[object, tuple[str, dt.datetime]] = {}  # times handed to the executor, not claimed yet
         self._waiting_for: str | None = None
 
     # -- the main loop ---------------------------------------------------------------------
@@ -233,15 +253,22 @@ class Worker:
 
     def _stop(self, force: threading.Event) -> None:
         if self.scheduler is None:
+            self._record_unclaimed()  # handed over before a lost lease stopped the scheduler
             log.info("worker %s stopped", self.identity)
             return
+        # APScheduler submits under its job-store lock, which shutdown takes too: once this
+        # returns, no time is handed over any more, and every one handed over is in _handed.
         self._stop_scheduler()
         self._retries.shutdown(wait=False, cancel_futures=True)
         self._exports.shutdown(wait=False, cancel_futures=True)
         if self._running:
             log.info("stopping: waiting for run(s) %s to finish (Ctrl-C again to stop now)", ", ".join(map(str, sorted(self._running))))
-        while self._running and not force.is_set():
-            force.wait(self.settings.renew_seconds)
+        next_renew = time.monotonic() + self.settings.renew_seconds
+        while (self._running or self._handed) and not force.is_set():
+            force.wait(min(0.05, self.settings.renew_seconds))
+            if time.monotonic() < next_renew:
+                continue
+            next_renew = time.monotonic() + self.settings.renew_seconds
             try:
                 kept = renew_lease(self.store, self.identity, seconds=self.settings.lease_seconds)
             except Exception:
@@ -249,6 +276,7 @@ class Worker:
             if not kept:
                 log.error("lost the lease while finishing runs")
                 break
+        self._record_unclaimed()
         if self._running:
             log.info("stopping now: run(s) %s are left to the next worker, which fails and retries them",
                      ", ".join(map(str, sorted(self._running))))
@@ -260,7 +288,7 @@ class Worker:
     def _start_scheduler(self) -> None:
         scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=self.store.engine)},
-            executors={"default": _LatestDueTime(max_workers=self.settings.threads)},
+            executors={"default": _LatestDueTime(self, max_workers=self.settings.threads)},
             job_defaults={"misfire_grace_time": self.settings.misfire_grace_seconds, "coalesce": False, "max_instances": 1},
             timezone=dt.UTC)
         scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
@@ -320,20 +348,58 @@ class Worker:
 
     # -- runs --------------------------------------------------------------------------------
 
-    def run_scheduled(self, name: str, scheduled_for: dt.datetime) -> None:
-        """Claim and run one scheduled time of a pipeline (what :func:`fire` does)."""
+    def hand_over(self, name: str, scheduled_for: dt.datetime) -> object:
+        """Count a scheduled time as handed to the executor until it is claimed (see :meth:`settle`)."""
+        handed = object()
+        with self._lock:
+            self._handed[handed] = (name, scheduled_for)
+        return handed
+
+    def settle(self, handed: object | None, run_id: int | None = None, name: str | None = None) -> None:
+        """A handed-over time is claimed (as run ``run_id``, counted as running from now), or
+        will not be: it is no longer waited for by a stop."""
+        with self._lock:
+            if run_id is not None:
+                self._running[run_id] = name
+            self._handed.pop(handed, None)
+
+    def _record_unclaimed(self) -> None:
+        """Record as missed the times handed over that a forced stop leaves unclaimed; a claim
+        racing this one wins or loses on the run's unique index, never both."""
+        with self._lock:
+            unclaimed = list(self._handed.values())
+        for name, when in unclaimed:
+            try:
+                runs.record_missed(self.store, name, when.astimezone(dt.UTC), worker=self.identity)
+            except Exception as exc:
+                log.error("pipeline %s: could not record the run at %s as missed: %s", name, _moment(when), _one_line(exc))
+            else:
+                log.info("pipeline %s: the run at %s is missed (the worker stopped before claiming it)", name, _moment(when))
+
+    def run_scheduled(self, name: str, scheduled_for: dt.datetime, *, handed: object | None = None) -> None:
+        """Claim and run one scheduled time of a pipeline (what :func:`fire` does).
+
+        Args:
+            handed: the executor's token of this time (see :meth:`hand_over`), settled once claimed.
+        """
         scheduled_for = scheduled_for.astimezone(dt.UTC)
+        run_id = None
         try:
-            paused = pipelines.get_pipeline(self.store, name).paused
-        except pipelines.PipelineError:
-            paused = True
-        if paused:  # paused or deleted since the last re-read: the job goes at the next one
-            log.info("pipeline %s: the run at %s is not run (paused or deleted)", name, _moment(scheduled_for))
-            return
-        run_id = runs.claim_run(self.store, name, scheduled_for, trigger="schedule", worker=self.identity)
+            try:
+                paused = pipelines.get_pipeline(self.store, name).paused
+            except pipelines.PipelineError:
+                paused = True
+            if paused:  # paused or deleted since the last re-read: the job goes at the next one
+                log.info("pipeline %s: the run at %s is not run (paused or deleted)", name, _moment(scheduled_for))
+                return
+            run_id = runs.claim_run(self.store, name, scheduled_for, trigger="schedule", worker=self.identity)
+        finally:
+            if run_id is None:
+                self.settle(handed)
         if run_id is None:
             log.info("pipeline %s: the run at %s was claimed already", name, _moment(scheduled_for))
             return
+        self.settle(handed, run_id, name)  # running from the claim on: a stop waits for it without a gap
         self._execute(name, run_id, f"the run at {_moment(scheduled_for)}", runs.execute_run)
 
     def _start_due_retries(self) -> None:

@@ -4,6 +4,7 @@ times coalesced and late ones recorded missed. (Real processes: test_worker_proc
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from zoneinfo import ZoneInfo
 
@@ -117,3 +118,52 @@ def test_worker_settings_refuse_a_renewal_slower_than_half_the_lease(monkeypatch
     monkeypatch.setenv("RECON_WORKER_RENEW_SECONDS", "two")
     with pytest.raises(ValueError, match="RECON_WORKER_RENEW_SECONDS='two' is not a number"):
         config.worker_settings()
+
+
+def _claim_held_back(monkeypatch, release):
+    """The next scheduled time is handed to the executor, then held before its claim until
+    ``release`` is set; returns the event set when the time is held."""
+    held = threading.Event()
+    real = worker_module.pipelines.get_pipeline
+
+    def get_pipeline(store, name):
+        held.set()
+        release.wait(10)
+        return real(store, name)
+
+    monkeypatch.setattr(worker_module.pipelines, "get_pipeline", get_pipeline)
+    return held
+
+
+def test_a_clean_stop_waits_for_a_time_handed_over_but_not_yet_claimed(store, scheduling, monkeypatch):
+    save_pipeline(store, pipeline("handover", "[schedule]\nevery_seconds = 3600"), actor="tester")
+    worker = scheduling()
+    release = threading.Event()
+    held = _claim_held_back(monkeypatch, release)
+    due = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=1)
+    worker.scheduler.modify_job("pipeline:handover", next_run_time=due)
+    assert held.wait(10)
+    # The job store has moved on to the next time already: this time exists only in the executor.
+    assert worker.scheduler.get_job("pipeline:handover").next_run_time > due
+    threading.Timer(0.5, release.set).start()
+    worker._stop(threading.Event())
+    [run] = runs_of(store, "handover")
+    assert (run.status, run.scheduled_for.replace(tzinfo=None)) == ("succeeded", due.replace(tzinfo=None))
+
+
+def test_a_forced_stop_records_a_time_handed_over_but_not_yet_claimed_as_missed(store, scheduling, monkeypatch):
+    save_pipeline(store, pipeline("forced", "[schedule]\nevery_seconds = 3600"), actor="tester")
+    worker = scheduling()
+    release = threading.Event()
+    held = _claim_held_back(monkeypatch, release)
+    due = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=1)
+    worker.scheduler.modify_job("pipeline:forced", next_run_time=due)
+    assert held.wait(10)
+    force = threading.Event()
+    force.set()
+    worker._stop(force)
+    [run] = runs_of(store, "forced")
+    assert (run.status, run.scheduled_for.replace(tzinfo=None)) == ("missed", due.replace(tzinfo=None))
+    release.set()  # the held claim goes on now and finds the time recorded: it runs nothing
+    wait_for(lambda: not worker._handed)
+    assert [r.status for r in runs_of(store, "forced")] == ["missed"]

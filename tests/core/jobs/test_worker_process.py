@@ -216,7 +216,10 @@ def test_two_workers_on_one_store_run_each_scheduled_time_exactly_once(store, wo
     assert_every_second_once(scheduled(runs))
     ran = [run for run in runs if run.status == "succeeded"]
     assert {run.status for run in runs} <= {"succeeded", "missed"}
-    assert len(ran) >= len(runs) - 2  # at most the handover's second or two are missed, never dropped
+    # At most the handover's second or two are missed, never dropped; on a loaded machine a second
+    # that comes while the run before it is still going is missed too, and the log says so.
+    overlapping = (holder.log + waiting.log).count("is missed (the run before it was still going)")
+    assert len(ran) >= len(runs) - 2 - overlapping, holder.log + waiting.log
     assert len(hook.requests) == len(ran)
     assert len({request["body"]["id"] for request in hook.requests}) == len(ran)
     assert all(request["valid"] for request in hook.requests)
