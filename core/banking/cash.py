@@ -2,9 +2,12 @@
 
 Per bank account and currency, from the statements in the store: the closing balance of the
 account's latest statement ending on or before the date (with none, the opening balance of its
-first statement starting by then), plus the records of the statement datasets dated after that
-statement's end up to the date. An account whose statements all start after the date has no
-position yet and is left out.
+first statement starting by then), plus the records dated after that statement's end up to the
+date. Each day after it is counted from one statement only: the later statements are taken in
+the order of their periods, each for the days past those already counted, with its own
+dataset's records. Two statements covering the same days (a daily and a monthly one, or the
+same statement in two formats) are not added twice. An account whose statements all start after
+the date has no position yet and is left out.
 
 Per dimension (cost centre, project, ...), from the posted ledger journals (reversed ones and
 their reversals included, which cancel) on the GL cash accounts (those mapped to a bank
@@ -72,23 +75,47 @@ class DimensionPosition(NamedTuple):
     reporting: Decimal | None = None
 
 
-def _sum_after(records: pa.Table, starts: dict[tuple[str, str], dt.date], as_of: dt.date) -> dict[tuple[str, str], Decimal]:
-    """(account key, currency) -> its records' amounts dated after its start up to ``as_of``, summed as DECIMAL."""
-    if records.num_rows == 0 or not starts:
+def _sum_in(records: pa.Table, windows: list[tuple[str | None, str, str, dt.date, dt.date]]) -> dict[tuple[str, str], Decimal]:
+    """(account key, currency) -> the amounts of its records inside its windows, summed as DECIMAL.
+
+    A window ``(dataset id, account key, currency, after, up to)`` takes the records dated after
+    ``after`` up to ``up to``, of that dataset only (of any, with no dataset id).
+    """
+    if records.num_rows == 0 or not windows:
         return {}
-    since = pa.table({"account_key": pa.array([a for a, _ in starts], pa.string()),
-                      "currency": pa.array([c for _, c in starts], pa.string()),
-                      "since": pa.array(list(starts.values()), pa.date32())})
+    if "dataset_id" not in records.column_names:
+        records = records.append_column("dataset_id", pa.nulls(records.num_rows, pa.string()))
+    columns = list(zip(*windows, strict=True))
+    window_table = pa.table({"dataset_id": pa.array(columns[0], pa.string()), "account_key": pa.array(columns[1], pa.string()),
+                             "currency": pa.array(columns[2], pa.string()), "after": pa.array(columns[3], pa.date32()),
+                             "up_to": pa.array(columns[4], pa.date32())})
     con = duckdb.connect()
     try:
         con.register("cash_records", records)
-        con.register("cash_since", since)
-        rows = con.execute("SELECT r.account_key, r.currency, sum(r.amount) FROM cash_records r JOIN cash_since s "
-                           "ON s.account_key = r.account_key AND s.currency = r.currency "
-                           "WHERE r.date > s.since AND r.date <= ? GROUP BY ALL", [as_of]).fetchall()
+        con.register("cash_windows", window_table)
+        rows = con.execute("SELECT r.account_key, r.currency, sum(r.amount) FROM cash_records r JOIN cash_windows w "
+                           "ON w.account_key = r.account_key AND w.currency = r.currency "
+                           "AND (w.dataset_id IS NULL OR w.dataset_id = r.dataset_id) "
+                           "WHERE r.date > w.after AND r.date <= w.up_to GROUP BY ALL").fetchall()
     finally:
         con.close()
     return {(account, currency): Decimal(total) for account, currency, total in rows}
+
+
+def _windows(later: list, since: dt.date, as_of: dt.date) -> list[tuple[str | None, dt.date, dt.date]]:
+    """The days after ``since`` up to ``as_of``, each given to one of the ``later`` statements
+    (in the order of their periods): ``(dataset id, after, up to)``. Statements without a
+    dataset id (records given without one) share one window up to ``as_of``."""
+    if not later or any(getattr(s, "dataset_id", None) is None for s in later):
+        return [(None, since, as_of)]
+    windows, counted = [], since
+    for s in sorted(later, key=lambda s: (s.period_from or dt.date.min, s.period_to or dt.date.max)):
+        after = max(counted, s.period_from - dt.timedelta(days=1)) if s.period_from else counted
+        up_to = min(s.period_to or as_of, as_of)
+        if up_to > after:
+            windows.append((s.dataset_id, after, up_to))
+            counted = up_to
+    return windows
 
 
 def positions_from_statements(statements: Iterable, records: pa.Table, as_of: dt.date,
@@ -97,24 +124,32 @@ def positions_from_statements(statements: Iterable, records: pa.Table, as_of: dt
 
     Args:
         statements: objects with ``account``, ``currency``, ``number``, ``period_from``,
-            ``period_to``, ``opening`` and ``closing`` (the store's ``StatementRecord``).
-        records: ``account, date, amount, currency`` of the statements' datasets.
+            ``period_to``, ``opening`` and ``closing`` (the store's ``StatementRecord``), and
+            ``dataset_id`` to count each day from one statement's records.
+        records: ``account, date, amount, currency`` of the statements' datasets, with
+            ``dataset_id`` when the statements have one.
         key: the account key of an account text.
     """
+    statements = list(statements)
     starts: dict[tuple[str, str], tuple[Decimal, dt.date, str]] = {}
     openings: dict[tuple[str, str], tuple[Decimal, dt.date, str]] = {}
     labels: dict[str, str] = {}
+    of_pair: dict[tuple[str, str], list] = defaultdict(list)
     for s in sorted(statements, key=lambda s: (s.period_to or dt.date.min, s.period_from or dt.date.min)):
         account = key(s.account)
         labels.setdefault(account, s.account)
         pair = (account, (s.currency or "").upper())
+        of_pair[pair].append(s)
         label = f"statement {s.number or '(no number)'}"
         if s.closing is not None and s.period_to is not None and s.period_to <= as_of:
             starts[pair] = (s.closing, s.period_to, f"{label} closing balance on {s.period_to}")
         elif s.opening is not None and s.period_from is not None and s.period_from <= as_of and pair not in openings:
             openings[pair] = (s.opening, s.period_from - dt.timedelta(days=1), f"{label} opening balance on {s.period_from}")
     starts = {**openings, **starts}
-    sums = _sum_after(_keyed_records(records, key), {pair: since for pair, (_, since, _) in starts.items()}, as_of)
+    windows = [(dataset, *pair, after, up_to) for pair, (_, since, _) in starts.items()
+               for dataset, after, up_to in _windows([s for s in of_pair[pair] if s.period_to is None or s.period_to > since],
+                                                     since, as_of)]
+    sums = _sum_in(_keyed_records(records, key), windows)
     positions = []
     for (account, currency), (opening, since, source) in sorted(starts.items()):
         movement = sums.get((account, currency), Decimal(0))
@@ -133,8 +168,10 @@ def _keyed_records(records: pa.Table, key) -> pa.Table:
     account_key = pc.take(keys, pc.index_in(records["account"], value_set=spellings))
     currency = (pc.utf8_upper(records["currency"]) if "currency" in records.column_names
                 else pa.array([""] * records.num_rows, pa.string()))
-    return pa.table({"account_key": account_key, "date": records["date"],
-                     "amount": records["amount"], "currency": currency})
+    columns = {"account_key": account_key, "date": records["date"], "amount": records["amount"], "currency": currency}
+    if "dataset_id" in records.column_names:
+        columns["dataset_id"] = records["dataset_id"]
+    return pa.table(columns)
 
 
 def _convert(amount: Decimal, currency: str, as_of: dt.date, rates: Rates | None, errors: list[RowError]) -> Decimal | None:
@@ -165,8 +202,11 @@ def cash_position(store: Store, as_of: dt.date, rates: Rates | None = None) -> t
     with store.session() as session:
         statements = list(session.scalars(select(StatementRecord)))
         datasets = list(session.scalars(select(DatasetRecord).where(DatasetRecord.id.in_({s.dataset_id for s in statements}))))
-    tables = [load_dataset_table(store, d) for d in datasets]
-    tables = [t.select([c for c in ("account", "date", "amount", "currency") if c in t.column_names]) for t in tables]
+    tables = []
+    for dataset in datasets:
+        table = load_dataset_table(store, dataset)
+        table = table.select([c for c in ("account", "date", "amount", "currency") if c in table.column_names])
+        tables.append(table.append_column("dataset_id", pa.array([dataset.id] * table.num_rows, pa.string())))
     records = pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
     positions = positions_from_statements(statements, records, as_of, key)
     if rates is None:

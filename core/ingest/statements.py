@@ -211,9 +211,7 @@ def check_against_store(session, facts: list[StatementFacts], file: str, accept_
         checked.append(fact)
         if fact.period_from is None:
             continue
-        earlier = session.scalar(select(StatementRecord).where(StatementRecord.account == fact.account,
-                                                               StatementRecord.period_to < fact.period_from)
-                                 .order_by(StatementRecord.period_to.desc(), StatementRecord.id.desc()).limit(1))
+        earlier = _predecessor(session, fact)
         if earlier is None or earlier.closing is None or _follows_in_file(fact, facts, earlier.period_to):
             continue
         if fact.opening is not None and fact.opening != earlier.closing:
@@ -236,6 +234,24 @@ def check_against_store(session, facts: list[StatementFacts], file: str, accept_
         else:
             errors.append(RowError(file, None, column, value, message + WAY_FORWARD))
     return checked, errors
+
+
+def _predecessor(session, fact: StatementFacts) -> StatementRecord | None:
+    """The stored statement ``fact`` continues: the account's latest one ending before its start.
+
+    A statement dated from its opening balance's day (MT940's ``:60F:`` carries the previous
+    statement's closing date) starts on the day its predecessor ends: the latest one ending on
+    that very day is taken when its closing is the opening, so a chain of daily files is not
+    measured against the statement before the previous one.
+    """
+    def latest(condition) -> StatementRecord | None:
+        return session.scalar(select(StatementRecord).where(StatementRecord.account == fact.account, condition)
+                              .order_by(StatementRecord.period_to.desc(), StatementRecord.id.desc()).limit(1))
+
+    touching = latest(StatementRecord.period_to == fact.period_from)
+    if touching is not None and touching.closing is not None and fact.opening is not None and touching.closing == fact.opening:
+        return touching
+    return latest(StatementRecord.period_to < fact.period_from)
 
 
 def _follows_in_file(fact: StatementFacts, facts: list[StatementFacts], stored_to) -> bool:

@@ -124,3 +124,29 @@ def test_dimension_by_month_pivot_and_its_drill_down(store):
     # With every account, each journal nets to zero in the month.
     every = dimension_pivot(dimension_flows(store, "cost_centre", dt.date(2026, 10, 1), dt.date(2026, 11, 30), cash_only=False))[1]
     assert all(amount == 0 for _, _, cells in every for amount in cells.values())
+
+
+def _mt940(number: str, opening: tuple[str, str], lines: list[tuple[str, str, str]], closing: tuple[str, str]) -> bytes:
+    entries = "".join(f":61:{day}{day[2:]}{sign}{amount}NTRFREF-{number}-{n}//{number}{n}\n:86:Entry {n}\n"
+                      for n, (day, sign, amount) in enumerate(lines))
+    return (f":20:{number}\n:25:{EUR_ACCOUNT}\n:28C:{number}/001\n:60F:C{opening[0]}EUR{opening[1]}\n"
+            f"{entries}:62F:C{closing[0]}EUR{closing[1]}\n-\n").encode()
+
+
+def test_days_two_statements_cover_are_counted_from_one_of_them(store):
+    imported(store)
+    # The bank also sends a weekly statement (6-9 Oct) and a monthly one (the whole of October, in
+    # another file): both hold the 6th's +10.00 and the 8th's +5.00.
+    weekly = _mt940("00014", ("261005", "1099,75"), [("261006", "CR", "10,00"), ("261008", "CR", "5,00")], ("261009", "1114,75"))
+    monthly = _mt940("00100", ("260930", "1000,00"),
+                     [("261002", "DR", "50,00"), ("261003", "CR", "150,25"), ("261005", "DR", "0,25"), ("261005", "DR", "0,25"),
+                      ("261006", "CR", "10,00"), ("261008", "CR", "5,00"), ("261020", "CR", "1,00")], ("261031", "1115,75"))
+    for data, name in ((weekly, "weekly.sta"), (monthly, "monthly.sta")):
+        outcome = import_bytes(store, data, name)
+        assert not getattr(outcome, "errors", None), outcome
+    # On the 8th: the daily statement's closing on the 5th (1099.75), then the 6th and the 8th once.
+    eur = by_account(cash_position(store, dt.date(2026, 10, 8))[0])[(EUR_ACCOUNT, "EUR")]
+    assert (eur.opening, eur.movement, eur.balance) == (Decimal("1099.75"), Decimal("15.00"), Decimal("1114.75"))
+    # On the 25th: the weekly closing (1114.75 on the 9th), then the monthly's 20th.
+    eur = by_account(cash_position(store, dt.date(2026, 10, 25))[0])[(EUR_ACCOUNT, "EUR")]
+    assert (eur.opening, eur.movement, eur.balance) == (Decimal("1114.75"), Decimal("1.00"), Decimal("1115.75"))
