@@ -37,7 +37,7 @@ from core.jobs.steps import RunContext, StepFailed, StopRun, run_step
 from core.store import Store
 from core.store.models import PipelineRun, PipelineRunStep, utc_now
 
-__all__ = ["ABANDONED", "claim_run", "due_retries", "execute_run", "fail_abandoned", "list_runs", "manual_worker_name", "record_missed",
+__all__ = ["ABANDONED", "claim_run", "due_retries", "execute_run", "fail_abandoned", "list_runs", "manual_worker_name", "record_missed", "running_by_hand",
            "run_now", "run_steps", "run_steps_of"]
 
 ABANDONED = "the worker stopped"
@@ -341,6 +341,16 @@ def run_now(store: Store, name: str, *, actor: str) -> PipelineRun:
     while run_id is None:  # two requests in the same microsecond: the second takes the next one
         run_id = claim_run(store, name, utc_now(), trigger="manual", worker=manual_worker_name(actor))
     return run_steps(store, _load_run(store, run_id), spec)
+
+
+def running_by_hand(store: Store, name: str) -> PipelineRun | None:
+    """A run of pipeline ``name`` asked for by hand that is going now (its process may be alive),
+    if any: the worker starts no scheduled time or retry of the pipeline meanwhile, as
+    :func:`run_now` starts nothing while the worker runs it."""
+    with store.session() as session:
+        running = list(session.scalars(select(PipelineRun).where(PipelineRun.pipeline == name, PipelineRun.status == "running",
+                                                                 PipelineRun.worker.startswith("manual:"))))
+    return next((run for run in running if _manual_process_alive(run.worker)), None)
 
 
 def list_runs(store: Store, name: str | None = None, *, limit: int = 20) -> list[PipelineRun]:

@@ -31,7 +31,8 @@ What it guarantees, and how:
     executor below).
   * ``max_instances=1``: a pipeline never runs twice at once (two runs importing the same files
     together). A time that comes while the pipeline is still running is recorded ``missed``
-    (APScheduler's ``EVENT_JOB_MAX_INSTANCES``).
+    (APScheduler's ``EVENT_JOB_MAX_INSTANCES``), and so is one that comes while a run asked
+    for by hand ("run now", ``jobs run``) is going; a due retry waits for that run to end.
 
 - **Edits apply without a restart.** Every ``RECON_WORKER_POLL_SECONDS`` the worker re-reads
   the pipelines: a new or rescheduled pipeline gets its job (replaced, ``replace_existing``),
@@ -392,6 +393,12 @@ class Worker:
             if paused:  # paused or deleted since the last re-read: the job goes at the next one
                 log.info("pipeline %s: the run at %s is not run (paused or deleted)", name, _moment(scheduled_for))
                 return
+            by_hand = runs.running_by_hand(self.store, name)
+            if by_hand is not None:  # one run of a pipeline at a time, whoever started it
+                runs.record_missed(self.store, name, scheduled_for, worker=self.identity)
+                log.info("pipeline %s: the run at %s is missed (run %d, asked for by hand, was still going)", name,
+                         _moment(scheduled_for), by_hand.id)
+                return
             run_id = runs.claim_run(self.store, name, scheduled_for, trigger="schedule", worker=self.identity)
         finally:
             if run_id is None:
@@ -404,6 +411,8 @@ class Worker:
 
     def _start_due_retries(self) -> None:
         for run in runs.due_retries(self.store, utc_now()):
+            if runs.running_by_hand(self.store, run.pipeline) is not None:
+                continue  # waits for the run asked for by hand
             with self._lock:
                 if run.id in self._running or run.pipeline in self._running.values():
                     continue  # going already, or waits for the pipeline's run in progress

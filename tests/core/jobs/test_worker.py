@@ -167,3 +167,17 @@ def test_a_forced_stop_records_a_time_handed_over_but_not_yet_claimed_as_missed(
     release.set()  # the held claim goes on now and finds the time recorded: it runs nothing
     wait_for(lambda: not worker._handed)
     assert [r.status for r in runs_of(store, "forced")] == ["missed"]
+
+
+def test_a_time_due_while_a_run_by_hand_is_going_is_recorded_missed(store, scheduling):
+    from core.jobs.runs import claim_run, manual_worker_name
+
+    save_pipeline(store, pipeline("busy", "[schedule]\nevery_seconds = 3600"), actor="tester")
+    by_hand = claim_run(store, "busy", dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30), trigger="manual",
+                        worker=manual_worker_name("ana"))  # this process: alive
+    worker = scheduling()
+    due = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=1)
+    worker.scheduler.modify_job("pipeline:busy", next_run_time=due)
+    missed = wait_for(lambda: [run for run in runs_of(store, "busy") if run.trigger == "schedule"])
+    assert [(run.status, run.scheduled_for.replace(tzinfo=None)) for run in missed] == [("missed", due.replace(tzinfo=None))]
+    assert [run.status for run in runs_of(store, "busy") if run.id == by_hand] == ["running"]
