@@ -15,13 +15,19 @@ if made := st.session_state.pop("api_keys_new", None):
     st.success(f"Key {made[0]!r} made. Copy it now: it is not shown again.")
     st.code(made[1], language=None)
 
+
+
+def moment(when, otherwise: str) -> str:
+    """A time as the grid's other times read (an empty cell would read "None")."""
+    return otherwise if when is None else f"{when:%Y-%m-%d %H:%M}"
+
+
 keys = list_api_keys(store)
 if keys:
     st.dataframe(pd.DataFrame([{"name": k.name, "prefix": k.prefix + "…", "role": k.role, "state": "active" if k.active else "disabled",
-                                "made by": k.created_by, "made": k.created_at, "last used": k.last_used_at, "disabled": k.disabled_at}
-                               for k in keys]),
-                 hide_index=True, width="stretch", key="api_keys_grid",
-                 column_config={"made": MOMENT, "last used": MOMENT, "disabled": MOMENT})
+                                "made by": k.created_by, "made": k.created_at, "last used": moment(k.last_used_at, "never"),
+                                "disabled": moment(k.disabled_at, "")} for k in keys]),
+                 hide_index=True, width="stretch", key="api_keys_grid", column_config={"made": MOMENT})
 else:
     st.info("No API key yet.")
 

@@ -25,13 +25,16 @@ def test_a_new_api_key_is_shown_once_and_works_until_disabled(demo):
     assert key is not None and key.name == "warehouse" and key.role == "analyst"
     grid = frame_with(at, "prefix")
     assert list(grid["name"]) == ["warehouse"] and shown[0] not in grid.to_string() and grid["prefix"][0] == shown[0][:11] + "…"
+    assert grid["last used"][0] == "never" and grid["disabled"][0] == "", "an empty time reads None on screen"
 
     at.run()
     assert not at.code, "the key is shown once"
     _button(at, "api_keys_disable").click().run()
     assert not at.exception, at.exception
     assert authenticate_api_key(demo, shown[0]) is None
-    assert frame_with(at, "prefix")["state"][0] == "disabled"
+    grid = frame_with(at, "prefix")
+    assert grid["state"][0] == "disabled" and grid["disabled"][0][:10] == dt.datetime.now(dt.UTC).date().isoformat()
+    assert len(grid["last used"][0]) == len("2026-12-06 05:41")
     _button(at, "api_keys_delete").click().run()
     assert list_api_keys(demo) == []
 
