@@ -105,8 +105,11 @@ if statistics["requests"]:
     per_day = px.bar(requests_per_day_frame(statistics), x="day", y="requests", color="answered by", height=320,
                      title="Requests per day")
     per_day.update_xaxes(type="category")  # one bar per day, never a time axis that spreads one day over hours
+    per_day.update_yaxes(tickformat=",d", dtick=1 if statistics["requests"] <= 10 else None)  # whole requests, never 0.5
     left.plotly_chart(per_day, width="stretch", key="exports_per_day")
     if statistics["durations_seconds"]:
-        right.plotly_chart(px.histogram(pd.DataFrame({"seconds": statistics["durations_seconds"]}), x="seconds", nbins=20, height=320,
-                                        title="Durations of completed exports"), width="stretch", key="exports_durations")
+        durations = px.histogram(pd.DataFrame({"seconds": statistics["durations_seconds"]}), x="seconds", nbins=20, height=320,
+                                 title="Durations of completed exports")
+        durations.update_yaxes(title="exports", tickformat=",d", dtick=1 if len(statistics["durations_seconds"]) <= 10 else None)
+        right.plotly_chart(durations, width="stretch", key="exports_durations")
     st.caption(f"As of {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.")

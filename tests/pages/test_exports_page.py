@@ -73,7 +73,7 @@ def test_only_an_admin_names_a_folder_on_the_server_and_a_relative_one_is_refuse
     assert view.request["destination"] == str(tmp_path / "out")
 
 
-def test_the_picker_names_what_each_export_holds_and_the_days_are_one_bar_each(demo):
+def test_the_picker_names_what_each_export_holds_and_the_charts_count_whole_requests_a_bar_a_day(demo):
     import json
 
     from core.exports.requests import ExportRequest, export_now
@@ -89,4 +89,7 @@ def test_the_picker_names_what_each_export_holds_and_the_days_are_one_bar_each(d
     what = on_page("analyst", "pages/exports.py").selectbox(key="exports_kind")
     assert what.options[-1] == "bank reconciliation statements (prepared or signed off)"
     [chart] = [c for c in at.get("plotly_chart") if "Requests per day" in c.proto.spec]
-    assert json.loads(chart.proto.spec)["layout"]["xaxis"]["type"] == "category"
+    layout = json.loads(chart.proto.spec)["layout"]
+    assert layout["xaxis"]["type"] == "category" and layout["yaxis"]["dtick"] == 1 and layout["yaxis"]["tickformat"] == ",d"
+    [durations] = [c for c in at.get("plotly_chart") if "Durations of completed exports" in c.proto.spec]
+    assert json.loads(durations.proto.spec)["layout"]["yaxis"]["dtick"] == 1
