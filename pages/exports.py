@@ -85,6 +85,9 @@ def queue_and_history() -> None:
             else:
                 st.warning("The file is no longer there: request the export again to make it anew.")
             st.caption(f"SHA-256 {view.sha256}; {view.row_count:,} rows.")
+            if view.row_count == 0:
+                st.info("This file holds no row: nothing of this kind matched the accounts (compared as written) and dates "
+                        "asked for, or there is none yet.")
     if active and not any(v.status in ("PENDING", "RUNNING") for v in views):
         st.rerun()  # the last one finished: redraw the whole page, statistics and all, and stop refreshing
 

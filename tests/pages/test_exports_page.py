@@ -93,3 +93,17 @@ def test_the_picker_names_what_each_export_holds_and_the_charts_count_whole_requ
     assert layout["xaxis"]["type"] == "category" and layout["yaxis"]["dtick"] == 1 and layout["yaxis"]["tickformat"] == ",d"
     [durations] = [c for c in at.get("plotly_chart") if "Durations of completed exports" in c.proto.spec]
     assert json.loads(durations.proto.spec)["layout"]["yaxis"]["dtick"] == 1
+
+
+def test_an_export_of_no_row_says_so(demo):
+    from core.exports.requests import ExportRequest, export_now
+
+    _, empty = export_now(demo, ExportRequest("transactions", accounts=("NO-SUCH-ACCOUNT",)), actor="analyst")
+    at = on_page("viewer", "pages/exports.py")
+    assert empty.row_count == 0 and at.selectbox(key="exports_picked").value == empty.reference_id
+    assert any(i.value.startswith("This file holds no row") for i in at.info)
+    _, full = export_now(demo, ExportRequest("transactions"), actor="analyst")
+    open_page(at, "pages/exports.py")
+    at.selectbox(key="exports_picked").select(full.reference_id).run()
+    assert full.row_count > 0 and any(f"{full.row_count:,} rows." in c.value for c in at.caption)
+    assert not any(i.value.startswith("This file holds no row") for i in at.info)
