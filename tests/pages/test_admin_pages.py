@@ -72,3 +72,15 @@ def test_the_system_page_shows_the_store_the_worker_the_queue_and_the_failures(d
     failures = frame_with(at, "error")
     assert set(failures["error"]) == {"disk full", "the SFTP server refused the login"}
     assert set(failures["what"]) == {"export", "pipeline"}
+
+
+def test_when_the_store_does_not_answer_the_worker_and_queues_read_unknown_not_zero(demo, monkeypatch):
+    import core.monitoring as monitoring
+
+    monkeypatch.setattr(monitoring, "check_store", lambda store: monitoring.StoreCheck(False, "sqlite", None, "OperationalError: gone"))
+    at = on_page("admin", "pages/system.py")
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"Store": "unreachable", "Worker": "unknown", "Exports waiting / running": "unknown",
+                       "Pipeline runs queued / running": "unknown"}
+    assert any("The store does not answer: OperationalError: gone" in e.value for e in at.error)
