@@ -60,9 +60,19 @@ if keys:
         except ApiKeyError as exc:
             st.error(str(exc))
     if delete_col.button("Delete", key="api_keys_delete"):
-        try:
-            delete_api_key(store, picked, actor=me)
-            flash("success", f"Key {picked!r} deleted.")
+        st.session_state["api_keys_deleting"] = picked
+    if st.session_state.get("api_keys_deleting") == picked:  # one click too many would cut a system off for good: ask first
+        st.warning(f"Delete the key {picked!r}? Requests with it get 401 from now on and it cannot be made to work again; "
+                   "a disabled key stays listed, a deleted one is gone (the audit log keeps that it existed).")
+        yes_col, no_col = st.columns(2)
+        if yes_col.button("Yes, delete it", key="api_keys_delete_yes", type="primary"):
+            st.session_state.pop("api_keys_deleting", None)
+            try:
+                delete_api_key(store, picked, actor=me)
+                flash("success", f"Key {picked!r} deleted.")
+                st.rerun()
+            except ApiKeyError as exc:
+                st.error(str(exc))
+        if no_col.button("Keep it", key="api_keys_delete_no"):
+            st.session_state.pop("api_keys_deleting", None)
             st.rerun()
-        except ApiKeyError as exc:
-            st.error(str(exc))

@@ -36,7 +36,14 @@ def test_a_new_api_key_is_shown_once_and_works_until_disabled(demo):
     assert grid["state"][0] == "disabled" and grid["disabled"][0][:10] == dt.datetime.now(dt.UTC).date().isoformat()
     assert len(grid["last used"][0]) == len("2026-12-06 05:41")
     _button(at, "api_keys_delete").click().run()
-    assert list_api_keys(demo) == []
+    assert any(w.value.startswith("Delete the key 'warehouse'?") for w in at.warning)
+    assert [k.name for k in list_api_keys(demo)] == ["warehouse"], "deleted before it was confirmed"
+    _button(at, "api_keys_delete_no").click().run()
+    assert not at.warning and [k.name for k in list_api_keys(demo)] == ["warehouse"]
+    _button(at, "api_keys_delete").click().run()
+    _button(at, "api_keys_delete_yes").click().run()
+    assert not at.exception, at.exception
+    assert list_api_keys(demo) == [] and any("Key 'warehouse' deleted." in s.value for s in at.success)
 
 
 def test_a_non_admin_gets_no_api_keys_or_system_page(demo):
