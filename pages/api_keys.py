@@ -15,13 +15,19 @@ if made := st.session_state.pop("api_keys_new", None):
     st.success(f"Key {made[0]!r} made. Copy it now: it is not shown again.")
     st.code(made[1], language=None)
 
+
+
+def moment(when, otherwise: str) -> str:
+    """A time as the grid's other times read (an empty cell would read "None")."""
+    return otherwise if when is None else f"{when:%Y-%m-%d %H:%M}"
+
+
 keys = list_api_keys(store)
 if keys:
     st.dataframe(pd.DataFrame([{"name": k.name, "prefix": k.prefix + "…", "role": k.role, "state": "active" if k.active else "disabled",
-                                "made by": k.created_by, "made": k.created_at, "last used": k.last_used_at, "disabled": k.disabled_at}
-                               for k in keys]),
-                 hide_index=True, width="stretch", key="api_keys_grid",
-                 column_config={"made": MOMENT, "last used": MOMENT, "disabled": MOMENT})
+                                "made by": k.created_by, "made": k.created_at, "last used": moment(k.last_used_at, "never"),
+                                "disabled": moment(k.disabled_at, "")} for k in keys]),
+                 hide_index=True, width="stretch", key="api_keys_grid", column_config={"made": MOMENT})
 else:
     st.info("No API key yet.")
 
@@ -54,9 +60,19 @@ if keys:
         except ApiKeyError as exc:
             st.error(str(exc))
     if delete_col.button("Delete", key="api_keys_delete"):
-        try:
-            delete_api_key(store, picked, actor=me)
-            flash("success", f"Key {picked!r} deleted.")
+        st.session_state["api_keys_deleting"] = picked
+    if st.session_state.get("api_keys_deleting") == picked:  # one click too many would cut a system off for good: ask first
+        st.warning(f"Delete the key {picked!r}? Requests with it get 401 from now on and it cannot be made to work again; "
+                   "a disabled key stays listed, a deleted one is gone (the audit log keeps that it existed).")
+        yes_col, no_col = st.columns(2)
+        if yes_col.button("Yes, delete it", key="api_keys_delete_yes", type="primary"):
+            st.session_state.pop("api_keys_deleting", None)
+            try:
+                delete_api_key(store, picked, actor=me)
+                flash("success", f"Key {picked!r} deleted.")
+                st.rerun()
+            except ApiKeyError as exc:
+                st.error(str(exc))
+        if no_col.button("Keep it", key="api_keys_delete_no"):
+            st.session_state.pop("api_keys_deleting", None)
             st.rerun()
-        except ApiKeyError as exc:
-            st.error(str(exc))

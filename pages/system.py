@@ -11,12 +11,13 @@ st.caption("The store, the worker and the queues, as every process sees them. Th
 st.button("Refresh", key="system_refresh")
 
 status = system_status(store)
+known = status.store.reachable  # the worker and the queues are read from the store: without it they are unknown, not zero
 store_col, worker_col, exports_col, runs_col = st.columns(4)
-store_col.metric("Store", "reachable" if status.store.reachable else "unreachable",
+store_col.metric("Store", "reachable" if known else "unreachable",
                  help=f"{status.store.database}, schema {status.store.revision or '?'}")
-worker_col.metric("Worker", "alive" if status.worker_alive else "not running")
-exports_col.metric("Exports waiting / running", f"{status.exports_pending} / {status.exports_running}")
-runs_col.metric("Pipeline runs queued / running", f"{status.runs_queued} / {status.runs_running}")
+worker_col.metric("Worker", ("alive" if status.worker_alive else "not running") if known else "unknown")
+exports_col.metric("Exports waiting / running", f"{status.exports_pending:,} / {status.exports_running:,}" if known else "unknown")
+runs_col.metric("Pipeline runs queued / running", f"{status.runs_queued:,} / {status.runs_running:,}" if known else "unknown")
 if not status.store.reachable:
     st.error(f"The store does not answer: {status.store.detail}")
     st.stop()

@@ -163,6 +163,8 @@ def canonical_destination(destination: str | None) -> str:
         return f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
     if "://" in text:
         raise ExportError(f"destination {text!r} is neither a folder nor s3://bucket/prefix")
+    if not Path(text).expanduser().is_absolute():  # resolved against the server's working folder: never what was meant
+        raise ExportError(f"destination {text!r} is not local, a folder's absolute path or s3://bucket/prefix")
     return str(Path(text).expanduser().resolve())
 
 
@@ -172,12 +174,17 @@ def request_identity(canonical: dict[str, Any], data_version: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def request_export(store: Store, request: ExportRequest, *, actor: str, force: bool = False) -> ExportTicket:
+def request_export(store: Store, request: ExportRequest, *, actor: str, force: bool = False,
+                   folders: bool = True) -> ExportTicket:
     """Answer a request with the export that holds its identity, or a new PENDING one.
 
     Args:
         force: make a new file even though a completed export answers the request (one being
             built is still joined: it reads the same version of the data).
+        folders: whether the asker may name a folder on the server as the destination (the
+            operator at the command line, a pipeline, an admin); otherwise only ``local`` (the
+            data folder's ``exports/``) or ``s3://`` is taken, so nobody else writes files into
+            the server's folders.
 
     A RUNNING export silent for ``STALLED_SECONDS`` is reaped first, so asking again retries it.
 
@@ -187,6 +194,9 @@ def request_export(store: Store, request: ExportRequest, *, actor: str, force: b
     from core.exports import sources  # the data each kind reads
 
     canonical = request.canonical()
+    if not folders and canonical["destination"] != DESTINATION_LOCAL and not canonical["destination"].startswith("s3://"):
+        raise ExportError(f"destination {request.destination.strip()!r}: a folder on the server is for an admin; "
+                          "write local (the data folder's exports/) or s3://bucket/prefix")
     version = sources.data_version(store, canonical)
     identity = request_identity(canonical, version)
     reap_stalled(store, older_than_seconds=STALLED_SECONDS)  # a run whose worker died is retried, never joined

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 
 from core.exports.requests import ExportRecordView
 
-__all__ = ["exports_frame", "human_size", "requests_per_day_frame"]
+__all__ = ["KIND_LABELS", "export_label", "exports_frame", "human_size", "requests_per_day_frame"]
+
+KIND_LABELS = {"transactions": "transactions (the imported rows)", "breaks": "breaks (of the latest run)",
+               "matches": "matches (of the latest run)", "journals": "journals (the general ledger's lines)",
+               "brs": "bank reconciliation statements (prepared or signed off)"}
 
 
 def human_size(size: int | None) -> str:
@@ -19,6 +25,18 @@ def human_size(size: int | None) -> str:
             return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return ""
+
+
+def export_label(view: ExportRecordView) -> str:
+    """An export as the picker shows it: what, in which format, how many rows, when and by whom,
+    then its reference (``transactions · csv · 384 rows · 2026-12-06 05:37 UTC by analyst · exp_...``)."""
+    request = view.request
+    parts = [request["kind"], request["format"]]
+    if view.row_count is not None:
+        parts.append(f"{view.row_count:,} rows")
+    when = view.created_at.astimezone(dt.UTC) if view.created_at.tzinfo else view.created_at
+    parts += [f"{when:%Y-%m-%d %H:%M} UTC by {view.requested_by}", view.reference_id]
+    return " · ".join(parts)
 
 
 def exports_frame(views: list[ExportRecordView]) -> pd.DataFrame:

@@ -25,15 +25,25 @@ def test_a_new_api_key_is_shown_once_and_works_until_disabled(demo):
     assert key is not None and key.name == "warehouse" and key.role == "analyst"
     grid = frame_with(at, "prefix")
     assert list(grid["name"]) == ["warehouse"] and shown[0] not in grid.to_string() and grid["prefix"][0] == shown[0][:11] + "…"
+    assert grid["last used"][0] == "never" and grid["disabled"][0] == "", "an empty time reads None on screen"
 
     at.run()
     assert not at.code, "the key is shown once"
     _button(at, "api_keys_disable").click().run()
     assert not at.exception, at.exception
     assert authenticate_api_key(demo, shown[0]) is None
-    assert frame_with(at, "prefix")["state"][0] == "disabled"
+    grid = frame_with(at, "prefix")
+    assert grid["state"][0] == "disabled" and grid["disabled"][0][:10] == dt.datetime.now(dt.UTC).date().isoformat()
+    assert len(grid["last used"][0]) == len("2026-12-06 05:41")
     _button(at, "api_keys_delete").click().run()
-    assert list_api_keys(demo) == []
+    assert any(w.value.startswith("Delete the key 'warehouse'?") for w in at.warning)
+    assert [k.name for k in list_api_keys(demo)] == ["warehouse"], "deleted before it was confirmed"
+    _button(at, "api_keys_delete_no").click().run()
+    assert not at.warning and [k.name for k in list_api_keys(demo)] == ["warehouse"]
+    _button(at, "api_keys_delete").click().run()
+    _button(at, "api_keys_delete_yes").click().run()
+    assert not at.exception, at.exception
+    assert list_api_keys(demo) == [] and any("Key 'warehouse' deleted." in s.value for s in at.success)
 
 
 def test_a_non_admin_gets_no_api_keys_or_system_page(demo):
@@ -69,3 +79,15 @@ def test_the_system_page_shows_the_store_the_worker_the_queue_and_the_failures(d
     failures = frame_with(at, "error")
     assert set(failures["error"]) == {"disk full", "the SFTP server refused the login"}
     assert set(failures["what"]) == {"export", "pipeline"}
+
+
+def test_when_the_store_does_not_answer_the_worker_and_queues_read_unknown_not_zero(demo, monkeypatch):
+    import core.monitoring as monitoring
+
+    monkeypatch.setattr(monitoring, "check_store", lambda store: monitoring.StoreCheck(False, "sqlite", None, "OperationalError: gone"))
+    at = on_page("admin", "pages/system.py")
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"Store": "unreachable", "Worker": "unknown", "Exports waiting / running": "unknown",
+                       "Pipeline runs queued / running": "unknown"}
+    assert any("The store does not answer: OperationalError: gone" in e.value for e in at.error)

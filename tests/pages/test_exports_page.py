@@ -54,3 +54,56 @@ def test_viewer_reads_the_history_but_requests_nothing(demo):
     assert any("needs the analyst role" in c.value for c in at.caption)
     history = frame_with(at, "requested by")
     assert list(history["kind"]) == ["breaks"] and list(history["status"]) == ["COMPLETED"]
+
+
+def test_only_an_admin_names_a_folder_on_the_server_and_a_relative_one_is_refused(demo, tmp_path):
+    at = on_page("analyst", "pages/exports.py")
+    at.text_input(key="exports_destination").input(str(tmp_path / "out"))
+    at.button(key="FormSubmitter:exports_request-Request export").click().run()
+    assert any("a folder on the server is for an admin" in e.value for e in at.error), [e.value for e in at.error]
+    at.text_input(key="exports_destination").input("nowhere")
+    at.button(key="FormSubmitter:exports_request-Request export").click().run()
+    assert any("'nowhere' is not local, a folder's absolute path" in e.value for e in at.error)
+    assert list_exports(demo) == []
+    admin = on_page("admin", "pages/exports.py")
+    admin.text_input(key="exports_destination").input(str(tmp_path / "out"))
+    admin.button(key="FormSubmitter:exports_request-Request export").click().run()
+    assert not admin.error and any("a new export is queued" in s.value for s in admin.success)
+    [view] = list_exports(demo)
+    assert view.request["destination"] == str(tmp_path / "out")
+
+
+def test_the_picker_names_what_each_export_holds_and_the_charts_count_whole_requests_a_bar_a_day(demo):
+    import json
+
+    from core.exports.requests import ExportRequest, export_now
+
+    export_now(demo, ExportRequest("breaks", format="xlsx"), actor="analyst")
+    _, view = export_now(demo, ExportRequest("journals"), actor="analyst")
+    at = on_page("viewer", "pages/exports.py")
+    picker = at.selectbox(key="exports_picked")
+    assert picker.value == view.reference_id
+    assert picker.format_func(view.reference_id) == (f"journals · csv · {view.row_count:,} rows · "
+                                                     f"{view.created_at:%Y-%m-%d %H:%M} UTC by analyst · {view.reference_id}")
+    assert [o.split(" · ")[:2] for o in picker.options] == [["journals", "csv"], ["breaks", "xlsx"]]
+    what = on_page("analyst", "pages/exports.py").selectbox(key="exports_kind")
+    assert what.options[-1] == "bank reconciliation statements (prepared or signed off)"
+    [chart] = [c for c in at.get("plotly_chart") if "Requests per day" in c.proto.spec]
+    layout = json.loads(chart.proto.spec)["layout"]
+    assert layout["xaxis"]["type"] == "category" and layout["yaxis"]["dtick"] == 1 and layout["yaxis"]["tickformat"] == ",d"
+    [durations] = [c for c in at.get("plotly_chart") if "Durations of completed exports" in c.proto.spec]
+    assert json.loads(durations.proto.spec)["layout"]["yaxis"]["dtick"] == 1
+
+
+def test_an_export_of_no_row_says_so(demo):
+    from core.exports.requests import ExportRequest, export_now
+
+    _, empty = export_now(demo, ExportRequest("transactions", accounts=("NO-SUCH-ACCOUNT",)), actor="analyst")
+    at = on_page("viewer", "pages/exports.py")
+    assert empty.row_count == 0 and at.selectbox(key="exports_picked").value == empty.reference_id
+    assert any(i.value.startswith("This file holds no row") for i in at.info)
+    _, full = export_now(demo, ExportRequest("transactions"), actor="analyst")
+    open_page(at, "pages/exports.py")
+    at.selectbox(key="exports_picked").select(full.reference_id).run()
+    assert full.row_count > 0 and any(f"{full.row_count:,} rows." in c.value for c in at.caption)
+    assert not any(i.value.startswith("This file holds no row") for i in at.info)

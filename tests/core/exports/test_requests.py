@@ -152,6 +152,20 @@ def test_bad_requests_are_refused_in_one_line(store):
         run_export(store, "exp_missing", worker="w")
 
 
+def test_a_relative_folder_is_refused_and_a_folder_only_where_folders_are_allowed(store, tmp_path):
+    """A relative path would land in whatever folder the server runs in; a folder on the server is
+    for those allowed to name one (an admin, the command line), not for everyone who exports."""
+    add_dataset(store, rows_table(3))
+    for relative in ("nowhere", "../../etc", "exports/daily"):
+        with pytest.raises(ExportError, match="is not local, a folder's absolute path or s3://"):
+            request_export(store, ExportRequest("transactions", destination=relative), actor="ana")
+    with pytest.raises(ExportError, match="a folder on the server is for an admin"):
+        request_export(store, ExportRequest("transactions", destination=str(tmp_path / "out")), actor="ana", folders=False)
+    assert list_exports(store) == []
+    assert request_export(store, ExportRequest("transactions"), actor="ana", folders=False).status == "PENDING"
+    assert request_export(store, ExportRequest("transactions", destination=str(tmp_path / "out")), actor="ana").status == "PENDING"
+
+
 def test_statistics_and_history(store):
     add_dataset(store, rows_table(100))
     export_now(store, ExportRequest("transactions"), actor="ana")
