@@ -103,8 +103,8 @@ def readable_grid(frame: pd.DataFrame, titles: dict[str, str], *, money: dict[st
             shown = {(f"{column}_text" if c == column else c): t for c, t in shown.items()}
             shown = _insert_after(shown, f"{column}_text", column, f"{title} (number)")
     for column in shown:
-        if frame[column].dtype == object and column not in formats and column not in dates:
-            frame[column] = frame[column].where(frame[column].notna(), "")
+        if pd.api.types.is_string_dtype(frame[column]) and column not in formats and column not in dates:
+            frame[column] = ["" if v is None or (isinstance(v, float) and v != v) else v for v in frame[column]]
     return Grid(frame, shown, formats, tuple(d for d in dates if d in frame.columns))
 
 
