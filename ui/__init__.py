@@ -146,6 +146,10 @@ def show_grid(grid, key: str, **options) -> object:
             config[column] = st.column_config.NumberColumn(title, format=grid.number_formats[column])
         elif column in grid.dates:
             config[column] = st.column_config.DateColumn(title, format="YYYY-MM-DD")
+        elif column in grid.links:
+            config[column] = st.column_config.LinkColumn(title, display_text="Open")
+        elif pd.api.types.is_datetime64_any_dtype(grid.frame[column]):
+            config[column] = st.column_config.DatetimeColumn(title, format="YYYY-MM-DD HH:mm")
         else:
             config[column] = title
     return st.dataframe(grid.frame, hide_index=True, width="stretch", column_order=list(grid.titles), column_config=config, key=key,

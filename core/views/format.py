@@ -67,17 +67,18 @@ class Grid(NamedTuple):
 
     ``titles``: column -> title, for the columns shown, in their order (others stay in the frame,
     for downloads and selection, but are not shown). ``number_formats``: column -> printf format.
-    ``dates``: columns holding dates.
+    ``dates``: columns holding dates. ``links``: columns holding relative addresses of other pages.
     """
 
     frame: pd.DataFrame
     titles: dict[str, str]
     number_formats: dict[str, str]
     dates: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()
 
 
 def readable_grid(frame: pd.DataFrame, titles: dict[str, str], *, money: dict[str, str] | None = None,
-                  dates: tuple[str, ...] = ()) -> Grid:
+                  dates: tuple[str, ...] = (), links: tuple[str, ...] = ()) -> Grid:
     """A frame with human titles, its money columns formatted per currency, its dates as dates.
 
     Args:
@@ -86,6 +87,7 @@ def readable_grid(frame: pd.DataFrame, titles: dict[str, str], *, money: dict[st
             currencies of different forms, a text column ``<amount>_text`` is added and shown
             (titled as the amount) with the number kept beside it for sorting (``... (number)``).
         dates: columns to show as dates.
+        links: columns holding addresses, shown as links.
 
     Blank text cells (``None``) become empty strings, so a grid never reads "None".
     """
@@ -105,7 +107,7 @@ def readable_grid(frame: pd.DataFrame, titles: dict[str, str], *, money: dict[st
     for column in shown:
         if pd.api.types.is_string_dtype(frame[column]) and column not in formats and column not in dates:
             frame[column] = ["" if v is None or (isinstance(v, float) and v != v) else v for v in frame[column]]
-    return Grid(frame, shown, formats, tuple(d for d in dates if d in frame.columns))
+    return Grid(frame, shown, formats, tuple(d for d in dates if d in frame.columns), tuple(c for c in links if c in frame.columns))
 
 
 def _insert_after(titles: dict[str, str], after: str, column: str, title: str) -> dict[str, str]:
