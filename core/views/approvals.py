@@ -22,10 +22,11 @@ from core.runs.folder import run_folder
 from core.store import Store
 from core.store.models import Break, Decision, MatchGroup, MatchItem
 from core.views.breaks import SIDE_NAMES
-from core.views.format import Grid, readable_grid
+from core.views.format import Grid, format_money, readable_grid
 from core.views.matches import _references
 
-__all__ = ["APPROVAL_TITLES", "BreakLink", "approvals_grid", "break_link", "pending_records", "read_break_link"]
+__all__ = ["APPROVAL_TITLES", "BreakLink", "approvals_grid", "break_link", "decision_summaries", "pending_records", "read_break_link",
+           "totals_in_words"]
 
 
 class BreakLink(NamedTuple):
@@ -59,12 +60,13 @@ def read_break_link(params: dict) -> BreakLink | None:
     return BreakLink(int(run), ids, int(proposed) if proposed.isdigit() else None, str(params.get("search", "")))
 
 
-APPROVAL_COLUMNS = ["decision", "what", "side", "reference", "record_id", "account", "date", "amount", "currency", "reason", "comment",
-                    "made_by", "made_at", "link"]
+APPROVAL_COLUMNS = ["decision", "what", "on", "side", "reference", "record_id", "account", "date", "amount", "currency", "reason", "comment",
+                    "made_by", "made_at", "waits_for", "link"]
 
-APPROVAL_TITLES = {"decision": "Decision", "what": "What", "side": "Side", "reference": "Reference", "record_id": "Record",
+APPROVAL_TITLES = {"decision": "Decision", "what": "What", "on": "On", "side": "Side", "reference": "Reference", "record_id": "Record",
                    "account": "Account", "date": "Date", "amount": "Amount", "currency": "Currency", "reason": "Reason",
-                   "comment": "Comment", "made_by": "Made by", "made_at": "Made at", "link": "Open"}
+                   "comment": "Comment", "made_by": "Made by", "made_at": "Made at", "waits_for": "Waits for",
+                   "link": "Open"}
 
 
 def pending_records(store: Store, pending: list[PendingDecision]) -> pd.DataFrame:
@@ -89,8 +91,9 @@ def pending_records(store: Store, pending: list[PendingDecision]) -> pd.DataFram
     rows = []
     for p in pending:
         run_id, payload = payloads.get(p.id, (None, {}))
-        shared = {"decision": p.id, "what": p.action.replace("_", " "), "reason": REASON_CODES.get(p.reason_code or "", ""),
-                  "comment": p.comment, "made_by": p.made_by, "made_at": p.made_at}
+        shared = {"decision": p.id, "what": p.action.replace("_", " "), "on": p.target,
+                  "reason": REASON_CODES.get(p.reason_code or "", ""), "comment": p.comment, "made_by": p.made_by, "made_at": p.made_at,
+                  "waits_for": f"an approver other than {p.made_by}"}
         if payload.get("break_ids"):
             chosen = [breaks[b] for b in payload["break_ids"] if b in breaks]
             link = break_link(BreakLink(run_id, tuple(b.id for b in chosen)))
@@ -107,7 +110,7 @@ def pending_records(store: Store, pending: list[PendingDecision]) -> pd.DataFram
                                "date": i.date, "amount": canonical_decimal(Decimal(i.amount)), "currency": i.currency, "link": link}
                      for i, ref in zip(members, refs)]
         else:
-            rows.append(shared | {"side": "", "reference": p.target, "record_id": "", "account": p.account, "date": None,
+            rows.append(shared | {"side": "", "reference": "", "record_id": "", "account": p.account, "date": None,
                                   "amount": p.amount, "currency": p.currency, "link": None})
     return pd.DataFrame(rows, columns=APPROVAL_COLUMNS)
 
@@ -115,3 +118,28 @@ def pending_records(store: Store, pending: list[PendingDecision]) -> pd.DataFram
 def approvals_grid(frame: pd.DataFrame) -> Grid:
     """The records waiting for approval as a readable grid."""
     return readable_grid(frame, APPROVAL_TITLES, money={"amount": "currency"}, dates=("date",), links=("link",))
+
+
+def decision_summaries(frame: pd.DataFrame) -> dict[int, str]:
+    """One line per pending decision of :func:`pending_records`, for picking it: what, by whom, its
+    records' accounts, references and total per currency."""
+    lines = {}
+    for decision, part in frame.groupby("decision", sort=False):
+        first = part.iloc[0]
+        records = part[part["record_id"] != ""]
+        references = ", ".join(r for r in dict.fromkeys(records["reference"]) if r) or "no reference"
+        accounts = ", ".join(a for a in dict.fromkeys(part["account"]) if a)
+        money = totals_in_words(part)
+        lines[int(decision)] = (f"{decision}: {first['what']} on {first['on']} by {first['made_by']}"
+                                + (f" · {len(records):,} record(s) · {references}" if len(records) else "")
+                                + (f" · {accounts}" if accounts else "") + (f" · {money}" if money else ""))
+    return lines
+
+
+def totals_in_words(frame: pd.DataFrame) -> str:
+    """The amounts of some records per currency, in each currency's form: ``USD 1,250.00; JPY 3,000``."""
+    known = frame[frame["amount"].notna() & (frame["currency"] != "")]
+    totals: dict[str, Decimal] = {}
+    for amount, currency in zip(known["amount"], known["currency"]):
+        totals[currency] = totals.get(currency, Decimal(0)) + amount
+    return "; ".join(f"{c} {format_money(t, c)}" for c, t in sorted(totals.items()))

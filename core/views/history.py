@@ -17,6 +17,7 @@ from sqlalchemy import and_, case, func, literal, select
 from core.accounts import load_aliases, spellings_of_keys
 from core.domain.accounts import resolve_account_key
 from core.domain.money import canonical_decimal
+from core.review import REASON_CODES
 from core.runs.folder import all_runs_items, confirmed_items_sql, register_group_statuses
 from core.store import Store
 from core.store.models import Break, MatchGroup, MatchItem
@@ -113,6 +114,9 @@ HISTORY_TITLES = {"date": "Date", "cleared_as": "Cleared as", "side_name": "Side
 
 
 def history_grid(frame: pd.DataFrame) -> Grid:
-    """A page of the archive as a readable grid: titled columns, books or statement, amounts in their currency's form."""
-    frame = frame.assign(side_name=[SIDE_NAMES.get(s, s) for s in frame["side"]] if len(frame) else [])
+    """A page of the archive as a readable grid: titled columns, books or statement, a resolution by its
+    name, amounts in their currency's form."""
+    frame = frame.assign(side_name=[SIDE_NAMES.get(s, s) for s in frame["side"]] if len(frame) else [],
+                         detail=[REASON_CODES.get(d, d) if how == "resolved" else d for how, d in zip(frame["cleared_as"], frame["detail"])]
+                         if len(frame) else [])
     return readable_grid(frame, HISTORY_TITLES, money={"amount": "currency"}, dates=("date",))
