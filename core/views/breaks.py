@@ -131,7 +131,7 @@ def money_per_currency(frame: pd.DataFrame, column: str) -> dict[str, Decimal]:
 
 SIDE_NAMES = {"internal": "books", "external": "statement"}
 
-BREAK_TITLES = {"marks": "", "id": "Break", "side_name": "Side", "account": "Account", "date": "Date", "amount": "Amount",
+BREAK_TITLES = {"id": "Break", "marks": "Flags", "side_name": "Side", "account": "Account", "date": "Date", "amount": "Amount",
                 "currency": "Currency", "reference": "Reference", "description": "Description", "reason": "Why open",
                 "status": "Status", "resolution_name": "Resolution", "assignee": "Assigned to", "due_on": "Due", "comments": "Comments",
                 "age_days": "Age (days)"}
@@ -144,8 +144,8 @@ def breaks_grid(frame: pd.DataFrame, titles: dict[str, str] | None = None) -> Gr
     """Breaks as a readable grid: titled columns, the side as books or statement, the resolution by
     its name (blank while open), amounts in their currency's form, dates as dates.
 
-    ``marks`` (from :func:`core.views.followup.with_follow_up`) leads the row when present: a break
-    waiting for an approver, or overdue, shows it there.
+    ``marks`` (from :func:`core.views.followup.with_follow_up`) follows the break's id when present:
+    a break waiting for an approver, or overdue, shows it there.
     """
     frame = frame.assign(side_name=[SIDE_NAMES.get(s, s) for s in frame["side"]] if len(frame) else [],
                          resolution_name=[REASON_CODES.get(r, r) if isinstance(r, str) else "" for r in frame["resolution"]]
