@@ -11,11 +11,11 @@ import datetime as dt
 from typing import NamedTuple
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.auth import Account, canonical_username
 from core.store import Store
-from core.store.models import BreakComment, BreakFollowUp, SavedBreakView, User
+from core.store.models import Break, BreakComment, BreakFollowUp, SavedBreakView, User
 
 __all__ = ["Comment", "SavedViewError", "VIEW_FILTERS", "assignable_users", "break_thread", "delete_break_view", "mine",
            "save_break_view", "saved_break_views", "with_follow_up"]
@@ -41,14 +41,16 @@ def with_follow_up(store: Store, frame: pd.DataFrame, today: dt.date | None = No
     assigned: dict[int, tuple[str, dt.date | None]] = {}
     comments: dict[int, int] = {}
     if ids:
+        # Read by run, not by a list of ids: one query whatever the number of breaks shown.
+        runs = sorted({int(r) for r in frame["run_id"]})
         with store.session() as session:
-            for chunk in (ids[i:i + 1000] for i in range(0, len(ids), 1000)):
-                for break_id, username, due_on in session.execute(
-                        select(BreakFollowUp.break_id, User.username, BreakFollowUp.due_on)
-                        .join(User, User.id == BreakFollowUp.assignee_id).where(BreakFollowUp.break_id.in_(chunk))).all():
-                    assigned[break_id] = (username, due_on)
-                for (break_id,) in session.execute(select(BreakComment.break_id).where(BreakComment.break_id.in_(chunk))).all():
-                    comments[break_id] = comments.get(break_id, 0) + 1
+            for break_id, username, due_on in session.execute(
+                    select(BreakFollowUp.break_id, User.username, BreakFollowUp.due_on).join(User, User.id == BreakFollowUp.assignee_id)
+                    .join(Break, Break.id == BreakFollowUp.break_id).where(Break.run_id.in_(runs))).all():
+                assigned[break_id] = (username, due_on)
+            comments = dict(session.execute(select(BreakComment.break_id, func.count(BreakComment.id))
+                                            .join(Break, Break.id == BreakComment.break_id).where(Break.run_id.in_(runs))
+                                            .group_by(BreakComment.break_id)).all())
     frame["assignee"] = [assigned.get(i, ("", None))[0] for i in ids]
     frame["due_on"] = [assigned.get(i, ("", None))[1] for i in ids]
     frame["overdue"] = [bool(due is not None and due < today and status == "open")
