@@ -23,7 +23,7 @@ from core.store import Store
 from core.store.models import Break, Decision, MatchGroup, MatchItem
 from core.views.breaks import SIDE_NAMES
 from core.views.format import Grid, format_money, readable_grid
-from core.views.matches import _references
+from core.views.matches import group_references
 
 __all__ = ["APPROVAL_TITLES", "BreakLink", "approvals_grid", "break_link", "decision_summaries", "pending_records", "read_break_link",
            "totals_in_words"]
@@ -86,7 +86,7 @@ def pending_records(store: Store, pending: list[PendingDecision]) -> pd.DataFram
             items.setdefault(item.group_id, []).append(item)
     references: dict[tuple[int, int, str, str], str] = {}
     for run_id in sorted({g.run_id for g in groups.values()}):
-        found = _references(run_folder(store.data_dir, run_id), [g.match_id for g in groups.values() if g.run_id == run_id])
+        found = group_references(run_folder(store.data_dir, run_id), [g.match_id for g in groups.values() if g.run_id == run_id])
         references |= {(run_id, m, side, r): ref for (m, side, r), ref in found.items()}
     rows = []
     for p in pending:

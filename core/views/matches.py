@@ -22,7 +22,7 @@ from core.store import Store
 from core.store.models import Break, MatchGroup, MatchItem
 from core.views.format import Grid, format_money, readable_grid
 
-__all__ = ["CONFIRMED_TITLES", "MATCH_TOTALS_TITLES", "PROPOSAL_TITLES", "confirmed_grid", "confirmed_groups", "describe_record",
+__all__ = ["CONFIRMED_TITLES", "MATCH_TOTALS_TITLES", "PROPOSAL_TITLES", "confirmed_grid", "confirmed_groups", "describe_record", "group_references",
            "filter_proposals", "match_totals", "proposals_grid", "proposed_frame"]
 
 
@@ -59,7 +59,7 @@ def _sides(members: list[_Member]) -> dict:
             "statement": "; ".join(describe_record(m) for m in sides["external"]), "statement_amount": totals["external"]}
 
 
-def _references(folder, match_ids: list[int]) -> dict[tuple[int, str, str], str]:
+def group_references(folder, match_ids: list[int]) -> dict[tuple[int, str, str], str]:
     """The references of a run's group members from its ``items.parquet``: (match id, side, record id) -> reference."""
     path = folder / "items.parquet"
     if not match_ids or not path.exists():
@@ -92,7 +92,7 @@ def proposed_frame(store: Store, run_id: int) -> pd.DataFrame:
                                        MatchItem.amount, MatchItem.date)
                                 .where(MatchItem.run_id == run_id).order_by(MatchItem.group_id, MatchItem.date, MatchItem.record_id)).all()
     aliases = load_aliases(store)
-    references = _references(run_folder(store.data_dir, run_id), [g.match_id for g in groups])
+    references = group_references(run_folder(store.data_dir, run_id), [g.match_id for g in groups])
     match_of = {g.id: g.match_id for g in groups}
     members: dict[int, list[_Member]] = {}
     for item in items:
