@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from core.domain.money import Amount, scale_of, totals_per_currency
+from core.domain.money import scale_of
 
 __all__ = ["Grid", "currency_places", "format_money", "grid_totals", "money_format", "money_in_own_form", "readable_grid"]
 
@@ -105,8 +105,8 @@ def readable_grid(frame: pd.DataFrame, titles: dict[str, str], *, money: dict[st
             shown = {(f"{column}_text" if c == column else c): t for c, t in shown.items()}
             shown = _insert_after(shown, f"{column}_text", column, f"{title} (number)")
     for column in shown:
-        if pd.api.types.is_string_dtype(frame[column]) and column not in formats and column not in dates:
-            frame[column] = ["" if v is None or (isinstance(v, float) and v != v) else v for v in frame[column]]
+        if column not in formats and column not in dates and pd.api.types.is_string_dtype(frame[column]) and frame[column].isna().any():
+            frame[column] = frame[column].fillna("")
     return Grid(frame, shown, formats, tuple(d for d in dates if d in frame.columns), tuple(c for c in links if c in frame.columns))
 
 
@@ -129,14 +129,15 @@ def grid_totals(frame: pd.DataFrame, amount: str = "amount", currency: str = "cu
     columns = list(TOTALS_TITLES)
     if frame.empty:
         return pd.DataFrame([["", 0, "0.00", "0.00", "0.00"]], columns=columns)
-    rows = []
-    amounts = [Amount(a if isinstance(a, Decimal) else Decimal(str(a)), c) for a, c in zip(frame[amount], frame[currency])]
-    incoming = totals_per_currency(a for a in amounts if a.number > 0)
-    outgoing = totals_per_currency(a for a in amounts if a.number < 0)
-    counts = pd.Series([a.currency for a in amounts]).value_counts()
-    for code in sorted(counts.index):
-        money_in = incoming[code].number if code in incoming else Decimal(0)
-        money_out = -outgoing[code].number if code in outgoing else Decimal(0)
-        rows.append([code, int(counts[code]), format_money(money_in, code), format_money(money_out, code),
-                     format_money(money_in - money_out, code)])
+    # Summed per currency as read, so no sum ever meets two currencies.
+    sums: dict[str, list] = {}
+    for value, code in zip(frame[amount], frame[currency]):
+        entry = sums.setdefault(code, [0, Decimal(0), Decimal(0)])
+        entry[0] += 1
+        if value > 0:
+            entry[1] += value
+        elif value < 0:
+            entry[2] -= value
+    rows = [[code, count, format_money(money_in, code), format_money(money_out, code), format_money(money_in - money_out, code)]
+            for code, (count, money_in, money_out) in sorted(sums.items())]
     return pd.DataFrame(rows, columns=columns)
