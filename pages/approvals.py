@@ -1,9 +1,10 @@
-import pandas as pd
 import streamlit as st
 
 from core.auth import can
-from core.review import REASON_CODES, ReviewError, decide_pending, pending_decisions
-from ui import MONEY, account, download_buttons, flash, get_store, show_flashes
+from core.review import ReviewError, decide_pending, pending_decisions
+from core.views.approvals import approvals_grid, decision_summaries, pending_records
+from core.views.format import grid_totals
+from ui import account, download_buttons, flash, get_store, show_flashes, show_grid, show_totals
 
 me = account()
 store = get_store()
@@ -14,15 +15,16 @@ st.caption("Manual matches, unmatches, resolutions and approvals of proposed mat
            "for a second person with the approver role. Nobody approves their own.")
 
 pending = pending_decisions(store)
-table = pd.DataFrame([{"decision": p.id, "what": p.action.replace("_", " "), "on": p.target, "account": p.account,
-                       "currency": p.currency, "amount": p.amount, "reason": REASON_CODES.get(p.reason_code or "", ""),
-                       "comment": p.comment, "made by": p.made_by,
-                       "made at": p.made_at, "waits for": f"an approver other than {p.made_by}"} for p in pending])
-if table.empty:
+if not pending:
     st.info("Nothing waits for approval.")
     st.stop()
-st.dataframe(table, hide_index=True, width="stretch", key="approvals_grid", column_config={"amount": MONEY})
-download_buttons(table, "pending_approvals", "approvals_download")
+records = pending_records(store, pending)
+st.caption(f"⏳ {len(pending):,} decision(s) wait, covering {len(records):,} record(s). Open a record where it stands with its link.")
+grid = approvals_grid(records)
+show_grid(grid, "approvals_grid")
+show_totals(grid_totals(records[records["amount"].notna()]), "approvals_totals")
+download_buttons(records[[c for c in grid.titles if c != "link"]].rename(columns=grid.titles), "pending_approvals",
+                 "approvals_download")
 mine = [p for p in pending if p.made_by_id == me.user_id or (p.made_by_id is None and p.made_by == me.username)]
 if mine:
     st.info(f"{len(mine)} of these are yours; another approver must decide them.")
@@ -31,9 +33,10 @@ if not can(me, "approver"):
 # The decision the person picked, read before the list is drawn again: if another approver took
 # it meanwhile, the list no longer holds it and would fall back to another decision.
 picked = st.session_state.get("approvals_decision")
+summaries = decision_summaries(records)
 with st.form("approvals_form"):
     decision_id = st.selectbox("Decision", [p.id for p in pending], key="approvals_decision",
-                               format_func=lambda i: next(f"{i}: {p.action.replace('_', ' ')} on {p.target} by {p.made_by}" for p in pending if p.id == i))
+                               format_func=lambda i: summaries.get(i, str(i)))
     comment = st.text_input("Comment", key="approvals_comment")
     approve_col, refuse_col = st.columns(2)
     approved = approve_col.form_submit_button("Approve", type="primary")

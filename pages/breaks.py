@@ -12,7 +12,14 @@ from core.review import (REASON_CODES, ReviewError, approve_proposed_many, manua
                          resolve_breaks, unmatch_group)
 from core.views import (AGE_BUCKETS, BreakFilters, account_choices, aging_summary, audit_frame, breaks_stamp, confirmed_groups,
                         filter_breaks, filter_proposals, load_breaks, money_per_currency, proposed_frame, recent_runs)
-from ui import DATE, MONEY, account, download_buttons, flash, forget_selection, get_store, grid_selection, show_flashes
+from core.review.followup import assign_break, comment_on_break
+from core.views.approvals import read_break_link
+from core.views.breaks import SELECTED_TITLES, breaks_grid
+from core.views.followup import (VIEW_FILTERS, SavedViewError, assignable_users, break_thread, delete_break_view, mine, save_break_view,
+                                 saved_break_views, with_follow_up)
+from core.views.format import grid_totals
+from core.views.matches import MATCH_TOTALS_TITLES, confirmed_grid, match_totals, proposals_grid
+from ui import account, download_buttons, flash, forget_selection, get_store, grid_selection, show_flashes, show_grid, show_totals
 
 me = account()
 store = get_store()
@@ -33,6 +40,20 @@ runs = recent_runs(store)
 if not runs:
     st.info("No reconciliation has been run yet.")
     st.stop()
+# Opened from a link (the Approvals page): the run, and the breaks, proposed match or search it names, once per link.
+link = read_break_link(st.query_params.to_dict())
+if link is not None and st.session_state.get("breaks_link") != link and link.run_id in {r.id for r in runs}:
+    st.session_state["breaks_link"] = link
+    st.session_state["breaks_run"] = link.run_id
+    st.session_state["breaks_statuses"] = ["open", "resolved", "matched"]
+    st.session_state["breaks_ids"] = ",".join(map(str, link.break_ids))
+    st.session_state["breaks_proposed_ids"] = str(link.proposed) if link.proposed is not None else ""
+    st.session_state["breaks_confirmed_search"] = link.search
+if link is not None:
+    st.info(f"Opened on run {link.run_id}" + (f", break(s) {', '.join(map(str, link.break_ids))} picked below"
+                                               if link.break_ids else "")
+            + (f", proposed match {link.proposed} picked on the Proposed matches tab" if link.proposed is not None else "")
+            + (f", confirmed matches searched for {link.search!r} on the Confirmed matches tab" if link.search else "") + ".")
 run_label = {r.id: f"Run {r.id} · {', '.join(r.accounts) or 'all accounts'} · {r.started_at:%Y-%m-%d %H:%M} · {r.created_by}" for r in runs}
 run_id = st.selectbox("Run", list(run_label), format_func=run_label.get, key="breaks_run")
 chosen_run = next(r for r in runs if r.id == run_id)
@@ -46,6 +67,21 @@ def amount_or_none(text: str, label: str):
     except AmountError as exc:
         st.error(f"{label}: {exc}.")
         st.stop()
+
+
+def apply_view(settings: dict, options: dict) -> None:
+    """Set the grid's filters to a saved view's, keeping only choices this run offers."""
+    for name in VIEW_FILTERS:
+        value = settings.get(name)
+        if name in options:
+            value = [v for v in value or [] if v in options[name]]
+        elif name == "mine":
+            value = bool(value)
+        elif name.startswith("amount"):
+            value = value or ""
+        else:
+            value = list(value or [])
+        st.session_state[f"breaks_{name}"] = value
 
 
 def typed_ids(text: str) -> list[int]:
@@ -75,25 +111,51 @@ st.session_state["breaks_seen"] = dict(zip(everything["id"].tolist(), everything
 open_tab, proposed_tab, confirmed_tab, aging_tab = st.tabs(["Breaks", "Proposed matches", "Confirmed matches", "Aging"])
 
 with open_tab:
+    views = saved_break_views(store, me)
+    filter_options = {"accounts": list(account_labels), "reasons": sorted(everything["reason"].unique()) if len(everything) else []}
+    if views:
+        view_col, apply_col, forget_col = st.columns([3, 1, 1], vertical_alignment="bottom")
+        view_name = view_col.selectbox("Saved view", list(views), key="breaks_view")
+        apply_col.button("Apply view", key="breaks_view_apply", on_click=apply_view, args=(views[view_name], filter_options))
+        if forget_col.button("Forget view", key="breaks_view_forget"):
+            delete_break_view(store, me, view_name)
+            flash("success", f"View {view_name!r} forgotten.")
+            st.rerun()
     with st.expander("Filters", expanded=True):
         side_col, age_col, status_col, reason_col = st.columns(4)
         sides = side_col.multiselect("Side", ["internal", "external"], format_func={"internal": "books", "external": "statement"}.get,
                                key="breaks_sides")
         ages = age_col.multiselect("Age (days)", AGE_BUCKETS, key="breaks_ages")
         statuses = status_col.multiselect("Status", ["open", "resolved", "matched"], default=["open"], key="breaks_statuses")
-        reasons = reason_col.multiselect("Reason", sorted(everything["reason"].unique()) if len(everything) else [], key="breaks_reasons")
-        amount_min_col, amount_max_col = st.columns(2)
+        reasons = reason_col.multiselect("Reason", filter_options["reasons"], key="breaks_reasons")
+        amount_min_col, amount_max_col, mine_col = st.columns(3, vertical_alignment="bottom")
         amount_min = amount_or_none(amount_min_col.text_input("Amount from (absolute)", key="breaks_amount_min"), "Amount from")
         amount_max = amount_or_none(amount_max_col.text_input("Amount to (absolute)", key="breaks_amount_max"), "Amount to")
-    frame = filter_breaks(everything, BreakFilters(tuple(accounts), tuple(sides), tuple(ages), amount_min, amount_max, tuple(statuses),
-                                                   tuple(reasons)))
-    shown = frame[["id", "side", "account", "date", "amount", "currency", "reference", "description", "reason", "status",
-                   "resolution", "age_days", "pending_decision_id"]] if len(frame) else frame
-    st.caption(f"{len(frame):,} break(s)")
+        only_mine = mine_col.toggle("My breaks (assigned to me)", key="breaks_mine")
+        name_col, save_col = st.columns([3, 1], vertical_alignment="bottom")
+        new_view = name_col.text_input("Save these filters as", key="breaks_view_name", placeholder="a name of your own")
+        if save_col.button("Save view", key="breaks_view_save"):
+            try:
+                save_break_view(store, me, new_view, {name: st.session_state.get(f"breaks_{name}") for name in VIEW_FILTERS})
+                flash("success", f"View {new_view.strip()!r} saved.")
+            except SavedViewError as exc:
+                flash("error", str(exc))
+            st.rerun()
+    frame = with_follow_up(store, filter_breaks(everything, BreakFilters(tuple(accounts), tuple(sides), tuple(ages), amount_min,
+                                                                         amount_max, tuple(statuses), tuple(reasons))))
+    if only_mine:
+        frame = mine(frame, me)
+    overdue = int(frame["overdue"].sum()) if len(frame) else 0
+    waiting = int(frame["pending_decision_id"].notna().sum()) if len(frame) else 0
+    st.caption(f"{len(frame):,} break(s)" + (f" · ⏳ {waiting:,} waiting for approval" if waiting else "")
+               + (f" · ⚠ {overdue:,} overdue" if overdue else ""))
+    grid = breaks_grid(frame)
+    shown = grid.frame
     chosen = grid_selection("breaks_grid", frame, "break")
-    st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key="breaks_grid",
-                 column_config={"amount": MONEY, "date": DATE})
-    download_buttons(shown, f"breaks_run_{run_id}", "breaks_download")
+    show_grid(grid, "breaks_grid", on_select="rerun", selection_mode="multi-row")
+    show_totals(grid_totals(frame), "breaks_totals")
+    download_buttons(shown[[c for c in grid.titles if c != "marks"]].rename(columns=grid.titles), f"breaks_run_{run_id}",
+                     "breaks_download")
     typed = typed_ids(st.text_input("Or type break ids (comma-separated)", key="breaks_ids"))
     current = st.session_state["breaks_seen"]
     unknown = [i for i in typed if i not in current]
@@ -109,12 +171,42 @@ with open_tab:
         with st.expander(f"Audit trail of break {next(iter(chosen))}"):
             st.dataframe(audit_frame(store, entity_type="break", entity_id=str(next(iter(chosen)))), hide_index=True, width="stretch",
                          key="breaks_audit_trail")
+        one_id = next(iter(chosen))
+        followed = with_follow_up(store, everything[everything["id"] == one_id]).iloc[0]
+        with st.expander(f"Follow-up of break {one_id}", expanded=True):
+            st.markdown(f"Assigned to **{followed['assignee'] or 'nobody'}**"
+                        + (f", due {followed['due_on']}" if followed["due_on"] is not None else "")
+                        + (" · ⚠ **overdue**" if followed["overdue"] else ""))
+            for comment in break_thread(store, one_id):
+                st.markdown(f"**{comment.author}** · {comment.written_at:%Y-%m-%d %H:%M} UTC  \n{comment.text}")
+            if may_decide:
+                assign_col, comment_col = st.columns(2)
+                with assign_col.form("breaks_assign_form"):
+                    people = [""] + assignable_users(store)
+                    who = st.selectbox("Assign to", people, format_func=lambda u: u or "nobody (free the break)", key="breaks_assignee")
+                    due = st.date_input("Due date", value=None, key="breaks_due")
+                    if st.form_submit_button("Assign"):
+                        try:
+                            assign_break(store, one_id, who or None, due, me)
+                            flash("success", f"Break {one_id}: " + (f"assigned to {who}" + (f", due {due}" if due else "") + "."
+                                                                    if who else "freed."))
+                        except ReviewError as exc:
+                            flash("error", f"{exc}. Nothing was assigned.")
+                        st.rerun()
+                with comment_col.form("breaks_comment_form", clear_on_submit=True):
+                    text = st.text_area("Comment", key="breaks_comment_text")
+                    if st.form_submit_button("Add comment"):
+                        try:
+                            comment_on_break(store, one_id, text, me)
+                            flash("success", f"Comment added to break {one_id}.")
+                        except ReviewError as exc:
+                            flash("error", f"{exc}. No comment was added.")
+                        st.rerun()
     if chosen:
         differences = net_difference_per_currency(list(rows.itertuples()))
         st.markdown(f"**Selected: {len(chosen)} break(s), ids {', '.join(map(str, chosen))}** · net difference (statement less books): "
                     + ", ".join(f"`{currency} {difference}`" for currency, difference in differences.items()))
-        st.dataframe(rows[["id", "side", "account", "date", "amount", "currency", "reference", "description", "status"]], hide_index=True,
-                     width="stretch", column_config={"amount": MONEY, "date": DATE})
+        show_grid(breaks_grid(rows, SELECTED_TITLES), "breaks_selected_grid")
     if may_decide and chosen:
         resolve_col, match_col = st.columns(2)
         with resolve_col.form("breaks_resolve_form"):
@@ -185,10 +277,12 @@ with proposed_tab:
     seen_groups = st.session_state.get("breaks_proposed_seen", {})
     st.session_state["breaks_proposed_seen"] = dict(zip(proposals_all["id"].tolist(), proposals_all["version"].tolist()))
     picked = grid_selection("breaks_proposed_grid", proposals, "proposed match")
-    st.dataframe(proposals.drop(columns=["version", "size"]), hide_index=True, width="stretch", on_select="rerun",
-                 selection_mode="multi-row", key="breaks_proposed_grid",
-                 column_config={"books_amount": MONEY, "statement_amount": MONEY, "amount_diff": MONEY})
-    download_buttons(proposals.drop(columns=["version", "size"]), f"proposed_run_{run_id}", "breaks_proposed_download")
+    proposed_grid = proposals_grid(proposals)
+    show_grid(proposed_grid, "breaks_proposed_grid", on_select="rerun", selection_mode="multi-row")
+    st.dataframe(match_totals(proposals), hide_index=True, column_config=MATCH_TOTALS_TITLES,
+                                          key="breaks_proposed_totals")
+    download_buttons(proposals[list(proposed_grid.titles)].rename(columns=proposed_grid.titles), f"proposed_run_{run_id}",
+                     "breaks_proposed_download")
     if st.checkbox(f"Select every proposal shown ({len(proposals):,})", key="breaks_proposed_all"):
         picked |= {i: seen_groups.get(i, v) for i, v in zip(proposals["id"].tolist(), proposals["version"].tolist()) if i not in picked}
     typed = typed_ids(st.text_input("Or type match group ids (comma-separated)", key="breaks_proposed_ids"))
@@ -240,7 +334,7 @@ with proposed_tab:
             st.rerun()
 
 with confirmed_tab:
-    search = st.text_input("Search by record id or account", key="breaks_confirmed_search")
+    search = st.text_input("Search by reference, amount, date (YYYY-MM-DD) or account", key="breaks_confirmed_search")
     limit = 500
     groups = confirmed_groups(store, run_id, search, limit, accounts=tuple(accounts))
     st.caption(f"{len(groups):,} confirmed match(es)" + (f"; only the first {limit:,} are shown, search to narrow" if len(groups) >= limit
@@ -248,12 +342,15 @@ with confirmed_tab:
     seen_matches = st.session_state.get("breaks_confirmed_seen", {})
     current = dict(zip(groups["match_id"].tolist(), groups["version"].tolist())) if len(groups) else {}
     st.session_state["breaks_confirmed_seen"] = current
-    shown_groups = groups.drop(columns=["version"]) if len(groups) else groups
-    st.dataframe(shown_groups, hide_index=True, width="stretch", key="breaks_confirmed_grid", column_config={"amount_diff": MONEY})
-    download_buttons(shown_groups, f"confirmed_run_{run_id}", "breaks_confirmed_download")
+    matched_grid = confirmed_grid(groups)
+    show_grid(matched_grid, "breaks_confirmed_grid")
+    st.dataframe(match_totals(groups), hide_index=True, column_config=MATCH_TOTALS_TITLES, key="breaks_confirmed_totals")
+    download_buttons(groups[list(matched_grid.titles)].rename(columns=matched_grid.titles), f"confirmed_run_{run_id}",
+                     "breaks_confirmed_download")
     if may_decide and len(groups):
-        described_group = {match: f"match {match} · {account} · {records}"
-                           for match, account, records in zip(groups["match_id"], groups["account"], groups["records"])}
+        described_group = {match: f"match {match} · {account} · books {books} · statement {statement}"
+                           for match, account, books, statement in zip(groups["match_id"], groups["account"], groups["books"],
+                                                                       groups["statement"])}
         with st.form("breaks_unmatch_form"):
             match_id = st.selectbox("Match to undo", list(described_group), format_func=described_group.get, key="breaks_unmatch_id")
             comment = st.text_input("Why", key="breaks_unmatch_comment")
@@ -272,4 +369,6 @@ with aging_tab:
     chart = px.bar(aging, x="age", y="breaks", color="side", barmode="group", category_orders={"age": list(AGE_BUCKETS)}, height=320)
     chart.update_yaxes(rangemode="tozero", dtick=max(1, -(-int(aging["breaks"].max()) // 5)), title="breaks")
     st.plotly_chart(chart, width="stretch", key="breaks_aging_chart")
-    st.dataframe(aging, hide_index=True, width="stretch", key="breaks_aging_table", column_config={"amount": MONEY})
+    st.dataframe(aging, hide_index=True, width="stretch", key="breaks_aging_table",
+                 column_config={"age": "Age (days)", "side": "Side", "breaks": "Breaks", "amount": st.column_config.NumberColumn("Amount (absolute)",
+                                                                                                           format="%,.2f")})

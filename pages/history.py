@@ -1,7 +1,9 @@
 import streamlit as st
 
 from core.views import CLEARED_AS, history_page
-from ui import DATE, MONEY, download_buttons, get_store
+from core.views.format import grid_totals
+from core.views.history import history_grid
+from ui import download_buttons, get_store, show_grid, show_totals
 
 PAGE_SIZE = 500
 
@@ -10,7 +12,7 @@ st.title("History")
 st.caption("Cleared items archived per account: records matched in any run, and breaks resolved or matched by hand.")
 account_col, search_col, kinds_col, page_col = st.columns([2, 2, 2, 1])
 account_filter = account_col.text_input("Account", key="history_account")
-search = search_col.text_input("Search record id or reference", key="history_search")
+search = search_col.text_input("Search reference or record id", key="history_search")
 kinds = kinds_col.multiselect("Cleared as", list(CLEARED_AS), key="history_cleared_as")
 page_number = page_col.number_input("Page", min_value=1, step=1, key="history_page")
 found = history_page(store, account_filter.strip(), search, cleared_as=tuple(kinds), offset=(page_number - 1) * PAGE_SIZE,
@@ -21,5 +23,8 @@ if found.frame.empty:
 else:
     st.caption(f"Showing items {first:,} to {first + len(found.frame) - 1:,} of {found.total:,}, newest first"
                + (f" ({-(-found.total // PAGE_SIZE):,} pages of {PAGE_SIZE})." if found.total > PAGE_SIZE else "."))
-st.dataframe(found.frame, hide_index=True, width="stretch", key="history_grid", column_config={"date": DATE, "amount": MONEY})
-download_buttons(found.frame, "history", "history_download")
+grid = history_grid(found.frame)
+show_grid(grid, "history_grid")
+st.caption("Totals of the items on this page:")
+show_totals(grid_totals(found.frame), "history_totals")
+download_buttons(grid.frame[list(grid.titles)].rename(columns=grid.titles), "history", "history_download")

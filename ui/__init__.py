@@ -14,6 +14,7 @@ from core.domain.findings import RowError
 from core.exports.writers import frame_to_csv_bytes, frame_to_xlsx_bytes
 from core.store import Store, open_store
 from core.views import picked_records, reconcile_selection
+from core.views.format import TOTALS_TITLES
 
 __all__ = ["DATE", "FAVICON", "MOMENT", "MONEY", "account", "client_address", "download_buttons", "flash", "forget_selection", "get_store",
            "grid_selection", "require", "show_flashes", "show_row_errors", "sign_out"]
@@ -133,3 +134,28 @@ def grid_selection(key: str, shown: pd.DataFrame, noun: str = "record") -> dict[
 def forget_selection(key: str) -> None:
     """Start the grid ``key`` with nothing selected on the next run (after a decision)."""
     st.session_state[f"{key}_forget"] = True
+
+
+# Readable grids (core.views.format): a Grid drawn with its titles, formats and dates, and the totals under it.
+def show_grid(grid, key: str, **options) -> object:
+    """Draw a :class:`core.views.format.Grid`: its columns in order with their titles, money in its
+    format, dates as dates; ``options`` go to ``st.dataframe`` (selection and the like)."""
+    config: dict[str, object] = {}
+    for column, title in grid.titles.items():
+        if column in grid.number_formats:
+            config[column] = st.column_config.NumberColumn(title, format=grid.number_formats[column])
+        elif column in grid.dates:
+            config[column] = st.column_config.DateColumn(title, format="YYYY-MM-DD")
+        elif column in grid.links:
+            config[column] = st.column_config.LinkColumn(title, display_text="Open")
+        elif pd.api.types.is_datetime64_any_dtype(grid.frame[column]):
+            config[column] = st.column_config.DatetimeColumn(title, format="YYYY-MM-DD HH:mm")
+        else:
+            config[column] = title
+    return st.dataframe(grid.frame, hide_index=True, width="stretch", column_order=list(grid.titles), column_config=config, key=key,
+                        **options)
+
+
+def show_totals(totals: pd.DataFrame, key: str) -> None:
+    """The totals under a grid (``core.views.format.grid_totals``), one row per currency."""
+    st.dataframe(totals, hide_index=True, column_config=dict(TOTALS_TITLES), key=key)

@@ -615,3 +615,43 @@ class ApplicationDocument(Base):
     reading: Mapped[dict] = mapped_column(JSON, comment="what was read: kind, rows, doubtful rows, period, problems")
     added_by: Mapped[str] = mapped_column(String(128))
     added_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+
+
+# Ownership and follow-up of breaks: who works a break and by when, its comment thread, and
+# each user's saved filters of the breaks grid.
+class BreakFollowUp(Base):
+    """Who works a break and by when: one row per break, by id; every change is in the audit log."""
+
+    __tablename__ = "break_follow_ups"
+
+    break_id: Mapped[int] = mapped_column(ForeignKey("breaks.id"), primary_key=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    due_on: Mapped[dt.date | None] = mapped_column(Date)
+    assigned_by: Mapped[str] = mapped_column(String(128))
+    assigned_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+
+
+class BreakComment(Base):
+    """One comment in a break's thread, oldest first; never changed once written."""
+
+    __tablename__ = "break_comments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    break_id: Mapped[int] = mapped_column(ForeignKey("breaks.id"), index=True)
+    author: Mapped[str] = mapped_column(String(128))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    written_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+
+
+class SavedBreakView(Base):
+    """A user's named filter settings of the breaks grid."""
+
+    __tablename__ = "saved_break_views"
+    __table_args__ = (Index("ix_saved_break_views_user_name", "user_id", "name", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(128))
+    filters: Mapped[dict] = mapped_column(JSON)
+    saved_at: Mapped[dt.datetime] = mapped_column(default=utc_now)

@@ -21,9 +21,11 @@ from core.accounts import load_aliases
 from core.domain.accounts import account_key, account_label, aliases_digest, resolve_account_key
 from core.domain.money import Amount, canonical_decimal, totals_per_currency
 from core.store import Store
+from core.review import REASON_CODES
 from core.store.models import Break
+from core.views.format import Grid, readable_grid
 
-__all__ = ["AGE_BUCKETS", "BreakFilters", "account_choices", "aging_summary", "breaks_stamp", "filter_breaks", "load_breaks",
+__all__ = ["AGE_BUCKETS", "BREAK_TITLES", "SELECTED_TITLES", "SIDE_NAMES", "BreakFilters", "breaks_grid", "account_choices", "aging_summary", "breaks_stamp", "filter_breaks", "load_breaks",
            "money_per_currency"]
 
 
@@ -125,3 +127,27 @@ def money_per_currency(frame: pd.DataFrame, column: str) -> dict[str, Decimal]:
     totals = totals_per_currency(Amount(amount, currency) for currency, amount in zip(frame["currency"], frame[column]))
     return {currency: total.number for currency, total in totals.items()}
 
+
+
+SIDE_NAMES = {"internal": "books", "external": "statement"}
+
+BREAK_TITLES = {"id": "Break", "marks": "Flags", "side_name": "Side", "account": "Account", "date": "Date", "amount": "Amount",
+                "currency": "Currency", "reference": "Reference", "description": "Description", "reason": "Why open",
+                "status": "Status", "resolution_name": "Resolution", "assignee": "Assigned to", "due_on": "Due", "comments": "Comments",
+                "age_days": "Age (days)"}
+
+SELECTED_TITLES = {"id": "Break", "side_name": "Side", "account": "Account", "date": "Date", "amount": "Amount", "currency": "Currency",
+                   "reference": "Reference", "description": "Description", "status": "Status"}
+
+
+def breaks_grid(frame: pd.DataFrame, titles: dict[str, str] | None = None) -> Grid:
+    """Breaks as a readable grid: titled columns, the side as books or statement, the resolution by
+    its name (blank while open), amounts in their currency's form, dates as dates.
+
+    ``marks`` (from :func:`core.views.followup.with_follow_up`) follows the break's id when present:
+    a break waiting for an approver, or overdue, shows it there.
+    """
+    frame = frame.assign(side_name=[SIDE_NAMES.get(s, s) for s in frame["side"]] if len(frame) else [],
+                         resolution_name=[REASON_CODES.get(r, r) if isinstance(r, str) else "" for r in frame["resolution"]]
+                         if len(frame) else [])
+    return readable_grid(frame, titles or BREAK_TITLES, money={"amount": "currency"}, dates=("date", "due_on"))

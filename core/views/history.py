@@ -17,11 +17,14 @@ from sqlalchemy import and_, case, func, literal, select
 from core.accounts import load_aliases, spellings_of_keys
 from core.domain.accounts import resolve_account_key
 from core.domain.money import canonical_decimal
+from core.review import REASON_CODES
 from core.runs.folder import all_runs_items, confirmed_items_sql, register_group_statuses
 from core.store import Store
 from core.store.models import Break, MatchGroup, MatchItem
+from core.views.breaks import SIDE_NAMES
+from core.views.format import Grid, readable_grid
 
-__all__ = ["CLEARED_AS", "HistoryPage", "history_page"]
+__all__ = ["CLEARED_AS", "HISTORY_TITLES", "HistoryPage", "history_grid", "history_page"]
 
 
 class HistoryPage(NamedTuple):
@@ -104,3 +107,16 @@ def _as_date(value) -> dt.date:
     """A date from either source: DuckDB and the store drivers hand back ``date`` or ``datetime``."""
     return value.date() if isinstance(value, dt.datetime) else value
 
+
+
+HISTORY_TITLES = {"date": "Date", "cleared_as": "Cleared as", "side_name": "Side", "account": "Account", "amount": "Amount",
+                  "currency": "Currency", "detail": "Detail", "record_id": "Record", "run_id": "Run"}
+
+
+def history_grid(frame: pd.DataFrame) -> Grid:
+    """A page of the archive as a readable grid: titled columns, books or statement, a resolution by its
+    name, amounts in their currency's form."""
+    frame = frame.assign(side_name=[SIDE_NAMES.get(s, s) for s in frame["side"]] if len(frame) else [],
+                         detail=[REASON_CODES.get(d, d) if how == "resolved" else d for how, d in zip(frame["cleared_as"], frame["detail"])]
+                         if len(frame) else [])
+    return readable_grid(frame, HISTORY_TITLES, money={"amount": "currency"}, dates=("date",))

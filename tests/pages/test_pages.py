@@ -155,7 +155,7 @@ def test_maker_checker_self_approval_is_refused_and_another_approver_applies(dem
     assert any("sent for approval" in s.value for s in approver.success), [e.value for e in approver.error]
 
     open_page(approver, "pages/approvals.py")
-    assert "an approver other than approver" in frame_with(approver, "waits for")["waits for"].tolist()
+    assert "an approver other than approver" in frame_with(approver, "waits_for")["waits_for"].tolist()
     approver.button[-2].click().run() if False else next(b for b in approver.button if b.label == "Approve").click().run()
     assert any("their own decision" in e.value for e in approver.error)
     with demo.session() as session:
