@@ -30,6 +30,8 @@ from sqlalchemy import select
 from core import config
 from core.auth import Account
 from core.domain.findings import RowError
+from core.domain.money import AmountError, check_amount
+from core.domain.records import is_currency_code
 from core.store import Store, record_audit
 from core.store.models import Application, ApplicationDocument, utc_now
 
@@ -71,8 +73,15 @@ def create_application(store: Store, merchant: str, requested_amount: Decimal | 
     """A new application, *received*; returns its id."""
     if not merchant.strip():
         raise ApplicationError("an application needs the merchant's name")
-    if requested_amount is not None and requested_amount <= 0:
-        raise ApplicationError(f"the requested amount must be above zero, not {requested_amount}")
+    if requested_amount is not None:
+        try:
+            check_amount(requested_amount)
+        except AmountError as exc:
+            raise ApplicationError(f"the requested amount {exc}; give the amount asked for, such as 250000.00") from None
+        if requested_amount <= 0:
+            raise ApplicationError(f"the requested amount must be above zero, not {requested_amount}")
+    if not is_currency_code(currency):
+        raise ApplicationError(f"{currency!r} is not an ISO 4217 currency code (USD, EUR, GBP...)")
     with store.session() as session:
         application = Application(merchant=merchant.strip(), requested_amount=requested_amount, currency=currency, status="received",
                                   created_by=user)

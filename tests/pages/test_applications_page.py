@@ -21,16 +21,20 @@ def test_an_analyst_creates_an_application_adds_a_statement_and_proposes_a_decis
     at.text_input(key="applications_amount").input("25,000.00")
     next(b for b in at.button if b.label == "Create application").click().run()
     assert not at.exception
-    assert frame_with(at, "merchant")["status"].tolist() == ["received"]
+    assert frame_with(at, "Merchant")["Status"].tolist() == ["received"]
+    assert frame_with(at, "Merchant")["Requested"].tolist() == ["25,000.00"]
     at.file_uploader(key="applications_upload").upload("march.pdf", _statement()).run()
     at.button(key="applications_add").click().run()
     assert not at.exception
     documents = frame_with(at, "read as")
     assert documents.loc[0, "read as"] == "text pdf" and documents.loc[0, "account"] == "••••7788"
-    assert frame_with(at, "merchant")["status"].tolist() == ["ready"]
+    assert frame_with(at, "Merchant")["Status"].tolist() == ["ready"]
     assert [m.label for m in at.metric] == ["Average daily balance", "True revenue", "NSF events", "Negative days"]
     assert "20451155667788" in at.caption[0].value  # an analyst sees the account in full
     at.text_area(key="applications_comment").input("steady card sales")
+    next(b for b in at.button if b.label == "Decide").click().run()
+    assert [e.value for e in at.error] == ["Choose approved or declined."]  # no decision is taken for the person
+    at.radio(key="applications_outcome").set_value("approved")
     next(b for b in at.button if b.label == "Decide").click().run()
     assert any("waiting for another approver" in s.value for s in at.success)
 
@@ -43,3 +47,28 @@ def test_a_viewer_sees_account_numbers_masked_and_cannot_decide(demo):
     assert "••••7788" in at.caption[0].value and "20451155667788" not in at.caption[0].value
     assert not [b for b in at.button if b.label == "Decide"]
     assert not at.file_uploader
+
+
+def test_an_amount_the_store_cannot_hold_or_a_wrong_currency_is_refused_and_the_queue_stays_readable(demo):
+    at = on_page("analyst", "pages/applications.py")
+    for amount, currency, said in (("9" * 40, "USD", "the requested amount '" + "9" * 40 + "' is too large"),
+                                   ("1e400", "USD", "the requested amount '1E+400' is too large"),
+                                   ("250000", "X1", "'X1' is not an ISO 4217 currency code")):
+        at.text_input(key="applications_merchant").input("Orchard Cafe")
+        at.text_input(key="applications_amount").input(amount)
+        at.text_input(key="applications_currency").input(currency)
+        next(b for b in at.button if b.label == "Create application").click().run()
+        assert not at.exception
+        assert [e.value for e in at.error if said in e.value], [e.value for e in at.error]
+    assert [i.value for i in at.info] == ["No application with this status."]
+
+
+def test_a_file_that_is_no_pdf_statement_is_kept_with_a_warning_not_a_success(demo):
+    create_application(demo, "Harbour Foods", Decimal("5000.00"), user="analyst")
+    at = on_page("analyst", "pages/applications.py")
+    assert [i.value for i in at.info] == ["No document yet: add the merchant's bank statements (PDF)."]
+    assert not at.error
+    at.file_uploader(key="applications_upload").upload("fake.pdf", b"just some text").run()
+    at.button(key="applications_add").click().run()
+    assert not at.exception and not at.success
+    assert [w.value for w in at.warning] == ["fake.pdf is kept, but could not be read: not a PDF statement; kept, not read."]
