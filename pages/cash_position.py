@@ -8,8 +8,7 @@ from core import config
 from core.banking.cash import cash_report, flow_lines
 from core.banking.posting import posted_records
 from core.banking.rates import parse_rates
-from core.domain.money import format_amount
-from ui import download_buttons, get_store, show_row_errors
+from ui import download_buttons, get_store, money_shown, show_row_errors
 
 store = get_store()
 st.title("Cash position")
@@ -41,19 +40,16 @@ if errors:
     st.stop()
 
 
-def reporting_cell(value) -> str:
-    return "" if value is None else format_amount(value)
-
-
 st.subheader(f"By bank account on {report.as_of}")
 if report.positions:
-    positions = pd.DataFrame([{"account": p.account, "currency": p.currency, "opening": format_amount(p.opening),
-                               "opening on": p.opening_date, "movement": format_amount(p.movement), "balance": format_amount(p.balance),
-                               f"balance in {rates.reporting}" if rates else "in reporting currency": reporting_cell(p.reporting),
-                               "from": p.source} for p in report.positions])
+    reporting = f"balance in {rates.reporting}" if rates else "in reporting currency"
+    positions = pd.DataFrame([{"account": p.account, "currency": p.currency, "opening": p.opening, "opening on": p.opening_date,
+                               "movement": p.movement, "balance": p.balance, reporting: p.reporting, "from": p.source}
+                              for p in report.positions])
     if rates is None:
         positions = positions.drop(columns=["in reporting currency"])
-    st.dataframe(positions, hide_index=True, width="stretch", key="cash_positions")
+    st.dataframe(money_shown(positions, ("opening", "movement", "balance", reporting)), hide_index=True, width="stretch",
+                 key="cash_positions")
     download_buttons(positions, "cash_position", "cash_positions_download")
     # Charts draw numbers; the grid keeps the exact amounts.
     chart = pd.DataFrame([{"account": f"{p.account} ({p.currency})", "balance": float(p.reporting if rates else p.balance)}
@@ -68,11 +64,10 @@ shown_dimension = dimension.replace("_", " ")
 st.subheader(f"By {shown_dimension} (GL cash accounts)")
 if report.by_dimension:
     by_dimension = pd.DataFrame([{dimension: r.value, "currency": r.currency,
-                                  f"opening before {report.date_from}": format_amount(r.opening),
-                                  "movement": format_amount(r.movement), "closing": format_amount(r.closing),
-                                  **({f"closing in {rates.reporting}": reporting_cell(r.reporting)} if rates else {})}
+                                  f"opening before {report.date_from}": r.opening, "movement": r.movement, "closing": r.closing,
+                                  **({f"closing in {rates.reporting}": r.reporting} if rates else {})}
                                  for r in report.by_dimension])
-    st.dataframe(by_dimension, hide_index=True, width="stretch", key="cash_by_dimension")
+    st.dataframe(money_shown(by_dimension, by_dimension.columns[2:]), hide_index=True, width="stretch", key="cash_by_dimension")
     download_buttons(by_dimension, f"cash_by_{dimension}", "cash_by_dimension_download")
 else:
     st.caption("No posted journal on a GL cash account by this date.")
@@ -80,9 +75,9 @@ else:
 st.subheader(f"Flows by {shown_dimension} and month")
 if report.pivot:
     pivot = pd.DataFrame([{dimension: value, "currency": currency,
-                           **{m: format_amount(cells[m]) if m in cells else "" for m in report.months}}
+                           **{m: cells.get(m) for m in report.months}}
                           for value, currency, cells in report.pivot])
-    st.dataframe(pivot, hide_index=True, width="stretch", key="cash_pivot")
+    st.dataframe(money_shown(pivot, report.months), hide_index=True, width="stretch", key="cash_pivot")
     download_buttons(pivot, f"flows_by_{dimension}", "cash_pivot_download")
     heat = pd.DataFrame([{"row": f"{value} ({currency})", "month": m, "flow": float(cells.get(m, 0))}
                          for value, currency, cells in report.pivot for m in report.months])
@@ -94,18 +89,18 @@ if report.pivot:
     picked = st.selectbox("Drill down to the journal lines of", cells, key="cash_drill",
                           format_func=lambda c: f"{c[0]} · {c[1]} · {c[2]}")
     lines = flow_lines(report.flows, picked[0], picked[2], picked[1]).to_pandas()
-    lines["amount"] = [format_amount(v) for v in lines["amount"]]
-    st.dataframe(lines, hide_index=True, width="stretch", key="cash_drill_lines")
+    st.dataframe(money_shown(lines, ("amount",)), hide_index=True, width="stretch", key="cash_drill_lines")
     download_buttons(lines, "flow_lines", "cash_drill_download")
     sources = posted_records(store, lines["journal"].tolist())
     if sources:
         st.markdown("**The bank records these journals were posted from**")
         records = pd.DataFrame([{"journal": x.journal_id, "dataset": x.dataset_name, "record": x.record_id,
                                  "date": (x.record or {}).get("date"),
-                                 "amount": format_amount(x.record["amount"]) if x.record else "no longer in the dataset",
+                                 "amount": x.record["amount"] if x.record else None,
+                                 "note": "" if x.record else "no longer in the dataset",
                                  **{c: (x.record or {}).get(c) or "" for c in ("currency", "reference", "description", "counterparty")}}
                                 for x in sources.values()])
-        st.dataframe(records, hide_index=True, width="stretch", key="cash_drill_records")
+        st.dataframe(money_shown(records, ("amount",)), hide_index=True, width="stretch", key="cash_drill_records")
         download_buttons(records, "flow_bank_records", "cash_drill_records_download")
     else:
         st.caption("No line of this cell was posted from a bank record (manual journals).")

@@ -12,7 +12,7 @@ from core.banking.transfers import transfer_report
 from core.banking.variance import dimension_columns, parse_budget, records_of_datasets, statement_side_datasets, variance_of_datasets
 from core.domain.money import format_amount
 from core.ingest.datasets import list_datasets
-from ui import MOMENT, account, download_buttons, get_store, show_row_errors
+from ui import MOMENT, account, download_buttons, get_store, money_shown, show_row_errors
 
 me = account()
 store = get_store()
@@ -63,12 +63,12 @@ else:
         st.subheader("Variance by account over months")
         sources = report.unexplained_from or {}
         rows = pd.DataFrame([{"account": r.account, "dimension": r.dimension, "month": r.month, "currency": r.currency,
-                              "movement": format_amount(r.movement),
-                              "previous month": "" if r.previous is None else format_amount(r.previous),
-                              "change": "" if r.change is None else format_amount(r.change),
-                              "budget": "" if r.budget is None else format_amount(r.budget),
-                              "against budget": "" if r.budget_variance is None else format_amount(r.budget_variance),
-                              "unexplained": "" if r.unexplained is None else format_amount(r.unexplained),
+                              "movement": r.movement,
+                              "previous month": r.previous,
+                              "change": r.change,
+                              "budget": r.budget,
+                              "against budget": r.budget_variance,
+                              "unexplained": r.unexplained,
                               "reconciliation": (f"run {sources[r.account, r.month].run_id} as of {sources[r.account, r.month].as_of}"
                                                  if (r.account, r.month) in sources else "")}
                              for r in report.rows])
@@ -80,7 +80,8 @@ else:
                         width="stretch", key="variance_chart")
         st.caption(f"Thresholds: variance {format_amount(report.variance_threshold)}, unexplained difference "
                    f"{format_amount(report.reconciliation_threshold)}; a figure at its threshold is no breach.")
-        st.dataframe(rows, hide_index=True, width="stretch", key="variance_rows")
+        st.dataframe(money_shown(rows, ("movement", "previous month", "change", "budget", "against budget", "unexplained")), hide_index=True,
+                     width="stretch", key="variance_rows")
         download_buttons(rows, "variance", "variance_rows_download")
 
         st.subheader(f"Movements by {dimension} and month" if dimension else "Movements by account and month")
@@ -89,7 +90,7 @@ else:
         grid = heat.pivot_table(index="row", columns="month", values="movement", aggfunc="sum", fill_value=0)
         st.plotly_chart(px.imshow(grid, aspect="auto", color_continuous_scale="RdBu", color_continuous_midpoint=0,
                                   labels={"color": "movement"}).update_xaxes(type="category"), width="stretch", key="variance_heatmap")
-        heat_grid = pd.DataFrame([{"account": a, "dimension": d, "month": m, "movement": format_amount(v)}
+        heat_grid = pd.DataFrame([{"account": a, "dimension": d, "month": m, "movement": v}
                                   for a, d, m, v in report.heatmap])
         download_buttons(heat_grid, "variance_heatmap", "variance_heatmap_download")
 
@@ -97,28 +98,28 @@ else:
     st.subheader("Transfers between own accounts")
     if transfers.transfers:
         paired = pd.DataFrame([{"out of": t.out.account, "out record": t.out.record_id, "out date": t.out.date,
-                                "amount out": format_amount(t.out.amount), "currency out": t.out.currency, "into": t.incoming.account,
+                                "amount out": t.out.amount, "currency out": t.out.currency, "into": t.incoming.account,
                                 "in record": t.incoming.record_id, "in date": t.incoming.date,
-                                "amount in": format_amount(t.incoming.amount), "currency in": t.incoming.currency,
-                                "business days": t.business_days, "difference": format_amount(t.difference), "rule": t.rule}
+                                "amount in": t.incoming.amount, "currency in": t.incoming.currency,
+                                "business days": t.business_days, "difference": t.difference, "rule": t.rule}
                                for t in transfers.transfers])
-        st.dataframe(paired, hide_index=True, width="stretch", key="variance_transfers")
+        st.dataframe(money_shown(paired, ("amount out", "amount in", "difference")), hide_index=True, width="stretch", key="variance_transfers")
         download_buttons(paired, "transfers", "variance_transfers_download")
     else:
         st.caption("No transfer between own accounts is paired.")
     if transfers.ambiguous:
         st.warning(f"{len(transfers.ambiguous)} leg(s) have more than one equally close partner: a person chooses.")
         st.dataframe(pd.DataFrame([{"account": a.leg.account, "record": a.leg.record_id, "date": a.leg.date,
-                                    "amount": format_amount(a.leg.amount),
+                                    "amount": a.leg.amount,
                                     "candidates": ", ".join(f"{c.account} {c.record_id}" for c in a.candidates)}
-                                   for a in transfers.ambiguous]), hide_index=True, width="stretch", key="variance_ambiguous")
+                                   for a in transfers.ambiguous]).pipe(money_shown, ("amount",)), hide_index=True, width="stretch", key="variance_ambiguous")
     st.markdown(f"**In transit on {transfers.as_of}** (alert past {transfers.threshold} business days)")
     if transfers.in_transit:
         transit = pd.DataFrame([{"account": x.leg.account, "record": x.leg.record_id, "date": x.leg.date,
-                                 "amount": format_amount(x.leg.amount), "currency": x.leg.currency, "reference": x.leg.reference,
+                                 "amount": x.leg.amount, "currency": x.leg.currency, "reference": x.leg.reference,
                                  "age (business days)": x.age, "overdue": "⚠ overdue" if x.overdue else ""}
                                 for x in transfers.in_transit])
-        st.dataframe(transit, hide_index=True, width="stretch", key="variance_in_transit")
+        st.dataframe(money_shown(transit, ("amount",)), hide_index=True, width="stretch", key="variance_in_transit")
         download_buttons(transit, "transfers_in_transit", "variance_in_transit_download")
     else:
         st.caption("Nothing in transit.")
@@ -127,10 +128,10 @@ st.subheader("Alerts")
 alerts = list_alerts(store)
 if alerts:
     table = pd.DataFrame([{"id": a.id, "kind": a.kind, "account": a.account, "period": a.period, "subject": a.subject,
-                           "amount": format_amount(a.amount), "threshold": format_amount(a.threshold), "message": a.message,
+                           "amount": a.amount, "threshold": a.threshold, "message": a.message,
                            "raised": a.created_at, "acknowledged by": a.acknowledged_by or "", "acknowledged": a.acknowledged_at}
                           for a in alerts])
-    st.dataframe(table, hide_index=True, width="stretch", key="variance_alerts",
+    st.dataframe(money_shown(table, ("amount", "threshold")), hide_index=True, width="stretch", key="variance_alerts",
                  column_config={"raised": MOMENT, "acknowledged": MOMENT})
     download_buttons(table, "alerts", "variance_alerts_download")
     waiting = [a for a in alerts if a.acknowledged_at is None]

@@ -159,3 +159,14 @@ def show_grid(grid, key: str, **options) -> object:
 def show_totals(totals: pd.DataFrame, key: str) -> None:
     """The totals under a grid (``core.views.format.grid_totals``), one row per currency."""
     st.dataframe(totals, hide_index=True, column_config=dict(TOTALS_TITLES), key=key)
+
+
+def money_shown(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """The frame as a grid shows it: its money columns written with thousands separators. The
+    frame itself keeps the exact numbers, for downloads."""
+    from core.domain.money import format_amount  # the pages' one formatting of plain amounts
+
+    def cell(value) -> str:
+        return "" if value is None or (isinstance(value, float) and value != value) else format_amount(value)
+
+    return frame.assign(**{c: frame[c].map(cell) for c in columns if c in frame.columns})
