@@ -32,6 +32,7 @@ from core.auth import Account
 from core.domain.findings import RowError
 from core.store import Store, record_audit
 from core.store.models import Application, ApplicationDocument, utc_now
+from core.webhooks import emit
 
 __all__ = ["ApplicationError", "DocumentAdded", "add_document", "application_metrics", "confirm_document_rows", "create_application",
            "decide_application", "rows_to_confirm_of",
@@ -191,7 +192,17 @@ def _update_status(session, application_id: int) -> None:
     documents = session.scalars(select(ApplicationDocument).where(ApplicationDocument.application_id == application_id)).all()
     statements = [d for d in documents if d.reading.get("kind") in ("text pdf", "scanned pdf")]
     clean = statements and all(not d.reading.get("problems") and not d.reading.get("doubtful_rows") for d in statements)
+    was = application.status
     application.status = "ready" if clean else "processing" if documents else "received"
+    if application.status == "ready" and was != "ready":
+        emit(session, "application.ready", _event_data(application, documents=len(documents)))
+
+
+def _event_data(application: Application, **more) -> dict:
+    """What a webhook tells of an application: no document, no account number."""
+    return {"application_id": application.id, "merchant": application.merchant, "status": application.status,
+            "requested_amount": None if application.requested_amount is None else format(application.requested_amount, "f"),
+            "currency": application.currency, **more}
 
 
 def document_bytes(store: Store, document_id: int) -> tuple[str, bytes]:
@@ -278,6 +289,7 @@ def decide_application(store: Store, application_id: int, outcome: str, comment:
         record_audit(session, actor.username, "application_decided", "application", str(application_id),
                      before={"proposed": application.proposed_outcome, "proposed_by": application.proposed_by},
                      after={"outcome": outcome, "comment": comment})
+        emit(session, "application.decided", _event_data(application, outcome=outcome, decided_by=actor.username))
         return "decided"
 
 
