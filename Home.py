@@ -91,4 +91,7 @@ sections["Banking"] = banking_pages
 sections["Underwriting"] = underwriting_pages
 if can(current, "admin"):
     sections["Admin"] = admin_pages
+# Webhooks: admins manage subscribers, analysts read the deliveries; viewers do not see it.
+if can(current, "analyst"):
+    sections.setdefault("Admin", []).append(st.Page("pages/webhooks.py", title="Webhooks", icon=":material/webhook:"))
 st.navigation(sections, expanded=True).run()
