@@ -36,7 +36,8 @@ from core.webhooks import emit
 
 __all__ = ["ApplicationError", "DocumentAdded", "add_document", "application_metrics", "confirm_document_rows", "create_application",
            "decide_application", "rows_to_confirm_of",
-           "document_bytes", "document_rows", "list_applications", "list_documents", "mask_account", "take_in_mail"]
+           "document_bytes", "document_rows", "list_applications", "list_documents", "mask_account", "take_in_mail",
+           "application_view", "submit_application"]
 
 STATUSES = ("received", "processing", "ready", "decided")
 OUTCOMES = ("approved", "declined")
@@ -323,3 +324,63 @@ def take_in_mail(store: Store, inbox: Path | None = None, *, user: str = "mail")
         taken.append((path.name, application_id, added))
     return taken
 
+
+
+def submit_application(store: Store, merchant: str, requested_amount: str | Decimal | None, currency: str,
+                       documents: list[tuple[str, bytes]], *, user: str, source: str = "upload") -> int:
+    """A new application with its documents, as another system hands it in (the HTTP API): the
+    amount as exact decimal text, each document through :func:`add_document` as an upload is.
+
+    Raises:
+        ApplicationError: the merchant, amount or currency is not usable (nothing is made then).
+    """
+    amount = None
+    if requested_amount not in (None, ""):
+        try:
+            amount = Decimal(str(requested_amount).strip())
+        except ArithmeticError:
+            raise ApplicationError(f"requested_amount {requested_amount!r} is not a decimal number such as 25000.00") from None
+        if not amount.is_finite():
+            raise ApplicationError(f"requested_amount {requested_amount!r} is not a decimal number such as 25000.00")
+    currency = (currency or "").strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise ApplicationError(f"currency {currency!r} is not a three-letter code such as USD")
+    if not merchant.strip():
+        raise ApplicationError("an application needs the merchant's name")
+    if amount is not None and amount <= 0:
+        raise ApplicationError(f"the requested amount must be above zero, not {amount}")
+    application_id = create_application(store, merchant, amount, user=user, currency=currency)
+    for name, data in documents:
+        add_document(store, application_id, data, name, user=user, source=source)
+    return application_id
+
+
+def application_view(store: Store, application_id: int) -> dict:
+    """An application for another system: status, decision, documents (SHA-256, pages, what was
+    read) and the metrics, overall and month by month, money as exact decimal text. Account
+    numbers appear only masked (last four digits).
+
+    Raises:
+        ApplicationError: no such application.
+    """
+    with store.session() as session:
+        application = session.get(Application, application_id)
+        if application is None:
+            raise ApplicationError(f"no application {application_id}")
+        session.expunge(application)
+    documents = list_documents(store, application_id)
+    figures, problems = application_metrics(store, application_id) if documents else (None, [])
+    metrics = None
+    if figures is not None:
+        summary = {k: v for k, v in figures.metrics.items() if k not in ("rows", "monthly", "accounts")}
+        metrics = {"accounts": [mask_account(a) for a in figures.metrics.get("accounts", [])], "overall": summary,
+                   "monthly": [{k: v for k, v in month.items() if k != "rows"} for month in figures.metrics.get("monthly", [])]}
+    amount = application.requested_amount
+    return {"id": application.id, "merchant": application.merchant, "status": application.status,
+            "requested_amount": None if amount is None else format(amount, "f"), "currency": application.currency,
+            "created_at": application.created_at, "created_by": application.created_by, "outcome": application.outcome,
+            "decision_comment": application.decision_comment, "decided_by": application.decided_by, "decided_at": application.decided_at,
+            "documents": [{"id": d.id, "name": d.name, "sha256": d.sha256, "size": d.size, "pages": d.pages, "source": d.source,
+                           "added_at": d.added_at, "reading": {k: v for k, v in d.reading.items() if k != "confirmed_rows"}}
+                          for d in documents],
+            "metrics": metrics, "metrics_problems": [str(p) for p in problems]}
