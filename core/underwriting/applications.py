@@ -5,8 +5,13 @@ An application moves received -> processing -> ready -> decided. It is *received
 adds up (a scan's doubtful rows confirmed); *decided* once a decision stands. Documents come as
 uploads or as mail: ``.eml`` files dropped in the inbox folder (``config.mail_inbox()``), whose
 attachments are taken in (:func:`take_in_mail`). Each document is known by its SHA-256 (the
-same document twice is one), with its pages and what was read; its bytes are kept in the data
-folder encrypted with the key from configuration (Fernet), never in the database.
+same document twice is one), with its pages and what was read; its bytes are never kept in the
+database but where exports are kept, through ``connectors.storage``, as ``RECON_DOCUMENTS_DEST``
+says (``config.documents_destination()``): ``local``, the data folder's ``documents/``, each file
+encrypted with the key from configuration (Fernet); or ``s3://bucket/prefix``, reached with the
+``RECON_S3_*`` settings, each upload asking for server-side encryption (``RECON_S3_SSE``, AES256
+by default). ``stored_as`` is a file name under ``documents/`` (the form of every document kept
+before S3 was possible, still read) or an ``s3://`` location.
 
 A decision (approve or decline, with a comment) on an amount above the approval threshold
 waits for a second person with the approver role, who is not the maker (maker-checker, as
@@ -114,14 +119,7 @@ def add_document(store: Store, application_id: int, data: bytes, name: str, *, u
             session.expunge(existing)
             return DocumentAdded(existing, False)
     reading, pages = _reading(data, name)
-    stored_as = f"{digest}.fernet"
-    target = _documents_dir() / stored_as
-    if not target.exists():
-        from core.atomic import write_atomically
-
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with write_atomically(target, "wb") as handle:
-            handle.write(_fernet().encrypt(data))
+    stored_as = _keep(data, digest)
     with store.session() as session:
         document = ApplicationDocument(application_id=application_id, sha256=digest, name=Path(name).name[:256], source=source,
                                        size=len(data), pages=pages, stored_as=stored_as, reading=reading, added_by=user)
@@ -206,13 +204,53 @@ def _event_data(application: Application, **more) -> dict:
             "currency": application.currency, **more}
 
 
+def _storage(destination: str):
+    """The storage documents go to: the local ``documents/`` folder, or an S3 bucket and prefix."""
+    from connectors.storage import LocalFolder
+
+    if destination.startswith("s3://"):
+        from connectors.storage.s3 import S3Bucket
+
+        bucket, _, prefix = destination[5:].partition("/")
+        return S3Bucket(bucket, prefix, config.s3_settings(), staging=_documents_dir())
+    return LocalFolder(_documents_dir())
+
+
+def _keep(data: bytes, digest: str) -> str:
+    """Store a document's bytes (once per SHA-256) where configuration says; returns ``stored_as``."""
+    from core.exports.storage import staged_file
+
+    destination = config.documents_destination()
+    storage = _storage(destination)
+    if destination.startswith("s3://"):
+        name, content = f"{digest}.pdf" if data.startswith(b"%PDF") else digest, data  # S3 encrypts it (SSE)
+        stored_as = f"s3://{storage.bucket}/{storage.key(name)}"
+        if storage.exists(stored_as):
+            return stored_as
+    else:
+        name = stored_as = f"{digest}.fernet"
+        if (_documents_dir() / name).exists():
+            return stored_as
+        content = _fernet().encrypt(data)
+    with staged_file(storage, name) as staging:
+        staging.write_bytes(content)
+        storage.put(staging, name)
+    return stored_as
+
+
 def document_bytes(store: Store, document_id: int) -> tuple[str, bytes]:
-    """A document's name and its bytes, decrypted."""
+    """A document's name and its bytes (decrypted, or fetched from S3)."""
     with store.session() as session:
         document = session.get(ApplicationDocument, document_id)
         if document is None:
             raise ApplicationError(f"no document {document_id}")
         name, stored_as = document.name, document.stored_as
+    if stored_as.startswith("s3://"):
+        from connectors.storage.s3 import S3Bucket
+
+        bucket = stored_as[5:].partition("/")[0]
+        with S3Bucket(bucket, "", config.s3_settings(), staging=_documents_dir()).open(stored_as) as body:
+            return name, body.read()
     return name, _fernet().decrypt((_documents_dir() / stored_as).read_bytes())
 
 
