@@ -138,6 +138,7 @@ class _Builder:
             run_export(self.store, reference_id, worker=self.name)
         except Exception:  # the export records its own failure; the log keeps the traceback
             _log.exception("export %s failed", reference_id)
+        send_webhooks(self.store)  # no worker runs: this process sends what the export owes (export.completed)
 
 
 def create_app(store: Store | None = None) -> FastAPI:

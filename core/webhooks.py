@@ -251,21 +251,21 @@ def redeliver_event(store: Store, event_id: int, *, actor: str) -> None:
 
 
 _sender_lock = threading.Lock()
-_sender: threading.Thread | None = None
+_senders: dict[int, threading.Thread] = {}  # per store (by id): the thread sending its events
 
 
 def hand_over(store: Store, *, longest_wait: float = 120.0) -> threading.Thread | None:
     """Leave pending events to the worker when one holds the store's lease; with none running,
     send them on a thread of this process (the app's or the API's), waiting between tries while
-    the next is due within ``longest_wait`` seconds. One such thread at a time."""
+    the next is due within ``longest_wait`` seconds. One such thread per store at a time."""
     from core.jobs.lease import worker_alive
 
-    global _sender
-    if worker_alive(store):
+    if _next_due(store) is None or worker_alive(store):
         return None
     with _sender_lock:
-        if _sender is not None and _sender.is_alive():
-            return _sender
+        running = _senders.get(id(store))
+        if running is not None and running.is_alive():
+            return running
 
         def send() -> None:
             try:
@@ -281,9 +281,9 @@ def hand_over(store: Store, *, longest_wait: float = 120.0) -> threading.Thread 
             except Exception:  # the worker, or the next hand-over, sends what is left
                 log.exception("sending webhook events failed")
 
-        _sender = threading.Thread(target=send, name="webhooks", daemon=True)
-        _sender.start()
-        return _sender
+        sender = _senders[id(store)] = threading.Thread(target=send, name="webhooks", daemon=True)
+        sender.start()
+        return sender
 
 
 def list_events(store: Store, *, limit: int = 200) -> list[dict]:

@@ -491,6 +491,9 @@ def run_in_background(store: Store, reference_id: str, *, worker: str) -> thread
             run_export(store, reference_id, worker=worker)
         except Exception:  # recorded as FAILED by run_export; nobody waits on this thread
             pass
+        from core.webhooks import hand_over as send_webhooks
+
+        send_webhooks(store)  # no worker runs: this process sends what the export owes (export.completed)
 
     thread = threading.Thread(target=build, name=f"export-{reference_id}", daemon=True)
     thread.start()

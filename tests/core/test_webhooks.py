@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import os
 import signal
+import time
 from decimal import Decimal
 
 import pytest
@@ -185,3 +186,22 @@ def test_the_worker_process_sends_what_is_owed(tmp_path, hooks_env, receiver, mo
     with store.session() as session:
         assert session.scalar(select(WebhookDelivery.event_id)) == 1
     store.engine.dispose()
+
+
+def test_with_no_worker_an_export_built_on_a_thread_sends_its_event_and_retries_wait_on_that_thread(store, hooks_env, receiver,
+                                                                                                      monkeypatch):
+    from core.exports.requests import ExportRequest, request_export, run_in_background
+    from tests.core.exports.export_helpers import add_dataset, rows_table
+
+    monkeypatch.setenv("RECON_WEBHOOK_BACKOFF_SECONDS", "0.2")
+    seen = receiver([503])
+    subscribe(store, seen.url, SECRET, ["export.completed"], actor="root")
+    add_dataset(store, rows_table(4))
+    ticket = request_export(store, ExportRequest("transactions"), actor="ana")
+    run_in_background(store, ticket.reference_id, worker="app:test").join(30)
+    deadline = time.monotonic() + 30
+    while not events_of(store) or events_of(store)[0].status != "delivered":
+        assert time.monotonic() < deadline, "the export.completed event was not sent"
+        time.sleep(0.1)
+    assert [r["valid"] for r in seen.requests] == [True, True]  # the 503, then the retry after its wait
+    assert seen.requests[1]["body"]["data"]["reference_id"] == ticket.reference_id
