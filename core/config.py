@@ -51,11 +51,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 __all__ = ["S3Settings", "SignInPolicy", "WorkerSettings", "approval_threshold", "cli_user", "data_dir", "database_url",
-           "demo_mode", "document_key", "documents_destination", "duckdb_settings", "ledger_dimensions", "mail_inbox", "manual_match_tolerance",
+           "demo_mode", "document_key", "duckdb_settings", "ledger_dimensions", "mail_inbox", "manual_match_tolerance",
            "max_expanded_bytes", "max_import_bytes", "named_secret", "profiles_dir", "reconciliation_threshold",
            "registrars_dir", "s3_settings", "show_tracebacks", "sign_in_policy", "transfer_transit_days",
            "variance_alert_threshold", "webhook_attempts", "webhook_backoff_seconds", "webhook_timeout_seconds",
-           "worker_settings"]
+           "worker_settings", "documents_destination"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
