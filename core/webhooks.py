@@ -185,11 +185,13 @@ def _claim(store: Store, event_id: int, now: dt.datetime) -> bool:
 
 def _release_stale(store: Store, now: dt.datetime) -> None:
     """Events left *sending* by a process that stopped go back to pending (sent again: the
-    receiver knows the event id)."""
+    receiver knows the event id). Only read, unless there are some: the worker calls this each poll."""
+    stale = (WebhookEvent.status == "sending", WebhookEvent.sending_since < now - dt.timedelta(seconds=STALE_SENDING_SECONDS))
     with store.session() as session:
-        session.execute(update(WebhookEvent).where(WebhookEvent.status == "sending",
-                                                   WebhookEvent.sending_since < now - dt.timedelta(seconds=STALE_SENDING_SECONDS))
-                        .values(status="pending", sending_since=None))
+        if session.scalar(select(WebhookEvent.id).where(*stale).limit(1)) is None:
+            return
+    with store.session() as session:
+        session.execute(update(WebhookEvent).where(*stale).values(status="pending", sending_since=None))
 
 
 def _deliver(store: Store, event_id: int) -> str:
@@ -222,6 +224,9 @@ def deliver_pending(store: Store, *, now: dt.datetime | None = None, limit: int 
     """Send every pending event whose time has come, oldest first, once each (what the worker runs
     each poll). Returns ``(event id, status after the attempt)`` per event sent."""
     now = now or utc_now()
+    with store.session() as session:  # the worker's idle poll: one read, nothing written
+        if session.scalar(select(WebhookEvent.id).where(WebhookEvent.status.in_(("pending", "sending"))).limit(1)) is None:
+            return []
     _release_stale(store, now)
     with store.session() as session:
         due = list(session.scalars(select(WebhookEvent.id).where(WebhookEvent.status == "pending", WebhookEvent.next_attempt_at <= now)
