@@ -4,6 +4,7 @@ import streamlit as st
 
 from core.auth import SignInLocked, authenticate, can, demo_passwords_in_use, reload_account
 from core.demo import DEMO_USERS
+from core.webhooks import hand_over as hand_over_webhooks
 from ui import FAVICON, account, client_address, demo_mode, get_store, sign_out
 
 st.set_page_config(page_title="Recon Workbench", page_icon=FAVICON, layout="wide")
@@ -91,4 +92,9 @@ sections["Banking"] = banking_pages
 sections["Underwriting"] = underwriting_pages
 if can(current, "admin"):
     sections["Admin"] = admin_pages
+# With no worker running, the app sends the webhook events its pages' changes owe, on a thread.
+hand_over_webhooks(store)
+# Webhooks: admins manage subscribers, analysts read the deliveries; viewers do not see it.
+if can(current, "analyst"):
+    sections.setdefault("Admin", []).append(st.Page("pages/webhooks.py", title="Webhooks", icon=":material/webhook:"))
 st.navigation(sections, expanded=True).run()

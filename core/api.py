@@ -10,7 +10,10 @@ is written as strings holding the exact decimal (``"-1850.00"``), dates as ISO t
 
 Exports: a POST queues the export (``core.exports.requests``); the worker builds it when one
 holds the store's lease, else the API builds it in a background thread of its own
-(``RECON_API_BUILDS_EXPORTS=0`` turns that off: the queue waits for a worker). ``GET /metrics`` answers in the Prometheus
+(``RECON_API_BUILDS_EXPORTS=0`` turns that off: the queue waits for a worker).
+Applications: a multipart POST hands in an application with its statements (an analyst key);
+a GET answers its status, documents and metrics. Webhook events the API's changes owe are
+sent by the worker, or by a thread of the API when no worker runs. ``GET /metrics`` answers in the Prometheus
 text format from the store (``core.monitoring``), and every request answered is counted there.
 OpenAPI docs are at ``/docs``.
 """
@@ -24,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -40,6 +43,8 @@ from core.exports.requests import ExportError, ExportRequest, file_url, get_expo
 from core.jobs.lease import worker_alive
 from core.monitoring import check_store, count_api_request, metrics_text
 from core.store import Store, open_store
+from core.underwriting.applications import ApplicationError, application_view, submit_application
+from core.webhooks import hand_over as send_webhooks
 
 __all__ = ["create_app"]
 
@@ -133,6 +138,7 @@ class _Builder:
             run_export(self.store, reference_id, worker=self.name)
         except Exception:  # the export records its own failure; the log keeps the traceback
             _log.exception("export %s failed", reference_id)
+        send_webhooks(self.store)  # no worker runs: this process sends what the export owes (export.completed)
 
 
 def create_app(store: Store | None = None) -> FastAPI:
@@ -284,6 +290,30 @@ def create_app(store: Store | None = None) -> FastAPI:
         """Post one bank transaction to the ledger by posting rules, once (an analyst key or above)."""
         body = body or PostingBody()
         return banking(post_transaction, transaction_id, actor=f"api:{key.name}", dataset=body.dataset_id, rules=body.rules)
+
+    @app.post("/api/v1/applications", tags=["applications"], status_code=201)
+    def create_application_route(key: Poster, merchant: Annotated[str, Form(min_length=1, max_length=256)],
+                                 requested_amount: Annotated[str, Form(max_length=32, description="exact decimal text, such as 25000.00")],
+                                 currency: Annotated[str, Form(max_length=3)] = "USD",
+                                 files: Annotated[list[UploadFile] | None, File(description="the bank statements (PDF)")] = None
+                                 ) -> JSONResponse:
+        """Hand in an application with its statements (an analyst key or above); answers it as ``GET`` does."""
+        documents = [(upload.filename or "document", upload.file.read()) for upload in files or []]
+        try:
+            application_id = submit_application(store, merchant, requested_amount, currency, documents, user=f"api:{key.name}")
+            answer = application_view(store, application_id)
+        except ApplicationError as exc:
+            raise HTTPException(422, str(exc)) from None
+        send_webhooks(store)  # with no worker running, this process sends what the application owes (application.ready)
+        return JSONResponse(_plain(answer), status_code=201)
+
+    @app.get("/api/v1/applications/{application_id}", tags=["applications"])
+    def get_application_route(key: Reader, application_id: Annotated[int, PathParam(ge=1)]) -> JSONResponse:
+        """An application: status, decision, documents (SHA-256, pages, what was read) and metrics month by month."""
+        try:
+            return JSONResponse(_plain(application_view(store, application_id)))
+        except ApplicationError as exc:
+            raise HTTPException(404, str(exc)) from None
 
     @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:

@@ -35,6 +35,8 @@ its lease lasts unrenewed, ``RECON_WORKER_RENEW_SECONDS`` (default 3) how often 
 ``RECON_WORKER_THREADS`` (default 4) how many runs go at once.
 ``RECON_DOCUMENT_KEY`` is the Fernet key that encrypts application documents in the data folder
 (default: a key made on first use in ``DATA_DIR/document.key``, readable by its owner only);
+``RECON_DOCUMENTS_DEST`` where they are kept: ``local`` (default, ``DATA_DIR/documents``, encrypted with that
+key) or ``s3://bucket/prefix`` (the ``RECON_S3_*`` settings; server-side encryption);
 ``RECON_MAIL_INBOX`` the folder of ``.eml`` files taken in (default ``DATA_DIR/mail``; a pipeline's statement inbox is a folder of its own).
 DuckDB spills what does not fit in memory under the system's temporary folder (``TMPDIR``),
 never into the folder the command was started from.
@@ -53,7 +55,7 @@ __all__ = ["S3Settings", "SignInPolicy", "WorkerSettings", "approval_threshold",
            "max_expanded_bytes", "max_import_bytes", "named_secret", "profiles_dir", "reconciliation_threshold",
            "registrars_dir", "s3_settings", "show_tracebacks", "sign_in_policy", "transfer_transit_days",
            "variance_alert_threshold", "webhook_attempts", "webhook_backoff_seconds", "webhook_timeout_seconds",
-           "worker_settings"]
+           "worker_settings", "documents_destination"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,6 +106,20 @@ def document_key() -> bytes:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(Fernet.generate_key())
     return path.read_bytes().strip()
+
+
+def documents_destination() -> str:
+    """Where application documents are kept (``RECON_DOCUMENTS_DEST``): ``local`` (the default: the
+    data folder's ``documents/``, Fernet-encrypted with :func:`document_key`) or
+    ``s3://bucket/prefix`` (with the ``RECON_S3_*`` settings; server-side encryption)."""
+    text = (os.environ.get("RECON_DOCUMENTS_DEST") or "local").strip()
+    if text == "local":
+        return text
+    if not text.lower().startswith("s3://") or not text[5:].partition("/")[0]:
+        raise ValueError(f"RECON_DOCUMENTS_DEST={text!r} is neither local nor s3://bucket/prefix")
+    bucket, _, prefix = text[5:].partition("/")
+    prefix = "/".join(part for part in prefix.split("/") if part)
+    return f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
 
 
 def mail_inbox() -> Path:

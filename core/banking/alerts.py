@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from core.auth import Account, acting_user
 from core.store import Store, lost_to_another_writer, record_audit
 from core.store.models import Alert, utc_now
+from core.webhooks import emit
 
 __all__ = ["ACKNOWLEDGE_ROLE", "AlertDraft", "AlertError", "acknowledge_alert", "list_alerts", "raise_alerts"]
 
@@ -76,6 +77,9 @@ def _add_new_alerts(store: Store, drafts: list[AlertDraft], actor: str) -> list[
         session.flush()
         for alert in added:
             record_audit(session, actor, "raise_alert", "alert", str(alert.id), None, _state(alert))
+            emit(session, "alert.raised", {"alert_id": alert.id, "kind": alert.kind, "account": alert.account, "period": alert.period,
+                                           "subject": alert.subject, "amount": format(alert.amount, "f"),
+                                           "threshold": format(alert.threshold, "f"), "message": alert.message})
     return added
 
 

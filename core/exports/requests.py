@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.store import Store, record_audit
 from core.store.models import ExportAsk, ExportRecord, utc_now
+from core.webhooks import emit
 
 __all__ = ["DESTINATION_LOCAL", "FORMATS", "KINDS", "STATUSES", "ExportError", "ExportRecordView", "ExportRequest", "ExportTicket",
            "export_now", "export_or_fail", "export_statistics", "file_url", "get_export", "hand_over", "list_exports", "local_file", "reap_stalled",
@@ -352,6 +353,8 @@ def _finish(store: Store, reference_id: str, attempt: int, worker: str, *, writt
                                                                                   written.sha256, location)
             record_audit(session, worker, "export.complete", "export", reference_id,
                          after={"row_count": written.row_count, "file_size": written.file_size, "sha256": written.sha256})
+            emit(session, "export.completed", {"reference_id": reference_id, "kind": record.kind, "request": record.request,
+                                               "row_count": written.row_count, "file_size": written.file_size, "sha256": written.sha256})
         session.flush()
         return _views(session, [record])[0]
 
@@ -498,6 +501,9 @@ def run_in_background(store: Store, reference_id: str, *, worker: str) -> thread
             run_export(store, reference_id, worker=worker)
         except Exception:  # recorded as FAILED by run_export; nobody waits on this thread
             pass
+        from core.webhooks import hand_over as send_webhooks
+
+        send_webhooks(store)  # no worker runs: this process sends what the export owes (export.completed)
 
     thread = threading.Thread(target=build, name=f"export-{reference_id}", daemon=True)
     thread.start()

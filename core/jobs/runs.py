@@ -36,6 +36,7 @@ from core.jobs.pipelines import PipelineError, PipelineSpec, get_pipeline
 from core.jobs.steps import RunContext, StepFailed, StopRun, run_step
 from core.store import Store
 from core.store.models import PipelineRun, PipelineRunStep, utc_now
+from core.webhooks import emit
 
 __all__ = ["ABANDONED", "claim_run", "due_retries", "execute_run", "fail_abandoned", "list_runs", "manual_worker_name", "record_missed", "running_by_hand",
            "run_now", "run_steps", "run_steps_of"]
@@ -218,9 +219,16 @@ def _finish(store: Store, run_id: int, spec: PipelineSpec | None, status: str, e
     with store.session() as session:
         run = session.get(PipelineRun, run_id)
         run.status, run.error, run.outputs, run.finished_at = status, error, outputs, utc_now()
-        if status == "failed" and spec is not None:
-            _queue_retry(session, run, spec)
+        if status == "failed":
+            retry = _queue_retry(session, run, spec) if spec is not None else None
+            _emit_failed(session, run, retry)
     return run
+
+
+def _emit_failed(session, run: PipelineRun, retry: PipelineRun | None) -> None:
+    """Tell the webhook subscribers of ``pipeline.failed``, in the transaction that fails the run."""
+    emit(session, "pipeline.failed", {"pipeline": run.pipeline, "run_id": run.id, "attempt": run.attempt, "error": run.error,
+                                      "retry_at": retry.run_after.isoformat() if retry is not None else None})
 
 
 def _queue_retry(session, run: PipelineRun, spec: PipelineSpec) -> PipelineRun | None:
@@ -278,8 +286,8 @@ def _fail_abandoned_run(store: Store, run: PipelineRun) -> bool:
             return False
         session.execute(update(PipelineRunStep).where(PipelineRunStep.run_id == run.id, PipelineRunStep.status == "running")
                         .values(status="failed", message=ABANDONED, finished_at=utc_now()))
-        if spec is not None:
-            _queue_retry(session, session.get(PipelineRun, run.id), spec)
+        failed = session.get(PipelineRun, run.id)
+        _emit_failed(session, failed, _queue_retry(session, failed, spec) if spec is not None else None)
     return True
 
 

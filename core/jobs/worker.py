@@ -38,7 +38,8 @@ What it guarantees, and how:
   the pipelines: a new or rescheduled pipeline gets its job (replaced, ``replace_existing``),
   a deleted, paused or unscheduled one loses it; an edit that keeps the schedule keeps the job
   (its next time stays where it was). The same poll starts the retries that are due
-  (``runs.due_retries``).
+  (``runs.due_retries``), builds the queued exports and sends the webhook events that are due
+  (``core.webhooks.deliver_pending``), each on a thread of its own.
 - **No run is left running.** On taking the lease the worker fails the runs a stopped worker
   left ``running`` (``runs.fail_abandoned``), and they are retried like any failure. On a clean
   stop (SIGTERM, SIGINT) it stops scheduling, lets the runs in progress finish while it keeps
@@ -164,6 +165,8 @@ class Worker:
         self._retries = _Threads(max_workers=settings.threads, thread_name_prefix="retry")
         self._exports = _Threads(max_workers=1, thread_name_prefix="export")
         self._exporting = None  # the future of the export queue's pass in progress
+        self._webhooks = _Threads(max_workers=1, thread_name_prefix="webhooks")
+        self._sending = None  # the future of the webhook outbox's pass in progress
         self._lock = threading.Lock()
         self._running: dict[int, str] = {}  # run id -> pipeline, for the runs going now
         self._handed: dict[object, tuple[str, dt.datetime]] = {}  # times handed to the executor, not claimed yet
@@ -249,6 +252,8 @@ class Worker:
             self._start_due_retries()
             if self._exporting is None or self._exporting.done():
                 self._exporting = self._exports.submit(self._build_exports)
+            if self._sending is None or self._sending.done():
+                self._sending = self._webhooks.submit(self._deliver_webhooks)
         except Exception as exc:  # a bad moment of the store must not stop the worker
             log.error("re-reading the pipelines failed: %s", _one_line(exc))
 
@@ -262,6 +267,7 @@ class Worker:
         self._stop_scheduler()
         self._retries.shutdown(wait=False, cancel_futures=True)
         self._exports.shutdown(wait=False, cancel_futures=True)
+        self._webhooks.shutdown(wait=False, cancel_futures=True)
         if self._running:
             log.info("stopping: waiting for run(s) %s to finish (Ctrl-C again to stop now)", ", ".join(map(str, sorted(self._running))))
         next_renew = time.monotonic() + self.settings.renew_seconds
@@ -431,6 +437,16 @@ class Worker:
                 log.info("export %s: %s%s", view.reference_id, view.status, f" ({view.error})" if view.error else "")
         except Exception as exc:  # the next poll tries again
             log.error("building queued exports failed: %s", _one_line(exc))
+
+    def _deliver_webhooks(self) -> None:
+        """Send the webhook events that are due (``core.webhooks``: the outbox), each once per poll."""
+        from core.webhooks import deliver_pending
+
+        try:
+            for event_id, status in deliver_pending(self.store):
+                log.info("webhook event %d: %s", event_id, status)
+        except Exception as exc:  # the next poll tries again
+            log.error("sending webhook events failed: %s", _one_line(exc))
 
     def _execute_retry(self, store: Store, run_id: int):
         return runs.execute_run(store, run_id, worker=self.identity)

@@ -21,7 +21,7 @@ __all__ = ["AccountAlias", "Alert", "ApiKey", "ApiRequestCount", "Application", 
            "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "DimensionValue", "ExportAsk", "ExportRecord",
            "FetchedFile", "GLAccount", "HoldingsRun", "Journal", "JournalBalanceCheck", "JournalLine", "MatchGroup", "MatchItem",
            "Pipeline", "PipelineRun", "PipelineRunStep", "ReconciliationSignOff", "Run", "SignInAttempt", "StatementRecord",
-           "User", "WebhookDelivery", "WorkerLease", "utc_now"]
+           "User", "WebhookDelivery", "WebhookEvent", "WebhookSubscriber", "WorkerLease", "utc_now"]
 
 
 def utc_now() -> dt.datetime:
@@ -493,6 +493,7 @@ class WebhookDelivery(Base):
     error: Mapped[str | None] = mapped_column(Text)
     delivered: Mapped[bool] = mapped_column(Boolean)
     sent_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+    event_id: Mapped[int | None] = mapped_column(Integer, comment="the subscriber's event (webhook_events) this attempt delivers")
 
 
 class ExportRecord(Base):
@@ -655,3 +656,42 @@ class SavedBreakView(Base):
     name: Mapped[str] = mapped_column(String(128))
     filters: Mapped[dict] = mapped_column(JSON)
     saved_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+
+
+# -- Webhook subscribers and their events (core.webhooks) ------------------------------------
+
+
+class WebhookSubscriber(Base):
+    """A receiver of the product's events: its URL, the secret deliveries are signed with (kept
+    encrypted with the document key), the events it takes, and whether it is active."""
+
+    __tablename__ = "webhook_subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(1024))
+    secret_encrypted: Mapped[str] = mapped_column(Text, comment="the signing secret, Fernet-encrypted; never shown back")
+    events: Mapped[list] = mapped_column(JSON, comment="the event names subscribed, such as application.ready")
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[dt.datetime | None]
+
+
+class WebhookEvent(Base):
+    """One event owed to one subscriber (the outbox): written in the transaction of the change it
+    tells of, sent by the worker, tried again with backoff until delivered or failed."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (Index("ix_webhook_events_due", "status", "next_attempt_at"), Index("ix_webhook_events_subscriber", "subscriber_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscribers.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text, comment="the JSON body, the same on every attempt")
+    status: Mapped[str] = mapped_column(String(16), comment="pending | sending | delivered | failed")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
+    sending_since: Mapped[dt.datetime | None]
+    delivered_at: Mapped[dt.datetime | None]

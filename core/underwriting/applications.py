@@ -5,8 +5,13 @@ An application moves received -> processing -> ready -> decided. It is *received
 adds up (a scan's doubtful rows confirmed); *decided* once a decision stands. Documents come as
 uploads or as mail: ``.eml`` files dropped in the inbox folder (``config.mail_inbox()``), whose
 attachments are taken in (:func:`take_in_mail`). Each document is known by its SHA-256 (the
-same document twice is one), with its pages and what was read; its bytes are kept in the data
-folder encrypted with the key from configuration (Fernet), never in the database.
+same document twice is one), with its pages and what was read; its bytes are never kept in the
+database but where exports are kept, through ``connectors.storage``, as ``RECON_DOCUMENTS_DEST``
+says (``config.documents_destination()``): ``local``, the data folder's ``documents/``, each file
+encrypted with the key from configuration (Fernet); or ``s3://bucket/prefix``, reached with the
+``RECON_S3_*`` settings, each upload asking for server-side encryption (``RECON_S3_SSE``, AES256
+by default). ``stored_as`` is a file name under ``documents/`` (the form of every document kept
+before S3 was possible, still read) or an ``s3://`` location.
 
 A decision (approve or decline, with a comment) on an amount above the approval threshold
 waits for a second person with the approver role, who is not the maker (maker-checker, as
@@ -34,10 +39,12 @@ from core.domain.money import AmountError, check_amount
 from core.domain.records import is_currency_code
 from core.store import Store, record_audit
 from core.store.models import Application, ApplicationDocument, utc_now
+from core.webhooks import emit
 
 __all__ = ["ApplicationError", "DocumentAdded", "add_document", "application_metrics", "confirm_document_rows", "create_application",
            "decide_application", "rows_to_confirm_of",
-           "document_bytes", "document_rows", "list_applications", "list_documents", "mask_account", "take_in_mail"]
+           "document_bytes", "document_rows", "list_applications", "list_documents", "mask_account", "take_in_mail",
+           "application_view", "submit_application"]
 
 STATUSES = ("received", "processing", "ready", "decided")
 OUTCOMES = ("approved", "declined")
@@ -121,14 +128,7 @@ def add_document(store: Store, application_id: int, data: bytes, name: str, *, u
             session.expunge(existing)
             return DocumentAdded(existing, False)
     reading, pages = _reading(data, name)
-    stored_as = f"{digest}.fernet"
-    target = _documents_dir() / stored_as
-    if not target.exists():
-        from core.atomic import write_atomically
-
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with write_atomically(target, "wb") as handle:
-            handle.write(_fernet().encrypt(data))
+    stored_as = _keep(data, digest)
     with store.session() as session:
         document = ApplicationDocument(application_id=application_id, sha256=digest, name=Path(name).name[:256], source=source,
                                        size=len(data), pages=pages, stored_as=stored_as, reading=reading, added_by=user)
@@ -200,16 +200,66 @@ def _update_status(session, application_id: int) -> None:
     documents = session.scalars(select(ApplicationDocument).where(ApplicationDocument.application_id == application_id)).all()
     statements = [d for d in documents if d.reading.get("kind") in ("text pdf", "scanned pdf")]
     clean = statements and all(not d.reading.get("problems") and not d.reading.get("doubtful_rows") for d in statements)
+    was = application.status
     application.status = "ready" if clean else "processing" if documents else "received"
+    if application.status == "ready" and was != "ready":
+        emit(session, "application.ready", _event_data(application, documents=len(documents)))
+
+
+def _event_data(application: Application, **more) -> dict:
+    """What a webhook tells of an application: no document, no account number."""
+    return {"application_id": application.id, "merchant": application.merchant, "status": application.status,
+            "requested_amount": None if application.requested_amount is None else format(application.requested_amount, "f"),
+            "currency": application.currency, **more}
+
+
+def _storage(destination: str):
+    """The storage documents go to: the local ``documents/`` folder, or an S3 bucket and prefix."""
+    from connectors.storage import LocalFolder
+
+    if destination.startswith("s3://"):
+        from connectors.storage.s3 import S3Bucket
+
+        bucket, _, prefix = destination[5:].partition("/")
+        return S3Bucket(bucket, prefix, config.s3_settings(), staging=_documents_dir())
+    return LocalFolder(_documents_dir())
+
+
+def _keep(data: bytes, digest: str) -> str:
+    """Store a document's bytes (once per SHA-256) where configuration says; returns ``stored_as``."""
+    from core.exports.storage import staged_file
+
+    destination = config.documents_destination()
+    storage = _storage(destination)
+    if destination.startswith("s3://"):
+        name, content = f"{digest}.pdf" if data.startswith(b"%PDF") else digest, data  # S3 encrypts it (SSE)
+        stored_as = f"s3://{storage.bucket}/{storage.key(name)}"
+        if storage.exists(stored_as):
+            return stored_as
+    else:
+        name = stored_as = f"{digest}.fernet"
+        if (_documents_dir() / name).exists():
+            return stored_as
+        content = _fernet().encrypt(data)
+    with staged_file(storage, name) as staging:
+        staging.write_bytes(content)
+        storage.put(staging, name)
+    return stored_as
 
 
 def document_bytes(store: Store, document_id: int) -> tuple[str, bytes]:
-    """A document's name and its bytes, decrypted."""
+    """A document's name and its bytes (decrypted, or fetched from S3)."""
     with store.session() as session:
         document = session.get(ApplicationDocument, document_id)
         if document is None:
             raise ApplicationError(f"no document {document_id}")
         name, stored_as = document.name, document.stored_as
+    if stored_as.startswith("s3://"):
+        from connectors.storage.s3 import S3Bucket
+
+        bucket = stored_as[5:].partition("/")[0]
+        with S3Bucket(bucket, "", config.s3_settings(), staging=_documents_dir()).open(stored_as) as body:
+            return name, body.read()
     return name, _fernet().decrypt((_documents_dir() / stored_as).read_bytes())
 
 
@@ -287,6 +337,7 @@ def decide_application(store: Store, application_id: int, outcome: str, comment:
         record_audit(session, actor.username, "application_decided", "application", str(application_id),
                      before={"proposed": application.proposed_outcome, "proposed_by": application.proposed_by},
                      after={"outcome": outcome, "comment": comment})
+        emit(session, "application.decided", _event_data(application, outcome=outcome, decided_by=actor.username))
         return "decided"
 
 
@@ -320,3 +371,63 @@ def take_in_mail(store: Store, inbox: Path | None = None, *, user: str = "mail")
         taken.append((path.name, application_id, added))
     return taken
 
+
+
+def submit_application(store: Store, merchant: str, requested_amount: str | Decimal | None, currency: str,
+                       documents: list[tuple[str, bytes]], *, user: str, source: str = "upload") -> int:
+    """A new application with its documents, as another system hands it in (the HTTP API): the
+    amount as exact decimal text, each document through :func:`add_document` as an upload is.
+
+    Raises:
+        ApplicationError: the merchant, amount or currency is not usable (nothing is made then).
+    """
+    amount = None
+    if requested_amount not in (None, ""):
+        try:
+            amount = Decimal(str(requested_amount).strip())
+        except ArithmeticError:
+            raise ApplicationError(f"requested_amount {requested_amount!r} is not a decimal number such as 25000.00") from None
+        if not amount.is_finite():
+            raise ApplicationError(f"requested_amount {requested_amount!r} is not a decimal number such as 25000.00")
+    currency = (currency or "").strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise ApplicationError(f"currency {currency!r} is not a three-letter code such as USD")
+    if not merchant.strip():
+        raise ApplicationError("an application needs the merchant's name")
+    if amount is not None and amount <= 0:
+        raise ApplicationError(f"the requested amount must be above zero, not {amount}")
+    application_id = create_application(store, merchant, amount, user=user, currency=currency)
+    for name, data in documents:
+        add_document(store, application_id, data, name, user=user, source=source)
+    return application_id
+
+
+def application_view(store: Store, application_id: int) -> dict:
+    """An application for another system: status, decision, documents (SHA-256, pages, what was
+    read) and the metrics, overall and month by month, money as exact decimal text. Account
+    numbers appear only masked (last four digits).
+
+    Raises:
+        ApplicationError: no such application.
+    """
+    with store.session() as session:
+        application = session.get(Application, application_id)
+        if application is None:
+            raise ApplicationError(f"no application {application_id}")
+        session.expunge(application)
+    documents = list_documents(store, application_id)
+    figures, problems = application_metrics(store, application_id) if documents else (None, [])
+    metrics = None
+    if figures is not None:
+        summary = {k: v for k, v in figures.metrics.items() if k not in ("rows", "monthly", "accounts")}
+        metrics = {"accounts": [mask_account(a) for a in figures.metrics.get("accounts", [])], "overall": summary,
+                   "monthly": [{k: v for k, v in month.items() if k != "rows"} for month in figures.metrics.get("monthly", [])]}
+    amount = application.requested_amount
+    return {"id": application.id, "merchant": application.merchant, "status": application.status,
+            "requested_amount": None if amount is None else format(amount, "f"), "currency": application.currency,
+            "created_at": application.created_at, "created_by": application.created_by, "outcome": application.outcome,
+            "decision_comment": application.decision_comment, "decided_by": application.decided_by, "decided_at": application.decided_at,
+            "documents": [{"id": d.id, "name": d.name, "sha256": d.sha256, "size": d.size, "pages": d.pages, "source": d.source,
+                           "added_at": d.added_at, "reading": {k: v for k, v in d.reading.items() if k != "confirmed_rows"}}
+                          for d in documents],
+            "metrics": metrics, "metrics_problems": [str(p) for p in problems]}
