@@ -1,7 +1,7 @@
 """Webhook subscribers, the events owed to them (an outbox), and each attempt's link to its event.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 """
 
 import sqlalchemy as sa
