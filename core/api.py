@@ -298,7 +298,13 @@ def create_app(store: Store | None = None) -> FastAPI:
                                  files: Annotated[list[UploadFile] | None, File(description="the bank statements (PDF)")] = None
                                  ) -> JSONResponse:
         """Hand in an application with its statements (an analyst key or above); answers it as ``GET`` does."""
-        documents = [(upload.filename or "document", upload.file.read()) for upload in files or []]
+        limit, documents = config.max_import_bytes(), []
+        for upload in files or []:
+            data = upload.file.read(limit + 1)  # never more than the limit in memory
+            if len(data) > limit:
+                raise HTTPException(413, f"{upload.filename or 'document'}: larger than {limit // (1024 * 1024)} MB "
+                                         "(RECON_MAX_IMPORT_MB); nothing was made")
+            documents.append((upload.filename or "document", data))
         try:
             application_id = submit_application(store, merchant, requested_amount, currency, documents, user=f"api:{key.name}")
             answer = application_view(store, application_id)

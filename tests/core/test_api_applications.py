@@ -121,3 +121,15 @@ def test_keys_roles_and_bad_input_get_one_line_answers(api):
 
     status, made = request(api, "POST", "/api/v1/applications", key=api["keys"]["analyst"], fields=fields)
     assert status == 201 and made["status"] == "received" and made["documents"] == [] and made["metrics"] is None
+
+
+def test_a_document_over_the_upload_limit_is_refused_and_nothing_is_made(api, monkeypatch):
+    monkeypatch.setenv("RECON_MAX_IMPORT_MB", "1")
+    fields = {"merchant": "Harbour Foods", "requested_amount": "5000.00"}
+    status, body = request(api, "POST", "/api/v1/applications", key=api["keys"]["analyst"], fields=fields,
+                           files=[("big.pdf", b"%PDF" + b"0" * (1024 * 1024))])
+    assert status == 413 and body["detail"] == "big.pdf: larger than 1 MB (RECON_MAX_IMPORT_MB); nothing was made"
+    status, body = request(api, "POST", "/api/v1/applications", key=api["keys"]["analyst"], fields={**fields, "requested_amount": "1e400"})
+    assert status == 422 and "too large" in body["detail"]
+    from core.underwriting.applications import list_applications
+    assert list_applications(api["store"]) == []
