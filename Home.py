@@ -68,6 +68,7 @@ with st.sidebar:
 reconcile_pages = [st.Page("pages/sources.py", title="Sources", icon=":material/upload_file:"),
                    st.Page("pages/reconcile.py", title="Reconcile", icon=":material/join_inner:"),
                    st.Page("pages/holdings.py", title="Holdings", icon=":material/account_balance:")]
+reconcile_pages[1:1] = [st.Page("pages/datasets.py", title="Datasets", icon=":material/dataset:")]
 review_pages = [st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
                 st.Page("pages/breaks.py", title="Breaks", icon=":material/rule:"),
                 st.Page("pages/approvals.py", title="Approvals", icon=":material/approval:"),
