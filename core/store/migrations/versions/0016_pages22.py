@@ -1,13 +1,13 @@
 """Datasets retired from use: no longer offered to runs, kept for the runs that read them.
 
-Revision ID: 0016_pages22
+Revision ID: 0016
 Revises: 0015
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016_pages22"
+revision = "0016"
 down_revision = "0015"
 branch_labels = None
 depends_on = None
