@@ -66,20 +66,25 @@ def pass_figures(summary: dict, order: list[str] | None = None) -> pd.DataFrame:
                                        "amount_text"])
 
 
+def _records(n: int, side: str) -> str:
+    return f"{n:,} {side} record{'' if n == 1 else 's'}"
+
+
 def run_summary_text(summary: dict) -> str:
     """A run's outcome in two or three sentences: what was read, what matched, what waits, what stays open."""
     sides = summary.get("sides", {})
     books, statement = sides.get("internal", {}), sides.get("external", {})
     groups = summary.get("groups", {})
     figures = pass_figures(summary)
-    busiest = figures.sort_values("groups", ascending=False, kind="stable").iloc[0]["pass"] if len(figures) and figures["groups"].sum() else None
+    ranked = figures.sort_values("groups", ascending=False, kind="stable")
+    busiest = ranked.iloc[0]["pass"] if len(ranked) and ranked.iloc[0]["groups"] > (ranked.iloc[1]["groups"] if len(ranked) > 1 else 0) else None
     text = (f"Read {books.get('records', 0):,} books records and {statement.get('records', 0):,} statement records. "
             f"{groups.get('confirmed', 0):,} groups were matched and {groups.get('proposed', 0):,} proposed for review"
             + (f" (most by pass {busiest})" if busiest else "") + ". ")
     open_books, open_statement = books.get("open", 0), statement.get("open", 0)
     if open_books or open_statement:
-        text += (f"{open_books:,} books records ({format_amount(Decimal(str(books.get('open_amount', '0'))))}) and "
-                 f"{open_statement:,} statement records ({format_amount(Decimal(str(statement.get('open_amount', '0'))))}) stay open "
+        text += (f"{_records(open_books, 'books')} ({format_amount(Decimal(str(books.get('open_amount', '0'))))}) and "
+                 f"{_records(open_statement, 'statement')} ({format_amount(Decimal(str(statement.get('open_amount', '0'))))}) stay open "
                  "as breaks.")
     else:
         text += "Nothing stays open."
