@@ -26,7 +26,8 @@ if not shown:
 
 by_id = {e.dataset.id: e for e in shown}
 chosen = st.selectbox("Dataset", list(by_id), key="datasets_chosen",
-                      format_func=lambda i: f"{by_id[i].role} · {by_id[i].dataset.name} · {by_id[i].dataset.row_count:,} rows · {i[:12]}")
+                      format_func=lambda i: f"{by_id[i].role} · {by_id[i].dataset.name} · {by_id[i].dataset.row_count:,} rows · "
+                                            f"{i[:12]}")
 entry = by_id[chosen]
 st.subheader(entry.dataset.name)
 if entry.dataset.unbalanced:

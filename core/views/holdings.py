@@ -14,8 +14,8 @@ from core.holdings.compare import HoldingRow
 from core.store import Store
 from core.store.models import HoldingsRun
 
-__all__ = ["HOLDINGS_COLUMNS", "HoldingsRunEntry", "format_units", "holdings_frame", "formatted_units", "holdings_runs", "reopen_holdings_run",
-           "unit_differences", "units_places"]
+__all__ = ["HOLDINGS_COLUMNS", "HoldingsRunEntry", "format_units", "formatted_units", "holdings_frame", "holdings_runs",
+           "reopen_holdings_run", "unit_differences", "units_places"]
 
 HOLDINGS_COLUMNS = ["folio", "product", "product_name", "status", "registrar", "internal_units", "registrar_units", "difference"]
 _UNITS = ("internal_units", "registrar_units", "difference")
@@ -33,7 +33,8 @@ class HoldingsRunEntry(NamedTuple):
     @property
     def label(self) -> str:
         counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(self.summary.items()))
-        return f"Run {self.id} · as of {self.as_of} · {counts or 'no positions'} · by {self.created_by} on {self.created_at:%Y-%m-%d %H:%M}"
+        return (f"Run {self.id} · as of {self.as_of} · {counts or 'no positions'} · by {self.created_by} "
+                f"on {self.created_at:%Y-%m-%d %H:%M}")
 
 
 def units_places(values) -> int:

@@ -77,7 +77,8 @@ def run_summary_text(summary: dict) -> str:
     groups = summary.get("groups", {})
     figures = pass_figures(summary)
     ranked = figures.sort_values("groups", ascending=False, kind="stable")
-    busiest = ranked.iloc[0]["pass"] if len(ranked) and ranked.iloc[0]["groups"] > (ranked.iloc[1]["groups"] if len(ranked) > 1 else 0) else None
+    top = ranked["groups"].tolist()[:2] + [0, 0]
+    busiest = ranked.iloc[0]["pass"] if top[0] > top[1] else None
     text = (f"Read {books.get('records', 0):,} books records and {statement.get('records', 0):,} statement records. "
             f"{groups.get('confirmed', 0):,} groups were matched and {groups.get('proposed', 0):,} proposed for review"
             + (f" (most by pass {busiest})" if busiest else "") + ". ")

@@ -15,7 +15,7 @@ from core.runs.reconcile import reconcile_datasets
 from core.store.models import AuditEntry
 from core.views.datasets import (DatasetRetireError, accounts_missing_from_books, dataset_catalogue, dataset_csv, dataset_preview,
                                  datasets_frame, reconcile_choices, retire_dataset)
-from core.views.holdings import format_units, holdings_runs, reopen_holdings_run, unit_differences, units_places, formatted_units
+from core.views.holdings import format_units, formatted_units, holdings_runs, reopen_holdings_run, unit_differences, units_places
 from core.views.reconcile import pass_figures, pass_summary, rules_summary, run_summary_text
 from core.views.trends import account_trends
 
@@ -144,7 +144,8 @@ def test_units_keep_the_datas_scale_and_past_holdings_runs_reopen_exactly(store,
     assert format_units(Decimal("1234.5"), 3) == "1,234.500" and format_units(Decimal("-0.25"), 4) == "-0.2500"
     assert units_places([Decimal("1.5"), Decimal("2.125"), Decimal("3")]) == 3
     outcome = run_holdings(store, ("books.csv", HOLDINGS_BOOKS.encode()),
-                           [("WBR2.dbf", cams_transactions(tmp_path).read_bytes()), ("MFSD203.dbf", kfintech_holdings(tmp_path).read_bytes())],
+                           [("WBR2.dbf", cams_transactions(tmp_path).read_bytes()),
+                            ("MFSD203.dbf", kfintech_holdings(tmp_path).read_bytes())],
                            dt.date(2026, 10, 31), user="ana")
     [kept] = holdings_runs(store)
     assert (kept.id, kept.created_by, kept.summary) == (outcome.run.id, "ana", {"matched": 3, "mismatched": 1, "registrar_only": 2,
