@@ -12,6 +12,7 @@ from core.holdings import run_holdings
 from core.ingest.datasets import import_bytes
 from core.matching.rules import load_rules, parse_rules
 from core.runs.reconcile import reconcile_datasets
+from core.runs.scope import RunRefused
 from core.store.models import AuditEntry
 from core.views.datasets import (DatasetRetireError, accounts_missing_from_books, dataset_catalogue, dataset_csv, dataset_preview,
                                  datasets_frame, reconcile_choices, retire_dataset)
@@ -75,6 +76,8 @@ def test_a_dataset_a_run_read_is_refused_retirement_in_words_and_an_unused_one_i
     with store.session() as session:
         entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "retire_dataset")).one()
     assert (entry.actor, entry.entity_id, entry.after["reason"]) == ("ana", spare.id, "sent twice")
+    with pytest.raises(RunRefused, match="bank_c.csv was retired by ana on .*: runs no longer read it"):
+        reconcile_datasets(store, books, spare, load_rules(), "")
 
 
 def test_the_statement_offered_first_holds_only_accounts_of_the_books_and_the_others_are_named(store):
