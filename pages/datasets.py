@@ -1,6 +1,7 @@
 import streamlit as st
 
-from core.views.datasets import DatasetRetireError, dataset_catalogue, dataset_csv, dataset_preview, datasets_frame, retire_dataset
+from core.ingest.retirement import DatasetRetireError, retire_dataset
+from core.views.datasets import dataset_catalogue, dataset_csv, dataset_preview, datasets_frame
 from ui import DATE, MOMENT, flash, get_store, require, show_flashes
 
 me = require("analyst")

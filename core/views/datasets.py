@@ -3,8 +3,8 @@
 A dataset's role is read from what it is and how it was used: a bank statement format, or a
 file with statement balances, is a statement; a dataset a run read as its books is books, as its
 statement a statement; otherwise a file of several accounts is books and one of a single account
-a statement. A dataset no run has read may be retired: it is no longer offered to runs, its
-file and rows stay, and the audit log says who retired it and why.
+a statement. A retired dataset (:mod:`core.ingest.retirement`) is listed as such and not offered
+to runs. Nothing here changes the store.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from collections import defaultdict
 from typing import NamedTuple
 
 import pandas as pd
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from core.accounts import known_accounts, load_aliases
 from core.domain.money import format_amount
 from core.exports.writers import frame_to_csv_bytes
 from core.ingest.datasets import load_dataset_table
-from core.store import Store, record_audit
+from core.store import Store
 from core.store.models import DatasetRecord, DatasetRetirement, Run, StatementRecord
 
-__all__ = ["BOOKS", "STATEMENT", "DatasetEntry", "DatasetRetireError", "ReconcileChoices", "accounts_missing_from_books",
-           "dataset_catalogue", "dataset_csv", "dataset_preview", "datasets_frame", "reconcile_choices", "retire_dataset"]
+__all__ = ["BOOKS", "STATEMENT", "DatasetEntry", "ReconcileChoices", "accounts_missing_from_books", "dataset_catalogue", "dataset_csv",
+           "dataset_preview", "datasets_frame", "reconcile_choices"]
 
 BOOKS = "books"
 STATEMENT = "statement"
@@ -41,10 +41,6 @@ class DatasetEntry(NamedTuple):
     runs: list[int]  # the runs that read it, oldest first
     retired_by: str | None = None
     retired_at: dt.datetime | None = None
-
-
-class DatasetRetireError(ValueError):
-    """A dataset that may not be retired; the message says why."""
 
 
 class ReconcileChoices(NamedTuple):
@@ -130,32 +126,6 @@ def dataset_preview(store: Store, dataset_id: str, rows: int = 20) -> pd.DataFra
 def dataset_csv(store: Store, dataset_id: str) -> bytes:
     """Every record of a dataset as CSV (UTF-8, a header row, amounts as exact text, text safe in a spreadsheet)."""
     return frame_to_csv_bytes(load_dataset_table(store, dataset_id).to_pandas())
-
-
-def retire_dataset(store: Store, dataset_id: str, user: str, reason: str = "") -> DatasetRetirement:
-    """Take a dataset out of use; refused while any run has read it, or when it is retired already.
-
-    Raises:
-        DatasetRetireError: the dataset is unknown, retired already, or read by a run (named).
-    """
-    with store.session() as session:
-        record = session.get(DatasetRecord, dataset_id)
-        if record is None:
-            raise DatasetRetireError(f"no dataset {dataset_id[:12]!r}")
-        gone = session.get(DatasetRetirement, dataset_id)
-        if gone is not None:
-            raise DatasetRetireError(f"{record.name} was retired already, by {gone.retired_by} on {gone.retired_at:%Y-%m-%d %H:%M}")
-        runs = sorted(session.scalars(select(Run.id).where(or_(Run.internal_dataset_id == dataset_id,
-                                                                 Run.external_dataset_id == dataset_id))))
-        if runs:
-            named = ", ".join(map(str, runs[:10])) + (f" and {len(runs) - 10} more" if len(runs) > 10 else "")
-            raise DatasetRetireError(f"{record.name} cannot be retired: run{'s' if len(runs) > 1 else ''} {named} "
-                                     f"read{'' if len(runs) > 1 else 's'} it, and a run keeps the datasets it read")
-        retirement = DatasetRetirement(dataset_id=dataset_id, reason=reason.strip(), retired_by=user,
-                                       retired_at=dt.datetime.now(dt.UTC))
-        session.add(retirement)
-        record_audit(session, user, "retire_dataset", "dataset", dataset_id, None, {"name": record.name, "reason": reason.strip()})
-    return retirement
 
 
 def reconcile_choices(store: Store) -> ReconcileChoices:

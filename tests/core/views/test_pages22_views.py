@@ -14,8 +14,9 @@ from core.matching.rules import load_rules, parse_rules
 from core.runs.reconcile import reconcile_datasets
 from core.runs.scope import RunRefused
 from core.store.models import AuditEntry
-from core.views.datasets import (DatasetRetireError, accounts_missing_from_books, dataset_catalogue, dataset_csv, dataset_preview,
-                                 datasets_frame, reconcile_choices, retire_dataset)
+from core.ingest.retirement import DatasetRetireError, retire_dataset
+from core.views.datasets import (accounts_missing_from_books, dataset_catalogue, dataset_csv, dataset_preview, datasets_frame,
+                                 reconcile_choices)
 from core.views.holdings import format_units, formatted_units, holdings_runs, reopen_holdings_run, unit_differences, units_places
 from core.views.reconcile import pass_figures, pass_summary, rules_summary, run_summary_text
 from core.views.trends import account_trends
