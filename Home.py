@@ -67,6 +67,7 @@ with st.sidebar:
 # Sections by what the role does: analysts reconcile, everyone reviews and reads the books,
 # admins manage users. Every page stays in view: a hidden "View more" hides the banking pages.
 reconcile_pages = [st.Page("pages/sources.py", title="Sources", icon=":material/upload_file:"),
+                   st.Page("pages/datasets.py", title="Datasets", icon=":material/dataset:"),
                    st.Page("pages/reconcile.py", title="Reconcile", icon=":material/join_inner:"),
                    st.Page("pages/holdings.py", title="Holdings", icon=":material/account_balance:")]
 review_pages = [st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),

@@ -1,29 +1,36 @@
 import datetime as dt
 
-import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from core.domain.money import AmountError
 from core.holdings import parse_tolerance, run_holdings, run_holdings_from_mongodb
-from ui import download_buttons, get_store, require, show_row_errors
+from core.views.holdings import formatted_units, holdings_frame, holdings_runs, reopen_holdings_run, unit_differences
+from ui import MOMENT, download_buttons, get_store, require, show_row_errors
 
 me = require("analyst")
 store = get_store()
 st.title("Holdings")
 st.caption("Units per folio and scheme in the books against CAMS and KFintech registrar files, as of a date.")
 
+# Outside the form, so the MongoDB fields appear as soon as MongoDB is chosen.
+source = st.radio("Books", ["File", "MongoDB"], horizontal=True, key="holdings_source")
 with st.form("holdings_form"):
     as_of_col, tolerance_col = st.columns(2)
     as_of = as_of_col.date_input("As of", value=dt.date.today(), key="holdings_as_of")
     tolerance_text = tolerance_col.text_input("Unit tolerance", value="0.001", key="holdings_tolerance")
-    source = st.radio("Books", ["File", "MongoDB"], horizontal=True, key="holdings_source")
-    books = st.file_uploader("Books' holdings transactions (CSV or XLSX)", key="holdings_books")
-    mongo_uri = st.text_input("MongoDB URI (for the MongoDB choice)", key="holdings_mongo_uri")
-    mongo_collection = st.text_input("Database.collection of the transactions", value="recon.transactions", key="holdings_mongo_collection")
+    books = mongo_uri = mongo_collection = None
+    write_back = False
+    if source == "MongoDB":
+        mongo_uri = st.text_input("MongoDB URI", key="holdings_mongo_uri")
+        mongo_collection = st.text_input("Database.collection of the transactions", value="recon.transactions",
+                                         key="holdings_mongo_collection")
+    else:
+        books = st.file_uploader("Books' holdings transactions (CSV or XLSX)", key="holdings_books")
     registrar_files = st.file_uploader("Registrar files (CAMS, KFintech: DBF, XLSX or CSV)", accept_multiple_files=True,
                                        key="holdings_registrars")
-    write_back = st.checkbox("Also write the results to MongoDB (collection holdings_results)", key="holdings_write_back")
+    if source == "MongoDB":
+        write_back = st.checkbox("Also write the results to MongoDB (collection holdings_results)", key="holdings_write_back")
     submitted = st.form_submit_button("Reconcile holdings", type="primary")
 
 if submitted:
@@ -54,11 +61,31 @@ if submitted:
         st.stop()
     for warning in outcome.warnings:
         st.warning(warning)
-    st.session_state["holdings_rows"] = pd.DataFrame([r._asdict() for r in outcome.rows])
+    st.session_state["holdings_rows"] = holdings_frame(outcome.rows)
+    st.session_state["holdings_shown_run"] = outcome.run.id if outcome.run is not None else None
+
+past = holdings_runs(store)
+if past:
+    with st.expander(f"Past holdings runs ({len(past)})", expanded=st.session_state.get("holdings_rows") is None):
+        st.dataframe([{"Run": r.id, "As of": r.as_of, "Tolerance": r.tolerance, "Sources": ", ".join(r.sources),
+                       **{s.replace("_", " "): r.summary.get(s, 0) for s in ("matched", "mismatched", "registrar_only", "internal_only")},
+                       "By": r.created_by, "Saved": r.created_at} for r in past],
+                     hide_index=True, width="stretch", key="holdings_runs_grid", column_config={"Saved": MOMENT})
+        by_id = {r.id: r for r in past}
+        reopen_col, button_col = st.columns([4, 1])
+        reopen = reopen_col.selectbox("Reopen a run", list(by_id), format_func=lambda i: by_id[i].label, key="holdings_reopen_run")
+        if button_col.button("Reopen", key="holdings_reopen"):
+            try:
+                st.session_state["holdings_rows"] = reopen_holdings_run(store, reopen)
+                st.session_state["holdings_shown_run"] = reopen
+            except KeyError as exc:
+                st.error(str(exc.args[0]))
 
 frame = st.session_state.get("holdings_rows")
 if frame is None:
     st.stop()
+if st.session_state.get("holdings_shown_run") is not None:
+    st.subheader(f"Holdings run {st.session_state['holdings_shown_run']}")
 if frame.empty:
     st.info("Neither side holds any units as of that date.")
     st.stop()
@@ -79,11 +106,10 @@ if search.strip():
     needle = search.strip().lower()
     shown = shown[[needle in f"{folio} {product} {name}".lower()
                    for folio, product, name in zip(shown["folio"], shown["product"], shown["product_name"])]]
-st.dataframe(shown, hide_index=True, width="stretch", key="holdings_grid")
+st.dataframe(formatted_units(shown), hide_index=True, width="stretch", key="holdings_grid")
 download_buttons(shown, f"holdings_{st.session_state.get('holdings_as_of')}", "holdings_download")
-breaks = frame[frame["status"] != "matched"]
-if not breaks.empty:
-    by_scheme = breaks.groupby(["product", "status"]).size().reset_index(name="positions")
-    chart = px.bar(by_scheme, x="product", y="positions", color="status", height=320, title="Differences by scheme")
-    chart.update_yaxes(dtick=max(1, -(-int(by_scheme["positions"].max()) // 5)))
+differences = unit_differences(frame)
+if not differences.empty:
+    chart = px.bar(differences, x="position", y="difference", color="status", height=340, hover_data={"difference_text": True},
+                   title="Unit differences per position (books less registrar)", labels={"difference": "units"})
     st.plotly_chart(chart, width="stretch", key="holdings_chart")

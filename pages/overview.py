@@ -6,6 +6,7 @@ from core.banking.alerts import list_alerts
 from core.domain.money import format_amount
 from core.views.jobs import failing_pipelines
 from core.views.overview import workbench_overview
+from core.views.trends import account_trends
 from ui import DATE, MOMENT, get_store
 
 store = get_store()
@@ -63,6 +64,27 @@ if overview.open_breaks:
     st.dataframe(table, hide_index=True, width="stretch", key="overview_breaks_table")
 else:
     st.info("No open breaks: no reconciliation has been run yet, or every item is matched.")
+
+st.subheader("Trends per account over runs")
+trends = account_trends(store)
+if trends.empty:
+    st.info("No completed runs yet: trends appear once accounts have been reconciled.")
+else:
+    st.caption("What each completed run left open, and its match rate: the share of the account's records the run put in a "
+               "confirmed group (a proposed match is not a match until a person confirms it).")
+    trends["series"] = trends["account"] + " " + trends["currency"]
+    count_col, money_col, rate_col = st.columns(3)
+    count_col.plotly_chart(px.line(trends, x="started", y="open_breaks", color="series", markers=True, height=320,
+                                   title="Open breaks", labels={"open_breaks": "breaks", "started": "run", "series": "account"}),
+                           width="stretch", key="overview_trend_breaks")
+    money_col.plotly_chart(px.line(trends.assign(open_amount=trends["open_amount"].astype(float)), x="started", y="open_amount",
+                                   color="series", markers=True, height=320, title="Open money (absolute amounts)",
+                                   labels={"open_amount": "amount", "started": "run", "series": "account"}),
+                           width="stretch", key="overview_trend_money")
+    rate_chart = px.line(trends, x="started", y="match_rate", color="series", markers=True, height=320, title="Match rate",
+                         labels={"match_rate": "matched", "started": "run", "series": "account"})
+    rate_chart.update_yaxes(tickformat=".0%", range=[0, 1.05])
+    rate_col.plotly_chart(rate_chart, width="stretch", key="overview_trend_rate")
 
 st.subheader("Recent runs")
 if overview.runs:

@@ -26,7 +26,8 @@ from core.ingest.datasets import stage_file
 from core.matching.engine import MatchResult, match_tables
 from core.matching.rules import RuleSet
 from core.runs.saving import save_run
-from core.runs.scope import account_texts_in_scope, carry_forward_open_breaks, refuse_while_decisions_wait, rows_in_scope_sql
+from core.runs.scope import (account_texts_in_scope, carry_forward_open_breaks, refuse_retired, refuse_while_decisions_wait,
+                             rows_in_scope_sql)
 from core.store import Store
 from core.store.models import DatasetRecord, Run
 
@@ -127,9 +128,10 @@ def reconcile_datasets(store: Store, internal: DatasetRecord, external: DatasetR
 
     Raises:
         ``core.runs.scope.RunRefused`` while a decision on the accounts' breaks or groups waits
-        for an approver: nothing is run or saved.
+        for an approver, or when a dataset was retired: nothing is run or saved.
     """
     started = dt.datetime.now(dt.UTC)
+    refuse_retired(store, (internal, external))
     con = duckdb.connect(config=config.duckdb_settings())
     aliases = load_aliases(store)
     keys = sorted({resolve_account_key(a, aliases) for a in accounts}) if accounts else None

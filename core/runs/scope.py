@@ -14,9 +14,10 @@ from sqlalchemy import func, or_, select
 from core.domain.accounts import resolve_account_key
 from core.runs.folder import sql_path
 from core.store import Store
-from core.store.models import Break, DatasetRecord, MatchGroup, MatchItem
+from core.store.models import Break, DatasetRecord, DatasetRetirement, MatchGroup, MatchItem
 
-__all__ = ["LOCKED_OPEN_REASONS", "RunRefused", "account_texts_in_scope", "carry_forward_open_breaks", "refuse_while_decisions_wait",
+__all__ = ["LOCKED_OPEN_REASONS", "RunRefused", "account_texts_in_scope", "carry_forward_open_breaks", "refuse_retired",
+           "refuse_while_decisions_wait",
            "rows_in_scope_sql"]
 
 
@@ -25,6 +26,17 @@ LOCKED_OPEN_REASONS = ("rejected_proposal", "unmatched_by_user")
 
 class RunRefused(ValueError):
     """A run that may not start now; the message says why and what to do."""
+
+
+def refuse_retired(store: Store, datasets: tuple[DatasetRecord, ...]) -> None:
+    """A retired dataset (the Datasets page) is no longer read by a run: refused, naming it."""
+    with store.session() as session:
+        gone = {r.dataset_id: r for r in session.scalars(select(DatasetRetirement).where(
+            DatasetRetirement.dataset_id.in_([d.id for d in datasets])))}
+    for dataset in datasets:
+        if dataset.id in gone:
+            raise RunRefused(f"{dataset.name} was retired by {gone[dataset.id].retired_by} on "
+                             f"{gone[dataset.id].retired_at:%Y-%m-%d}: runs no longer read it")
 
 
 def account_texts_in_scope(store: Store, datasets: tuple[DatasetRecord, ...], keys: list[str] | None, con,

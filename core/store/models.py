@@ -18,7 +18,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from core.store.types import ExactDecimal
 
 __all__ = ["AccountAlias", "Alert", "ApiKey", "ApiRequestCount", "Application", "ApplicationDocument", "AuditChainHead",
-           "AuditEntry", "Base", "Break", "DatasetRecord", "Decision", "DimensionValue", "ExportAsk", "ExportRecord",
+           "AuditEntry", "Base", "Break", "DatasetRecord", "DatasetRetirement", "Decision", "DimensionValue", "ExportAsk", "ExportRecord",
            "FetchedFile", "GLAccount", "HoldingsRun", "Journal", "JournalBalanceCheck", "JournalLine", "MatchGroup", "MatchItem",
            "Pipeline", "PipelineRun", "PipelineRunStep", "ReconciliationSignOff", "Run", "SignInAttempt", "StatementRecord",
            "User", "WebhookDelivery", "WebhookEvent", "WebhookSubscriber", "WorkerLease", "utc_now"]
@@ -695,3 +695,17 @@ class WebhookEvent(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
     sending_since: Mapped[dt.datetime | None]
     delivered_at: Mapped[dt.datetime | None]
+
+
+# --- Datasets retired from use (the Datasets page) ---
+
+
+class DatasetRetirement(Base):
+    """A dataset taken out of use: no longer offered to runs; its file and rows stay for the runs' record."""
+
+    __tablename__ = "dataset_retirements"
+
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    retired_by: Mapped[str] = mapped_column(String(128))
+    retired_at: Mapped[dt.datetime] = mapped_column(default=utc_now)
