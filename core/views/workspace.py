@@ -40,7 +40,7 @@ from core.accounts import load_aliases
 from core.auth import Account
 from core.domain.accounts import account_label, resolve_account_key
 from core.domain.money import canonical_decimal, format_amount
-from core.matching.rules import RuleSet, parse_rules
+from core.matching.rules import RuleSet, load_rules, parse_rules
 from core.matching.sql import (BUSINESS_DAY_INDEX, DAY_NUMBER, REFERENCE_DIGITS, REFERENCE_KEY, REFERENCE_NORMALISED, TO_MICRO,
                                tolerance_filters)
 from core.review import Outcome, ReviewError, manual_match, net_difference
@@ -49,8 +49,8 @@ from core.store import Store
 from core.store.models import Break, Run
 
 __all__ = ["PAGE_SIZE", "SIDE_NAMES", "SORT_COLUMNS", "CurrencyTotals", "OpenItems", "SelectionNet", "SideFilters", "SidePage",
-           "candidate_window_days", "candidates_for", "format_money", "load_open_items", "match_selection", "selection_net",
-           "side_accounts", "side_page"]
+           "candidate_window_days", "candidates_for", "format_money", "load_open_items", "mark_candidates", "match_selection",
+           "selection_net", "side_accounts", "side_page", "totals_frame"]
 
 PAGE_SIZE = 50
 SIDE_NAMES = {"internal": "books", "external": "statement"}
@@ -123,7 +123,7 @@ class OpenItems:
 
 
 def load_open_items(store: Store, run_id: int) -> OpenItems:
-    """The run's open items (open breaks not waiting for an approver), both sides, into DuckDB.
+    """The run's open items (open breaks not waiting for an approver), both sides, into DuckDB, with the run's rule set.
 
     Read with plain SQL like the breaks grid (amounts as exact text into ``DECIMAL(18, 6)``); the
     engine's keys for scoring candidates (micro-units, day numbers, reference keys) are worked
@@ -138,7 +138,7 @@ def load_open_items(store: Store, run_id: int) -> OpenItems:
         cursor.close()
     with store.session() as session:
         run = session.get(Run, run_id)
-        rules_text = run.rules_text if run is not None else ""
+        rules_text, rules_sha256 = (run.rules_text, run.rules_sha256) if run is not None else ("", "")
     aliases = load_aliases(store)
     texts = sorted({r[3] for r in rows})
     keys = {text: resolve_account_key(text, aliases) for text in texts}
@@ -168,8 +168,15 @@ def load_open_items(store: Store, run_id: int) -> OpenItems:
         FROM loaded
     """)
     connection.unregister("loaded")
-    rules = parse_rules(rules_text, f"run {run_id}") if rules_text.strip() else None
-    return OpenItems(run_id, connection, rules)
+    return OpenItems(run_id, connection, _rules_of_run(run_id, rules_text, rules_sha256))
+
+
+def _rules_of_run(run_id: int, rules_text: str, rules_sha256: str) -> RuleSet | None:
+    """The rule set a run was made with: its kept text, or the default rule set when that is the one (same digest)."""
+    if rules_text.strip():
+        return parse_rules(rules_text, f"run {run_id}")
+    default = load_rules()
+    return default if default.sha256() == rules_sha256 else None
 
 
 def side_accounts(items: OpenItems, side: str) -> dict[str, str]:
@@ -206,14 +213,13 @@ def _where(side: str, filters: SideFilters) -> tuple[str, list]:
 
 
 def side_page(items: OpenItems, side: str, filters: SideFilters = SideFilters(), sort: str = "date", descending: bool = False,
-              page: int = 1, marked: dict[int, int] | None = None) -> SidePage:
+              page: int = 1) -> SidePage:
     """One page of a side's open items, filtered and sorted, and the totals of everything that passes the filters.
 
     Args:
         side: ``internal`` (books) or ``external`` (statement).
         sort: a key of :data:`SORT_COLUMNS`; ties go by id, so a page never shifts.
         page: from 1; a page past the end shows the last one.
-        marked: record id -> candidate rank, shown in a ``candidate`` column (``#1`` the best).
 
     Returns:
         The page's rows (with ``amount_shown``, the amount as text per currency), the count that
@@ -241,9 +247,20 @@ def side_page(items: OpenItems, side: str, filters: SideFilters = SideFilters(),
     frame["amount"] = [canonical_decimal(a) for a in frame["amount"]]
     frame.insert(frame.columns.get_loc("currency") + 1, "amount_shown",
                  [format_money(a, c) for a, c in zip(frame["amount"], frame["currency"])])
-    if marked is not None:
-        frame.insert(0, "candidate", [f"#{marked[i]}" if i in marked else "" for i in frame["id"]])
     return SidePage(frame, total, page, pages, totals)
+
+
+def totals_frame(totals: tuple[CurrencyTotals, ...]) -> pd.DataFrame:
+    """Totals per currency as shown under a grid: items, money in, money out and net, amounts as text per currency."""
+    return pd.DataFrame([{"currency": t.currency, "items": f"{t.count:,}", "money in": format_money(t.money_in, t.currency),
+                          "money out": format_money(t.money_out, t.currency), "net": format_money(t.net, t.currency)} for t in totals],
+                        columns=["currency", "items", "money in", "money out", "net"])
+
+
+def mark_candidates(rows: pd.DataFrame, candidates: pd.DataFrame) -> pd.DataFrame:
+    """A page's rows with a ``candidate`` column first: ``#1`` for the best candidate shown among them, empty for the others."""
+    rank = dict(zip(candidates["id"], candidates["rank"]))
+    return rows.assign(candidate=[f"#{rank[i]}" if i in rank else "" for i in rows["id"]])[["candidate", *rows.columns]]
 
 
 def candidate_window_days(rules: RuleSet | None) -> int:
