@@ -61,7 +61,11 @@ def side_filters(side: str) -> tuple[SideFilters, str, bool]:
 
 
 SHOWN = ["id", "date", "amount_shown", "currency", "reference", "description", "account", "reason"]
-TITLES = {"amount_shown": st.column_config.TextColumn("amount"), "date": DATE, "candidate": st.column_config.TextColumn("candidate")}
+# Amounts come as text formatted per currency (core); right-aligned like numbers.
+AMOUNT = st.column_config.TextColumn("amount", alignment="right")
+TITLES = {"amount_shown": AMOUNT, "date": DATE, "candidate": st.column_config.TextColumn("candidate"),
+          "explanation": st.column_config.TextColumn("why", width="large")}
+TOTALS = {name: st.column_config.TextColumn(name, alignment="right") for name in ("items", "money in", "money out", "net")}
 
 columns = dict(zip(SIDE_NAMES, st.columns(2)))
 views, picked = {}, {}
@@ -90,7 +94,8 @@ for side, column in columns.items():
         st.caption(f"Showing items {view.first:,} to {view.last:,} of {view.total:,} ({SIDE_NAMES[side]}), page {view.page:,} of "
                    f"{view.pages:,}")
         st.markdown(f"**Totals of the {SIDE_NAMES[side]} items that pass the filters**")
-        st.dataframe(totals_frame(view.totals), hide_index=True, width="stretch", key=f"match_{side}_totals")
+        st.dataframe(totals_frame(view.totals), hide_index=True, width="stretch", key=f"match_{side}_totals",
+                     column_config=TOTALS)
         if marking:
             st.markdown(f"**Candidates for {SIDE_NAMES[anchor[0]]} record {anchor[1]}**, best first (the engine's ranking: amount, "
                         "then reference, then days apart); pick one here or in the grid above")
@@ -100,7 +105,7 @@ for side, column in columns.items():
                 chosen |= grid_selection("match_candidates", candidates, "candidate")
                 st.dataframe(candidates[["rank", "id", "date", "amount_shown", "currency", "reference", "explanation"]], hide_index=True,
                              width="stretch", on_select="rerun", selection_mode="multi-row", key="match_candidates",
-                             column_config=TITLES)
+                             column_config=TITLES | {"reference": st.column_config.TextColumn("reference", width="small")})
 
 net = selection_net(store, chosen)
 if chosen:
