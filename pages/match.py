@@ -109,14 +109,13 @@ for side, column in columns.items():
 
 net = selection_net(store, chosen)
 if chosen:
-    books_text = f"{net.books:,} books record(s)"
-    statement_text = f"{net.statement:,} statement record(s)"
-    if net.net is None:
-        st.markdown(f"**Selected: {books_text}, {statement_text}**")
-    else:
-        st.markdown(f"**Selected: {books_text}, {statement_text}** · books {net.currency} {format_money(net.books_total, net.currency)} · "
-                    f"statement {net.currency} {format_money(net.statement_total, net.currency)} · **net difference (statement less "
-                    f"books): {net.currency} {format_money(net.net, net.currency)}**")
+    line = f"**Selected: {net.books:,} books record(s), {net.statement:,} statement record(s)**"
+    if net.net is not None:
+        money = {name: f"{net.currency} {format_money(value, net.currency)}"
+                 for name, value in (("books", net.books_total), ("statement", net.statement_total), ("net", net.net))}
+        line += (f" · books {money['books']} · statement {money['statement']} · **net difference (statement less books): "
+                 f"{money['net']}**")
+    st.markdown(line)
     if net.refusal:
         st.warning(net.refusal)
 if may_match and chosen and not net.refusal:

@@ -125,9 +125,8 @@ class OpenItems:
 def load_open_items(store: Store, run_id: int) -> OpenItems:
     """The run's open items (open breaks not waiting for an approver), both sides, into DuckDB, with the run's rule set.
 
-    Read with plain SQL like the breaks grid (amounts as exact text into ``DECIMAL(18, 6)``); the
-    engine's keys for scoring candidates (micro-units, day numbers, reference keys) are worked
-    out once here.
+    Read with plain SQL like the breaks grid (amounts as exact text or decimals into ``DECIMAL(18, 6)``); the
+    engine's keys for scoring candidates (micro-units, day numbers) are worked out once here.
     """
     columns = ["id", "version", "side", "account", "date", "amount", "currency", "reference", "description", "reason"]
     with store.engine.connect() as connection:
@@ -140,33 +139,28 @@ def load_open_items(store: Store, run_id: int) -> OpenItems:
         run = session.get(Run, run_id)
         rules_text, rules_sha256 = (run.rules_text, run.rules_sha256) if run is not None else ("", "")
     aliases = load_aliases(store)
-    texts = sorted({r[3] for r in rows})
-    keys = {text: resolve_account_key(text, aliases) for text in texts}
-    table = pa.table({
-        "id": pa.array([r[0] for r in rows], pa.int64()),
-        "version": pa.array([r[1] for r in rows], pa.int64()),
-        "side": pa.array([r[2] for r in rows], pa.string()),
-        "account": pa.array([r[3] for r in rows], pa.string()),
-        "account_key": pa.array([keys[r[3]] for r in rows], pa.string()),
-        "date": pa.array([r[4] if isinstance(r[4], dt.date) else dt.date.fromisoformat(str(r[4])[:10]) for r in rows], pa.date32()),
-        "amount": pa.array([str(r[5]) for r in rows], pa.string()),
-        "currency": pa.array([r[6] for r in rows], pa.string()),
-        "reference": pa.array([r[7] or "" for r in rows], pa.string()),
-        "description": pa.array([r[8] or "" for r in rows], pa.string()),
-        "reason": pa.array([r[9] for r in rows], pa.string()),
-    })
+    # Column by column, untouched: dates and amounts come as text from SQLite and typed from
+    # PostgreSQL, and DuckDB casts either; accounts are keyed once per distinct text, in a join.
+    values = list(zip(*rows)) if rows else [()] * len(columns)
+    typed = {"id": pa.int64(), "version": pa.int64(), "side": pa.string(), "account": pa.string(), "currency": pa.string(),
+             "reference": pa.string(), "description": pa.string(), "reason": pa.string()}
+    table = pa.table({name: pa.array(column, typed.get(name)) for name, column in zip(columns, values)})
+    texts = sorted(set(values[columns.index("account")]))
+    keys = pa.table({"account": pa.array(texts, pa.string()),
+                     "account_key": pa.array([resolve_account_key(text, aliases) for text in texts], pa.string())})
     connection = duckdb.connect()
     connection.register("loaded", table)
+    connection.register("account_keys", keys)
     connection.execute(f"""
         CREATE TABLE items AS
-        SELECT * EXCLUDE (amount, date), date, CAST(amount AS DECIMAL(18, 6)) AS amount,
-               lower(reference || ' ' || description) AS text,
+        SELECT id, version, side, account, account_key, currency, coalesce(reference, '') AS reference,
+               coalesce(description, '') AS description, reason, CAST(date AS DATE) AS date, CAST(amount AS DECIMAL(18, 6)) AS amount,
+               lower(coalesce(reference, '') || ' ' || coalesce(description, '')) AS text,
                {TO_MICRO.format(a='CAST(amount AS DECIMAL(18, 6))')} AS micro,
-               {DAY_NUMBER.format(d='date')} AS day, {BUSINESS_DAY_INDEX.format(d='date')} AS bidx,
-               coalesce({REFERENCE_NORMALISED.format(r='reference')}, '') AS ref_norm,
-               coalesce({REFERENCE_DIGITS.format(r='reference')}, '') AS ref_digits
-        FROM loaded
+               {DAY_NUMBER.format(d='CAST(date AS DATE)')} AS day, {BUSINESS_DAY_INDEX.format(d='CAST(date AS DATE)')} AS bidx
+        FROM loaded JOIN account_keys USING (account)
     """)
+    connection.unregister("account_keys")
     connection.unregister("loaded")
     return OpenItems(run_id, connection, _rules_of_run(run_id, rules_text, rules_sha256))
 
@@ -316,7 +310,16 @@ def candidates_for(items: OpenItems, record_id: int, limit: int = 10) -> pd.Data
     if picked is None:
         return pd.DataFrame(columns=columns)
     books, statement = ("p", "o") if picked[0] == "internal" else ("o", "p")
+    # Reference keys are worked out for the picked record and its neighbours only, not for every item.
+    keys = "coalesce({norm}, '') AS ref_norm, coalesce({digits}, '') AS ref_digits"
     ranked = items.query(f"""
+        WITH picked AS (SELECT * FROM items WHERE id = ?),
+             p AS (SELECT *, {keys.format(norm=REFERENCE_NORMALISED.format(r='reference'), digits=REFERENCE_DIGITS.format(r='reference'))}
+                   FROM picked),
+             o AS (SELECT i.*, {keys.format(norm=REFERENCE_NORMALISED.format(r='i.reference'),
+                                            digits=REFERENCE_DIGITS.format(r='i.reference'))}
+                   FROM items i JOIN picked q ON i.side <> q.side AND i.account_key = q.account_key AND i.currency = q.currency
+                   WHERE abs(i.day - q.day) <= {window})
         SELECT o.id, o.version, o.account, o.date, o.amount, o.currency, o.reference, o.description,
                {statement}.amount - {books}.amount AS difference, CAST({statement}.day - {books}.day AS INTEGER) AS days_apart,
                CASE WHEN p.reference <> '' AND p.reference = o.reference THEN 'same reference'
@@ -325,8 +328,7 @@ def candidates_for(items: OpenItems, record_id: int, limit: int = 10) -> pd.Data
                     WHEN p.reference = '' OR o.reference = '' THEN 'no reference to compare'
                     ELSE 'references differ' END AS reference_agreement,
                {_fits_pass_sql(items.rules, books, statement)} AS fits_pass
-        FROM items p JOIN items o ON o.side <> p.side AND o.account_key = p.account_key AND o.currency = p.currency
-        WHERE p.id = ? AND abs(o.day - p.day) <= {window}
+        FROM p, o
         ORDER BY abs(o.micro - p.micro),
                  CASE WHEN (p.ref_norm <> '' AND p.ref_norm = o.ref_norm) OR (p.ref_digits <> '' AND p.ref_digits = o.ref_digits)
                       THEN 0 ELSE 1 END,
