@@ -185,3 +185,13 @@ def test_amounts_are_shown_with_thousands_separators_in_their_currency_places():
     assert format_money(Decimal("1234567"), "JPY") == "1,234,567"
     assert format_money(Decimal("-1234.5"), "KWD") == "-1,234.500"
     assert format_money(Decimal("0.125"), "EUR") == "0.125"
+
+
+def test_a_run_with_nothing_open_shows_empty_sides(store, people, monkeypatch):
+    books, _ = import_bytes(store, b"id,account,date,amount,currency,reference\nb1,A,2026-10-01,70.00,USD,X\n", "books.csv")
+    bank, _ = import_bytes(store, b"id,account,date,amount,currency,reference\ns1,A,2026-10-01,70.00,USD,X\n", "bank.csv")
+    items = load_open_items(store, reconcile_datasets(store, books.dataset, bank.dataset, load_rules(), "").run.id)
+    empty = side_page(items, "internal", SideFilters(text="x"))
+    assert (empty.total, empty.totals, list(empty.rows.columns)) == (
+        0, (), ["id", "version", "account", "date", "amount", "currency", "amount_shown", "reference", "description", "reason"])
+    assert side_accounts(items, "external") == {} and totals_frame(empty.totals).empty
