@@ -72,6 +72,7 @@ reconcile_pages = [st.Page("pages/sources.py", title="Sources", icon=":material/
                    st.Page("pages/holdings.py", title="Holdings", icon=":material/account_balance:")]
 review_pages = [st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
                 st.Page("pages/breaks.py", title="Breaks", icon=":material/rule:"),
+                st.Page("pages/match.py", title="Match", icon=":material/compare_arrows:"),
                 st.Page("pages/approvals.py", title="Approvals", icon=":material/approval:"),
                 st.Page("pages/history.py", title="History", icon=":material/history:"),
                 st.Page("pages/accounts.py", title="Accounts", icon=":material/account_tree:"),

@@ -50,6 +50,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/match_bench.py --rows $(ROWS)
 	$(BIN)/python benchmarks/breaks_page_bench.py --breaks 100000
 	$(BIN)/python benchmarks/pdf_bench.py --pages 20 --ocr-pages 3
+	$(BIN)/python benchmarks/workspace_bench.py --items 100000
 
 # pytest exits 5 when it collects no test; make treats that, like any non-zero code, as a failure.
 # Two pytest workers: the suite waits on servers, browsers and OCR as much as on the CPU.
