@@ -4,7 +4,8 @@ from core.auth import can
 from core.domain.money import AmountError, parse_amount
 from core.review import REASON_CODES, ReviewError
 from core.views import breaks_stamp, recent_runs
-from core.views.workspace import (SIDE_NAMES, SORT_COLUMNS, SideFilters, candidates_for, format_money, load_open_items, mark_candidates,
+from core.views.format import format_money
+from core.views.workspace import (SIDE_NAMES, SORT_COLUMNS, SideFilters, candidates_for, load_open_items, mark_candidates,
                                   match_selection, selection_net, side_accounts, side_page, totals_frame)
 from ui import DATE, account, flash, forget_selection, get_store, grid_selection, show_flashes
 

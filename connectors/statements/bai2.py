@@ -23,18 +23,14 @@ from bai2.constants import TypeCodeTransaction
 from connectors.statements.statement import Entry, Statement
 from connectors.statements.text import decode
 from core.domain.findings import RowError
-
-# ISO 4217 currencies whose minor unit is not the cent.
-_MINOR_UNITS = {"BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0, "RWF": 0, "UGX": 0,
-                "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0, "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3,
-                "OMR": 3, "TND": 3}
+from core.domain.money import currency_places
 
 
 def _money(value, currency: str) -> Decimal | None:
     if value is None or value == "":
         return None
     # Built from text, exactly: scaleb would round a long number to the context's precision.
-    return Decimal(f"{int(value)}E-{_MINOR_UNITS.get(currency, 2)}")
+    return Decimal(f"{int(value)}E-{currency_places(currency)}")
 
 
 _RECORD = re.compile(r"^(01|02|03|16|88|49|98|99),")

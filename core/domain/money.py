@@ -28,6 +28,7 @@ __all__ = [
     "add",
     "canonical_decimal",
     "check_amount",
+    "currency_places",
     "MAX_SCALE",
     "decimal_from_spreadsheet",
     "decimal_from_text",
@@ -244,6 +245,20 @@ def canonical_decimal(value: Decimal) -> Decimal:
     """
     normalized = value.normalize()
     return normalized.quantize(Decimal("0.01")) if scale_of(normalized) < 2 else normalized
+
+
+# ISO 4217 minor units that differ from two; every other currency has two places.
+_MINOR_UNITS = {
+    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0, "RWF": 0, "UGX": 0, "UYI": 0,
+    "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+    "CLF": 4, "UYW": 4,
+}
+
+
+def currency_places(currency: str) -> int:
+    """The decimal places of a currency (ISO 4217 minor units): 0 for JPY, 3 for KWD, else 2."""
+    return _MINOR_UNITS.get((currency or "").strip().upper(), 2)
 
 
 def format_amount(value: Decimal, places: int = 2) -> str:

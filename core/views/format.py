@@ -22,23 +22,9 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from core.domain.money import scale_of
+from core.domain.money import currency_places, scale_of
 
 __all__ = ["Grid", "currency_places", "format_money", "grid_totals", "money_format", "money_in_own_form", "readable_grid"]
-
-# ISO 4217 minor units that differ from two; every other currency shows two places.
-_MINOR_UNITS = {
-    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0, "RWF": 0, "UGX": 0, "UYI": 0,
-    "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
-    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-    "CLF": 4, "UYW": 4,
-}
-
-
-def currency_places(currency: str) -> int:
-    """The places a currency is written with (ISO 4217 minor units): 0 for JPY, 3 for KWD, else 2."""
-    return _MINOR_UNITS.get((currency or "").strip().upper(), 2)
-
 
 def format_money(amount: Decimal | None, currency: str) -> str:
     """An amount written in its currency's form, with thousands separators: ``1,234,567`` for

@@ -39,7 +39,7 @@ from sqlalchemy import select
 from core.accounts import load_aliases
 from core.auth import Account
 from core.domain.accounts import account_label, resolve_account_key
-from core.domain.money import canonical_decimal, format_amount
+from core.domain.money import canonical_decimal
 from core.matching.rules import RuleSet, load_rules, parse_rules
 from core.matching.sql import (BUSINESS_DAY_INDEX, DAY_NUMBER, REFERENCE_DIGITS, REFERENCE_KEY, REFERENCE_NORMALISED, TO_MICRO,
                                tolerance_filters)
@@ -47,24 +47,17 @@ from core.review import Outcome, ReviewError, manual_match, net_difference
 from core.review.breaks import manual_match_tolerance
 from core.store import Store
 from core.store.models import Break, Run
+from core.views.format import format_money
 
 __all__ = ["PAGE_SIZE", "SIDE_NAMES", "SORT_COLUMNS", "CurrencyTotals", "OpenItems", "SelectionNet", "SideFilters", "SidePage",
-           "candidate_window_days", "candidates_for", "format_money", "load_open_items", "mark_candidates", "match_selection",
+           "candidate_window_days", "candidates_for", "load_open_items", "mark_candidates", "match_selection",
            "selection_net", "side_accounts", "side_page", "totals_frame"]
 
 PAGE_SIZE = 50
 SIDE_NAMES = {"internal": "books", "external": "statement"}
 SORT_COLUMNS = {"date": "date", "amount": "amount", "absolute amount": "abs(amount)", "reference": "reference", "account": "account",
                 "id": "id"}
-# Decimal places per currency where they are not two (ISO 4217 minor units).
-_PLACES = {"BHD": 3, "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "IQD": 3, "ISK": 0, "JOD": 3, "JPY": 0, "KMF": 0, "KRW": 0, "KWD": 3,
-           "LYD": 3, "OMR": 3, "PYG": 0, "RWF": 0, "TND": 3, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0}
 _ROW_COLUMNS = ["id", "version", "account", "date", "amount", "currency", "reference", "description", "reason"]
-
-
-def format_money(amount: Decimal, currency: str) -> str:
-    """An amount as shown: thousands separators, the currency's decimal places (more if it has them)."""
-    return format_amount(amount, _PLACES.get(currency, 2))
 
 
 class SideFilters(NamedTuple):

@@ -14,7 +14,8 @@ from core.review import ConflictError, ReviewError, reject_proposed
 from core.runs.reconcile import reconcile_datasets
 from core.store.models import Break, MatchGroup
 from core.views import workspace
-from core.views.workspace import (SideFilters, candidate_window_days, candidates_for, format_money, load_open_items, mark_candidates,
+from core.views.format import format_money
+from core.views.workspace import (SideFilters, candidate_window_days, candidates_for, load_open_items, mark_candidates,
                                   match_selection, selection_net, side_accounts, side_page, totals_frame)
 
 # Nothing here pairs under the default rules but b5 and s6 (a fee deducted: proposed, then
