@@ -2,6 +2,7 @@
 #            http://localhost:8501 with the worker and the HTTP API (http://localhost:8000/docs) beside
 #            it; Ctrl-C stops all three
 # make test : install everything the tests need (Debian packages too) and run the whole suite
+# make image-test : build the container image and run it (the image test alone; make test runs it too)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -57,6 +58,14 @@ bench: $(VENV)/.dev-installed
 test: $(VENV)/.dev-installed
 	./scripts/install-system-packages.sh
 	$(BIN)/python -m pytest -n 2
+
+# The image test alone: build the Dockerfile with buildah (no Docker daemon), run the app and the
+# API from it and check their health (a few minutes; the base and the build cache are kept in
+# ~/.cache/recon-image between runs).
+.PHONY: image-test
+image-test: $(VENV)/.dev-installed
+	./scripts/install-system-packages.sh
+	$(BIN)/python -m pytest -m image tests/deploy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis test-output

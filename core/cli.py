@@ -581,6 +581,18 @@ def _cmd_underwrite(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring the store's schema to the newest migration; one line on standard output with the revision."""
+    # Imported here for start-up speed (see the module's docstring).
+    from core.monitoring import check_store
+    from core.store import open_store
+
+    store = open_store()
+    check = check_store(store)
+    print(f"store ({check.database}) at revision {check.revision}, the newest")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Recon Workbench command line")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -702,6 +714,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_commands.add_parser("verify", help="walk the hash chain of the audit log and decisions; exit 1 when broken")
     verify.set_defaults(run=_cmd_audit_verify)
+
+    # Every command migrates the store on opening it; this one does only that, once, before the
+    # app, the worker and the API start side by side (the compose file's `migrate` service).
+    migrate = commands.add_parser("migrate", help="bring the store's schema to the newest migration, then stop")
+    migrate.set_defaults(run=_cmd_migrate)
     return parser
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs: the PostgreSQL server binaries (a throwaway cluster
-# is started per test session), Chromium for the browser test, and what the app itself needs
-# (scripts/install-app-packages.sh: tesseract for scanned statement PDFs). Installs only what
-# is missing; needs root or sudo.
+# is started per test session), Chromium for the browser test, buildah and debootstrap for the
+# image test, and what the app itself needs (scripts/install-app-packages.sh: tesseract for
+# scanned statement PDFs). Installs only what is missing; needs root or sudo.
 set -euo pipefail
 
 missing=()
@@ -11,5 +11,8 @@ command -v runuser >/dev/null || missing+=(util-linux)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v tesseract >/dev/null || missing+=(tesseract-ocr)
 compgen -G "/usr/share/tesseract-ocr/*/tessdata/eng.traineddata" >/dev/null || missing+=(tesseract-ocr-eng)
+# The image test (tests/deploy): buildah builds and runs the image, debootstrap makes its base.
+command -v buildah >/dev/null || missing+=(buildah)
+[ -x /usr/sbin/debootstrap ] || command -v debootstrap >/dev/null || missing+=(debootstrap)
 
 exec "$(dirname "$0")/apt-install-missing.sh" "${missing[@]}"

@@ -266,3 +266,14 @@ def test_import_out_and_match_out_neutralise_formulas_and_keep_a_lone_cr_inside_
     breaks = list(csv.DictReader((tmp_path / "out" / "breaks.csv").open(encoding="utf-8", newline="")))
     assert ("internal", "'@b2", "5.00") in [(b["side"], b["record_id"], b["amount"]) for b in breaks]
     assert not any(b["record_id"].startswith(("=", "+", "-", "@")) for b in breaks)
+
+
+def test_migrate_brings_a_new_store_to_the_newest_revision_and_says_so(tmp_path):
+    from core.store.db import head_revision
+
+    first = run_cli("migrate", data_dir=tmp_path / "data")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == f"store (sqlite) at revision {head_revision()}, the newest\n"
+    assert (tmp_path / "data" / "recon.db").exists()
+    again = run_cli("migrate", data_dir=tmp_path / "data")
+    assert (again.returncode, again.stdout) == (0, first.stdout)
