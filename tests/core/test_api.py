@@ -3,6 +3,7 @@ the banking routes with roles, health and metrics."""
 
 import datetime as dt
 import hashlib
+import contextlib
 import json
 import re
 import socket
@@ -34,6 +35,13 @@ def api(tmp_path_factory):
     store = open_store(f"sqlite:///{folder / 'recon.db'}", folder)
     seed_demo(store)
     keys = {role: create_api_key(store, f"{role}-key", role, actor="test")[1] for role in ("viewer", "analyst", "approver")}
+    with serving(store) as base:
+        yield {"store": store, "keys": keys, "base": base}
+
+
+@contextlib.contextmanager
+def serving(store):
+    """The API over ``store`` under uvicorn on a free loopback port, stopped on leaving: its base address."""
     server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=_free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -41,10 +49,11 @@ def api(tmp_path_factory):
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "the API did not start"
         time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield {"store": store, "keys": keys, "base": f"http://127.0.0.1:{port}"}
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
     assert not thread.is_alive()
 
 

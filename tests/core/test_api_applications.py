@@ -5,7 +5,6 @@ roles, one-line errors, and the application.ready webhook sent by the API when n
 import datetime as dt
 import hashlib
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -13,15 +12,13 @@ import uuid
 from decimal import Decimal
 
 import pytest
-import uvicorn
 from cryptography.fernet import Fernet
 
-from core.api import create_app
 from core.apikeys import create_api_key
 from core.store import open_store
 from core.webhooks import list_events, subscribe
 from tests.core.jobs.conftest import SECRET, receiver  # noqa: F401 (a fixture)
-from tests.core.test_api import _free_port
+from tests.core.test_api import serving
 from tests.statement_pdfs import make_rows, statement_pdf
 
 START, END = dt.date(2026, 3, 1), dt.date(2026, 3, 31)
@@ -33,17 +30,8 @@ def api(tmp_path, monkeypatch):
     monkeypatch.setenv("RECON_DOCUMENT_KEY", Fernet.generate_key().decode())
     store = open_store(f"sqlite:///{tmp_path / 'recon.db'}", tmp_path / "data")
     keys = {role: create_api_key(store, f"{role}-key", role, actor="test")[1] for role in ("viewer", "analyst")}
-    server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=_free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the API did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield {"store": store, "keys": keys, "base": f"http://127.0.0.1:{port}"}
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(store) as base:
+        yield {"store": store, "keys": keys, "base": base}
     store.engine.dispose()
 
 
