@@ -75,6 +75,8 @@ def test_reconcile_and_breaks_offer_one_choice_per_account_shown_by_its_label(de
     at.text_input(key="sign_in_password").input(DEMO_USERS["analyst"])
     at.button[0].click().run()
     at.switch_page("pages/reconcile.py").run()
+    # A books file of one account reads as a statement: the analyst offers every dataset on both sides.
+    at.checkbox(key="reconcile_every_role").check().run()
     at.selectbox(key="reconcile_internal").set_value(books_id).run()
     at.selectbox(key="reconcile_external").set_value(bank_id).run()
     chosen = at.multiselect(key=f"reconcile_accounts_{bank_id}")
