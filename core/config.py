@@ -38,6 +38,10 @@ its lease lasts unrenewed, ``RECON_WORKER_RENEW_SECONDS`` (default 3) how often 
 ``RECON_DOCUMENTS_DEST`` where they are kept: ``local`` (default, ``DATA_DIR/documents``, encrypted with that
 key) or ``s3://bucket/prefix`` (the ``RECON_S3_*`` settings; server-side encryption);
 ``RECON_MAIL_INBOX`` the folder of ``.eml`` files taken in (default ``DATA_DIR/mail``; a pipeline's statement inbox is a folder of its own).
+A mailbox read over IMAP as well (:func:`imap_settings`; only when ``RECON_IMAP_HOST`` is set):
+``RECON_IMAP_HOST``, ``RECON_IMAP_PORT`` (default 993), ``RECON_IMAP_USER``, ``RECON_IMAP_PASSWORD``
+(never logged nor shown), ``RECON_IMAP_FOLDER`` (default ``INBOX``) and ``RECON_IMAP_TLS``
+(``ssl``, the default; ``starttls``; or ``none``, for a server on 127.0.0.1 or localhost only).
 DuckDB spills what does not fit in memory under the system's temporary folder (``TMPDIR``),
 never into the folder the command was started from.
 """
@@ -48,6 +52,7 @@ import os
 import tempfile
 from decimal import Decimal
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 __all__ = ["S3Settings", "SignInPolicy", "WorkerSettings", "approval_threshold", "cli_user", "data_dir", "database_url",
@@ -55,7 +60,7 @@ __all__ = ["S3Settings", "SignInPolicy", "WorkerSettings", "approval_threshold",
            "max_expanded_bytes", "max_import_bytes", "named_secret", "profiles_dir", "reconciliation_threshold",
            "registrars_dir", "s3_settings", "show_tracebacks", "sign_in_policy", "transfer_transit_days",
            "variance_alert_threshold", "webhook_attempts", "webhook_backoff_seconds", "webhook_timeout_seconds",
-           "worker_settings", "documents_destination"]
+           "worker_settings", "documents_destination", "ImapSettings", "imap_configured", "imap_settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -288,3 +293,46 @@ def worker_settings() -> WorkerSettings:
         raise ValueError(f"RECON_WORKER_RENEW_SECONDS={settings.renew_seconds:g} must be at most half of "
                          f"RECON_WORKER_LEASE_SECONDS={settings.lease_seconds:g}, or the lease lapses between renewals")
     return settings
+
+
+IMAP_TLS = ("ssl", "starttls", "none")
+_LOOPBACK = ("127.0.0.1", "localhost")
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    """The mailbox read over IMAP; its password is left out of how the settings are shown."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    folder: str
+    tls: str  # ssl, starttls or none
+
+
+def imap_configured() -> bool:
+    """A mailbox is read over IMAP (``RECON_IMAP_HOST`` is set)."""
+    return bool((os.environ.get("RECON_IMAP_HOST") or "").strip())
+
+
+def imap_settings() -> ImapSettings | None:
+    """The ``RECON_IMAP_*`` settings, or None when ``RECON_IMAP_HOST`` is not set.
+
+    Raises:
+        ValueError: a setting is not usable (a port that is not a number, an unknown TLS mode,
+            ``none`` towards another host than this one); the message never holds the password.
+    """
+    host = (os.environ.get("RECON_IMAP_HOST") or "").strip()
+    if not host:
+        return None
+    port_text = (os.environ.get("RECON_IMAP_PORT") or "993").strip()
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"RECON_IMAP_PORT={port_text!r} is not a port number (1-65535)")
+    tls = (os.environ.get("RECON_IMAP_TLS") or "ssl").strip().lower()
+    if tls not in IMAP_TLS:
+        raise ValueError(f"RECON_IMAP_TLS={tls!r} is none of {', '.join(IMAP_TLS)}")
+    if tls == "none" and host.lower() not in _LOOPBACK:
+        raise ValueError(f"RECON_IMAP_TLS=none would send the IMAP password in clear to {host}: allowed for 127.0.0.1 or localhost only")
+    return ImapSettings(host, int(port_text), os.environ.get("RECON_IMAP_USER") or "", os.environ.get("RECON_IMAP_PASSWORD") or "",
+                        (os.environ.get("RECON_IMAP_FOLDER") or "INBOX").strip(), tls)

@@ -8,7 +8,7 @@ import streamlit as st
 from core.auth import can
 from core.underwriting.applications import (STATUSES, ApplicationError, add_document, application_metrics, confirm_document_rows,
                                             create_application, decide_application, document_rows, list_applications, mask_account,
-                                            rows_to_confirm_of, take_in_mail)
+                                            rows_to_confirm_of, take_in_imap, take_in_mail)
 from core.underwriting.statements import TRANSACTION_FILE_COLUMNS
 from core.views.format import format_money
 from ui import flash, get_store, require, show_flashes, show_row_errors
@@ -34,8 +34,12 @@ if analyst:
                 st.error(str(exc) if isinstance(exc, ApplicationError) else f"{amount_text!r} is not an amount")
     if st.button("Take in mail from the inbox folder", key="applications_mail"):
         taken = take_in_mail(store, user=me.username)
+        try:
+            taken += take_in_imap(store, user=me.username)
+        except ApplicationError as exc:
+            st.error(str(exc))
         st.info(f"{len(taken)} mail(s) taken in: " + ", ".join(f"{f} -> application {a} ({n} document(s))" for f, a, n in taken)
-                if taken else "No mail waiting in the inbox folder.")
+                if taken else "No mail waiting.")
 
 status = st.selectbox("Status", ["all", *STATUSES], key="applications_status")
 queue = list_applications(store, None if status == "all" else status)

@@ -38,8 +38,10 @@ What it guarantees, and how:
   the pipelines: a new or rescheduled pipeline gets its job (replaced, ``replace_existing``),
   a deleted, paused or unscheduled one loses it; an edit that keeps the schedule keeps the job
   (its next time stays where it was). The same poll starts the retries that are due
-  (``runs.due_retries``), builds the queued exports and sends the webhook events that are due
-  (``core.webhooks.deliver_pending``), each on a thread of its own.
+  (``runs.due_retries``), builds the queued exports, sends the webhook events that are due
+  (``core.webhooks.deliver_pending``) and, when ``RECON_IMAP_HOST`` is set, takes in the unseen
+  mail of the IMAP mailbox (``core.underwriting.applications.take_in_imap``), each on a thread
+  of its own.
 - **No run is left running.** On taking the lease the worker fails the runs a stopped worker
   left ``running`` (``runs.fail_abandoned``), and they are retried like any failure. On a clean
   stop (SIGTERM, SIGINT) it stops scheduling, lets the runs in progress finish while it keeps
@@ -67,6 +69,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from core import config
 from core.config import WorkerSettings
 from core.jobs import pipelines, runs
 from core.jobs.lease import current_lease, release_lease, renew_lease, take_lease
@@ -167,6 +170,8 @@ class Worker:
         self._exporting = None  # the future of the export queue's pass in progress
         self._webhooks = _Threads(max_workers=1, thread_name_prefix="webhooks")
         self._sending = None  # the future of the webhook outbox's pass in progress
+        self._mail = _Threads(max_workers=1, thread_name_prefix="imap")
+        self._reading_mail = None  # the future of the IMAP mailbox's pass in progress
         self._lock = threading.Lock()
         self._running: dict[int, str] = {}  # run id -> pipeline, for the runs going now
         self._handed: dict[object, tuple[str, dt.datetime]] = {}  # times handed to the executor, not claimed yet
@@ -254,6 +259,8 @@ class Worker:
                 self._exporting = self._exports.submit(self._build_exports)
             if self._sending is None or self._sending.done():
                 self._sending = self._webhooks.submit(self._deliver_webhooks)
+            if config.imap_configured() and (self._reading_mail is None or self._reading_mail.done()):
+                self._reading_mail = self._mail.submit(self._take_in_imap)
         except Exception as exc:  # a bad moment of the store must not stop the worker
             log.error("re-reading the pipelines failed: %s", _one_line(exc))
 
@@ -268,6 +275,7 @@ class Worker:
         self._retries.shutdown(wait=False, cancel_futures=True)
         self._exports.shutdown(wait=False, cancel_futures=True)
         self._webhooks.shutdown(wait=False, cancel_futures=True)
+        self._mail.shutdown(wait=False, cancel_futures=True)
         if self._running:
             log.info("stopping: waiting for run(s) %s to finish (Ctrl-C again to stop now)", ", ".join(map(str, sorted(self._running))))
         next_renew = time.monotonic() + self.settings.renew_seconds
@@ -447,6 +455,17 @@ class Worker:
                 log.info("webhook event %d: %s", event_id, status)
         except Exception as exc:  # the next poll tries again
             log.error("sending webhook events failed: %s", _one_line(exc))
+
+    def _take_in_imap(self) -> None:
+        """Take in the unseen messages of the mailbox read over IMAP (``RECON_IMAP_*``), as the
+        Applications page's "Take in mail" does."""
+        from core.underwriting.applications import take_in_imap
+
+        try:
+            for message, application_id, added in take_in_imap(self.store, user="mail"):
+                log.info("mail %s: application %d, %d document(s) added", message, application_id, added)
+        except Exception as exc:  # the next poll tries again; the message never holds the password
+            log.error("taking in mail over IMAP failed: %s", _one_line(exc))
 
     def _execute_retry(self, store: Store, run_id: int):
         return runs.execute_run(store, run_id, worker=self.identity)

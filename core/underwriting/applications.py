@@ -3,10 +3,12 @@
 An application moves received -> processing -> ready -> decided. It is *received* when made;
 *processing* once it holds a document; *ready* when every document was read as a statement that
 adds up (a scan's doubtful rows confirmed); *decided* once a decision stands. Documents come as
-uploads or as mail: ``.eml`` files dropped in the inbox folder (``config.mail_inbox()``), whose
-attachments are taken in (:func:`take_in_mail`). Each document is known by its SHA-256 (the
-same document twice is one), with its pages and what was read; its bytes are never kept in the
-database but where exports are kept, through ``connectors.storage``, as ``RECON_DOCUMENTS_DEST``
+uploads or as mail: ``.eml`` files dropped in the inbox folder (``config.mail_inbox()``,
+:func:`take_in_mail`) and, when one is configured, the unseen messages of a mailbox read over
+IMAP (``config.imap_settings()``, :func:`take_in_imap`); each mail's attachments are taken in,
+and a mail taken in once (its Message-ID, else its bytes) is not taken again. Each document is
+known by its SHA-256 (the same document twice is one), with its pages and what was read; its
+bytes are never kept in the database but where exports are kept, through ``connectors.storage``, as ``RECON_DOCUMENTS_DEST``
 says (``config.documents_destination()``): ``local``, the data folder's ``documents/``, each file
 encrypted with the key from configuration (Fernet); or ``s3://bucket/prefix``, reached with the
 ``RECON_S3_*`` settings, each upload asking for server-side encryption (``RECON_S3_SSE``, AES256
@@ -38,12 +40,13 @@ from core.domain.findings import RowError
 from core.domain.money import AmountError, check_amount
 from core.domain.records import is_currency_code
 from core.store import Store, record_audit
-from core.store.models import Application, ApplicationDocument, utc_now
+from core.store.models import Application, ApplicationDocument, AuditEntry, utc_now
 from core.webhooks import emit
 
 __all__ = ["ApplicationError", "DocumentAdded", "add_document", "application_metrics", "confirm_document_rows", "create_application",
            "decide_application", "rows_to_confirm_of",
-           "document_bytes", "document_rows", "list_applications", "list_documents", "mask_account", "take_in_mail",
+           "document_bytes", "document_rows", "list_applications", "list_documents", "mask_account", "take_in_imap", "take_in_mail",
+           "take_in_message",
            "application_view", "submit_application"]
 
 STATUSES = ("received", "processing", "ready", "decided")
@@ -342,35 +345,94 @@ def decide_application(store: Store, application_id: int, outcome: str, comment:
 
 
 def take_in_mail(store: Store, inbox: Path | None = None, *, user: str = "mail") -> list[tuple[str, int, int]]:
-    """Take in every ``.eml`` file in the inbox: each attachment a document of an application.
-
-    A mail whose subject names an application ("Application 12") adds to it; any other mail
-    makes a new application for its sender. A mail taken in is moved to ``inbox/done/``.
+    """Take in every ``.eml`` file in the inbox (:func:`take_in_message`); each file taken in is
+    moved to ``inbox/done/``.
 
     Returns:
-        ``(mail file, application id, documents added)`` per mail.
+        ``(mail file, application id, documents added)`` per mail not taken in before.
     """
     inbox = inbox or config.mail_inbox()
     done = inbox / "done"
     taken = []
     for path in sorted(inbox.glob("*.eml")):
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        subject = str(message.get("subject", ""))
-        found = _SUBJECT_ID.search(subject)
-        application_id = int(found.group(1)) if found else None
-        if application_id is None:
-            sender = email.utils.parseaddr(str(message.get("from", "")))
-            application_id = create_application(store, sender[0] or sender[1] or path.stem, None, user=user)
-        added = 0
-        for part in message.iter_attachments():
-            data = part.get_payload(decode=True)
-            if data:
-                added += add_document(store, application_id, data, part.get_filename() or "attachment", user=user, source="mail").created
+        application_id, added = take_in_message(store, path.read_bytes(), path.stem, user=user)
         done.mkdir(exist_ok=True)
         path.rename(done / path.name)
-        taken.append((path.name, application_id, added))
+        if application_id is not None:
+            taken.append((path.name, application_id, added))
     return taken
 
+
+def take_in_imap(store: Store, *, user: str = "mail") -> list[tuple[str, int, int]]:
+    """Take in the unseen messages of the mailbox read over IMAP (``config.imap_settings()``), each
+    through :func:`take_in_message` as an ``.eml`` file is, and mark each one seen once taken in (a
+    failure leaves it unseen, for the next pass). Nothing is read when no mailbox is configured.
+
+    Returns:
+        ``(folder and UID, application id, documents added)`` per message not taken in before.
+
+    Raises:
+        ApplicationError: the settings are not usable or the mailbox cannot be read (one line,
+            never the password).
+    """
+    from connectors.sources.imap import ImapError, open_mailbox
+
+    try:
+        settings = config.imap_settings()
+    except ValueError as exc:
+        raise ApplicationError(str(exc)) from None
+    if settings is None:
+        return []
+    taken = []
+    try:
+        with open_mailbox(settings.host, settings.port, settings.user, settings.password, settings.folder, settings.tls) as mailbox:
+            for message in mailbox.unseen():
+                application_id, added = take_in_message(store, message.data, f"{settings.user}@{settings.host}", user=user)
+                mailbox.mark_seen(message.uid)
+                if application_id is not None:
+                    taken.append((f"{settings.folder} UID {message.uid}", application_id, added))
+    except ImapError as exc:
+        raise ApplicationError(f"the mailbox over IMAP: {exc}") from None
+    return taken
+
+
+def _mail_key(message, data: bytes) -> str:
+    """What a message is known by once taken in: its Message-ID, or its bytes' SHA-256 when it has none."""
+    message_id = str(message.get("message-id", "")).strip()
+    if message_id:
+        return "message-id:" + hashlib.sha256(message_id.encode()).hexdigest()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def take_in_message(store: Store, data: bytes, sender_fallback: str, *, user: str = "mail") -> tuple[int | None, int]:
+    """Take in one mail (its RFC 5322 bytes): each attachment a document of an application.
+
+    A mail whose subject names an application ("Application 12") adds to it; any other mail
+    makes a new application for its sender (``sender_fallback`` when the mail names none). A mail
+    taken in before (the same Message-ID, or the same bytes when it has none) is not taken again.
+
+    Returns:
+        ``(application id, documents added)``; ``(None, 0)`` for a mail taken in before.
+    """
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    key = _mail_key(message, data)
+    with store.session() as session:
+        if session.scalar(select(AuditEntry.id).where(AuditEntry.entity_type == "mail", AuditEntry.entity_id == key).limit(1)):
+            return None, 0
+    subject = str(message.get("subject", ""))
+    found = _SUBJECT_ID.search(subject)
+    application_id = int(found.group(1)) if found else None
+    if application_id is None:
+        sender = email.utils.parseaddr(str(message.get("from", "")))
+        application_id = create_application(store, sender[0] or sender[1] or sender_fallback, None, user=user)
+    added = 0
+    for part in message.iter_attachments():
+        content = part.get_payload(decode=True)
+        if content:
+            added += add_document(store, application_id, content, part.get_filename() or "attachment", user=user, source="mail").created
+    with store.session() as session:
+        record_audit(session, user, "mail_taken_in", "mail", key, after={"application": application_id, "documents_added": added})
+    return application_id, added
 
 
 def submit_application(store: Store, merchant: str, requested_amount: str | Decimal | None, currency: str,
