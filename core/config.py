@@ -50,9 +50,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 __all__ = ["S3Settings", "SignInPolicy", "WorkerSettings", "approval_threshold", "cli_user", "data_dir", "database_url",
