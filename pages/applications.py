@@ -32,7 +32,7 @@ if analyst:
                 st.rerun()
             except (ApplicationError, InvalidOperation) as exc:
                 st.error(str(exc) if isinstance(exc, ApplicationError) else f"{amount_text!r} is not an amount")
-    if st.button("Take in mail from the inbox folder", key="applications_mail"):
+    if st.button("Take in mail (inbox folder, and the IMAP mailbox when set)", key="applications_mail"):
         taken = take_in_mail(store, user=me.username)
         try:
             taken += take_in_imap(store, user=me.username)
