@@ -120,10 +120,12 @@ def test_worker_settings_refuse_a_renewal_slower_than_half_the_lease(monkeypatch
         config.worker_settings()
 
 
-def _claim_held_back(monkeypatch, release):
-    """The next scheduled time is handed to the executor, then held before its claim until
-    ``release`` is set; returns the event set when the time is held."""
-    held = threading.Event()
+def _handed_over(store, scheduling, monkeypatch, name: str):
+    """A worker whose scheduler has handed pipeline ``name``'s due time to its executor, the
+    claim held back until the returned ``release`` is set: ``(worker, release, due)``."""
+    save_pipeline(store, pipeline(name, "[schedule]\nevery_seconds = 3600"), actor="tester")
+    worker = scheduling()
+    held, release = threading.Event(), threading.Event()
     real = worker_module.pipelines.get_pipeline
 
     def get_pipeline(store, name):
@@ -132,17 +134,14 @@ def _claim_held_back(monkeypatch, release):
         return real(store, name)
 
     monkeypatch.setattr(worker_module.pipelines, "get_pipeline", get_pipeline)
-    return held
+    due = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=1)
+    worker.scheduler.modify_job(f"pipeline:{name}", next_run_time=due)
+    assert held.wait(10)
+    return worker, release, due
 
 
 def test_a_clean_stop_waits_for_a_time_handed_over_but_not_yet_claimed(store, scheduling, monkeypatch):
-    save_pipeline(store, pipeline("handover", "[schedule]\nevery_seconds = 3600"), actor="tester")
-    worker = scheduling()
-    release = threading.Event()
-    held = _claim_held_back(monkeypatch, release)
-    due = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=1)
-    worker.scheduler.modify_job("pipeline:handover", next_run_time=due)
-    assert held.wait(10)
+    worker, release, due = _handed_over(store, scheduling, monkeypatch, "handover")
     # The job store has moved on to the next time already: this time exists only in the executor.
     assert worker.scheduler.get_job("pipeline:handover").next_run_time > due
     threading.Timer(0.5, release.set).start()
@@ -152,13 +151,7 @@ def test_a_clean_stop_waits_for_a_time_handed_over_but_not_yet_claimed(store, sc
 
 
 def test_a_forced_stop_records_a_time_handed_over_but_not_yet_claimed_as_missed(store, scheduling, monkeypatch):
-    save_pipeline(store, pipeline("forced", "[schedule]\nevery_seconds = 3600"), actor="tester")
-    worker = scheduling()
-    release = threading.Event()
-    held = _claim_held_back(monkeypatch, release)
-    due = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=1)
-    worker.scheduler.modify_job("pipeline:forced", next_run_time=due)
-    assert held.wait(10)
+    worker, release, due = _handed_over(store, scheduling, monkeypatch, "forced")
     force = threading.Event()
     force.set()
     worker._stop(force)
