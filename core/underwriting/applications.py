@@ -34,13 +34,20 @@ from typing import NamedTuple
 
 from sqlalchemy import select
 
+from connectors.documents import RowCorrection, apply_confirmations, read_statement_pdf
+from connectors.sources.imap import ImapError, open_mailbox
+from connectors.storage import LocalFolder
+
 from core import config
 from core.auth import Account
 from core.domain.findings import RowError
 from core.domain.money import AmountError, check_amount
 from core.domain.records import is_currency_code
+from core.exports.storage import staged_file
+from core.ingest.scans import corrections_from_records, rows_to_confirm
 from core.store import Store, record_audit
 from core.store.models import Application, ApplicationDocument, AuditEntry, utc_now
+from core.underwriting.statements import underwrite_documents
 from core.webhooks import emit
 
 __all__ = ["ApplicationError", "DocumentAdded", "add_document", "application_metrics", "confirm_document_rows", "create_application",
@@ -106,7 +113,6 @@ def _reading(data: bytes, name: str) -> tuple[dict, int | None]:
     """What was read of a document, and its pages (account numbers kept to their last four digits)."""
     if not data.startswith(b"%PDF"):
         return {"kind": "other", "problems": ["not a PDF statement; kept, not read"]}, None
-    from connectors.documents import read_statement_pdf
 
     pdf, errors = read_statement_pdf(data, name, layouts_dir=config.profiles_dir() / "pdf")
     if pdf is None:
@@ -151,9 +157,6 @@ def confirm_document_rows(store: Store, document_id: int, records: list[dict], *
     The corrections are kept with what was read, and used whenever the document is read again;
     the statement must add up with them. Returns the problems, none when the rows were taken.
     """
-    from connectors.documents import apply_confirmations, read_statement_pdf
-    from core.ingest.scans import corrections_from_records
-
     name, data = document_bytes(store, document_id)
     corrections, errors = corrections_from_records(records, name)
     if errors:
@@ -179,7 +182,6 @@ def _corrections_as_json(corrections: dict) -> dict:
 
 
 def _corrections_of(document: ApplicationDocument) -> dict | None:
-    from connectors.documents import RowCorrection
 
     kept = document.reading.get("confirmed_rows")
     if not kept:
@@ -190,8 +192,6 @@ def _corrections_of(document: ApplicationDocument) -> dict | None:
 
 def rows_to_confirm_of(store: Store, document_id: int) -> list[dict]:
     """A document's doubtful rows as read, for a person to confirm (see ``core.ingest.scans``)."""
-    from core.ingest.scans import rows_to_confirm
-
     name, data = document_bytes(store, document_id)
     return rows_to_confirm(data, name)
 
@@ -218,10 +218,8 @@ def _event_data(application: Application, **more) -> dict:
 
 def _storage(destination: str):
     """The storage documents go to: the local ``documents/`` folder, or an S3 bucket and prefix."""
-    from connectors.storage import LocalFolder
-
     if destination.startswith("s3://"):
-        from connectors.storage.s3 import S3Bucket
+        from connectors.storage.s3 import S3Bucket  # boto3 is loaded only when documents go to S3
 
         bucket, _, prefix = destination[5:].partition("/")
         return S3Bucket(bucket, prefix, config.s3_settings(), staging=_documents_dir())
@@ -230,8 +228,6 @@ def _storage(destination: str):
 
 def _keep(data: bytes, digest: str) -> str:
     """Store a document's bytes (once per SHA-256) where configuration says; returns ``stored_as``."""
-    from core.exports.storage import staged_file
-
     destination = config.documents_destination()
     storage = _storage(destination)
     if destination.startswith("s3://"):
@@ -258,7 +254,7 @@ def document_bytes(store: Store, document_id: int) -> tuple[str, bytes]:
             raise ApplicationError(f"no document {document_id}")
         name, stored_as = document.name, document.stored_as
     if stored_as.startswith("s3://"):
-        from connectors.storage.s3 import S3Bucket
+        from connectors.storage.s3 import S3Bucket  # boto3 is loaded only when documents go to S3
 
         bucket = stored_as[5:].partition("/")[0]
         with S3Bucket(bucket, "", config.s3_settings(), staging=_documents_dir()).open(stored_as) as body:
@@ -295,8 +291,6 @@ def document_rows(store: Store, application_id: int) -> list[dict]:
 
 def application_metrics(store: Store, application_id: int):
     """The underwriting metrics over the application's statements: ``(Underwriting | None, errors)``."""
-    from core.underwriting.statements import underwrite_documents
-
     documents = [d for d in list_documents(store, application_id) if d.reading.get("kind") in ("text pdf", "scanned pdf")]
     if not documents:
         return None, [RowError(f"application {application_id}", None, None, None, "no statement read yet")]
@@ -375,8 +369,6 @@ def take_in_imap(store: Store, *, user: str = "mail") -> list[tuple[str, int, in
         ApplicationError: the settings are not usable or the mailbox cannot be read (one line,
             never the password).
     """
-    from connectors.sources.imap import ImapError, open_mailbox
-
     try:
         settings = config.imap_settings()
     except ValueError as exc:
