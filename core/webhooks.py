@@ -39,6 +39,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core import config
+from core.jobs.lease import worker_alive
 from core.jobs.notify import WebhookError, _try_once, event_body
 from core.store import Store, record_audit
 from core.store.models import WebhookDelivery, WebhookEvent, WebhookSubscriber, utc_now
@@ -263,8 +264,6 @@ def hand_over(store: Store, *, longest_wait: float = 120.0) -> threading.Thread 
     """Leave pending events to the worker when one holds the store's lease; with none running,
     send them on a thread of this process (the app's or the API's), waiting between tries while
     the next is due within ``longest_wait`` seconds. One such thread per store at a time."""
-    from core.jobs.lease import worker_alive
-
     if _next_due(store) is None or worker_alive(store):
         return None
     with _sender_lock:

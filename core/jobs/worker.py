@@ -75,6 +75,7 @@ from core.jobs import pipelines, runs
 from core.jobs.lease import current_lease, release_lease, renew_lease, take_lease
 from core.store import Store
 from core.store.models import utc_now
+from core.webhooks import deliver_pending
 
 __all__ = ["JOB_PREFIX", "Worker", "fire", "trigger_for"]
 
@@ -448,8 +449,6 @@ class Worker:
 
     def _deliver_webhooks(self) -> None:
         """Send the webhook events that are due (``core.webhooks``: the outbox), each once per poll."""
-        from core.webhooks import deliver_pending
-
         try:
             for event_id, status in deliver_pending(self.store):
                 log.info("webhook event %d: %s", event_id, status)
